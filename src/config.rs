@@ -1,0 +1,144 @@
+//! Options for writers and readers, as plain data with chained setters.
+
+use crate::container::{self, Header, EXPERT_CONTEXT_STATS, TEMPERATURE_ONE, VERSION};
+use crate::error::Error;
+use crate::experts::context_stats;
+
+/// Default checkpoint interval, 1 MiB: chosen by measurement (see the README's benchmark
+/// section). Smaller intervals seek finer but pay for predictors restarting cold.
+pub const DEFAULT_BLOCK_SIZE: u32 = 1 << 20;
+/// Default quantizer precision (frequency tables total `2^16`).
+pub const DEFAULT_QUANT_BITS: u8 = 16;
+/// Default number of lanes (blocks coded side by side).
+pub const DEFAULT_LANES: usize = 8;
+/// Most lanes one coder may drive.
+pub const MAX_LANES: usize = 256;
+
+/// How a stream is coded (stored in its header) and how the work is run (not stored:
+/// any lane or thread count decodes any stream to the same bytes).
+///
+/// ```
+/// let config = nc_codec::Config::new().block_size(256 * 1024).threads(2);
+/// assert_eq!(config.get_block_size(), 256 * 1024);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    block_size: u32,
+    quant_bits: u8,
+    context_order: u8,
+    lanes: usize,
+    threads: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::new()
+    }
+}
+
+impl Config {
+    /// The defaults: 1 MiB blocks, order-3 context statistics, 16-bit quantizer, 8 lanes,
+    /// one thread per available core.
+    pub fn new() -> Self {
+        Config {
+            block_size: DEFAULT_BLOCK_SIZE,
+            quant_bits: DEFAULT_QUANT_BITS,
+            context_order: context_stats::DEFAULT_ORDER,
+            lanes: DEFAULT_LANES,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+
+    /// Sets the checkpoint interval: uncompressed bytes per independently decodable block
+    /// (`256..=64 MiB`).
+    pub fn block_size(mut self, bytes: u32) -> Self {
+        self.block_size = bytes;
+        self
+    }
+
+    /// Sets the quantizer precision in bits (`10..=16`).
+    pub fn quant_bits(mut self, bits: u8) -> Self {
+        self.quant_bits = bits;
+        self
+    }
+
+    /// Sets the highest order of the context statistics (`1..=3`).
+    pub fn context_order(mut self, order: u8) -> Self {
+        self.context_order = order;
+        self
+    }
+
+    /// Sets how many blocks are coded side by side (`1..=256`). Memory grows with it:
+    /// each lane holds one block of input and output and its predictor state.
+    pub fn lanes(mut self, lanes: usize) -> Self {
+        self.lanes = lanes;
+        self
+    }
+
+    /// Sets how many threads share the lanes (`>= 1`; more than `lanes` are not used).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// The checkpoint interval.
+    pub fn get_block_size(&self) -> u32 {
+        self.block_size
+    }
+
+    /// The quantizer precision.
+    pub fn get_quant_bits(&self) -> u8 {
+        self.quant_bits
+    }
+
+    /// The context statistics' order.
+    pub fn get_context_order(&self) -> u8 {
+        self.context_order
+    }
+
+    /// The lane count.
+    pub fn get_lanes(&self) -> usize {
+        self.lanes
+    }
+
+    /// The thread count.
+    pub fn get_threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Checks the run-time settings (lanes, threads).
+    pub(crate) fn validate_runtime(&self) -> Result<(), Error> {
+        if !(1..=MAX_LANES).contains(&self.lanes) {
+            return Err(Error::InvalidConfig {
+                what: format!("lanes {} outside 1..={MAX_LANES}", self.lanes),
+            });
+        }
+        if self.threads == 0 {
+            return Err(Error::InvalidConfig {
+                what: "threads must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The stream header this configuration writes.
+    ///
+    /// # Errors
+    /// `InvalidConfig` when a value is out of range.
+    pub fn header(&self) -> Result<Header, Error> {
+        let header = Header {
+            version: VERSION,
+            block_size: self.block_size,
+            predictor: container::predictor_id::CONTEXT_STATS,
+            quant_bits: self.quant_bits,
+            context_order: self.context_order,
+            temperature: TEMPERATURE_ONE,
+            expert_mask: EXPERT_CONTEXT_STATS,
+            model_name: [0; 16],
+            model_fingerprint: [0; 32],
+        };
+        header.validate()?;
+        self.validate_runtime()?;
+        Ok(header)
+    }
+}

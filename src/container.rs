@@ -1,0 +1,565 @@
+//! The `.nc` container: header, block headers, trailer index. `FORMAT.md` is the spec; this
+//! module is its only implementation, and every integer goes through `to_le_bytes` /
+//! `from_le_bytes`.
+//!
+//! ```text
+//! stream  = header block* end-block trailer
+//! header  = 76 bytes (magic, version, flags, block size, predictor config, model id, CRC32)
+//! block   = 16-byte block header + payload (range-coded or stored)
+//! end     = 16-byte block header of kind END whose payload is the trailer
+//! trailer = index entries (8 bytes per block) + 28-byte tail ending in the magic "NCix"
+//! ```
+
+use std::io::{self, Read, Seek, SeekFrom};
+
+use crate::error::{Error, Location};
+
+/// First four bytes of every stream.
+pub const MAGIC: [u8; 4] = [0x89, b'N', b'C', b'\n'];
+/// Last four bytes of every complete stream: lets a seeking reader find the index.
+pub const TAIL_MAGIC: [u8; 4] = *b"NCix";
+/// The format version this build writes and reads.
+pub const VERSION: u16 = 1;
+/// Size of the stream header.
+pub const HEADER_LEN: usize = 76;
+/// Size of a block header.
+pub const BLOCK_HEADER_LEN: usize = 16;
+/// Size of one trailer index entry.
+pub const INDEX_ENTRY_LEN: usize = 8;
+/// Size of the fixed tail that closes the trailer.
+pub const TAIL_LEN: usize = 28;
+/// Smallest checkpoint interval.
+pub const MIN_BLOCK_SIZE: u32 = 256;
+/// Largest checkpoint interval: also the most a reader ever allocates for one block.
+pub const MAX_BLOCK_SIZE: u32 = 64 << 20;
+/// Most blocks one stream can hold (the trailer length must fit the END block's `u32`).
+pub const MAX_BLOCKS: u64 = (u32::MAX as u64 - TAIL_LEN as u64) / INDEX_ENTRY_LEN as u64;
+
+/// Identifies the predictor a stream was coded with.
+pub mod predictor_id {
+    /// Adaptive context statistics alone (`experts::ContextStats`).
+    pub const CONTEXT_STATS: u16 = 1;
+}
+
+/// Bit of `expert_mask`: adaptive context statistics.
+pub const EXPERT_CONTEXT_STATS: u32 = 1 << 0;
+
+/// Temperature 1.0 in the header's Q8.8 fixed point.
+pub const TEMPERATURE_ONE: u16 = 256;
+
+/// The stream header: everything a decoder needs to rebuild the encoder's predictor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Format version (always [`VERSION`] when written by this build).
+    pub version: u16,
+    /// Uncompressed bytes per checkpoint block (the last block of a flush may be shorter).
+    pub block_size: u32,
+    /// Which predictor coded the stream ([`predictor_id`]).
+    pub predictor: u16,
+    /// log2 of the frequency-table total.
+    pub quant_bits: u8,
+    /// Highest order of the context statistics.
+    pub context_order: u8,
+    /// Softmax temperature of a neural expert, Q8.8 (256 = 1.0).
+    pub temperature: u16,
+    /// Which experts take part ([`EXPERT_CONTEXT_STATS`], ...).
+    pub expert_mask: u32,
+    /// Name of the model, ASCII, zero-padded; all zero when the predictor has no model.
+    pub model_name: [u8; 16],
+    /// SHA-256 of the model bytes; all zero when the predictor has no model.
+    pub model_fingerprint: [u8; 32],
+}
+
+impl Header {
+    /// Serialises the header.
+    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[0..4].copy_from_slice(&MAGIC);
+        b[4..6].copy_from_slice(&self.version.to_le_bytes());
+        b[6..8].copy_from_slice(&0u16.to_le_bytes()); // flags: none defined in version 1
+        b[8..12].copy_from_slice(&self.block_size.to_le_bytes());
+        b[12..14].copy_from_slice(&self.predictor.to_le_bytes());
+        b[14] = self.quant_bits;
+        b[15] = self.context_order;
+        b[16..18].copy_from_slice(&self.temperature.to_le_bytes());
+        // b[18..20] reserved, zero
+        b[20..24].copy_from_slice(&self.expert_mask.to_le_bytes());
+        b[24..40].copy_from_slice(&self.model_name);
+        b[40..72].copy_from_slice(&self.model_fingerprint);
+        let crc = crc32fast::hash(&b[0..72]);
+        b[72..76].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Parses and validates a header.
+    ///
+    /// # Errors
+    /// `NotNcStream` for a wrong magic, `UnsupportedVersion` for another version, `Corrupt`
+    /// for a checksum mismatch or an out-of-range field, `Unsupported` for flags or a
+    /// predictor this build does not know.
+    pub fn parse(b: &[u8; HEADER_LEN]) -> Result<Header, Error> {
+        let at = Location {
+            block: None,
+            offset: Some(0),
+        };
+        if b[0..4] != MAGIC {
+            return Err(Error::NotNcStream);
+        }
+        let version = u16::from_le_bytes([b[4], b[5]]);
+        if version != VERSION {
+            return Err(Error::UnsupportedVersion { version });
+        }
+        let stored = u32::from_le_bytes([b[72], b[73], b[74], b[75]]);
+        if crc32fast::hash(&b[0..72]) != stored {
+            return Err(Error::corrupt("header checksum mismatch", at));
+        }
+        let flags = u16::from_le_bytes([b[6], b[7]]);
+        if flags != 0 {
+            return Err(Error::Unsupported {
+                what: format!("header flags {flags:#06x} (none are defined in version 1)"),
+            });
+        }
+        if b[18..20] != [0, 0] {
+            return Err(Error::corrupt("reserved header bytes are not zero", at));
+        }
+        let mut model_name = [0u8; 16];
+        model_name.copy_from_slice(&b[24..40]);
+        let mut model_fingerprint = [0u8; 32];
+        model_fingerprint.copy_from_slice(&b[40..72]);
+        let header = Header {
+            version,
+            block_size: u32::from_le_bytes([b[8], b[9], b[10], b[11]]),
+            predictor: u16::from_le_bytes([b[12], b[13]]),
+            quant_bits: b[14],
+            context_order: b[15],
+            temperature: u16::from_le_bytes([b[16], b[17]]),
+            expert_mask: u32::from_le_bytes([b[20], b[21], b[22], b[23]]),
+            model_name,
+            model_fingerprint,
+        };
+        header.validate().map_err(|e| match e {
+            Error::InvalidConfig { what } => Error::corrupt(what, at),
+            other => other,
+        })?;
+        Ok(header)
+    }
+
+    /// Checks that every field is in range and names a predictor this build has.
+    ///
+    /// # Errors
+    /// `InvalidConfig` for out-of-range values, `Unsupported` for unknown predictors.
+    pub fn validate(&self) -> Result<(), Error> {
+        if !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&self.block_size) {
+            return Err(Error::InvalidConfig {
+                what: format!(
+                    "block size {} outside {MIN_BLOCK_SIZE}..={MAX_BLOCK_SIZE}",
+                    self.block_size
+                ),
+            });
+        }
+        let bits = u32::from(self.quant_bits);
+        if !(crate::quantizer::MIN_BITS..=crate::quantizer::MAX_BITS).contains(&bits) {
+            return Err(Error::InvalidConfig {
+                what: format!("quantizer precision {bits} bits outside 10..=16"),
+            });
+        }
+        match self.predictor {
+            predictor_id::CONTEXT_STATS => {
+                let max = crate::experts::context_stats::MAX_ORDER;
+                if !(1..=max).contains(&self.context_order) {
+                    return Err(Error::InvalidConfig {
+                        what: format!("context order {} outside 1..={max}", self.context_order),
+                    });
+                }
+                if self.expert_mask != EXPERT_CONTEXT_STATS {
+                    return Err(Error::Unsupported {
+                        what: format!("expert set {:#x}", self.expert_mask),
+                    });
+                }
+                if self.temperature != TEMPERATURE_ONE {
+                    return Err(Error::InvalidConfig {
+                        what: "temperature must be 1.0 for a predictor without a neural expert"
+                            .into(),
+                    });
+                }
+                if self.model_name != [0; 16] || self.model_fingerprint != [0; 32] {
+                    return Err(Error::Unsupported {
+                        what: "a model identity for the model-free context predictor".into(),
+                    });
+                }
+                Ok(())
+            }
+            other => Err(Error::Unsupported {
+                what: format!("predictor id {other}"),
+            }),
+        }
+    }
+
+    /// Reads and parses a header from `r`.
+    ///
+    /// # Errors
+    /// As [`Header::parse`], plus `UnexpectedEof` for a stream shorter than a header.
+    pub fn read_from<R: Read>(r: &mut R) -> io::Result<Header> {
+        let mut b = [0u8; HEADER_LEN];
+        read_exact_or(r, &mut b, "header", Location::default())?;
+        Ok(Header::parse(&b)?)
+    }
+
+    /// A readable name for the predictor, for listings.
+    pub fn predictor_name(&self) -> &'static str {
+        match self.predictor {
+            predictor_id::CONTEXT_STATS => "context-stats",
+            _ => "unknown",
+        }
+    }
+}
+
+/// What a block holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockKind {
+    /// Range-coded payload.
+    Coded,
+    /// The uncompressed bytes themselves (coding would not have made them smaller).
+    Stored,
+    /// End of the blocks; the payload is the trailer.
+    End,
+}
+
+/// Block header flag: the writer flushed after this block, so a reader must decode what it
+/// holds instead of waiting for more blocks to fill its lanes.
+pub const FLAG_SYNC: u8 = 1;
+
+/// One block header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockHeader {
+    /// What the payload holds.
+    pub kind: BlockKind,
+    /// `FLAG_SYNC` or 0.
+    pub flags: u8,
+    /// Uncompressed length (0 for END).
+    pub raw_len: u32,
+    /// Length of the payload that follows.
+    pub payload_len: u32,
+    /// CRC32 of the uncompressed bytes (0 for END).
+    pub crc: u32,
+}
+
+impl BlockHeader {
+    /// Serialises the block header, with its own check.
+    pub fn to_bytes(&self) -> [u8; BLOCK_HEADER_LEN] {
+        let mut b = [0u8; BLOCK_HEADER_LEN];
+        b[0] = match self.kind {
+            BlockKind::Coded => 0,
+            BlockKind::Stored => 1,
+            BlockKind::End => 2,
+        };
+        b[1] = self.flags;
+        b[4..8].copy_from_slice(&self.raw_len.to_le_bytes());
+        b[8..12].copy_from_slice(&self.payload_len.to_le_bytes());
+        b[12..16].copy_from_slice(&self.crc.to_le_bytes());
+        let check = Self::check(&b);
+        b[2..4].copy_from_slice(&check.to_le_bytes());
+        b
+    }
+
+    fn check(b: &[u8; BLOCK_HEADER_LEN]) -> u16 {
+        let mut h = crc32fast::Hasher::new();
+        h.update(&b[0..2]);
+        h.update(&b[4..16]);
+        h.finalize() as u16
+    }
+
+    /// Parses a block header and checks it against the stream's block size.
+    ///
+    /// # Errors
+    /// `Corrupt` for a check mismatch, an unknown kind or flag, or lengths the format forbids.
+    pub fn parse(
+        b: &[u8; BLOCK_HEADER_LEN],
+        block_size: u32,
+        at: Location,
+    ) -> Result<BlockHeader, Error> {
+        if u16::from_le_bytes([b[2], b[3]]) != Self::check(b) {
+            return Err(Error::corrupt("block header check mismatch", at));
+        }
+        let kind = match b[0] {
+            0 => BlockKind::Coded,
+            1 => BlockKind::Stored,
+            2 => BlockKind::End,
+            k => return Err(Error::corrupt(format!("unknown block kind {k}"), at)),
+        };
+        let flags = b[1];
+        if flags & !FLAG_SYNC != 0 {
+            return Err(Error::corrupt(
+                format!("reserved block flags {flags:#04x}"),
+                at,
+            ));
+        }
+        let header = BlockHeader {
+            kind,
+            flags,
+            raw_len: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+            payload_len: u32::from_le_bytes([b[8], b[9], b[10], b[11]]),
+            crc: u32::from_le_bytes([b[12], b[13], b[14], b[15]]),
+        };
+        let ok = match kind {
+            BlockKind::Coded => {
+                (1..=block_size).contains(&header.raw_len)
+                    && header.payload_len < header.raw_len
+                    && header.payload_len >= 4
+            }
+            BlockKind::Stored => {
+                (1..=block_size).contains(&header.raw_len)
+                    && header.payload_len == header.raw_len
+            }
+            BlockKind::End => {
+                header.raw_len == 0
+                    && header.crc == 0
+                    && flags == 0
+                    && header.payload_len >= TAIL_LEN as u32
+                    && (header.payload_len - TAIL_LEN as u32) % INDEX_ENTRY_LEN as u32 == 0
+            }
+        };
+        if !ok {
+            return Err(Error::corrupt(
+                format!(
+                    "impossible block lengths (raw {}, payload {}, block size {block_size})",
+                    header.raw_len, header.payload_len
+                ),
+                at,
+            ));
+        }
+        Ok(header)
+    }
+}
+
+/// One trailer index entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// Payload length of the block (its frame is `BLOCK_HEADER_LEN` longer).
+    pub payload_len: u32,
+    /// Uncompressed length of the block.
+    pub raw_len: u32,
+}
+
+impl IndexEntry {
+    /// Serialises the entry.
+    pub fn to_bytes(&self) -> [u8; INDEX_ENTRY_LEN] {
+        let mut b = [0u8; INDEX_ENTRY_LEN];
+        b[0..4].copy_from_slice(&self.payload_len.to_le_bytes());
+        b[4..8].copy_from_slice(&self.raw_len.to_le_bytes());
+        b
+    }
+
+    /// Parses an entry.
+    pub fn parse(b: &[u8]) -> IndexEntry {
+        IndexEntry {
+            payload_len: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            raw_len: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        }
+    }
+}
+
+/// The fixed tail that closes the trailer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tail {
+    /// Number of blocks (= index entries) before the END block.
+    pub block_count: u64,
+    /// Total uncompressed length of the stream.
+    pub total_len: u64,
+    /// CRC32 of the whole uncompressed stream.
+    pub content_crc: u32,
+}
+
+impl Tail {
+    /// Serialises the tail; `trailer_crc` is the CRC32 of the entries and the first 20
+    /// bytes of the tail.
+    pub fn to_bytes(&self, entries_crc: crc32fast::Hasher) -> [u8; TAIL_LEN] {
+        let mut b = [0u8; TAIL_LEN];
+        b[0..8].copy_from_slice(&self.block_count.to_le_bytes());
+        b[8..16].copy_from_slice(&self.total_len.to_le_bytes());
+        b[16..20].copy_from_slice(&self.content_crc.to_le_bytes());
+        let mut h = entries_crc;
+        h.update(&b[0..20]);
+        b[20..24].copy_from_slice(&h.finalize().to_le_bytes());
+        b[24..28].copy_from_slice(&TAIL_MAGIC);
+        b
+    }
+
+    /// Parses a tail, checking the magic and the trailer checksum (`entries_crc` has hashed
+    /// the index entries before it).
+    ///
+    /// # Errors
+    /// `Corrupt` for a wrong magic or checksum.
+    pub fn parse(
+        b: &[u8; TAIL_LEN],
+        entries_crc: crc32fast::Hasher,
+        at: Location,
+    ) -> Result<Tail, Error> {
+        if b[24..28] != TAIL_MAGIC {
+            return Err(Error::corrupt("trailer magic missing", at));
+        }
+        let mut h = entries_crc;
+        h.update(&b[0..20]);
+        if h.finalize() != u32::from_le_bytes([b[20], b[21], b[22], b[23]]) {
+            return Err(Error::corrupt("trailer checksum mismatch", at));
+        }
+        Ok(Tail {
+            block_count: u64::from_le_bytes(b[0..8].try_into().unwrap_or_default()),
+            total_len: u64::from_le_bytes(b[8..16].try_into().unwrap_or_default()),
+            content_crc: u32::from_le_bytes([b[16], b[17], b[18], b[19]]),
+        })
+    }
+}
+
+/// Where one block lives, in both the compressed and the uncompressed stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockLocation {
+    /// Offset of the block header from the start of the stream.
+    pub offset: u64,
+    /// Offset of the block's first byte in the uncompressed data.
+    pub raw_offset: u64,
+    /// Payload length.
+    pub payload_len: u32,
+    /// Uncompressed length.
+    pub raw_len: u32,
+}
+
+/// The trailer index of a complete stream, read from its end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamIndex {
+    /// The stream's header.
+    pub header: Header,
+    /// Every block, in order.
+    pub blocks: Vec<BlockLocation>,
+    /// Total uncompressed length.
+    pub total_len: u64,
+    /// CRC32 of the whole uncompressed stream.
+    pub content_crc: u32,
+    /// Total compressed length, header to tail magic.
+    pub stream_len: u64,
+}
+
+impl StreamIndex {
+    /// Reads the header and the trailer index of the stream that starts at `r`'s current
+    /// position and ends at the end of `r`.
+    ///
+    /// # Errors
+    /// `InvalidData` when the header or index is corrupt or inconsistent, `UnexpectedEof`
+    /// when the stream is too short to hold them.
+    pub fn read_from<R: Read + Seek>(r: &mut R) -> io::Result<StreamIndex> {
+        let base = r.stream_position()?;
+        let header = Header::read_from(r)?;
+        let end = r.seek(SeekFrom::End(0))?;
+        let stream_len = end.saturating_sub(base);
+        let min_len = (HEADER_LEN + BLOCK_HEADER_LEN + TAIL_LEN) as u64;
+        if stream_len < min_len {
+            return Err(Error::Truncated {
+                what: "trailer",
+                at: Location {
+                    block: None,
+                    offset: Some(stream_len),
+                },
+            }
+            .into());
+        }
+        let tail_at = stream_len - TAIL_LEN as u64;
+        let at = Location {
+            block: None,
+            offset: Some(tail_at),
+        };
+        let mut tail = [0u8; TAIL_LEN];
+        r.seek(SeekFrom::Start(base + tail_at))?;
+        read_exact_or(r, &mut tail, "trailer", at)?;
+        if tail[24..28] != TAIL_MAGIC {
+            // No index at the end: the stream was cut short or never finished.
+            return Err(Error::Truncated {
+                what: "trailer (no index at the end of the stream)",
+                at,
+            }
+            .into());
+        }
+        let count = u64::from_le_bytes(tail[0..8].try_into().unwrap_or_default());
+        // The entries must fit between the header + END block header and the tail.
+        let room = (tail_at - (HEADER_LEN + BLOCK_HEADER_LEN) as u64) / INDEX_ENTRY_LEN as u64;
+        if count > room || count > MAX_BLOCKS {
+            return Err(Error::corrupt(format!("index claims {count} blocks"), at).into());
+        }
+        let entries_len = count as usize * INDEX_ENTRY_LEN;
+        let entries_at = tail_at - entries_len as u64;
+        let mut entries = vec![0u8; entries_len];
+        r.seek(SeekFrom::Start(base + entries_at))?;
+        read_exact_or(r, &mut entries, "trailer index", at)?;
+        let mut h = crc32fast::Hasher::new();
+        h.update(&entries);
+        let tail = Tail::parse(&tail, h, at)?;
+
+        // Walk the entries, checking them against the format's limits and the file size.
+        let end_block_at = entries_at - BLOCK_HEADER_LEN as u64;
+        let mut blocks = Vec::with_capacity(count as usize);
+        let mut offset = HEADER_LEN as u64;
+        let mut raw_offset = 0u64;
+        for (i, chunk) in entries.chunks_exact(INDEX_ENTRY_LEN).enumerate() {
+            let e = IndexEntry::parse(chunk);
+            let bad = e.raw_len == 0
+                || e.raw_len > header.block_size
+                || e.payload_len > e.raw_len
+                || offset + (BLOCK_HEADER_LEN as u64) + u64::from(e.payload_len) > end_block_at;
+            if bad {
+                return Err(Error::corrupt(
+                    format!("index entry {i} is inconsistent with the stream"),
+                    at,
+                )
+                .into());
+            }
+            blocks.push(BlockLocation {
+                offset,
+                raw_offset,
+                payload_len: e.payload_len,
+                raw_len: e.raw_len,
+            });
+            offset += (BLOCK_HEADER_LEN as u64) + u64::from(e.payload_len);
+            raw_offset += u64::from(e.raw_len);
+        }
+        if offset != end_block_at || raw_offset != tail.total_len {
+            return Err(Error::corrupt("index does not add up to the stream", at).into());
+        }
+        r.seek(SeekFrom::Start(base + HEADER_LEN as u64))?;
+        Ok(StreamIndex {
+            header,
+            blocks,
+            total_len: tail.total_len,
+            content_crc: tail.content_crc,
+            stream_len,
+        })
+    }
+
+    /// Index of the block holding uncompressed offset `pos` (`pos < total_len`).
+    pub fn block_at(&self, pos: u64) -> Option<usize> {
+        if pos >= self.total_len {
+            return None;
+        }
+        Some(
+            self.blocks
+                .partition_point(|b| b.raw_offset + u64::from(b.raw_len) <= pos),
+        )
+    }
+}
+
+/// `read_exact` that reports a short stream as `Error::Truncated` naming `what`.
+pub(crate) fn read_exact_or<R: Read>(
+    r: &mut R,
+    buf: &mut [u8],
+    what: &'static str,
+    at: Location,
+) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => return Err(Error::Truncated { what, at }.into()),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

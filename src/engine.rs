@@ -1,0 +1,277 @@
+//! The engine: blocks of bytes <-> coded blocks, with no I/O in it.
+//!
+//! ```text
+//! blocks --(one lane each)--> [ predictor -> quantizer -> range coder ] x lanes --> payloads
+//! ```
+//!
+//! A batch of up to `lanes` blocks is coded in lockstep: at step `t` every lane that still
+//! has a byte `t` is predicted in one `Predictor::predict` call, then coded, then fed back
+//! with one `update`. Lanes are split into contiguous groups, one per worker thread, each
+//! worker owning its predictor. Every block starts from a reset lane, so the coded bytes do
+//! not depend on how blocks are grouped into batches, lanes or threads.
+
+use crate::container::{predictor_id, BlockHeader, BlockKind, Header};
+use crate::error::{Error, Location};
+use crate::experts::{ContextStats, Predictor, Weights};
+use crate::quantizer::{FreqTable, Quantizer};
+use crate::range_coder::{RangeDecoder, RangeEncoder};
+
+/// A block as the engine produced it, ready to be framed.
+#[derive(Debug)]
+pub(crate) struct CodedBlock {
+    /// Coded or stored.
+    pub kind: BlockKind,
+    /// The range-coded bytes, or empty for a stored block (the caller has the raw bytes).
+    pub payload: Vec<u8>,
+    /// CRC32 of the uncompressed bytes.
+    pub crc: u32,
+}
+
+/// One thread's share: a predictor for its lanes plus scratch space.
+struct Worker {
+    predictor: Box<dyn Predictor>,
+    weights: Vec<Weights>,
+}
+
+/// Codes batches of blocks with the predictor a header describes.
+pub(crate) struct Engine {
+    quantizer: Quantizer,
+    workers: Vec<Worker>,
+    lanes: usize,
+}
+
+impl Engine {
+    /// Builds the predictor of `header` for `lanes` lanes split over up to `threads` threads.
+    pub fn new(header: &Header, lanes: usize, threads: usize) -> Result<Engine, Error> {
+        header.validate()?;
+        let threads = threads.clamp(1, lanes.max(1));
+        let per_worker = lanes.div_ceil(threads);
+        let workers = (0..threads)
+            .map(|_| -> Result<Worker, Error> {
+                let predictor: Box<dyn Predictor> = match header.predictor {
+                    predictor_id::CONTEXT_STATS => {
+                        Box::new(ContextStats::new(header.context_order, per_worker))
+                    }
+                    other => {
+                        return Err(Error::Unsupported {
+                            what: format!("predictor id {other}"),
+                        })
+                    }
+                };
+                Ok(Worker {
+                    predictor,
+                    weights: vec![[0; 256]; per_worker],
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Engine {
+            quantizer: Quantizer::new(u32::from(header.quant_bits)),
+            workers,
+            lanes,
+        })
+    }
+
+    /// Most blocks one batch may hold.
+    pub fn lanes(&self) -> usize {
+        self.lanes
+    }
+
+    /// Blocks per worker for a batch of `n` blocks.
+    fn group_size(&self, n: usize) -> usize {
+        n.div_ceil(self.workers.len()).max(1)
+    }
+
+    /// Codes up to `lanes` blocks; a block that would not shrink comes back `Stored`.
+    pub fn encode(&mut self, blocks: &[&[u8]]) -> Vec<CodedBlock> {
+        debug_assert!(blocks.len() <= self.lanes);
+        let group = self.group_size(blocks.len());
+        let quantizer = self.quantizer;
+        let mut results: Vec<Vec<CodedBlock>> = Vec::new();
+        if blocks.len() <= group {
+            results.push(encode_lockstep(&mut self.workers[0], quantizer, blocks));
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = self
+                    .workers
+                    .iter_mut()
+                    .zip(blocks.chunks(group))
+                    .map(|(worker, chunk)| {
+                        scope.spawn(move || encode_lockstep(worker, quantizer, chunk))
+                    })
+                    .collect();
+                for h in handles {
+                    // A worker only panics on a bug; surface it rather than lose data.
+                    results.push(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+                }
+            });
+        }
+        results.into_iter().flatten().collect()
+    }
+
+    /// Decodes a batch of blocks (their headers and payloads), appending the verified bytes
+    /// to `out` in order. `first_block` numbers the first block in error messages.
+    pub fn decode(
+        &mut self,
+        blocks: &[(BlockHeader, &[u8])],
+        out: &mut Vec<u8>,
+        first_block: Option<u64>,
+    ) -> Result<(), Error> {
+        debug_assert!(blocks.len() <= self.lanes);
+        let start = out.len();
+        let total: usize = blocks.iter().map(|(h, _)| h.raw_len as usize).sum();
+        out.resize(start + total, 0);
+        let mut slices: Vec<&mut [u8]> = Vec::with_capacity(blocks.len());
+        let mut rest = &mut out[start..];
+        for (h, _) in blocks {
+            let (head, tail) = rest.split_at_mut(h.raw_len as usize);
+            slices.push(head);
+            rest = tail;
+        }
+        let group = self.group_size(blocks.len());
+        let quantizer = self.quantizer;
+        let mut results = Vec::new();
+        if blocks.len() <= group {
+            results.push(decode_lockstep(
+                &mut self.workers[0],
+                quantizer,
+                blocks,
+                &mut slices,
+            ));
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = self
+                    .workers
+                    .iter_mut()
+                    .zip(blocks.chunks(group).zip(slices.chunks_mut(group)))
+                    .map(|(worker, (chunk, outs))| {
+                        scope.spawn(move || decode_lockstep(worker, quantizer, chunk, outs))
+                    })
+                    .collect();
+                for h in handles {
+                    results.push(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+                }
+            });
+        }
+        // Report the first bad block, in stream order.
+        let mut index = 0;
+        for (result, chunk) in results.into_iter().zip(blocks.chunks(group)) {
+            if let Err(i) = result {
+                out.truncate(start);
+                let what = if i.1 {
+                    "block payload does not decode to its length"
+                } else {
+                    "block checksum mismatch"
+                };
+                return Err(Error::corrupt(
+                    what,
+                    Location {
+                        block: first_block.map(|b| b + (index + i.0) as u64),
+                        offset: None,
+                    },
+                ));
+            }
+            index += chunk.len();
+        }
+        Ok(())
+    }
+}
+
+/// Codes one worker's blocks in lockstep.
+fn encode_lockstep(worker: &mut Worker, quantizer: Quantizer, blocks: &[&[u8]]) -> Vec<CodedBlock> {
+    let predictor = worker.predictor.as_mut();
+    let mut encoders: Vec<RangeEncoder> = Vec::with_capacity(blocks.len());
+    for (lane, block) in blocks.iter().enumerate() {
+        predictor.reset_lane(lane);
+        encoders.push(RangeEncoder::new());
+        debug_assert!(!block.is_empty());
+    }
+    let longest = blocks.iter().map(|b| b.len()).max().unwrap_or(0);
+    let mut active: Vec<usize> = (0..blocks.len()).collect();
+    let mut bytes = vec![0u8; blocks.len()];
+    let mut table = FreqTable::new(quantizer.bits());
+    for t in 0..longest {
+        active.retain(|&lane| t < blocks[lane].len());
+        predictor.predict(&active, &mut worker.weights);
+        for (i, &lane) in active.iter().enumerate() {
+            let byte = blocks[lane][t];
+            quantizer.quantize(&worker.weights[i], &mut table);
+            encoders[lane].encode(&table, byte);
+            bytes[i] = byte;
+        }
+        predictor.update(&active, &bytes[..active.len()]);
+    }
+    encoders
+        .into_iter()
+        .zip(blocks)
+        .map(|(enc, block)| {
+            let crc = crc32fast::hash(block);
+            let payload = enc.finish();
+            if payload.len() < block.len() {
+                CodedBlock {
+                    kind: BlockKind::Coded,
+                    payload,
+                    crc,
+                }
+            } else {
+                CodedBlock {
+                    kind: BlockKind::Stored,
+                    payload: Vec::new(),
+                    crc,
+                }
+            }
+        })
+        .collect()
+}
+
+/// Decodes one worker's blocks in lockstep into `outs`; on failure returns the index of
+/// the first bad block and whether its range code (rather than its checksum) failed.
+fn decode_lockstep(
+    worker: &mut Worker,
+    quantizer: Quantizer,
+    blocks: &[(BlockHeader, &[u8])],
+    outs: &mut [&mut [u8]],
+) -> Result<(), (usize, bool)> {
+    let predictor = worker.predictor.as_mut();
+    // Stored blocks need no predictor; coded ones take lanes 0.. in order.
+    let mut coded: Vec<usize> = Vec::new();
+    let mut decoders: Vec<RangeDecoder<'_>> = Vec::new();
+    for (i, (h, payload)) in blocks.iter().enumerate() {
+        match h.kind {
+            BlockKind::Stored => outs[i].copy_from_slice(payload),
+            _ => {
+                predictor.reset_lane(coded.len());
+                coded.push(i);
+                decoders.push(RangeDecoder::new(payload));
+            }
+        }
+    }
+    let longest = coded
+        .iter()
+        .map(|&i| blocks[i].0.raw_len as usize)
+        .max()
+        .unwrap_or(0);
+    let mut active: Vec<usize> = (0..coded.len()).collect();
+    let mut bytes = vec![0u8; coded.len()];
+    let mut table = FreqTable::new(quantizer.bits());
+    for t in 0..longest {
+        active.retain(|&lane| t < outs[coded[lane]].len());
+        predictor.predict(&active, &mut worker.weights);
+        for (i, &lane) in active.iter().enumerate() {
+            quantizer.quantize(&worker.weights[i], &mut table);
+            let byte = decoders[lane].decode(&table);
+            outs[coded[lane]][t] = byte;
+            bytes[i] = byte;
+        }
+        predictor.update(&active, &bytes[..active.len()]);
+    }
+    let mut lanes = decoders.iter();
+    for (i, (h, _)) in blocks.iter().enumerate() {
+        if h.kind != BlockKind::Stored && !lanes.next().is_some_and(|d| d.finished_cleanly()) {
+            return Err((i, true));
+        }
+        if crc32fast::hash(outs[i]) != h.crc {
+            return Err((i, false));
+        }
+    }
+    Ok(())
+}

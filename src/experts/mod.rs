@@ -1,0 +1,34 @@
+//! Experts: everything that predicts the next byte, behind one batched seam.
+//!
+//! A [`Predictor`] drives many *lanes* at once: each lane is one checkpoint block being coded,
+//! and the engine steps all lanes in lockstep, one byte per lane per step. Batching lanes is
+//! what lets a neural expert answer many blocks with a single model call.
+
+pub mod context_stats;
+
+pub use context_stats::ContextStats;
+
+/// Unnormalised, non-negative integer weights over the 256 possible next bytes; the
+/// [`Quantizer`](crate::quantizer::Quantizer) turns them into a frequency table.
+pub type Weights = [u32; 256];
+
+/// Predicts the next byte of many independent lanes at once.
+///
+/// The contract that keeps encoder and decoder in step: for the same sequence of calls the
+/// same weights come out, bit for bit, on every machine, whatever the lane count or the lane
+/// a block is placed in.
+pub trait Predictor: Send {
+    /// Number of lanes this predictor drives (valid lane indices are `0..lanes()`).
+    fn lanes(&self) -> usize;
+
+    /// Forgets a lane's history: the state at the start of every checkpoint block.
+    fn reset_lane(&mut self, lane: usize);
+
+    /// Writes the next-byte weights of each lane in `lanes` into the matching entry of `out`
+    /// (`out.len() >= lanes.len()`).
+    fn predict(&mut self, lanes: &[usize], out: &mut [Weights]);
+
+    /// Feeds each lane in `lanes` the byte that actually came, `bytes[i]` for `lanes[i]`.
+    /// Always follows a `predict` over the same lanes.
+    fn update(&mut self, lanes: &[usize], bytes: &[u8]);
+}

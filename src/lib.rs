@@ -1,0 +1,36 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Organization
+//!
+//! Which type to use, by direction:
+//!
+//! | you have | you want | use |
+//! |---|---|---|
+//! | a `Write` sink | to compress into it | [`NcWriter`] |
+//! | a `Read` source of `.nc` bytes | the original bytes | [`NcReader`] (also `Seek` when the source is) |
+//! | a `.nc` file | its block table | [`container::StreamIndex::read_from`] |
+//!
+//! The modules follow the pipeline, in order: [`experts`] predict the next byte of every
+//! lane, the [`quantizer`] turns predictions into integer frequency tables, the
+//! [`range_coder`] codes bytes under those tables, the [`container`] frames the coded blocks,
+//! the engine drives lanes in lockstep, and [`NcWriter`]/[`NcReader`] only buffer, frame and
+//! forward. `FORMAT.md` specifies the container byte for byte.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod config;
+pub mod container;
+mod engine;
+pub mod error;
+pub mod experts;
+pub mod quantizer;
+pub mod range_coder;
+mod read;
+mod write;
+
+pub use config::Config;
+pub use container::Header;
+pub use error::Error;
+pub use read::NcReader;
+pub use write::NcWriter;

@@ -1,0 +1,173 @@
+//! Quantizer: a predictor's integer weights -> a frequency table the range coder can use.
+//!
+//! The table's total is exactly `2^bits`, every symbol gets at least 1 (so any byte can be
+//! coded, however confident the prediction), and the arithmetic is integer with a fixed order
+//! of operations, so encoder and decoder build the same table on every machine.
+
+/// Smallest allowed quantizer precision.
+pub const MIN_BITS: u32 = 10;
+/// Largest allowed quantizer precision (bounded by the range coder's invariant 1).
+pub const MAX_BITS: u32 = 16;
+
+/// A 256-symbol frequency table with a power-of-two total, in cumulative form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FreqTable {
+    /// `cum[s]` = sum of the frequencies of symbols `< s`; `cum[256] == 2^bits`.
+    cum: [u32; 257],
+    /// log2 of the total.
+    bits: u32,
+}
+
+impl FreqTable {
+    /// An all-uniform table of total `2^bits`.
+    pub fn uniform(bits: u32) -> Self {
+        let mut table = FreqTable {
+            cum: [0; 257],
+            bits,
+        };
+        let step = (1u32 << bits) / 256;
+        for (s, c) in table.cum.iter_mut().enumerate() {
+            *c = s as u32 * step;
+        }
+        table
+    }
+
+    /// Same as [`FreqTable::uniform`]; the contents are overwritten by [`Quantizer::quantize`].
+    pub fn new(bits: u32) -> Self {
+        Self::uniform(bits)
+    }
+
+    /// log2 of the total.
+    #[inline]
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    /// The total, `2^bits`.
+    #[inline]
+    pub fn total(&self) -> u32 {
+        self.cum[256]
+    }
+
+    /// Start and width of `symbol`'s interval.
+    #[inline]
+    pub fn interval(&self, symbol: u8) -> (u32, u32) {
+        let s = usize::from(symbol);
+        (self.cum[s], self.cum[s + 1] - self.cum[s])
+    }
+
+    /// Frequency of `symbol`.
+    #[inline]
+    pub fn freq(&self, symbol: u8) -> u32 {
+        self.interval(symbol).1
+    }
+
+    /// The symbol whose interval holds `target` (`target < total`).
+    #[inline]
+    pub fn find(&self, target: u32) -> u8 {
+        // Largest s in 0..256 with cum[s] <= target; cum[0] == 0 so it exists.
+        let mut lo = 0usize;
+        let mut size = 256usize;
+        while size > 1 {
+            let half = size / 2;
+            let mid = lo + half;
+            if self.cum[mid] <= target {
+                lo = mid;
+            }
+            size -= half;
+        }
+        lo as u8
+    }
+}
+
+/// Turns non-negative integer weights into a [`FreqTable`].
+#[derive(Clone, Copy, Debug)]
+pub struct Quantizer {
+    bits: u32,
+}
+
+impl Quantizer {
+    /// A quantizer producing tables of total `2^bits` (`MIN_BITS..=MAX_BITS`).
+    pub fn new(bits: u32) -> Self {
+        debug_assert!((MIN_BITS..=MAX_BITS).contains(&bits));
+        Quantizer { bits }
+    }
+
+    /// log2 of the tables' total.
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    /// Fills `table` with frequencies proportional to `weights`, each at least 1.
+    ///
+    /// `freq[s] = 1 + floor(w[s] * spare / W)` with `spare = 2^bits - 256` and `W = sum(w)`,
+    /// computed through a 32.32 fixed-point reciprocal; the few units lost to rounding go to
+    /// the first symbol of largest weight. All-zero weights give the uniform table.
+    pub fn quantize(&self, weights: &[u32; 256], table: &mut FreqTable) {
+        table.bits = self.bits;
+        let total = 1u64 << self.bits;
+        let spare = total - 256;
+        let sum: u64 = weights.iter().map(|&w| u64::from(w)).sum();
+        if sum == 0 {
+            *table = FreqTable::uniform(self.bits);
+            return;
+        }
+        // w * reciprocal <= sum * spare * 2^32 / sum = spare * 2^32 < 2^48: fits in u64.
+        let reciprocal = (spare << 32) / sum;
+        let mut best = 0usize;
+        let mut cum = 0u64;
+        for (s, &w) in weights.iter().enumerate() {
+            table.cum[s] = cum as u32;
+            cum += 1 + ((u64::from(w) * reciprocal) >> 32);
+            if w > weights[best] {
+                best = s;
+            }
+        }
+        // Rounding only ever loses: hand the remainder to the most likely symbol.
+        let remainder = (total - cum) as u32;
+        for c in table.cum[best + 1..256].iter_mut() {
+            *c += remainder;
+        }
+        table.cum[256] = total as u32;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(table: &FreqTable) {
+        assert_eq!(table.total(), 1 << table.bits());
+        for s in 0..=255u8 {
+            assert!(table.freq(s) >= 1, "symbol {s} has no room");
+        }
+        for target in (0..table.total()).step_by(7) {
+            let s = table.find(target);
+            let (start, freq) = table.interval(s);
+            assert!(start <= target && target < start + freq);
+        }
+    }
+
+    #[test]
+    fn tables_are_complete_and_proportional() {
+        for bits in MIN_BITS..=MAX_BITS {
+            let q = Quantizer::new(bits);
+            let mut table = FreqTable::new(bits);
+            for weights in [
+                [0u32; 256],
+                [u32::MAX; 256],
+                core::array::from_fn(|i| i as u32),
+                core::array::from_fn(|i| if i == 7 { u32::MAX } else { 0 }),
+                core::array::from_fn(|i| (i as u32).wrapping_mul(2_654_435_761)),
+            ] {
+                q.quantize(&weights, &mut table);
+                check(&table);
+            }
+            q.quantize(
+                &core::array::from_fn(|i| if i == 7 { 1000 } else { 0 }),
+                &mut table,
+            );
+            assert_eq!(table.freq(7), (1 << bits) - 255);
+        }
+    }
+}
