@@ -1,1 +1,215 @@
-fn main() {}
+//! Corpus benchmark: nc beside zstd -19, xz -9e and brotli -11, measured in the same run.
+//!
+//! ```text
+//! cargo bench --bench corpus -- [DIR] [--block N] [--lanes N] [--threads N] [--only nc] [--min-size N]
+//! ```
+//!
+//! For every file in DIR (default `../shared/corpus/bench`, or `$NC_BENCH_DIR`) each codec
+//! compresses and decompresses the file in memory; the round trip is checked, and the table
+//! gives compressed bytes, bits per byte and compress/decompress MB/s (10^6 bytes per
+//! second of uncompressed data), then totals over all files.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use nc_codec::{Config, NcReader, NcWriter};
+
+struct Result {
+    bytes: usize,
+    compress_s: f64,
+    decompress_s: f64,
+}
+
+type Codec = (&'static str, Box<dyn Fn(&[u8]) -> Result>);
+
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let start = Instant::now();
+    let out = f();
+    (out, start.elapsed().as_secs_f64())
+}
+
+fn check(name: &str, original: &[u8], decoded: &[u8]) {
+    assert!(
+        original == decoded,
+        "{name}: round trip failed ({} bytes in, {} out)",
+        original.len(),
+        decoded.len()
+    );
+}
+
+fn nc_codec(config: Config) -> impl Fn(&[u8]) -> Result {
+    move |data| {
+        let (packed, compress_s) = timed(|| {
+            let mut w = NcWriter::with_config(Vec::new(), &config).expect("config");
+            w.write_all(data).expect("write");
+            w.finish().expect("finish")
+        });
+        let (unpacked, decompress_s) = timed(|| {
+            let mut out = Vec::with_capacity(data.len());
+            NcReader::with_config(&packed[..], &config)
+                .expect("config")
+                .read_to_end(&mut out)
+                .expect("decode");
+            out
+        });
+        check("nc", data, &unpacked);
+        Result {
+            bytes: packed.len(),
+            compress_s,
+            decompress_s,
+        }
+    }
+}
+
+fn zstd_codec(data: &[u8]) -> Result {
+    let (packed, compress_s) = timed(|| zstd::bulk::compress(data, 19).expect("zstd"));
+    let (unpacked, decompress_s) =
+        timed(|| zstd::bulk::decompress(&packed, data.len()).expect("unzstd"));
+    check("zstd", data, &unpacked);
+    Result {
+        bytes: packed.len(),
+        compress_s,
+        decompress_s,
+    }
+}
+
+fn xz_codec(data: &[u8]) -> Result {
+    let (packed, compress_s) = timed(|| {
+        let stream = // 0x8000_0000 is LZMA_PRESET_EXTREME: preset 9e, as `xz -9e`.
+        xz2::stream::Stream::new_easy_encoder(9 | 0x8000_0000, xz2::stream::Check::Crc64)
+            .expect("xz");
+        let mut w = xz2::write::XzEncoder::new_stream(Vec::new(), stream);
+        w.write_all(data).expect("xz write");
+        w.finish().expect("xz finish")
+    });
+    let (unpacked, decompress_s) = timed(|| {
+        let mut out = Vec::with_capacity(data.len());
+        xz2::read::XzDecoder::new(&packed[..])
+            .read_to_end(&mut out)
+            .expect("unxz");
+        out
+    });
+    check("xz", data, &unpacked);
+    Result {
+        bytes: packed.len(),
+        compress_s,
+        decompress_s,
+    }
+}
+
+fn brotli_codec(data: &[u8]) -> Result {
+    let (packed, compress_s) = timed(|| {
+        let mut w = brotli::CompressorWriter::new(Vec::new(), 1 << 16, 11, 22);
+        w.write_all(data).expect("brotli write");
+        w.into_inner()
+    });
+    let (unpacked, decompress_s) = timed(|| {
+        let mut out = Vec::with_capacity(data.len());
+        brotli::Decompressor::new(&packed[..], 1 << 16)
+            .read_to_end(&mut out)
+            .expect("unbrotli");
+        out
+    });
+    check("brotli", data, &unpacked);
+    Result {
+        bytes: packed.len(),
+        compress_s,
+        decompress_s,
+    }
+}
+
+fn parse_args() -> (PathBuf, Config, bool, u64) {
+    let mut dir = std::env::var_os("NC_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus/bench")));
+    let mut config = Config::new();
+    let mut only_nc = false;
+    let mut min_size = 0;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut num = |what: &str| -> u64 {
+            args.next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{what} needs a number"))
+        };
+        match arg.as_str() {
+            "--bench" => {}
+            "--block" => config = config.block_size(num("--block") as u32),
+            "--lanes" => config = config.lanes(num("--lanes") as usize),
+            "--threads" => config = config.threads(num("--threads") as usize),
+            "--order" => config = config.context_order(num("--order") as u8),
+            "--min-size" => min_size = num("--min-size"),
+            "--only" => only_nc = args.next().as_deref() == Some("nc"),
+            other if other.starts_with('-') => panic!("unknown option {other}"),
+            other => dir = PathBuf::from(other),
+        }
+    }
+    (dir, config, only_nc, min_size)
+}
+
+fn main() {
+    let (dir, config, only_nc, min_size) = parse_args();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_none_or(|e| e != "md"))
+        .filter(|p| p.metadata().map_or(false, |m| m.len() >= min_size))
+        .collect();
+    files.sort();
+
+    let mut codecs: Vec<Codec> = vec![("nc", Box::new(nc_codec(config.clone())))];
+    if !only_nc {
+        codecs.push(("zstd-19", Box::new(zstd_codec)));
+        codecs.push(("xz-9e", Box::new(xz_codec)));
+        codecs.push(("brotli-11", Box::new(brotli_codec)));
+    }
+    println!(
+        "nc config: block {} B, order {}, quantizer {} bits, lanes {}, threads {}",
+        config.get_block_size(),
+        config.get_context_order(),
+        config.get_quant_bits(),
+        config.get_lanes(),
+        config.get_threads()
+    );
+    print!("{:<14} {:>9}", "file", "size");
+    for (name, _) in &codecs {
+        print!(" | {:>21}", format!("{name} bytes   bpb"));
+    }
+    println!(" | MB/s compress/decompress");
+
+    let mut totals = vec![(0usize, 0f64, 0f64); codecs.len()];
+    let mut total_in = 0usize;
+    for path in &files {
+        let data = std::fs::read(path).expect("read");
+        let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        total_in += data.len();
+        let results: Vec<Result> = codecs.iter().map(|(_, c)| c(&data)).collect();
+        print!("{name:<14} {:>9}", data.len());
+        for r in &results {
+            print!(" | {:>10} {:>10.3}", r.bytes, r.bytes as f64 * 8.0 / data.len().max(1) as f64);
+        }
+        print!(" |");
+        for (t, r) in totals.iter_mut().zip(&results) {
+            print!(" {:.2}/{:.2}", mbs(data.len(), r.compress_s), mbs(data.len(), r.decompress_s));
+            t.0 += r.bytes;
+            t.1 += r.compress_s;
+            t.2 += r.decompress_s;
+        }
+        println!();
+    }
+    print!("{:<14} {:>9}", "TOTAL", total_in);
+    for t in &totals {
+        print!(" | {:>10} {:>10.3}", t.0, t.0 as f64 * 8.0 / total_in.max(1) as f64);
+    }
+    print!(" |");
+    for t in &totals {
+        print!(" {:.2}/{:.2}", mbs(total_in, t.1), mbs(total_in, t.2));
+    }
+    println!();
+    println!("(MB/s columns in codec order: {})", codecs.iter().map(|c| c.0).collect::<Vec<_>>().join(", "));
+}
+
+fn mbs(bytes: usize, secs: f64) -> f64 {
+    bytes as f64 / secs.max(1e-9) / 1e6
+}

@@ -245,8 +245,9 @@ pub struct BlockHeader {
 }
 
 impl BlockHeader {
-    /// Serialises the block header, with its own check.
-    pub fn to_bytes(&self) -> [u8; BLOCK_HEADER_LEN] {
+    /// Serialises the header of block number `index` (the END block's number is the block
+    /// count). The check covers the number, so a block moved, dropped or repeated fails it.
+    pub fn to_bytes(&self, index: u64) -> [u8; BLOCK_HEADER_LEN] {
         let mut b = [0u8; BLOCK_HEADER_LEN];
         b[0] = match self.kind {
             BlockKind::Coded => 0,
@@ -257,29 +258,36 @@ impl BlockHeader {
         b[4..8].copy_from_slice(&self.raw_len.to_le_bytes());
         b[8..12].copy_from_slice(&self.payload_len.to_le_bytes());
         b[12..16].copy_from_slice(&self.crc.to_le_bytes());
-        let check = Self::check(&b);
+        let check = Self::check(&b, index);
         b[2..4].copy_from_slice(&check.to_le_bytes());
         b
     }
 
-    fn check(b: &[u8; BLOCK_HEADER_LEN]) -> u16 {
+    fn check(b: &[u8; BLOCK_HEADER_LEN], index: u64) -> u16 {
         let mut h = crc32fast::Hasher::new();
         h.update(&b[0..2]);
         h.update(&b[4..16]);
+        h.update(&index.to_le_bytes());
         h.finalize() as u16
     }
 
-    /// Parses a block header and checks it against the stream's block size.
+    /// Parses the header of block number `index` and checks it against the stream's block
+    /// size.
     ///
     /// # Errors
-    /// `Corrupt` for a check mismatch, an unknown kind or flag, or lengths the format forbids.
+    /// `Corrupt` for a check mismatch (a damaged header, or a block out of place), an unknown
+    /// kind or flag, or lengths the format forbids.
     pub fn parse(
         b: &[u8; BLOCK_HEADER_LEN],
         block_size: u32,
+        index: u64,
         at: Location,
     ) -> Result<BlockHeader, Error> {
-        if u16::from_le_bytes([b[2], b[3]]) != Self::check(b) {
-            return Err(Error::corrupt("block header check mismatch", at));
+        if u16::from_le_bytes([b[2], b[3]]) != Self::check(b, index) {
+            return Err(Error::corrupt(
+                "block header check mismatch (damaged, or block out of place)",
+                at,
+            ));
         }
         let kind = match b[0] {
             0 => BlockKind::Coded,

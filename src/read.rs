@@ -251,7 +251,7 @@ impl<R: Read> NcReader<R> {
                 let mut b = [0u8; BLOCK_HEADER_LEN];
                 b.copy_from_slice(&self.buf[..BLOCK_HEADER_LEN]);
                 let block_size = self.header.as_ref().map_or(0, |h| h.block_size);
-                let header = BlockHeader::parse(&b, block_size, self.here(true))?;
+                let header = BlockHeader::parse(&b, block_size, self.block_no, self.here(true))?;
                 if header.kind == BlockKind::End {
                     let count = u64::from(header.payload_len - TAIL_LEN as u32)
                         / INDEX_ENTRY_LEN as u64;

@@ -209,7 +209,8 @@ impl<W: Write> NcWriter<W> {
                 payload_len: payload.len() as u32,
                 crc: block.crc,
             };
-            self.out.extend_from_slice(&header.to_bytes());
+            self.out
+                .extend_from_slice(&header.to_bytes(self.index.len() as u64));
             self.out.extend_from_slice(payload);
             let entry = IndexEntry {
                 payload_len: header.payload_len,
@@ -234,7 +235,8 @@ impl<W: Write> NcWriter<W> {
             payload_len: trailer_len as u32,
             crc: 0,
         };
-        self.out.extend_from_slice(&end.to_bytes());
+        self.out
+            .extend_from_slice(&end.to_bytes(self.index.len() as u64));
         for entry in &self.index {
             self.out.extend_from_slice(&entry.to_bytes());
         }

@@ -86,25 +86,30 @@ struct LaneState {
 /// Blended order-0..=N context model over any number of lanes.
 pub struct ContextStats {
     order: u8,
-    lanes: Vec<LaneState>,
+    /// Per-lane state, allocated on a lane's first reset so unused lanes cost nothing.
+    lanes: Vec<Option<Box<LaneState>>>,
 }
 
 impl ContextStats {
     /// A model of the given order (`1..=MAX_ORDER`) driving `lanes` lanes.
     pub fn new(order: u8, lanes: usize) -> Self {
         let order = order.clamp(1, MAX_ORDER);
-        let lanes = (0..lanes)
-            .map(|_| LaneState {
-                tables: (0..=usize::from(order))
-                    .map(|k| vec![Slot::EMPTY; 1 << TABLE_BITS[k]])
-                    .collect(),
-                history: 0,
-                seen: 0,
-                generation: 1,
-                chosen: [0; MAX_ORDER as usize + 1],
-            })
-            .collect();
-        ContextStats { order, lanes }
+        ContextStats {
+            order,
+            lanes: (0..lanes).map(|_| None).collect(),
+        }
+    }
+
+    fn new_lane(order: u8) -> Box<LaneState> {
+        Box::new(LaneState {
+            tables: (0..=usize::from(order))
+                .map(|k| vec![Slot::EMPTY; 1 << TABLE_BITS[k]])
+                .collect(),
+            history: 0,
+            seen: 0,
+            generation: 1,
+            chosen: [0; MAX_ORDER as usize + 1],
+        })
     }
 
     /// Slot index and check for order `k` of a lane's context.
@@ -127,7 +132,8 @@ impl Predictor for ContextStats {
     }
 
     fn reset_lane(&mut self, lane: usize) {
-        let state = &mut self.lanes[lane];
+        let order = self.order;
+        let state = self.lanes[lane].get_or_insert_with(|| Self::new_lane(order));
         state.history = 0;
         state.seen = 0;
         state.generation = state.generation.wrapping_add(1);
@@ -142,7 +148,7 @@ impl Predictor for ContextStats {
 
     fn predict(&mut self, lanes: &[usize], out: &mut [Weights]) {
         for (&lane, weights) in lanes.iter().zip(out.iter_mut()) {
-            let state = &mut self.lanes[lane];
+            let state = self.lanes[lane].get_or_insert_with(|| Self::new_lane(self.order));
             let mut acc = [0u64; 256];
             let mut rest = ONE;
             let top = usize::from(self.order).min(state.seen as usize);
@@ -172,7 +178,7 @@ impl Predictor for ContextStats {
 
     fn update(&mut self, lanes: &[usize], bytes: &[u8]) {
         for (&lane, &byte) in lanes.iter().zip(bytes.iter()) {
-            let state = &mut self.lanes[lane];
+            let state = self.lanes[lane].get_or_insert_with(|| Self::new_lane(self.order));
             let top = usize::from(self.order).min(state.seen as usize);
             for k in 0..=top {
                 let (_, check) = Self::locate(state.history, k);

@@ -1,0 +1,202 @@
+//! Round trips under every size class and every way of chunking the I/O.
+
+mod common;
+
+use std::io::{self, Read, Write};
+
+use common::*;
+use nc_codec::container::{HEADER_LEN, TAIL_LEN};
+use nc_codec::{Config, NcReader, NcWriter};
+use rstest::rstest;
+
+const BLOCK: u32 = 1024;
+
+#[rstest]
+#[case::empty(0)]
+#[case::one_byte(1)]
+#[case::block_minus_one(BLOCK as usize - 1)]
+#[case::block(BLOCK as usize)]
+#[case::block_plus_one(BLOCK as usize + 1)]
+#[case::lanes_full(4 * BLOCK as usize)]
+#[case::lanes_full_plus_one(4 * BLOCK as usize + 1)]
+#[case::many_blocks(100 * BLOCK as usize + 17)]
+fn text_round_trips(#[case] len: usize) {
+    let data = text(len, len as u64);
+    let packed = compress(&data, &small_config(BLOCK));
+    assert_eq!(decompress(&packed).unwrap(), data);
+    if len > 2000 {
+        assert!(packed.len() < data.len() / 2, "text should compress well");
+    }
+}
+
+#[test]
+fn random_data_grows_by_a_few_bytes_per_block() {
+    let data = Rng(7).bytes(50 * BLOCK as usize);
+    let packed = compress(&data, &small_config(BLOCK));
+    assert_eq!(decompress(&packed).unwrap(), data);
+    // Stored blocks: 16-byte block header + 8-byte index entry each, plus fixed framing.
+    let overhead = packed.len() - data.len();
+    assert!(overhead <= HEADER_LEN + 16 + TAIL_LEN + 50 * 24, "overhead {overhead}");
+}
+
+#[test]
+fn repetitive_data_compresses_hard() {
+    let data: Vec<u8> = b"abcabcabd".iter().copied().cycle().take(200_000).collect();
+    let packed = compress(&data, &Config::new().block_size(64 * 1024));
+    assert_eq!(decompress(&packed).unwrap(), data);
+    // Order-3 contexts cannot tell "cab" -> c from "cab" -> d: ~0.2 bits per byte remain.
+    assert!(packed.len() < data.len() / 25, "{} bytes", packed.len());
+}
+
+#[test]
+fn every_bench_file_round_trips() {
+    let dir = bench_dir();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("the bench corpus beside the checkout")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_none_or(|e| e != "md"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 30, "bench corpus incomplete: {}", files.len());
+    for path in files {
+        let data = std::fs::read(&path).unwrap();
+        let packed = compress(&data, &Config::new().block_size(256 * 1024).lanes(4));
+        assert_eq!(decompress(&packed).unwrap(), data, "{}", path.display());
+    }
+}
+
+#[test]
+fn output_does_not_depend_on_write_chunking() {
+    let data = text(20 * BLOCK as usize + 333, 3);
+    let config = small_config(BLOCK);
+    let whole = compress(&data, &config);
+
+    let mut w = NcWriter::with_config(Vec::new(), &config).unwrap();
+    for &b in &data {
+        w.write_all(&[b]).unwrap();
+    }
+    assert_eq!(w.finish().unwrap(), whole, "byte-by-byte writes");
+
+    let mut w = NcWriter::with_config(Vec::new(), &config).unwrap();
+    let mut rng = Rng(11);
+    let mut rest = &data[..];
+    while !rest.is_empty() {
+        let n = (rng.below(3000) as usize + 1).min(rest.len());
+        w.write_all(&rest[..n]).unwrap();
+        rest = &rest[n..];
+    }
+    assert_eq!(w.finish().unwrap(), whole, "odd-sized writes");
+
+    let mut w = NcWriter::with_config(Awkward::new(Vec::new(), 5, true), &config).unwrap();
+    write_all_retrying(&mut w, &data).unwrap();
+    loop {
+        match w.try_finish() {
+            Ok(()) => break,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(w.finish().unwrap().inner, whole, "short and failing sink writes");
+}
+
+#[test]
+fn output_does_not_depend_on_lanes_or_threads() {
+    let data = text(30 * BLOCK as usize + 5, 4);
+    let reference = compress(&data, &Config::new().block_size(BLOCK).lanes(1).threads(1));
+    for (lanes, threads) in [(2, 1), (3, 2), (8, 2), (16, 4), (64, 3)] {
+        let config = Config::new().block_size(BLOCK).lanes(lanes).threads(threads);
+        assert_eq!(compress(&data, &config), reference, "lanes {lanes} threads {threads}");
+        let mut out = Vec::new();
+        NcReader::with_config(&reference[..], &config)
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, data);
+    }
+}
+
+#[test]
+fn reads_in_any_chunking() {
+    let data = text(9 * BLOCK as usize + 100, 5);
+    let packed = compress(&data, &small_config(BLOCK));
+    for chunk in [1, 2, 7, 16, 1000, 1 << 20] {
+        for hiccups in [false, true] {
+            let mut r = NcReader::new(Awkward::new(&packed[..], chunk, hiccups));
+            assert_eq!(read_all_retrying(&mut r).unwrap(), data, "chunk {chunk}");
+            assert!(r.is_finished());
+        }
+    }
+    // Tiny destination buffers.
+    let mut r = NcReader::new(&packed[..]);
+    let mut out = Vec::new();
+    let mut one = [0u8; 1];
+    while r.read(&mut one).unwrap() == 1 {
+        out.push(one[0]);
+    }
+    assert_eq!(out, data);
+}
+
+#[test]
+fn flush_makes_everything_so_far_decodable() {
+    let config = small_config(BLOCK);
+    let mut w = NcWriter::with_config(Vec::new(), &config).unwrap();
+    let mut expected = Vec::new();
+    for i in 0..12u64 {
+        let part = text((i as usize * 397) % 3000 + 1, i);
+        w.write_all(&part).unwrap();
+        expected.extend_from_slice(&part);
+        w.flush().unwrap();
+        if i % 4 == 0 {
+            w.flush().unwrap(); // an empty flush is harmless
+        }
+        // Everything written so far decodes now, without the trailer: the reader stops
+        // with UnexpectedEof only after returning every flushed byte.
+        let so_far = w.get_ref().clone();
+        let mut r = NcReader::with_config(&so_far[..], &Config::new().lanes(64)).unwrap();
+        let mut got = Vec::new();
+        let err = r.read_to_end(&mut got).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(got, expected, "after flush {i}");
+    }
+    let packed = w.finish().unwrap();
+    assert_eq!(decompress(&packed).unwrap(), expected);
+}
+
+#[test]
+fn writer_after_finish_errors() {
+    let mut w = NcWriter::new(Vec::new()).unwrap();
+    w.write_all(b"abc").unwrap();
+    w.try_finish().unwrap();
+    w.try_finish().unwrap(); // idempotent
+    assert!(w.write(b"more").is_err());
+    let packed = w.into_inner();
+    assert_eq!(decompress(&packed).unwrap(), b"abc");
+}
+
+#[test]
+fn resume_at_a_checkpoint_block() {
+    use nc_codec::container::StreamIndex;
+    let data = text(20 * BLOCK as usize + 99, 8);
+    let packed = compress(&data, &small_config(BLOCK));
+    let index = StreamIndex::read_from(&mut io::Cursor::new(&packed[..])).unwrap();
+    for k in [0usize, 1, 7, 20] {
+        let at = &index.blocks[k];
+        let r = io::Cursor::new(&packed[at.offset as usize..]);
+        let mut reader =
+            NcReader::resume(r, index.header.clone(), k as u64, &small_config(BLOCK)).unwrap();
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).unwrap();
+        assert_eq!(out, &data[at.raw_offset as usize..], "from block {k}");
+    }
+    // Resuming with the wrong block number is caught at once, not decoded as garbage.
+    let at = &index.blocks[3];
+    let mut reader = NcReader::resume(
+        io::Cursor::new(&packed[at.offset as usize..]),
+        index.header.clone(),
+        4,
+        &small_config(BLOCK),
+    )
+    .unwrap();
+    let err = reader.read_to_end(&mut Vec::new()).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+}
