@@ -50,7 +50,11 @@ impl Engine {
             .map(|_| -> Result<Worker, Error> {
                 let predictor: Box<dyn Predictor> = match header.predictor {
                     predictor_id::CONTEXT_STATS => {
-                        Box::new(ContextStats::new(header.context_order, per_worker))
+                        Box::new(ContextStats::new(
+                        header.context_order,
+                        per_worker,
+                        header.block_size,
+                    ))
                     }
                     other => {
                         return Err(Error::Unsupported {

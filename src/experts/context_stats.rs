@@ -23,47 +23,61 @@ const COUNT_LIMIT: u32 = 4000;
 /// Fixed-point one for blend shares: weights stay below `2^31`, well inside `u32`.
 const ONE: u64 = 1 << 31;
 
-/// log2 of the slot count of the hashed table for each order (index = order).
+/// log2 of the slot count of the table for each order (index = order); hashed orders use
+/// fewer when the block is smaller, since a block of `n` bytes has at most `n` contexts.
 const TABLE_BITS: [u32; 4] = [0, 8, 12, 14];
 
-/// One context's statistics.
-#[derive(Clone)]
-struct Slot {
-    /// Occurrences of each next byte in this context.
-    counts: [u16; 256],
-    /// Sum of `counts`.
-    total: u32,
-    /// Number of non-zero entries of `counts`.
-    distinct: u32,
-    /// Hash check of the context that owns the slot (0 for directly indexed orders).
-    check: u16,
-    /// Lane generation in which the slot was last written; older means empty.
-    generation: u32,
+/// The slots of one order, stored flat so a new table is one zeroed allocation (the OS
+/// hands out zero pages lazily, so an unused slot costs nothing).
+struct Table {
+    /// `counts[slot * 256 + byte]`: occurrences of `byte` after the slot's context.
+    counts: Vec<u16>,
+    /// Per slot: `[total, distinct, check, generation]`; a slot whose generation is not the
+    /// lane's is empty, and one whose check differs belongs to another context.
+    meta: Vec<[u32; 4]>,
 }
 
-impl Slot {
-    const EMPTY: Slot = Slot {
-        counts: [0; 256],
-        total: 0,
-        distinct: 0,
-        check: 0,
-        generation: 0,
-    };
+const TOTAL: usize = 0;
+const DISTINCT: usize = 1;
+const CHECK: usize = 2;
+const GENERATION: usize = 3;
 
-    fn add(&mut self, byte: u8) {
-        let c = &mut self.counts[usize::from(byte)];
+impl Table {
+    fn new(bits: u32) -> Self {
+        Table {
+            counts: vec![0; 256 << bits],
+            meta: vec![[0; 4]; 1 << bits],
+        }
+    }
+
+    /// The counts of `slot` if it currently holds the context with `check`.
+    fn get(&self, slot: usize, check: u32, generation: u32) -> Option<(&[u16], [u32; 4])> {
+        let meta = self.meta[slot];
+        (meta[GENERATION] == generation && meta[CHECK] == check && meta[TOTAL] > 0)
+            .then(|| (&self.counts[slot * 256..slot * 256 + 256], meta))
+    }
+
+    /// Counts `byte` in `slot`, taking the slot over for `check` if it held something else.
+    fn add(&mut self, slot: usize, check: u32, generation: u32, byte: u8) {
+        let meta = &mut self.meta[slot];
+        let counts = &mut self.counts[slot * 256..slot * 256 + 256];
+        if meta[GENERATION] != generation || meta[CHECK] != check {
+            counts.fill(0);
+            *meta = [0, 0, check, generation];
+        }
+        let c = &mut counts[usize::from(byte)];
         if *c == 0 {
-            self.distinct += 1;
+            meta[DISTINCT] += 1;
         }
         *c += 1;
-        self.total += 1;
-        if self.total > COUNT_LIMIT {
-            self.total = 0;
-            self.distinct = 0;
-            for c in self.counts.iter_mut() {
+        meta[TOTAL] += 1;
+        if meta[TOTAL] > COUNT_LIMIT {
+            meta[TOTAL] = 0;
+            meta[DISTINCT] = 0;
+            for c in counts.iter_mut() {
                 *c /= 2;
-                self.total += u32::from(*c);
-                self.distinct += u32::from(*c != 0);
+                meta[TOTAL] += u32::from(*c);
+                meta[DISTINCT] += u32::from(*c != 0);
             }
         }
     }
@@ -72,55 +86,64 @@ impl Slot {
 /// All statistics of one lane.
 struct LaneState {
     /// `tables[k]` holds the slots of order `k`.
-    tables: Vec<Vec<Slot>>,
+    tables: Vec<Table>,
     /// The last 8 bytes, most recent in the low byte.
     history: u64,
     /// Bytes seen since the last reset (orders above this have no context yet).
     seen: u64,
     /// Current generation; slots of other generations count as empty.
     generation: u32,
-    /// Slot index chosen for each order by the last `predict`, reused by `update`.
-    chosen: [usize; MAX_ORDER as usize + 1],
+    /// Slot and check chosen for each order by the last `predict`, reused by `update`.
+    chosen: [(usize, u32); MAX_ORDER as usize + 1],
 }
 
 /// Blended order-0..=N context model over any number of lanes.
 pub struct ContextStats {
     order: u8,
-    /// Per-lane state, allocated on a lane's first reset so unused lanes cost nothing.
+    /// log2 of the slot count of each order's table.
+    table_bits: [u32; MAX_ORDER as usize + 1],
+    /// Per-lane state, allocated on a lane's first use.
     lanes: Vec<Option<Box<LaneState>>>,
 }
 
 impl ContextStats {
-    /// A model of the given order (`1..=MAX_ORDER`) driving `lanes` lanes.
-    pub fn new(order: u8, lanes: usize) -> Self {
+    /// A model of the given order (`1..=MAX_ORDER`) driving `lanes` lanes over blocks of
+    /// at most `block_size` bytes.
+    pub fn new(order: u8, lanes: usize, block_size: u32) -> Self {
         let order = order.clamp(1, MAX_ORDER);
+        let block_bits = u32::BITS - block_size.max(256).saturating_sub(1).leading_zeros();
+        let mut table_bits = TABLE_BITS;
+        for bits in table_bits.iter_mut().skip(2) {
+            *bits = (*bits).min(block_bits);
+        }
         ContextStats {
             order,
+            table_bits,
             lanes: (0..lanes).map(|_| None).collect(),
         }
     }
 
-    fn new_lane(order: u8) -> Box<LaneState> {
+    fn new_lane(order: u8, table_bits: &[u32]) -> Box<LaneState> {
         Box::new(LaneState {
             tables: (0..=usize::from(order))
-                .map(|k| vec![Slot::EMPTY; 1 << TABLE_BITS[k]])
+                .map(|k| Table::new(table_bits[k]))
                 .collect(),
             history: 0,
             seen: 0,
             generation: 1,
-            chosen: [0; MAX_ORDER as usize + 1],
+            chosen: [(0, 0); MAX_ORDER as usize + 1],
         })
     }
 
     /// Slot index and check for order `k` of a lane's context.
-    fn locate(history: u64, k: usize) -> (usize, u16) {
+    fn locate(history: u64, k: usize, bits: u32) -> (usize, u32) {
         match k {
             0 => (0, 0),
             1 => ((history & 0xFF) as usize, 0),
             _ => {
                 let ctx = history & ((1u64 << (8 * k)) - 1);
                 let h = (ctx ^ ((k as u64) << 56)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                ((h >> (64 - TABLE_BITS[k])) as usize, (h >> 16) as u16)
+                ((h >> (64 - bits)) as usize, (h >> 16) as u32 & 0xFFFF)
             }
         }
     }
@@ -132,38 +155,35 @@ impl Predictor for ContextStats {
     }
 
     fn reset_lane(&mut self, lane: usize) {
-        let order = self.order;
-        let state = self.lanes[lane].get_or_insert_with(|| Self::new_lane(order));
+        let (order, bits) = (self.order, &self.table_bits);
+        let state = self.lanes[lane].get_or_insert_with(|| Self::new_lane(order, bits));
         state.history = 0;
         state.seen = 0;
         state.generation = state.generation.wrapping_add(1);
         if state.generation == 0 {
-            // Wrapped after 2^32 resets: clear for real so no stale slot looks current.
-            for table in state.tables.iter_mut() {
-                table.fill(Slot::EMPTY);
-            }
-            state.generation = 1;
+            // Wrapped after 2^32 resets: start afresh so no stale slot looks current.
+            *state = Self::new_lane(order, bits);
         }
     }
 
     fn predict(&mut self, lanes: &[usize], out: &mut [Weights]) {
+        let (order, bits) = (self.order, &self.table_bits);
         for (&lane, weights) in lanes.iter().zip(out.iter_mut()) {
-            let state = self.lanes[lane].get_or_insert_with(|| Self::new_lane(self.order));
+            let state = self.lanes[lane].get_or_insert_with(|| Self::new_lane(order, bits));
             let mut acc = [0u64; 256];
             let mut rest = ONE;
-            let top = usize::from(self.order).min(state.seen as usize);
+            let top = usize::from(order).min(state.seen as usize);
             for k in (0..=top).rev() {
-                let (index, check) = Self::locate(state.history, k);
-                state.chosen[k] = index;
-                let slot = &state.tables[k][index];
-                if slot.generation != state.generation || slot.check != check || slot.total == 0
-                {
+                let (slot, check) = Self::locate(state.history, k, self.table_bits[k]);
+                state.chosen[k] = (slot, check);
+                let Some((counts, meta)) = state.tables[k].get(slot, check, state.generation)
+                else {
                     continue;
-                }
-                let n = u64::from(slot.total);
-                let share = rest * n / (n + u64::from(slot.distinct) + 1);
+                };
+                let n = u64::from(meta[TOTAL]);
+                let share = rest * n / (n + u64::from(meta[DISTINCT]) + 1);
                 let per_count = share / n;
-                for (a, &c) in acc.iter_mut().zip(slot.counts.iter()) {
+                for (a, &c) in acc.iter_mut().zip(counts.iter()) {
                     *a += per_count * u64::from(c);
                 }
                 rest -= per_count * n;
@@ -177,18 +197,13 @@ impl Predictor for ContextStats {
     }
 
     fn update(&mut self, lanes: &[usize], bytes: &[u8]) {
+        let (order, bits) = (self.order, &self.table_bits);
         for (&lane, &byte) in lanes.iter().zip(bytes.iter()) {
-            let state = self.lanes[lane].get_or_insert_with(|| Self::new_lane(self.order));
-            let top = usize::from(self.order).min(state.seen as usize);
+            let state = self.lanes[lane].get_or_insert_with(|| Self::new_lane(order, bits));
+            let top = usize::from(order).min(state.seen as usize);
             for k in 0..=top {
-                let (_, check) = Self::locate(state.history, k);
-                let slot = &mut state.tables[k][state.chosen[k]];
-                if slot.generation != state.generation || slot.check != check {
-                    *slot = Slot::EMPTY;
-                    slot.generation = state.generation;
-                    slot.check = check;
-                }
-                slot.add(byte);
+                let (slot, check) = state.chosen[k];
+                state.tables[k].add(slot, check, state.generation, byte);
             }
             state.history = (state.history << 8) | u64::from(byte);
             state.seen += 1;
@@ -202,7 +217,7 @@ mod tests {
 
     #[test]
     fn learns_a_repeating_pattern() {
-        let mut model = ContextStats::new(3, 1);
+        let mut model = ContextStats::new(3, 1, 1 << 20);
         let pattern = b"abcabcabc";
         let mut out = [[0u32; 256]];
         for _ in 0..50 {
@@ -219,7 +234,7 @@ mod tests {
 
     #[test]
     fn reset_forgets_everything() {
-        let mut model = ContextStats::new(3, 2);
+        let mut model = ContextStats::new(3, 2, 1 << 20);
         let mut fresh = [[0u32; 256]];
         model.predict(&[1], &mut fresh);
         for &b in b"hello world hello world" {
