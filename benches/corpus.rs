@@ -122,7 +122,12 @@ fn brotli_codec(data: &[u8]) -> Result {
 fn parse_args() -> (PathBuf, Config, bool, u64) {
     let mut dir = std::env::var_os("NC_BENCH_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus/bench")));
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../shared/corpus/bench"
+            ))
+        });
     let mut config = Config::new();
     let mut only_nc = false;
     let mut min_size = 0;
@@ -154,7 +159,7 @@ fn main() {
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file() && p.extension().is_none_or(|e| e != "md"))
-        .filter(|p| p.metadata().map_or(false, |m| m.len() >= min_size))
+        .filter(|p| p.metadata().is_ok_and(|m| m.len() >= min_size))
         .collect();
     files.sort();
 
@@ -182,16 +187,26 @@ fn main() {
     let mut total_in = 0usize;
     for path in &files {
         let data = std::fs::read(path).expect("read");
-        let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let name = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         total_in += data.len();
         let results: Vec<Result> = codecs.iter().map(|(_, c)| c(&data)).collect();
         print!("{name:<14} {:>9}", data.len());
         for r in &results {
-            print!(" | {:>10} {:>10.3}", r.bytes, r.bytes as f64 * 8.0 / data.len().max(1) as f64);
+            print!(
+                " | {:>10} {:>10.3}",
+                r.bytes,
+                r.bytes as f64 * 8.0 / data.len().max(1) as f64
+            );
         }
         print!(" |");
         for (t, r) in totals.iter_mut().zip(&results) {
-            print!(" {:.2}/{:.2}", mbs(data.len(), r.compress_s), mbs(data.len(), r.decompress_s));
+            print!(
+                " {:.2}/{:.2}",
+                mbs(data.len(), r.compress_s),
+                mbs(data.len(), r.decompress_s)
+            );
             t.0 += r.bytes;
             t.1 += r.compress_s;
             t.2 += r.decompress_s;
@@ -200,14 +215,21 @@ fn main() {
     }
     print!("{:<14} {:>9}", "TOTAL", total_in);
     for t in &totals {
-        print!(" | {:>10} {:>10.3}", t.0, t.0 as f64 * 8.0 / total_in.max(1) as f64);
+        print!(
+            " | {:>10} {:>10.3}",
+            t.0,
+            t.0 as f64 * 8.0 / total_in.max(1) as f64
+        );
     }
     print!(" |");
     for t in &totals {
         print!(" {:.2}/{:.2}", mbs(total_in, t.1), mbs(total_in, t.2));
     }
     println!();
-    println!("(MB/s columns in codec order: {})", codecs.iter().map(|c| c.0).collect::<Vec<_>>().join(", "));
+    println!(
+        "(MB/s columns in codec order: {})",
+        codecs.iter().map(|c| c.0).collect::<Vec<_>>().join(", ")
+    );
 }
 
 fn mbs(bytes: usize, secs: f64) -> f64 {

@@ -109,9 +109,10 @@ fn parse_args() -> Result<Options, String> {
                 println!("{USAGE}");
                 std::process::exit(0);
             }
-            Value(v) => opts
-                .inputs
-                .push(v.into_string().map_err(|_| "file name is not valid UTF-8")?),
+            Value(v) => opts.inputs.push(
+                v.into_string()
+                    .map_err(|_| "file name is not valid UTF-8")?,
+            ),
             _ => return Err(format!("{}\n{USAGE}", arg.unexpected())),
         }
     }
@@ -273,7 +274,11 @@ fn list(name: &str, out: &mut dyn Write) -> io::Result<()> {
         "none".to_string()
     } else {
         let name = String::from_utf8_lossy(&h.model_name);
-        let hex: String = h.model_fingerprint.iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = h
+            .model_fingerprint
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         format!("{} sha256:{hex}", name.trim_end_matches('\0'))
     };
     let bpb = if index.total_len == 0 {
@@ -339,10 +344,7 @@ fn run(opts: &Options) -> bool {
         },
         None => Box::new(BufWriter::with_capacity(1 << 20, stdout.lock())),
     };
-    if opts.output.is_none()
-        && opts.mode == Mode::Compress
-        && io::stdout().is_terminal()
-    {
+    if opts.output.is_none() && opts.mode == Mode::Compress && io::stdout().is_terminal() {
         eprintln!("nccat: compressed data not written to a terminal (use -o or redirect)");
         return false;
     }

@@ -316,8 +316,7 @@ impl BlockHeader {
                     && header.payload_len >= 4
             }
             BlockKind::Stored => {
-                (1..=block_size).contains(&header.raw_len)
-                    && header.payload_len == header.raw_len
+                (1..=block_size).contains(&header.raw_len) && header.payload_len == header.raw_len
             }
             BlockKind::End => {
                 header.raw_len == 0

@@ -49,13 +49,11 @@ impl Engine {
         let workers = (0..threads)
             .map(|_| -> Result<Worker, Error> {
                 let predictor: Box<dyn Predictor> = match header.predictor {
-                    predictor_id::CONTEXT_STATS => {
-                        Box::new(ContextStats::new(
+                    predictor_id::CONTEXT_STATS => Box::new(ContextStats::new(
                         header.context_order,
                         per_worker,
                         header.block_size,
-                    ))
-                    }
+                    )),
                     other => {
                         return Err(Error::Unsupported {
                             what: format!("predictor id {other}"),

@@ -95,16 +95,15 @@ impl Error {
                 io::ErrorKind::Unsupported
             }
             Error::Truncated { .. } => io::ErrorKind::UnexpectedEof,
-            Error::InvalidConfig { .. } | Error::InvalidSeek { .. } => {
-                io::ErrorKind::InvalidInput
-            }
+            Error::InvalidConfig { .. } | Error::InvalidSeek { .. } => io::ErrorKind::InvalidInput,
             Error::Finished => io::ErrorKind::Other,
         }
     }
 
     /// Recovers the `Error` inside an `io::Error` produced by this crate, if there is one.
     pub fn from_io(err: &io::Error) -> Option<&Error> {
-        err.get_ref().and_then(|inner| inner.downcast_ref::<Error>())
+        err.get_ref()
+            .and_then(|inner| inner.downcast_ref::<Error>())
     }
 }
 
@@ -121,7 +120,10 @@ impl fmt::Display for Error {
                 write!(f, "truncated stream: ended inside the {what}{at}")
             }
             Error::TrailingData { offset } => {
-                write!(f, "trailing data after the end of the stream at offset {offset}")
+                write!(
+                    f,
+                    "trailing data after the end of the stream at offset {offset}"
+                )
             }
             Error::InvalidConfig { what } => write!(f, "invalid configuration: {what}"),
             Error::InvalidSeek { what } => write!(f, "invalid seek: {what}"),

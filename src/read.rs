@@ -253,8 +253,8 @@ impl<R: Read> NcReader<R> {
                 let block_size = self.header.as_ref().map_or(0, |h| h.block_size);
                 let header = BlockHeader::parse(&b, block_size, self.block_no, self.here(true))?;
                 if header.kind == BlockKind::End {
-                    let count = u64::from(header.payload_len - TAIL_LEN as u32)
-                        / INDEX_ENTRY_LEN as u64;
+                    let count =
+                        u64::from(header.payload_len - TAIL_LEN as u32) / INDEX_ENTRY_LEN as u64;
                     if count != self.block_no {
                         return Err(Error::corrupt(
                             format!(
@@ -330,11 +330,9 @@ impl<R: Read> NcReader<R> {
                     && (tail.total_len != self.content_len
                         || tail.content_crc != self.content_crc.clone().finalize())
                 {
-                    return Err(Error::corrupt(
-                        "whole-content length or checksum mismatch",
-                        at,
-                    )
-                    .into());
+                    return Err(
+                        Error::corrupt("whole-content length or checksum mismatch", at).into(),
+                    );
                 }
                 self.consume(TAIL_LEN);
                 self.stage = Stage::Eof;
@@ -430,11 +428,12 @@ impl<R: Read + Seek> NcReader<R> {
             let here = self.inner.stream_position()?;
             let base = match (self.base, self.offset) {
                 (Some(b), _) => b,
-                (None, Some(offset)) => here
-                    .checked_sub(offset + self.filled as u64)
-                    .ok_or_else(|| Error::InvalidSeek {
-                        what: "the source moved under the reader".into(),
-                    })?,
+                (None, Some(offset)) => {
+                    here.checked_sub(offset + self.filled as u64)
+                        .ok_or_else(|| Error::InvalidSeek {
+                            what: "the source moved under the reader".into(),
+                        })?
+                }
                 (None, None) => {
                     return Err(Error::InvalidSeek {
                         what: "a reader resumed mid-stream cannot seek".into(),
@@ -447,10 +446,11 @@ impl<R: Read + Seek> NcReader<R> {
             self.inner.seek(SeekFrom::Start(here))?;
             match &self.header {
                 Some(h) if *h != index.header => {
-                    return Err(
-                        Error::corrupt("header changed under the reader", Location::default())
-                            .into(),
+                    return Err(Error::corrupt(
+                        "header changed under the reader",
+                        Location::default(),
                     )
+                    .into())
                 }
                 Some(_) => {}
                 None => {
@@ -458,8 +458,7 @@ impl<R: Read + Seek> NcReader<R> {
                     self.header = Some(index.header.clone());
                     if self.stage == Stage::Header {
                         // The header is known now: skip it if reading goes on from here.
-                        self.inner
-                            .seek(SeekFrom::Start(base + HEADER_LEN as u64))?;
+                        self.inner.seek(SeekFrom::Start(base + HEADER_LEN as u64))?;
                         self.filled = 0;
                         self.offset = Some(HEADER_LEN as u64);
                         self.stage = Stage::BlockHeader;

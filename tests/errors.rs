@@ -24,7 +24,9 @@ fn reseal(stream: &mut [u8]) {
 
 #[test]
 fn not_an_nc_stream() {
-    let err = decompress_err(b"this is plain text, long enough to fill a header...............................");
+    let err = decompress_err(
+        b"this is plain text, long enough to fill a header...............................",
+    );
     assert_eq!(err.kind(), ErrorKind::InvalidData);
     assert!(matches!(Error::from_io(&err), Some(Error::NotNcStream)));
 }
@@ -91,7 +93,12 @@ fn truncation_anywhere_is_unexpected_eof() {
     let (data, packed) = sample();
     let index = StreamIndex::read_from(&mut io::Cursor::new(&packed[..])).unwrap();
     let mut cuts: Vec<usize> = index.blocks.iter().map(|b| b.offset as usize).collect();
-    cuts.extend(index.blocks.iter().map(|b| b.offset as usize + BLOCK_HEADER_LEN));
+    cuts.extend(
+        index
+            .blocks
+            .iter()
+            .map(|b| b.offset as usize + BLOCK_HEADER_LEN),
+    );
     let mut rng = Rng(5);
     cuts.extend((0..100).map(|_| rng.below(packed.len() as u64) as usize));
     cuts.push(packed.len() - 1);
@@ -129,8 +136,13 @@ fn flipped_bits_are_detected() {
             // A flip in the last, imprecise bits of a range-coded payload can leave every
             // decoded symbol the same: harmless only if the output is exactly the original.
             Ok(_) => {
-                assert_eq!(out, data, "flip at {pos} decoded to wrong bytes without an error");
-                *kinds.entry("undetected, output correct".to_string()).or_insert(0) += 1;
+                assert_eq!(
+                    out, data,
+                    "flip at {pos} decoded to wrong bytes without an error"
+                );
+                *kinds
+                    .entry("undetected, output correct".to_string())
+                    .or_insert(0) += 1;
                 continue;
             }
             Err(e) => e,
@@ -144,7 +156,11 @@ fn flipped_bits_are_detected() {
             ),
             "flip at {pos}: {err}"
         );
-        assert_eq!(out, data[..out.len()], "flip at {pos}: wrong bytes returned");
+        assert_eq!(
+            out,
+            data[..out.len()],
+            "flip at {pos}: wrong bytes returned"
+        );
         *kinds.entry(format!("{:?}", err.kind())).or_insert(0) += 1;
     }
     assert!(kinds["InvalidData"] > 350, "{kinds:?}");
@@ -163,7 +179,12 @@ fn moved_dropped_and_repeated_blocks_are_caught_at_once() {
         for &i in order {
             s.extend_from_slice(&packed[frame(i)]);
         }
-        s.extend_from_slice(&packed[index.blocks.last().map_or(0, |_| frame(index.blocks.len() - 1).end)..]);
+        s.extend_from_slice(
+            &packed[index
+                .blocks
+                .last()
+                .map_or(0, |_| frame(index.blocks.len() - 1).end)..],
+        );
         s
     };
     let n = index.blocks.len();
@@ -172,7 +193,11 @@ fn moved_dropped_and_repeated_blocks_are_caught_at_once() {
     let dropped: Vec<usize> = (0..n).filter(|&i| i != 4).collect();
     let mut repeated: Vec<usize> = (0..n).collect();
     repeated.insert(5, 5);
-    for (name, order) in [("swapped", swapped), ("dropped", dropped), ("repeated", repeated)] {
+    for (name, order) in [
+        ("swapped", swapped),
+        ("dropped", dropped),
+        ("repeated", repeated),
+    ] {
         let bad = splice(&order);
         let mut out = Vec::new();
         let err = NcReader::with_config(&bad[..], &Config::new().lanes(1))
@@ -191,9 +216,14 @@ fn trailing_garbage_is_an_error() {
     let (data, mut packed) = sample();
     packed.extend_from_slice(b"garbage");
     let mut out = Vec::new();
-    let err = NcReader::new(&packed[..]).read_to_end(&mut out).unwrap_err();
+    let err = NcReader::new(&packed[..])
+        .read_to_end(&mut out)
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidData);
-    assert!(matches!(Error::from_io(&err), Some(Error::TrailingData { .. })), "{err}");
+    assert!(
+        matches!(Error::from_io(&err), Some(Error::TrailingData { .. })),
+        "{err}"
+    );
     assert_eq!(out, data, "all data was valid before the garbage");
 }
 
@@ -242,6 +272,9 @@ fn zero_writes_are_write_zero() {
         }
     }
     let mut w = NcWriter::new(Full).unwrap();
-    assert_eq!(w.write_all(b"abc").unwrap_err().kind(), ErrorKind::WriteZero);
+    assert_eq!(
+        w.write_all(b"abc").unwrap_err().kind(),
+        ErrorKind::WriteZero
+    );
     assert_eq!(w.flush().unwrap_err().kind(), ErrorKind::WriteZero);
 }

@@ -36,7 +36,10 @@ fn random_data_grows_by_a_few_bytes_per_block() {
     assert_eq!(decompress(&packed).unwrap(), data);
     // Stored blocks: 16-byte block header + 8-byte index entry each, plus fixed framing.
     let overhead = packed.len() - data.len();
-    assert!(overhead <= HEADER_LEN + 16 + TAIL_LEN + 50 * 24, "overhead {overhead}");
+    assert!(
+        overhead <= HEADER_LEN + 16 + TAIL_LEN + 50 * 24,
+        "overhead {overhead}"
+    );
 }
 
 #[test]
@@ -57,7 +60,11 @@ fn every_bench_file_round_trips() {
         .filter(|p| p.extension().is_none_or(|e| e != "md"))
         .collect();
     files.sort();
-    assert!(files.len() >= 30, "bench corpus incomplete: {}", files.len());
+    assert!(
+        files.len() >= 30,
+        "bench corpus incomplete: {}",
+        files.len()
+    );
     for path in files {
         let data = std::fs::read(&path).unwrap();
         let packed = compress(&data, &Config::new().block_size(256 * 1024).lanes(4));
@@ -92,11 +99,19 @@ fn output_does_not_depend_on_write_chunking() {
     loop {
         match w.try_finish() {
             Ok(()) => break,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
             Err(e) => panic!("{e}"),
         }
     }
-    assert_eq!(w.finish().unwrap().inner, whole, "short and failing sink writes");
+    assert_eq!(
+        w.finish().unwrap().inner,
+        whole,
+        "short and failing sink writes"
+    );
 }
 
 #[test]
@@ -104,8 +119,15 @@ fn output_does_not_depend_on_lanes_or_threads() {
     let data = text(30 * BLOCK as usize + 5, 4);
     let reference = compress(&data, &Config::new().block_size(BLOCK).lanes(1).threads(1));
     for (lanes, threads) in [(2, 1), (3, 2), (8, 2), (16, 4), (64, 3)] {
-        let config = Config::new().block_size(BLOCK).lanes(lanes).threads(threads);
-        assert_eq!(compress(&data, &config), reference, "lanes {lanes} threads {threads}");
+        let config = Config::new()
+            .block_size(BLOCK)
+            .lanes(lanes)
+            .threads(threads);
+        assert_eq!(
+            compress(&data, &config),
+            reference,
+            "lanes {lanes} threads {threads}"
+        );
         let mut out = Vec::new();
         NcReader::with_config(&reference[..], &config)
             .unwrap()

@@ -29,9 +29,36 @@ impl Rng {
 /// English-like text: words drawn from a small vocabulary, so models have something to learn.
 pub fn text(n: usize, seed: u64) -> Vec<u8> {
     const WORDS: &[&str] = &[
-        "the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "and", "a", "stream",
-        "of", "bytes", "is", "predicted", "coded", "block", "by", "model", "then", "written",
-        "to", "disk", "while", "readers", "seek", "verify", "every", "checksum", "\n",
+        "the",
+        "quick",
+        "brown",
+        "fox",
+        "jumps",
+        "over",
+        "lazy",
+        "dog",
+        "and",
+        "a",
+        "stream",
+        "of",
+        "bytes",
+        "is",
+        "predicted",
+        "coded",
+        "block",
+        "by",
+        "model",
+        "then",
+        "written",
+        "to",
+        "disk",
+        "while",
+        "readers",
+        "seek",
+        "verify",
+        "every",
+        "checksum",
+        "\n",
     ];
     let mut rng = Rng(seed | 1);
     let mut out = Vec::with_capacity(n + 16);
@@ -148,7 +175,11 @@ pub fn write_all_retrying<W: Write>(w: &mut W, mut data: &[u8]) -> io::Result<()
     while !data.is_empty() {
         match w.write(data) {
             Ok(n) => data = &data[n..],
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
             Err(e) => return Err(e),
         }
     }

@@ -1,0 +1,50 @@
+//! Golden streams: committed `.nc` files and their originals. Decoding them guards the
+//! format; re-encoding them byte for byte guards the encoder (a model or coder change that
+//! alters the output must bump the format version or be deliberate: regenerate with
+//! `NC_BLESS=1 cargo test --test golden` and say why in the commit).
+
+use std::io::{Cursor, Read};
+use std::path::PathBuf;
+
+use nc_codec::container::StreamIndex;
+use nc_codec::{Config, NcReader, NcWriter};
+
+fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+fn encode(original: &[u8], block_size: u32) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = NcWriter::with_config(Vec::new(), &Config::new().block_size(block_size)).unwrap();
+    w.write_all(original).unwrap();
+    w.finish().unwrap()
+}
+
+#[test]
+fn golden_streams_decode_and_reencode_identically() {
+    let bless = std::env::var_os("NC_BLESS").is_some();
+    for name in ["prose.txt", "mixed.bin"] {
+        let original = std::fs::read(golden_dir().join(name)).unwrap();
+        let nc_path = golden_dir().join(format!("{name}.nc"));
+        if bless {
+            std::fs::write(&nc_path, encode(&original, 1024)).unwrap();
+        }
+        let stream = std::fs::read(&nc_path).unwrap();
+        let mut decoded = Vec::new();
+        NcReader::new(&stream[..])
+            .read_to_end(&mut decoded)
+            .unwrap();
+        assert_eq!(decoded, original, "{name}: golden stream decodes wrongly");
+
+        let index = StreamIndex::read_from(&mut Cursor::new(&stream[..])).unwrap();
+        assert!(
+            index.blocks.len() > 1,
+            "{name}: golden streams should span blocks"
+        );
+        assert_eq!(
+            encode(&original, index.header.block_size),
+            stream,
+            "{name}: the encoder's output changed"
+        );
+    }
+}
