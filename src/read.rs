@@ -14,7 +14,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use crate::config::Config;
 use crate::container::{
     BlockHeader, BlockKind, Header, IndexEntry, StreamIndex, Tail, BLOCK_HEADER_LEN, FLAG_SYNC,
-    HEADER_LEN, INDEX_ENTRY_LEN, TAIL_LEN,
+    HEADER_LEN, INDEX_ENTRY_LEN, MAGIC, TAIL_LEN,
 };
 use crate::engine::Engine;
 use crate::error::{Error, Location};
@@ -237,6 +237,11 @@ impl<R: Read> NcReader<R> {
     fn step(&mut self) -> io::Result<()> {
         match self.stage {
             Stage::Header => {
+                // Check the magic first, so a short non-.nc input is named as such.
+                self.fill(MAGIC.len(), "header", false)?;
+                if self.buf[..MAGIC.len()] != MAGIC {
+                    return Err(Error::NotNcStream.into());
+                }
                 self.fill(HEADER_LEN, "header", false)?;
                 let mut b = [0u8; HEADER_LEN];
                 b.copy_from_slice(&self.buf[..HEADER_LEN]);

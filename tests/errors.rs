@@ -32,6 +32,15 @@ fn not_an_nc_stream() {
 }
 
 #[test]
+fn short_garbage_is_not_an_nc_stream() {
+    let err = decompress_err(b"garbage");
+    assert!(
+        matches!(Error::from_io(&err), Some(Error::NotNcStream)),
+        "{err}"
+    );
+}
+
+#[test]
 fn empty_and_short_inputs_are_truncated() {
     let (_, packed) = sample();
     for len in [0, 1, 4, HEADER_LEN - 1] {
