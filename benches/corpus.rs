@@ -1,7 +1,8 @@
 //! Corpus benchmark: nc beside zstd -19, xz -9e and brotli -11, measured in the same run.
 //!
 //! ```text
-//! cargo bench --bench corpus -- [DIR] [--block N] [--lanes N] [--threads N] [--only nc] [--min-size N]
+//! cargo bench --bench corpus -- [DIR] [--predictor ctx|neural] [--model FILE.onnx] [--block N]
+//!                                [--lanes N] [--threads N] [--order N] [--only nc] [--min-size N]
 //! ```
 //!
 //! For every file in DIR (default `../shared/corpus/bench`, or `$NC_BENCH_DIR`) each codec
@@ -13,7 +14,9 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use nc_codec::{Config, NcReader, NcWriter};
+use nc_codec::experts::NeuralModel;
+use nc_codec::{Config, NcReader, NcWriter, PredictorKind};
+use std::sync::Arc;
 
 struct Result {
     bytes: usize,
@@ -144,6 +147,20 @@ fn parse_args() -> (PathBuf, Config, bool, u64) {
             "--lanes" => config = config.lanes(num("--lanes") as usize),
             "--threads" => config = config.threads(num("--threads") as usize),
             "--order" => config = config.context_order(num("--order") as u8),
+            "--predictor" => {
+                config = config.predictor(match args.next().as_deref() {
+                    Some("ctx") => PredictorKind::ContextStats,
+                    Some("neural") => PredictorKind::Neural,
+                    other => panic!("--predictor ctx|neural, not {other:?}"),
+                })
+            }
+            "--model" => {
+                let path = args.next().expect("--model needs a file");
+                let model = NeuralModel::from_file(&path).expect("loading the model");
+                config = config
+                    .model(Arc::new(model))
+                    .predictor(PredictorKind::Neural);
+            }
             "--min-size" => min_size = num("--min-size"),
             "--only" => only_nc = args.next().as_deref() == Some("nc"),
             other if other.starts_with('-') => panic!("unknown option {other}"),
@@ -169,8 +186,11 @@ fn main() {
         codecs.push(("xz-9e", Box::new(xz_codec)));
         codecs.push(("brotli-11", Box::new(brotli_codec)));
     }
+    let header = config.header().expect("config");
     println!(
-        "nc config: block {} B, order {}, quantizer {} bits, lanes {}, threads {}",
+        "nc config: predictor {} {}, block {} B, order {}, quantizer {} bits, lanes {}, threads {}",
+        header.predictor_name(),
+        String::from_utf8_lossy(&header.model_name).trim_end_matches('\0'),
         config.get_block_size(),
         config.get_context_order(),
         config.get_quant_bits(),

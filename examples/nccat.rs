@@ -1,7 +1,8 @@
 //! `nccat`: compress, decompress, list and test `.nc` streams, zcat/xz style.
 //!
 //! ```text
-//! nccat [-z|-d|-l|-t] [-o OUT] [-b BLOCK] [-T THREADS] [-L LANES] [--offset N --length N] [FILE|-]...
+//! nccat [-z|-d|-l|-t] [-o OUT] [-b BLOCK] [-P PREDICTOR] [-m MODEL.onnx] [-T THREADS] [-L LANES]
+//!       [--offset N --length N] [FILE|-]...
 //! ```
 //!
 //! Output goes to stdout unless `-o` names a file; several inputs are processed in turn and
@@ -10,20 +11,25 @@
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nc_codec::container::{BlockHeader, StreamIndex, BLOCK_HEADER_LEN};
-use nc_codec::{Config, NcReader, NcWriter};
+use nc_codec::experts::NeuralModel;
+use nc_codec::{Config, NcReader, NcWriter, PredictorKind};
 
 const USAGE: &str = "\
-usage: nccat [-z|-d|-l|-t] [-o OUT] [-b BLOCK] [-T THREADS] [-L LANES]
-             [--offset N --length N] [-q] [FILE|-]...
+usage: nccat [-z|-d|-l|-t] [-o OUT] [-b BLOCK] [-P PREDICTOR] [-m MODEL.onnx]
+             [-T THREADS] [-L LANES] [--offset N --length N] [-q] [FILE|-]...
   -z            compress
   -d            decompress (the default)
   -l            list the header and block table of each FILE
   -t            test: decompress and verify, print nothing but errors
   -o OUT        write to OUT instead of stdout
   -b BLOCK      block size when compressing, e.g. 65536, 256K, 1M (default 1M)
+  -P PREDICTOR  when compressing: ctx (context statistics, the default) or neural
+  -m MODEL      a neural model (.onnx from onnx-models/export.py) to compress with
+                (implies -P neural) or to decode streams that name it; default: embedded
   -T THREADS    worker threads (default: number of cores)
   -L LANES      blocks coded side by side (default 8)
   --offset N    decompress only from uncompressed offset N ...
@@ -94,6 +100,22 @@ fn parse_args() -> Result<Options, String> {
                 let n = parse_size(&value(&mut parser)?)?;
                 let n = u32::try_from(n).map_err(|_| format!("block size {n} too large"))?;
                 opts.config = opts.config.block_size(n);
+            }
+            Short('P') => {
+                let kind = match value(&mut parser)?.as_str() {
+                    "ctx" => PredictorKind::ContextStats,
+                    "neural" => PredictorKind::Neural,
+                    other => return Err(format!("unknown predictor '{other}' (ctx, neural)")),
+                };
+                opts.config = opts.config.predictor(kind);
+            }
+            Short('m') => {
+                let path = value(&mut parser)?;
+                let model = NeuralModel::from_file(&path).map_err(|e| format!("{path}: {e}"))?;
+                opts.config = opts
+                    .config
+                    .model(Arc::new(model))
+                    .predictor(PredictorKind::Neural);
             }
             Short('T') => {
                 let n = parse_size(&value(&mut parser)?)? as usize;
@@ -289,7 +311,7 @@ fn list(name: &str, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{name}")?;
     writeln!(
         out,
-        "  format v{}, predictor {} (context order {}, experts {:#x}, temperature {:.2}), quantizer {} bits",
+        "  format v{}, predictor {} (context order {}, experts {:#x}, temperature {:.3}), quantizer {} bits",
         h.version,
         h.predictor_name(),
         h.context_order,

@@ -1,8 +1,23 @@
 //! Options for writers and readers, as plain data with chained setters.
 
-use crate::container::{self, Header, EXPERT_CONTEXT_STATS, TEMPERATURE_ONE, VERSION};
+use std::sync::Arc;
+
+use crate::container::{
+    self, Header, EXPERT_CONTEXT_STATS, EXPERT_NEURAL, TEMPERATURE_ONE, VERSION,
+};
 use crate::error::Error;
-use crate::experts::context_stats;
+use crate::experts::{context_stats, NeuralModel};
+
+/// Which predictor codes the stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PredictorKind {
+    /// Adaptive context statistics (orders 0 to `context_order`), learned per block.
+    #[default]
+    ContextStats,
+    /// The neural byte model ([`Config::model`], or the embedded default).
+    Neural,
+}
 
 /// Default checkpoint interval, 1 MiB: chosen by measurement (see the README's benchmark
 /// section). Smaller intervals seek finer but pay for predictors restarting cold.
@@ -23,6 +38,9 @@ pub const MAX_LANES: usize = 256;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
+    predictor: PredictorKind,
+    model: Option<Arc<NeuralModel>>,
+    temperature: u16,
     block_size: u32,
     quant_bits: u8,
     context_order: u8,
@@ -41,12 +59,44 @@ impl Config {
     /// one thread per available core.
     pub fn new() -> Self {
         Config {
+            predictor: PredictorKind::ContextStats,
+            model: None,
+            temperature: TEMPERATURE_ONE,
             block_size: DEFAULT_BLOCK_SIZE,
             quant_bits: DEFAULT_QUANT_BITS,
             context_order: context_stats::DEFAULT_ORDER,
             lanes: DEFAULT_LANES,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
+    }
+
+    /// Chooses the predictor (stored in the header; the decoder follows it).
+    pub fn predictor(mut self, predictor: PredictorKind) -> Self {
+        self.predictor = predictor;
+        self
+    }
+
+    /// Sets the neural model to code with, and to decode streams that name it; without one
+    /// the embedded default model is used.
+    pub fn model(mut self, model: Arc<NeuralModel>) -> Self {
+        self.model = Some(model);
+        self
+    }
+
+    /// Sets the neural expert's softmax temperature in Q8.8 (256 = 1.0, `1..=65535`).
+    pub fn temperature(mut self, temperature_q8: u16) -> Self {
+        self.temperature = temperature_q8;
+        self
+    }
+
+    /// The predictor.
+    pub fn get_predictor(&self) -> PredictorKind {
+        self.predictor
+    }
+
+    /// The neural model given with [`Config::model`], if any.
+    pub fn get_model(&self) -> Option<&Arc<NeuralModel>> {
+        self.model.as_ref()
     }
 
     /// Sets the checkpoint interval: uncompressed bytes per independently decodable block
@@ -126,7 +176,7 @@ impl Config {
     /// # Errors
     /// `InvalidConfig` when a value is out of range.
     pub fn header(&self) -> Result<Header, Error> {
-        let header = Header {
+        let mut header = Header {
             version: VERSION,
             block_size: self.block_size,
             predictor: container::predictor_id::CONTEXT_STATS,
@@ -137,6 +187,18 @@ impl Config {
             model_name: [0; 16],
             model_fingerprint: [0; 32],
         };
+        if self.predictor == PredictorKind::Neural {
+            let model = match &self.model {
+                Some(m) => m.clone(),
+                None => NeuralModel::default_model()?,
+            };
+            header.predictor = container::predictor_id::NEURAL;
+            header.context_order = 0;
+            header.temperature = self.temperature;
+            header.expert_mask = EXPERT_NEURAL;
+            header.model_name = model.name();
+            header.model_fingerprint = model.fingerprint();
+        }
         header.validate()?;
         self.validate_runtime()?;
         Ok(header)

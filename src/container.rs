@@ -39,10 +39,14 @@ pub const MAX_BLOCKS: u64 = (u32::MAX as u64 - TAIL_LEN as u64) / INDEX_ENTRY_LE
 pub mod predictor_id {
     /// Adaptive context statistics alone (`experts::ContextStats`).
     pub const CONTEXT_STATS: u16 = 1;
+    /// The neural expert alone (`experts::NeuralExpert`).
+    pub const NEURAL: u16 = 2;
 }
 
 /// Bit of `expert_mask`: adaptive context statistics.
 pub const EXPERT_CONTEXT_STATS: u32 = 1 << 0;
+/// Bit of `expert_mask`: the neural expert.
+pub const EXPERT_NEURAL: u32 = 1 << 1;
 
 /// Temperature 1.0 in the header's Q8.8 fixed point.
 pub const TEMPERATURE_ONE: u16 = 256;
@@ -189,6 +193,29 @@ impl Header {
                 }
                 Ok(())
             }
+            predictor_id::NEURAL => {
+                if self.expert_mask != EXPERT_NEURAL {
+                    return Err(Error::Unsupported {
+                        what: format!("expert set {:#x}", self.expert_mask),
+                    });
+                }
+                if self.context_order != 0 {
+                    return Err(Error::InvalidConfig {
+                        what: "context order must be 0 for the neural predictor".into(),
+                    });
+                }
+                if self.temperature == 0 {
+                    return Err(Error::InvalidConfig {
+                        what: "temperature must be above 0".into(),
+                    });
+                }
+                if self.model_fingerprint == [0; 32] {
+                    return Err(Error::InvalidConfig {
+                        what: "the neural predictor needs a model fingerprint".into(),
+                    });
+                }
+                Ok(())
+            }
             other => Err(Error::Unsupported {
                 what: format!("predictor id {other}"),
             }),
@@ -209,6 +236,7 @@ impl Header {
     pub fn predictor_name(&self) -> &'static str {
         match self.predictor {
             predictor_id::CONTEXT_STATS => "context-stats",
+            predictor_id::NEURAL => "neural",
             _ => "unknown",
         }
     }

@@ -10,9 +10,11 @@
 //! worker owning its predictor. Every block starts from a reset lane, so the coded bytes do
 //! not depend on how blocks are grouped into batches, lanes or threads.
 
+use std::sync::Arc;
+
 use crate::container::{predictor_id, BlockHeader, BlockKind, Header};
 use crate::error::{Error, Location};
-use crate::experts::{ContextStats, Predictor, Weights};
+use crate::experts::{ContextStats, NeuralExpert, NeuralModel, Predictor, Weights};
 use crate::quantizer::{FreqTable, Quantizer};
 use crate::range_coder::{RangeDecoder, RangeEncoder};
 
@@ -42,19 +44,35 @@ pub(crate) struct Engine {
 
 impl Engine {
     /// Builds the predictor of `header` for `lanes` lanes split over up to `threads` threads.
-    pub fn new(header: &Header, lanes: usize, threads: usize) -> Result<Engine, Error> {
+    /// A neural header must name `model` (when given) or the embedded default model.
+    pub fn new(
+        header: &Header,
+        lanes: usize,
+        threads: usize,
+        model: Option<&Arc<NeuralModel>>,
+    ) -> Result<Engine, Error> {
         header.validate()?;
+        let neural = if header.predictor == predictor_id::NEURAL {
+            Some(resolve_model(header, model)?)
+        } else {
+            None
+        };
         let threads = threads.clamp(1, lanes.max(1));
         let per_worker = lanes.div_ceil(threads);
         let workers = (0..threads)
             .map(|_| -> Result<Worker, Error> {
-                let predictor: Box<dyn Predictor> = match header.predictor {
-                    predictor_id::CONTEXT_STATS => Box::new(ContextStats::new(
+                let predictor: Box<dyn Predictor> = match (header.predictor, &neural) {
+                    (predictor_id::NEURAL, Some(m)) => Box::new(NeuralExpert::new(
+                        m.clone(),
+                        per_worker,
+                        header.temperature,
+                    )?),
+                    (predictor_id::CONTEXT_STATS, _) => Box::new(ContextStats::new(
                         header.context_order,
                         per_worker,
                         header.block_size,
                     )),
-                    other => {
+                    (other, _) => {
                         return Err(Error::Unsupported {
                             what: format!("predictor id {other}"),
                         })
@@ -84,11 +102,11 @@ impl Engine {
     }
 
     /// Codes up to `lanes` blocks; a block that would not shrink comes back `Stored`.
-    pub fn encode(&mut self, blocks: &[&[u8]]) -> Vec<CodedBlock> {
+    pub fn encode(&mut self, blocks: &[&[u8]]) -> Result<Vec<CodedBlock>, Error> {
         debug_assert!(blocks.len() <= self.lanes);
         let group = self.group_size(blocks.len());
         let quantizer = self.quantizer;
-        let mut results: Vec<Vec<CodedBlock>> = Vec::new();
+        let mut results: Vec<Result<Vec<CodedBlock>, Error>> = Vec::new();
         if blocks.len() <= group {
             results.push(encode_lockstep(&mut self.workers[0], quantizer, blocks));
         } else {
@@ -107,7 +125,11 @@ impl Engine {
                 }
             });
         }
-        results.into_iter().flatten().collect()
+        let mut coded = Vec::with_capacity(blocks.len());
+        for r in results {
+            coded.extend(r?);
+        }
+        Ok(coded)
     }
 
     /// Decodes a batch of blocks (their headers and payloads), appending the verified bytes
@@ -157,7 +179,18 @@ impl Engine {
         // Report the first bad block, in stream order.
         let mut index = 0;
         for (result, chunk) in results.into_iter().zip(blocks.chunks(group)) {
-            if let Err(i) = result {
+            let i = match result {
+                Ok(()) => {
+                    index += chunk.len();
+                    continue;
+                }
+                Err(DecodeFailure::Predictor(e)) => {
+                    out.truncate(start);
+                    return Err(e);
+                }
+                Err(DecodeFailure::Block(i, code)) => (i, code),
+            };
+            {
                 out.truncate(start);
                 let what = if i.1 {
                     "block payload does not decode to its length"
@@ -172,14 +205,45 @@ impl Engine {
                     },
                 ));
             }
-            index += chunk.len();
         }
         Ok(())
     }
 }
 
+/// Finds the model a neural header names: the one given, or the embedded default.
+fn resolve_model(
+    header: &Header,
+    given: Option<&Arc<NeuralModel>>,
+) -> Result<Arc<NeuralModel>, Error> {
+    if let Some(m) = given.filter(|m| m.fingerprint() == header.model_fingerprint) {
+        return Ok(m.clone());
+    }
+    let default = NeuralModel::default_model()?;
+    if default.fingerprint() == header.model_fingerprint {
+        return Ok(default);
+    }
+    let name = String::from_utf8_lossy(&header.model_name)
+        .trim_end_matches('\0')
+        .to_string();
+    let hex: String = header
+        .model_fingerprint
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Err(Error::Unsupported {
+        what: format!(
+            "the stream was coded with model '{name}' (sha256 {hex}), which this reader \
+             does not have; load it with Config::model or nccat -m"
+        ),
+    })
+}
+
 /// Codes one worker's blocks in lockstep.
-fn encode_lockstep(worker: &mut Worker, quantizer: Quantizer, blocks: &[&[u8]]) -> Vec<CodedBlock> {
+fn encode_lockstep(
+    worker: &mut Worker,
+    quantizer: Quantizer,
+    blocks: &[&[u8]],
+) -> Result<Vec<CodedBlock>, Error> {
     let predictor = worker.predictor.as_mut();
     let mut encoders: Vec<RangeEncoder> = Vec::with_capacity(blocks.len());
     for (lane, block) in blocks.iter().enumerate() {
@@ -193,7 +257,7 @@ fn encode_lockstep(worker: &mut Worker, quantizer: Quantizer, blocks: &[&[u8]]) 
     let mut table = FreqTable::new(quantizer.bits());
     for t in 0..longest {
         active.retain(|&lane| t < blocks[lane].len());
-        predictor.predict(&active, &mut worker.weights);
+        predictor.predict(&active, &mut worker.weights)?;
         for (i, &lane) in active.iter().enumerate() {
             let byte = blocks[lane][t];
             quantizer.quantize(&worker.weights[i], &mut table);
@@ -202,7 +266,7 @@ fn encode_lockstep(worker: &mut Worker, quantizer: Quantizer, blocks: &[&[u8]]) 
         }
         predictor.update(&active, &bytes[..active.len()]);
     }
-    encoders
+    Ok(encoders
         .into_iter()
         .zip(blocks)
         .map(|(enc, block)| {
@@ -222,17 +286,24 @@ fn encode_lockstep(worker: &mut Worker, quantizer: Quantizer, blocks: &[&[u8]]) 
                 }
             }
         })
-        .collect()
+        .collect())
 }
 
-/// Decodes one worker's blocks in lockstep into `outs`; on failure returns the index of
-/// the first bad block and whether its range code (rather than its checksum) failed.
+/// Why a worker's batch failed to decode.
+enum DecodeFailure {
+    /// Block `.0` is bad: its range code (`.1 == true`) or its checksum failed.
+    Block(usize, bool),
+    /// The predictor failed.
+    Predictor(Error),
+}
+
+/// Decodes one worker's blocks in lockstep into `outs`.
 fn decode_lockstep(
     worker: &mut Worker,
     quantizer: Quantizer,
     blocks: &[(BlockHeader, &[u8])],
     outs: &mut [&mut [u8]],
-) -> Result<(), (usize, bool)> {
+) -> Result<(), DecodeFailure> {
     let predictor = worker.predictor.as_mut();
     // Stored blocks need no predictor; coded ones take lanes 0.. in order.
     let mut coded: Vec<usize> = Vec::new();
@@ -257,7 +328,9 @@ fn decode_lockstep(
     let mut table = FreqTable::new(quantizer.bits());
     for t in 0..longest {
         active.retain(|&lane| t < outs[coded[lane]].len());
-        predictor.predict(&active, &mut worker.weights);
+        predictor
+            .predict(&active, &mut worker.weights)
+            .map_err(DecodeFailure::Predictor)?;
         for (i, &lane) in active.iter().enumerate() {
             quantizer.quantize(&worker.weights[i], &mut table);
             let byte = decoders[lane].decode(&table);
@@ -269,10 +342,10 @@ fn decode_lockstep(
     let mut lanes = decoders.iter();
     for (i, (h, _)) in blocks.iter().enumerate() {
         if h.kind != BlockKind::Stored && !lanes.next().is_some_and(|d| d.finished_cleanly()) {
-            return Err((i, true));
+            return Err(DecodeFailure::Block(i, true));
         }
         if crc32fast::hash(outs[i]) != h.crc {
-            return Err((i, false));
+            return Err(DecodeFailure::Block(i, false));
         }
     }
     Ok(())

@@ -73,6 +73,11 @@ pub enum Error {
         /// Why.
         what: String,
     },
+    /// A neural model file could not be loaded or run.
+    Model {
+        /// What went wrong.
+        what: String,
+    },
     /// The writer was used after `finish`, or after an earlier error left it unusable.
     Finished,
 }
@@ -88,9 +93,10 @@ impl Error {
     /// The `io::ErrorKind` this error maps to.
     pub fn kind(&self) -> io::ErrorKind {
         match self {
-            Error::NotNcStream | Error::Corrupt { .. } | Error::TrailingData { .. } => {
-                io::ErrorKind::InvalidData
-            }
+            Error::NotNcStream
+            | Error::Corrupt { .. }
+            | Error::TrailingData { .. }
+            | Error::Model { .. } => io::ErrorKind::InvalidData,
             Error::UnsupportedVersion { .. } | Error::Unsupported { .. } => {
                 io::ErrorKind::Unsupported
             }
@@ -127,6 +133,7 @@ impl fmt::Display for Error {
             }
             Error::InvalidConfig { what } => write!(f, "invalid configuration: {what}"),
             Error::InvalidSeek { what } => write!(f, "invalid seek: {what}"),
+            Error::Model { what } => write!(f, "neural model: {what}"),
             Error::Finished => write!(f, "the writer is finished or failed earlier"),
         }
     }

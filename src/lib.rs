@@ -32,7 +32,7 @@ pub mod range_coder;
 mod read;
 mod write;
 
-pub use config::Config;
+pub use config::{Config, PredictorKind};
 pub use container::Header;
 pub use error::Error;
 pub use read::NcReader;

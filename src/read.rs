@@ -10,6 +10,7 @@
 //! is never asked for more bytes than the current structure still needs.
 
 use std::io::{self, Read, Seek, SeekFrom};
+use std::sync::Arc;
 
 use crate::config::Config;
 use crate::container::{
@@ -18,6 +19,7 @@ use crate::container::{
 };
 use crate::engine::Engine;
 use crate::error::{Error, Location};
+use crate::experts::NeuralModel;
 
 /// Index entries read per piece of the trailer (bounds the buffer whatever the stream says).
 const TRAILER_PIECE_ENTRIES: u64 = 4096;
@@ -69,6 +71,8 @@ pub struct NcReader<R> {
     /// Lanes and threads for the engine.
     lanes: usize,
     threads: usize,
+    /// A neural model besides the embedded default, for streams that name it.
+    model: Option<Arc<NeuralModel>>,
     /// The stream header, once read (or given to `resume`).
     header: Option<Header>,
     /// Built from the header.
@@ -112,8 +116,7 @@ impl<R: Read> NcReader<R> {
     /// A reader of the stream that starts at `inner`'s current position. Nothing is read
     /// until the first `read`.
     pub fn new(inner: R) -> Self {
-        let config = Config::new();
-        Self::build(inner, config.get_lanes(), config.get_threads())
+        Self::build(inner, &Config::new())
     }
 
     /// As [`new`](NcReader::new), with the lane and thread counts of `config` (the stream's
@@ -123,7 +126,7 @@ impl<R: Read> NcReader<R> {
     /// `InvalidInput` when the lane or thread count is out of range.
     pub fn with_config(inner: R, config: &Config) -> io::Result<Self> {
         config.validate_runtime()?;
-        Ok(Self::build(inner, config.get_lanes(), config.get_threads()))
+        Ok(Self::build(inner, config))
     }
 
     /// A reader that starts at checkpoint block `first_block` of a stream whose `header`
@@ -135,8 +138,8 @@ impl<R: Read> NcReader<R> {
     /// `Unsupported` or `InvalidInput` when the header cannot be decoded by this build.
     pub fn resume(inner: R, header: Header, first_block: u64, config: &Config) -> io::Result<Self> {
         config.validate_runtime()?;
-        let mut reader = Self::build(inner, config.get_lanes(), config.get_threads());
-        reader.engine = Some(Engine::new(&header, reader.lanes, reader.threads)?);
+        let mut reader = Self::build(inner, config);
+        reader.engine = Some(reader.engine_for(&header)?);
         reader.header = Some(header);
         reader.stage = Stage::BlockHeader;
         reader.offset = None;
@@ -145,11 +148,12 @@ impl<R: Read> NcReader<R> {
         Ok(reader)
     }
 
-    fn build(inner: R, lanes: usize, threads: usize) -> Self {
+    fn build(inner: R, config: &Config) -> Self {
         NcReader {
             inner,
-            lanes,
-            threads,
+            lanes: config.get_lanes(),
+            threads: config.get_threads(),
+            model: config.get_model().cloned(),
             header: None,
             engine: None,
             stage: Stage::Header,
@@ -171,6 +175,10 @@ impl<R: Read> NcReader<R> {
             base: None,
             poisoned: None,
         }
+    }
+
+    fn engine_for(&self, header: &Header) -> Result<Engine, Error> {
+        Engine::new(header, self.lanes, self.threads, self.model.as_ref())
     }
 
     /// The stream header, once the first `read` has read it.
@@ -246,7 +254,7 @@ impl<R: Read> NcReader<R> {
                 let mut b = [0u8; HEADER_LEN];
                 b.copy_from_slice(&self.buf[..HEADER_LEN]);
                 let header = Header::parse(&b)?;
-                self.engine = Some(Engine::new(&header, self.lanes, self.threads)?);
+                self.engine = Some(self.engine_for(&header)?);
                 self.header = Some(header);
                 self.consume(HEADER_LEN);
                 self.stage = Stage::BlockHeader;
@@ -459,7 +467,7 @@ impl<R: Read + Seek> NcReader<R> {
                 }
                 Some(_) => {}
                 None => {
-                    self.engine = Some(Engine::new(&index.header, self.lanes, self.threads)?);
+                    self.engine = Some(self.engine_for(&index.header)?);
                     self.header = Some(index.header.clone());
                     if self.stage == Stage::Header {
                         // The header is known now: skip it if reading goes on from here.

@@ -91,7 +91,12 @@ impl<W: Write> NcWriter<W> {
     /// `InvalidInput` when the configuration is out of range.
     pub fn with_config(inner: W, config: &Config) -> io::Result<Self> {
         let header: Header = config.header()?;
-        let engine = Engine::new(&header, config.get_lanes(), config.get_threads())?;
+        let engine = Engine::new(
+            &header,
+            config.get_lanes(),
+            config.get_threads(),
+            config.get_model(),
+        )?;
         let mut out = Vec::with_capacity(HEADER_LEN);
         out.extend_from_slice(&header.to_bytes());
         Ok(NcWriter {
@@ -195,7 +200,13 @@ impl<W: Write> NcWriter<W> {
             }
             .into());
         }
-        let coded = self.engine.encode(&blocks);
+        let coded = match self.engine.encode(&blocks) {
+            Ok(coded) => coded,
+            Err(e) => {
+                self.failed = true;
+                return Err(e.into());
+            }
+        };
         let last = blocks.len() - 1;
         for (i, (raw, block)) in blocks.iter().zip(coded).enumerate() {
             let payload: &[u8] = match block.kind {

@@ -12,6 +12,7 @@
 //! lane's generation empties every table at once.
 
 use super::{Predictor, Weights};
+use crate::error::Error;
 
 /// Highest supported order.
 pub const MAX_ORDER: u8 = 3;
@@ -166,7 +167,7 @@ impl Predictor for ContextStats {
         }
     }
 
-    fn predict(&mut self, lanes: &[usize], out: &mut [Weights]) {
+    fn predict(&mut self, lanes: &[usize], out: &mut [Weights]) -> Result<(), Error> {
         let (order, bits) = (self.order, &self.table_bits);
         for (&lane, weights) in lanes.iter().zip(out.iter_mut()) {
             let state = self.lanes[lane].get_or_insert_with(|| Self::new_lane(order, bits));
@@ -194,6 +195,7 @@ impl Predictor for ContextStats {
                 *w = (a + floor) as u32;
             }
         }
+        Ok(())
     }
 
     fn update(&mut self, lanes: &[usize], bytes: &[u8]) {
@@ -222,11 +224,11 @@ mod tests {
         let mut out = [[0u32; 256]];
         for _ in 0..50 {
             for &b in pattern {
-                model.predict(&[0], &mut out);
+                model.predict(&[0], &mut out).unwrap();
                 model.update(&[0], &[b]);
             }
         }
-        model.predict(&[0], &mut out);
+        model.predict(&[0], &mut out).unwrap();
         let total: u64 = out[0].iter().map(|&w| u64::from(w)).sum();
         // After "...abc" the next byte is 'a' with high confidence.
         assert!(u64::from(out[0][usize::from(b'a')]) * 10 > total * 9);
@@ -236,15 +238,15 @@ mod tests {
     fn reset_forgets_everything() {
         let mut model = ContextStats::new(3, 2, 1 << 20);
         let mut fresh = [[0u32; 256]];
-        model.predict(&[1], &mut fresh);
+        model.predict(&[1], &mut fresh).unwrap();
         for &b in b"hello world hello world" {
             let mut out = [[0u32; 256]];
-            model.predict(&[1], &mut out);
+            model.predict(&[1], &mut out).unwrap();
             model.update(&[1], &[b]);
         }
         model.reset_lane(1);
         let mut after = [[0u32; 256]];
-        model.predict(&[1], &mut after);
+        model.predict(&[1], &mut after).unwrap();
         assert_eq!(fresh, after);
     }
 }

@@ -5,8 +5,12 @@
 //! what lets a neural expert answer many blocks with a single model call.
 
 pub mod context_stats;
+pub mod neural;
 
 pub use context_stats::ContextStats;
+pub use neural::{NeuralExpert, NeuralModel};
+
+use crate::error::Error;
 
 /// Unnormalised, non-negative integer weights over the 256 possible next bytes; the
 /// [`Quantizer`](crate::quantizer::Quantizer) turns them into a frequency table.
@@ -26,7 +30,10 @@ pub trait Predictor: Send {
 
     /// Writes the next-byte weights of each lane in `lanes` into the matching entry of `out`
     /// (`out.len() >= lanes.len()`).
-    fn predict(&mut self, lanes: &[usize], out: &mut [Weights]);
+    ///
+    /// # Errors
+    /// Only when a model runtime fails; the stream cannot go on.
+    fn predict(&mut self, lanes: &[usize], out: &mut [Weights]) -> Result<(), Error>;
 
     /// Feeds each lane in `lanes` the byte that actually came, `bytes[i]` for `lanes[i]`.
     /// Always follows a `predict` over the same lanes.

@@ -1,0 +1,378 @@
+//! Neural expert: a byte-level GRU run with tract. The only module that imports tract.
+//!
+//! ```text
+//! h_q[lanes, H] int8 --tract MatMulInteger--> mm[lanes, 3H+256] int32   (exact on every CPU)
+//! mm[.., 3H..]  -> logits -> deterministic softmax -> integer weights   (predict)
+//! mm[.., ..3H] + input_table[byte] -> GRU gates -> new h -> h_q        (update)
+//! ```
+//!
+//! Why this split: tract's float kernels give different results on different instruction
+//! sets, its integer matmul does not. So tract only ever computes `h_q x W_q` in integers,
+//! and every float operation after it is plain Rust with `+ - * /`, `floor` and
+//! `round_ties_even` (all exactly rounded by IEEE 754, and Rust never fuses them into FMAs)
+//! plus our own `exp`: the same bits on every machine, thread count and lane placement.
+//!
+//! The ONNX file is written by `onnx-models/export.py`, which documents its inputs and
+//! outputs.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use sha2::{Digest, Sha256};
+use tract_onnx::prelude::*;
+
+use super::{Predictor, Weights};
+use crate::error::Error;
+
+/// The default model, embedded in the binary (see `onnx-models/README.md`).
+const DEFAULT_MODEL: &[u8] = include_bytes!("../../onnx-models/nc-gru256.onnx");
+
+/// The plan tract runs: one `MatMulInteger` for a fixed lane count.
+type Plan = Arc<TypedRunnableModel>;
+
+/// A loaded byte model: its identity and the constant tables the Rust side needs.
+pub struct NeuralModel {
+    /// Name stored in stream headers.
+    name: [u8; 16],
+    /// SHA-256 of the ONNX bytes, stored in stream headers.
+    fingerprint: [u8; 32],
+    /// Hidden size `H`.
+    hidden: usize,
+    /// The parsed model, before the lane count is fixed.
+    graph: InferenceModel,
+    /// `input_table[byte * 3H + j]`: the GRU's input half for each byte.
+    input_table: Vec<f32>,
+    /// Recurrent bias, `3H`.
+    hidden_bias: Vec<f32>,
+    /// Per-column dequantisation factor `col_scale / 127`, `3H + 256`.
+    col_factor: Vec<f32>,
+    /// Output bias, 256.
+    out_bias: Vec<f32>,
+}
+
+impl fmt::Debug for NeuralModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NeuralModel")
+            .field("name", &self.name_str())
+            .field("hidden", &self.hidden)
+            .field("fingerprint", &hex(&self.fingerprint))
+            .finish()
+    }
+}
+
+impl PartialEq for NeuralModel {
+    fn eq(&self, other: &Self) -> bool {
+        self.fingerprint == other.fingerprint
+    }
+}
+
+impl Eq for NeuralModel {}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn model_error(what: impl fmt::Display) -> Error {
+    Error::Model {
+        what: what.to_string(),
+    }
+}
+
+impl NeuralModel {
+    /// The model embedded in the binary.
+    ///
+    /// # Errors
+    /// Never for a correctly built crate; `InvalidData` if the embedded file is damaged.
+    pub fn default_model() -> Result<Arc<NeuralModel>, Error> {
+        static DEFAULT: OnceLock<Result<Arc<NeuralModel>, String>> = OnceLock::new();
+        DEFAULT
+            .get_or_init(|| {
+                Self::from_bytes(DEFAULT_MODEL)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(model_error)
+    }
+
+    /// Loads a model from an ONNX file.
+    ///
+    /// # Errors
+    /// The file's I/O errors; `InvalidData` when it is not a model for nc.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> std::io::Result<NeuralModel> {
+        let bytes = std::fs::read(path)?;
+        Ok(Self::from_bytes(&bytes)?)
+    }
+
+    /// Loads a model from the bytes of an ONNX file written by `onnx-models/export.py`.
+    ///
+    /// # Errors
+    /// `InvalidData` when the bytes are not such a model.
+    pub fn from_bytes(bytes: &[u8]) -> Result<NeuralModel, Error> {
+        let onnx = tract_onnx::onnx();
+        let proto = onnx
+            .proto_model_for_read(&mut &bytes[..])
+            .map_err(|e| model_error(format!("not an ONNX model: {e}")))?;
+        let prop = |key: &str| {
+            proto
+                .metadata_props
+                .iter()
+                .find(|p| p.key == key)
+                .map(|p| p.value.clone())
+        };
+        let name_str = prop("nc.name").ok_or_else(|| model_error("no nc.name property"))?;
+        let hidden: usize = prop("nc.hidden")
+            .and_then(|h| h.parse().ok())
+            .filter(|h| (1..=4096).contains(h))
+            .ok_or_else(|| model_error("no valid nc.hidden property"))?;
+        let mut name = [0u8; 16];
+        if name_str.len() > 16 || !name_str.is_ascii() || name_str.is_empty() {
+            return Err(model_error("nc.name must be 1 to 16 ASCII bytes"));
+        }
+        name[..name_str.len()].copy_from_slice(name_str.as_bytes());
+        let graph = onnx
+            .model_for_proto_model(&proto)
+            .map_err(|e| model_error(format!("cannot import: {e:#}")))?;
+        let mut model = NeuralModel {
+            name,
+            fingerprint: Sha256::digest(bytes).into(),
+            hidden,
+            graph,
+            input_table: Vec::new(),
+            hidden_bias: Vec::new(),
+            col_factor: Vec::new(),
+            out_bias: Vec::new(),
+        };
+        // The constant outputs do not depend on the input: read them from one run.
+        let plan = model.plan(1)?;
+        let outputs = plan
+            .run(tvec![Tensor::zero::<i8>(&[1, hidden])
+                .map_err(model_error)?
+                .into_tvalue()])
+            .map_err(|e| model_error(format!("cannot run: {e:#}")))?;
+        let floats = |i: usize, len: usize, what: &str| -> Result<Vec<f32>, Error> {
+            let v = outputs
+                .get(i)
+                .and_then(|t| t.try_as_plain_ram().ok())
+                .and_then(|v| v.as_slice::<f32>().ok())
+                .ok_or_else(|| model_error(format!("output {i} ({what}) is not f32")))?;
+            if v.len() != len || v.iter().any(|x| !x.is_finite()) {
+                return Err(model_error(format!(
+                    "output {i} ({what}) has the wrong shape"
+                )));
+            }
+            Ok(v.to_vec())
+        };
+        model.input_table = floats(1, 256 * 3 * hidden, "input_table")?;
+        model.hidden_bias = floats(2, 3 * hidden, "hidden_bias")?;
+        model.col_factor = floats(3, 3 * hidden + 256, "col_scale")?
+            .into_iter()
+            .map(|s| s / 127.0)
+            .collect();
+        model.out_bias = floats(4, 256, "out_bias")?;
+        Ok(model)
+    }
+
+    /// An optimised plan for `lanes` lanes.
+    fn plan(&self, lanes: usize) -> Result<Plan, Error> {
+        self.graph
+            .clone()
+            .with_input_fact(0, i8::fact([lanes, self.hidden]).into())
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| model_error(format!("cannot plan for {lanes} lanes: {e:#}")))
+    }
+
+    /// Name stored in stream headers.
+    pub fn name(&self) -> [u8; 16] {
+        self.name
+    }
+
+    /// The name as text.
+    pub fn name_str(&self) -> String {
+        String::from_utf8_lossy(&self.name)
+            .trim_end_matches('\0')
+            .to_string()
+    }
+
+    /// SHA-256 of the model file.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
+    }
+
+    /// Hidden size.
+    pub fn hidden(&self) -> usize {
+        self.hidden
+    }
+}
+
+/// `e^x`, deterministic: range reduction by `ln 2` and a degree-7 polynomial, using only
+/// exactly rounded operations. Relative error below 2e-7 on the range used here.
+#[inline]
+pub(crate) fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    let x = x.clamp(-87.0, 88.0);
+    let k = (x * LOG2E + 0.5).floor();
+    let r = (x - k * LN2_HI) - k * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0
+                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    // 2^k by building the exponent bits; k is in [-126, 127] after the clamp.
+    p * f32::from_bits(((k as i32 + 127) as u32) << 23)
+}
+
+#[inline]
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+#[inline]
+fn tanh(x: f32) -> f32 {
+    2.0 * sigmoid(2.0 * x) - 1.0
+}
+
+/// Scale of the softmax weights handed to the quantizer (the largest is `2^22`).
+const WEIGHT_ONE: f32 = (1u32 << 22) as f32;
+
+/// The neural expert over a fixed number of lanes.
+pub struct NeuralExpert {
+    model: Arc<NeuralModel>,
+    plan: Plan,
+    lanes: usize,
+    /// `1 / temperature`.
+    inv_temperature: f32,
+    /// Hidden state per lane, `lanes * H`.
+    h: Vec<f32>,
+    /// Quantised hidden state per lane, the matmul input.
+    h_q: Vec<i8>,
+    /// Recurrent half of the gates from the last `predict`, `lanes * 3H`.
+    gh: Vec<f32>,
+    /// Scratch logits.
+    logits: Vec<f32>,
+}
+
+impl NeuralExpert {
+    /// An expert over `lanes` lanes; `temperature` in Q8.8 (256 = 1.0).
+    ///
+    /// # Errors
+    /// `InvalidData` when tract cannot plan the model.
+    pub fn new(model: Arc<NeuralModel>, lanes: usize, temperature: u16) -> Result<Self, Error> {
+        let plan = model.plan(lanes)?;
+        let h = model.hidden;
+        Ok(NeuralExpert {
+            plan,
+            lanes,
+            inv_temperature: 256.0 / f32::from(temperature.max(1)),
+            h: vec![0.0; lanes * h],
+            h_q: vec![0; lanes * h],
+            gh: vec![0.0; lanes * 3 * h],
+            logits: vec![0.0; 256],
+            model,
+        })
+    }
+
+    /// Runs the matmul for every lane's current state.
+    fn run(&mut self) -> Result<TValue, Error> {
+        let input =
+            Tensor::from_shape(&[self.lanes, self.model.hidden], &self.h_q).map_err(model_error)?;
+        let mut out = self
+            .plan
+            .run(tvec![input.into_tvalue()])
+            .map_err(|e| model_error(format!("model run failed: {e:#}")))?;
+        if out.is_empty() {
+            return Err(model_error("model has no outputs"));
+        }
+        Ok(out.swap_remove(0))
+    }
+}
+
+impl Predictor for NeuralExpert {
+    fn lanes(&self) -> usize {
+        self.lanes
+    }
+
+    fn reset_lane(&mut self, lane: usize) {
+        let h = self.model.hidden;
+        self.h[lane * h..(lane + 1) * h].fill(0.0);
+        self.h_q[lane * h..(lane + 1) * h].fill(0);
+    }
+
+    fn predict(&mut self, lanes: &[usize], out: &mut [Weights]) -> Result<(), Error> {
+        let mm = self.run()?;
+        let mm = mm
+            .try_as_plain_ram()
+            .and_then(|v| v.as_slice::<i32>())
+            .map_err(model_error)?;
+        let m = &*self.model;
+        let h = m.hidden;
+        let width = 3 * h + 256;
+        if mm.len() != self.lanes * width {
+            return Err(model_error("matmul output has the wrong shape"));
+        }
+        for (&lane, weights) in lanes.iter().zip(out.iter_mut()) {
+            let row = &mm[lane * width..(lane + 1) * width];
+            let gh = &mut self.gh[lane * 3 * h..(lane + 1) * 3 * h];
+            for ((g, &v), (&f, &b)) in gh
+                .iter_mut()
+                .zip(&row[..3 * h])
+                .zip(m.col_factor[..3 * h].iter().zip(&m.hidden_bias))
+            {
+                *g = v as f32 * f + b;
+            }
+            let mut max = f32::MIN;
+            for ((l, &v), (&f, &b)) in self
+                .logits
+                .iter_mut()
+                .zip(&row[3 * h..])
+                .zip(m.col_factor[3 * h..].iter().zip(&m.out_bias))
+            {
+                *l = (v as f32 * f + b) * self.inv_temperature;
+                max = max.max(*l);
+            }
+            for (w, &l) in weights.iter_mut().zip(self.logits.iter()) {
+                // exp <= 1 after subtracting the max; truncation is exact.
+                *w = (exp(l - max) * WEIGHT_ONE) as u32;
+            }
+        }
+        Ok(())
+    }
+
+    fn update(&mut self, lanes: &[usize], bytes: &[u8]) {
+        let m = &*self.model;
+        let h = m.hidden;
+        for (&lane, &byte) in lanes.iter().zip(bytes) {
+            let gi = &m.input_table[usize::from(byte) * 3 * h..(usize::from(byte) + 1) * 3 * h];
+            let gh = &self.gh[lane * 3 * h..(lane + 1) * 3 * h];
+            let state = &mut self.h[lane * h..(lane + 1) * h];
+            let state_q = &mut self.h_q[lane * h..(lane + 1) * h];
+            for j in 0..h {
+                let r = sigmoid(gi[j] + gh[j]);
+                let z = sigmoid(gi[h + j] + gh[h + j]);
+                let n = tanh(gi[2 * h + j] + r * gh[2 * h + j]);
+                let new = (1.0 - z) * n + z * state[j];
+                state[j] = new;
+                state_q[j] = (new * 127.0).round_ties_even().clamp(-127.0, 127.0) as i8;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_is_accurate() {
+        let mut x = -80.0f32;
+        while x < 80.0 {
+            let (a, b) = (exp(x), x.exp());
+            assert!(((a - b) / b).abs() < 1e-6, "exp({x}) = {a}, want {b}");
+            x += 0.037;
+        }
+    }
+}
