@@ -172,6 +172,7 @@ fn flipped_bits_are_detected() {
         );
         *kinds.entry(format!("{:?}", err.kind())).or_insert(0) += 1;
     }
+    println!("400 single-bit flips: {kinds:?}");
     assert!(kinds["InvalidData"] > 350, "{kinds:?}");
 }
 

@@ -117,7 +117,8 @@ fn corrupt_model_files_are_invalid_data() {
 }
 
 /// Encodes here, then decodes in a child process whose tract is limited to other kernels
-/// (`TRACT_CPU_ISA` switches instruction sets off), and compares.
+/// (`TRACT_CPU_ISA` switches instruction sets off: on an AVX2 machine the second and third
+/// sets move tract from its `fma_mmm_f32_*` kernels to its generic one), and compares.
 #[test]
 fn decodes_identically_with_other_tract_kernels() {
     if let Some(path) = std::env::var_os("NC_CROSS_KERNEL_STREAM") {

@@ -1,14 +1,17 @@
 //! Neural expert: a byte-level GRU run with tract. The only module that imports tract.
 //!
 //! ```text
-//! h_q[lanes, H] int8 --tract MatMulInteger--> mm[lanes, 3H+256] int32   (exact on every CPU)
+//! h_q[lanes, H] --tract MatMul--> mm[lanes, 3H+256]   integer-valued f32: exact on every CPU
 //! mm[.., 3H..]  -> logits -> deterministic softmax -> integer weights   (predict)
 //! mm[.., ..3H] + input_table[byte] -> GRU gates -> new h -> h_q        (update)
 //! ```
 //!
 //! Why this split: tract's float kernels give different results on different instruction
-//! sets, its integer matmul does not. So tract only ever computes `h_q x W_q` in integers,
-//! and every float operation after it is plain Rust with `+ - * /`, `floor` and
+//! sets (summation order, FMA). So tract only ever computes `h_q x W_q` where both operands
+//! hold integers in [-127, 127]: every product and partial sum is an integer below
+//! `H * 127^2 < 2^24`, exactly representable in f32, so no kernel ever rounds and all agree
+//! bit for bit (checked at load: `H <= 1040`). Every float operation after the matmul is
+//! plain Rust with `+ - * /`, `floor` and
 //! `round_ties_even` (all exactly rounded by IEEE 754, and Rust never fuses them into FMAs)
 //! plus our own `exp`: the same bits on every machine, thread count and lane placement.
 //!
@@ -27,7 +30,7 @@ use crate::error::Error;
 /// The default model, embedded in the binary (see `onnx-models/README.md`).
 const DEFAULT_MODEL: &[u8] = include_bytes!("../../onnx-models/nc-gru256.onnx");
 
-/// The plan tract runs: one `MatMulInteger` for a fixed lane count.
+/// The plan tract runs: one integer-valued matmul for a fixed lane count.
 type Plan = Arc<TypedRunnableModel>;
 
 /// A loaded byte model: its identity and the constant tables the Rust side needs.
@@ -121,10 +124,11 @@ impl NeuralModel {
                 .map(|p| p.value.clone())
         };
         let name_str = prop("nc.name").ok_or_else(|| model_error("no nc.name property"))?;
+        // H * 127^2 < 2^24 keeps the f32 matmul exact (see the module docs).
         let hidden: usize = prop("nc.hidden")
             .and_then(|h| h.parse().ok())
-            .filter(|h| (1..=4096).contains(h))
-            .ok_or_else(|| model_error("no valid nc.hidden property"))?;
+            .filter(|h| (1..=1040).contains(h))
+            .ok_or_else(|| model_error("no nc.hidden property in 1..=1040"))?;
         let mut name = [0u8; 16];
         if name_str.len() > 16 || !name_str.is_ascii() || name_str.is_empty() {
             return Err(model_error("nc.name must be 1 to 16 ASCII bytes"));
@@ -144,9 +148,9 @@ impl NeuralModel {
             out_bias: Vec::new(),
         };
         // The constant outputs do not depend on the input: read them from one run.
-        let plan = model.plan(1)?;
+        let plan = model.plan(1, false)?;
         let outputs = plan
-            .run(tvec![Tensor::zero::<i8>(&[1, hidden])
+            .run(tvec![Tensor::zero::<f32>(&[1, hidden])
                 .map_err(model_error)?
                 .into_tvalue()])
             .map_err(|e| model_error(format!("cannot run: {e:#}")))?;
@@ -173,11 +177,22 @@ impl NeuralModel {
         Ok(model)
     }
 
-    /// An optimised plan for `lanes` lanes.
-    fn plan(&self, lanes: usize) -> Result<Plan, Error> {
-        self.graph
-            .clone()
-            .with_input_fact(0, i8::fact([lanes, self.hidden]).into())
+    /// An optimised plan for `lanes` lanes; with `matmul_only`, the constant outputs are
+    /// cut so each run computes nothing but the matmul.
+    fn plan(&self, lanes: usize, matmul_only: bool) -> Result<Plan, Error> {
+        let mut graph = self.graph.clone();
+        if matmul_only {
+            let mm = graph
+                .output_outlets()
+                .ok()
+                .and_then(|o| o.first().copied())
+                .ok_or_else(|| model_error("no outputs"))?;
+            graph
+                .select_output_outlets(&[mm])
+                .map_err(|e| model_error(format!("cannot select the matmul: {e:#}")))?;
+        }
+        graph
+            .with_input_fact(0, f32::fact([lanes, self.hidden]).into())
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
             .map_err(|e| model_error(format!("cannot plan for {lanes} lanes: {e:#}")))
@@ -207,15 +222,20 @@ impl NeuralModel {
 }
 
 /// `e^x`, deterministic: range reduction by `ln 2` and a degree-7 polynomial, using only
-/// exactly rounded operations. Relative error below 2e-7 on the range used here.
+/// exactly rounded operations and exact conversions (no libm call, so loops over it
+/// vectorise). Relative error below 1e-6 on the range used here.
 #[inline]
 pub(crate) fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
     let x = x.clamp(-87.0, 88.0);
-    let k = (x * LOG2E + 0.5).floor();
-    let r = (x - k * LN2_HI) - k * LN2_LO;
+    // k = floor(x * log2(e) + 0.5), via an exact truncating conversion.
+    let y = x * LOG2E + 0.5;
+    let t = y as i32;
+    let k = t - i32::from(y < t as f32);
+    let kf = k as f32;
+    let r = (x - kf * LN2_HI) - kf * LN2_LO;
     let p = 1.0
         + r * (1.0
             + r * (0.5
@@ -223,7 +243,15 @@ pub(crate) fn exp(x: f32) -> f32 {
                     + r * (1.0 / 24.0
                         + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
     // 2^k by building the exponent bits; k is in [-126, 127] after the clamp.
-    p * f32::from_bits(((k as i32 + 127) as u32) << 23)
+    p * f32::from_bits(((k + 127) as u32) << 23)
+}
+
+/// Rounds to the nearest integer, ties to even, for `|x| < 2^22`: adding and subtracting
+/// 1.5 * 2^23 leaves no fraction bits, and IEEE round-to-nearest-even does the rest.
+#[inline]
+fn round_even(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    (x + MAGIC) - MAGIC
 }
 
 #[inline]
@@ -242,14 +270,15 @@ const WEIGHT_ONE: f32 = (1u32 << 22) as f32;
 /// The neural expert over a fixed number of lanes.
 pub struct NeuralExpert {
     model: Arc<NeuralModel>,
-    plan: Plan,
+    /// The plan's run state, kept between calls so each step allocates nothing in tract.
+    state: TypedSimpleState,
     lanes: usize,
     /// `1 / temperature`.
     inv_temperature: f32,
     /// Hidden state per lane, `lanes * H`.
     h: Vec<f32>,
-    /// Quantised hidden state per lane, the matmul input.
-    h_q: Vec<i8>,
+    /// Quantised hidden state per lane (integers in [-127, 127]), the matmul input.
+    h_q: Vec<f32>,
     /// Recurrent half of the gates from the last `predict`, `lanes * 3H`.
     gh: Vec<f32>,
     /// Scratch logits.
@@ -262,14 +291,14 @@ impl NeuralExpert {
     /// # Errors
     /// `InvalidData` when tract cannot plan the model.
     pub fn new(model: Arc<NeuralModel>, lanes: usize, temperature: u16) -> Result<Self, Error> {
-        let plan = model.plan(lanes)?;
+        let state = model.plan(lanes, true)?.spawn().map_err(model_error)?;
         let h = model.hidden;
         Ok(NeuralExpert {
-            plan,
+            state,
             lanes,
             inv_temperature: 256.0 / f32::from(temperature.max(1)),
             h: vec![0.0; lanes * h],
-            h_q: vec![0; lanes * h],
+            h_q: vec![0.0; lanes * h],
             gh: vec![0.0; lanes * 3 * h],
             logits: vec![0.0; 256],
             model,
@@ -281,7 +310,7 @@ impl NeuralExpert {
         let input =
             Tensor::from_shape(&[self.lanes, self.model.hidden], &self.h_q).map_err(model_error)?;
         let mut out = self
-            .plan
+            .state
             .run(tvec![input.into_tvalue()])
             .map_err(|e| model_error(format!("model run failed: {e:#}")))?;
         if out.is_empty() {
@@ -299,14 +328,14 @@ impl Predictor for NeuralExpert {
     fn reset_lane(&mut self, lane: usize) {
         let h = self.model.hidden;
         self.h[lane * h..(lane + 1) * h].fill(0.0);
-        self.h_q[lane * h..(lane + 1) * h].fill(0);
+        self.h_q[lane * h..(lane + 1) * h].fill(0.0);
     }
 
     fn predict(&mut self, lanes: &[usize], out: &mut [Weights]) -> Result<(), Error> {
         let mm = self.run()?;
         let mm = mm
             .try_as_plain_ram()
-            .and_then(|v| v.as_slice::<i32>())
+            .and_then(|v| v.as_slice::<f32>())
             .map_err(model_error)?;
         let m = &*self.model;
         let h = m.hidden;
@@ -322,7 +351,7 @@ impl Predictor for NeuralExpert {
                 .zip(&row[..3 * h])
                 .zip(m.col_factor[..3 * h].iter().zip(&m.hidden_bias))
             {
-                *g = v as f32 * f + b;
+                *g = v * f + b;
             }
             let mut max = f32::MIN;
             for ((l, &v), (&f, &b)) in self
@@ -331,7 +360,7 @@ impl Predictor for NeuralExpert {
                 .zip(&row[3 * h..])
                 .zip(m.col_factor[3 * h..].iter().zip(&m.out_bias))
             {
-                *l = (v as f32 * f + b) * self.inv_temperature;
+                *l = (v * f + b) * self.inv_temperature;
                 max = max.max(*l);
             }
             for (w, &l) in weights.iter_mut().zip(self.logits.iter()) {
@@ -350,13 +379,23 @@ impl Predictor for NeuralExpert {
             let gh = &self.gh[lane * 3 * h..(lane + 1) * 3 * h];
             let state = &mut self.h[lane * h..(lane + 1) * h];
             let state_q = &mut self.h_q[lane * h..(lane + 1) * h];
-            for j in 0..h {
-                let r = sigmoid(gi[j] + gh[j]);
-                let z = sigmoid(gi[h + j] + gh[h + j]);
-                let n = tanh(gi[2 * h + j] + r * gh[2 * h + j]);
-                let new = (1.0 - z) * n + z * state[j];
-                state[j] = new;
-                state_q[j] = (new * 127.0).round_ties_even().clamp(-127.0, 127.0) as i8;
+            // PyTorch's GRU: r = σ(.), z = σ(.), n = tanh(gi_n + r * gh_n), h = (1-z) n + z h.
+            let (gi_r, gi) = gi.split_at(h);
+            let (gi_z, gi_n) = gi.split_at(h);
+            let (gh_r, gh) = gh.split_at(h);
+            let (gh_z, gh_n) = gh.split_at(h);
+            let gates = gi_r.iter().zip(gh_r).zip(gi_z.iter().zip(gh_z));
+            let news = gi_n.iter().zip(gh_n);
+            for ((((ir, hr), (iz, hz)), (inn, hn)), (s, q)) in gates
+                .zip(news)
+                .zip(state.iter_mut().zip(state_q.iter_mut()))
+            {
+                let r = sigmoid(ir + hr);
+                let z = sigmoid(iz + hz);
+                let n = tanh(inn + r * hn);
+                let new = (1.0 - z) * n + z * *s;
+                *s = new;
+                *q = round_even(new * 127.0).clamp(-127.0, 127.0);
             }
         }
     }
@@ -365,6 +404,15 @@ impl Predictor for NeuralExpert {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn round_even_matches_the_standard_library() {
+        let mut x = -130.0f32;
+        while x < 130.0 {
+            assert_eq!(round_even(x), x.round_ties_even(), "{x}");
+            x += 0.125;
+        }
+    }
 
     #[test]
     fn exp_is_accurate() {
