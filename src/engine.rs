@@ -176,10 +176,10 @@ impl Engine {
                 }
             });
         }
-        // Report the first bad block, in stream order.
+        // Report the first bad block, in stream order; return no byte of a failed batch.
         let mut index = 0;
         for (result, chunk) in results.into_iter().zip(blocks.chunks(group)) {
-            let i = match result {
+            let (bad, range_code) = match result {
                 Ok(()) => {
                     index += chunk.len();
                     continue;
@@ -188,23 +188,21 @@ impl Engine {
                     out.truncate(start);
                     return Err(e);
                 }
-                Err(DecodeFailure::Block(i, code)) => (i, code),
+                Err(DecodeFailure::Block(bad, range_code)) => (bad, range_code),
             };
-            {
-                out.truncate(start);
-                let what = if i.1 {
-                    "block payload does not decode to its length"
-                } else {
-                    "block checksum mismatch"
-                };
-                return Err(Error::corrupt(
-                    what,
-                    Location {
-                        block: first_block.map(|b| b + (index + i.0) as u64),
-                        offset: None,
-                    },
-                ));
-            }
+            out.truncate(start);
+            let what = if range_code {
+                "block payload does not decode to its length"
+            } else {
+                "block checksum mismatch"
+            };
+            return Err(Error::corrupt(
+                what,
+                Location {
+                    block: first_block.map(|b| b + (index + bad) as u64),
+                    offset: None,
+                },
+            ));
         }
         Ok(())
     }
