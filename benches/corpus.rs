@@ -41,85 +41,91 @@ fn check(name: &str, original: &[u8], decoded: &[u8]) {
     );
 }
 
+/// Times one compress and one decompress of `data`, checks the round trip.
+fn measure(
+    name: &str,
+    data: &[u8],
+    compress: impl FnOnce(&[u8]) -> Vec<u8>,
+    decompress: impl FnOnce(&[u8]) -> Vec<u8>,
+) -> Result {
+    let (packed, compress_s) = timed(|| compress(data));
+    let (unpacked, decompress_s) = timed(|| decompress(&packed));
+    check(name, data, &unpacked);
+    Result {
+        bytes: packed.len(),
+        compress_s,
+        decompress_s,
+    }
+}
+
+/// Reads a whole decoder into a vector sized for the original.
+fn read_all(mut r: impl Read, len: usize, what: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    r.read_to_end(&mut out).expect(what);
+    out
+}
+
 fn nc_codec(config: Config) -> impl Fn(&[u8]) -> Result {
     move |data| {
-        let (packed, compress_s) = timed(|| {
-            let mut w = NcWriter::with_config(Vec::new(), &config).expect("config");
-            w.write_all(data).expect("write");
-            w.finish().expect("finish")
-        });
-        let (unpacked, decompress_s) = timed(|| {
-            let mut out = Vec::with_capacity(data.len());
-            NcReader::with_config(&packed[..], &config)
-                .expect("config")
-                .read_to_end(&mut out)
-                .expect("decode");
-            out
-        });
-        check("nc", data, &unpacked);
-        Result {
-            bytes: packed.len(),
-            compress_s,
-            decompress_s,
-        }
+        measure(
+            "nc",
+            data,
+            |d| {
+                let mut w = NcWriter::with_config(Vec::new(), &config).expect("config");
+                w.write_all(d).expect("write");
+                w.finish().expect("finish")
+            },
+            |p| {
+                let r = NcReader::with_config(p, &config).expect("config");
+                read_all(r, data.len(), "decode")
+            },
+        )
     }
 }
 
 fn zstd_codec(data: &[u8]) -> Result {
-    let (packed, compress_s) = timed(|| zstd::bulk::compress(data, 19).expect("zstd"));
-    let (unpacked, decompress_s) =
-        timed(|| zstd::bulk::decompress(&packed, data.len()).expect("unzstd"));
-    check("zstd", data, &unpacked);
-    Result {
-        bytes: packed.len(),
-        compress_s,
-        decompress_s,
-    }
+    measure(
+        "zstd",
+        data,
+        |d| zstd::bulk::compress(d, 19).expect("zstd"),
+        |p| zstd::bulk::decompress(p, data.len()).expect("unzstd"),
+    )
 }
 
 fn xz_codec(data: &[u8]) -> Result {
-    let (packed, compress_s) = timed(|| {
-        let stream = // 0x8000_0000 is LZMA_PRESET_EXTREME: preset 9e, as `xz -9e`.
-        xz2::stream::Stream::new_easy_encoder(9 | 0x8000_0000, xz2::stream::Check::Crc64)
-            .expect("xz");
-        let mut w = xz2::write::XzEncoder::new_stream(Vec::new(), stream);
-        w.write_all(data).expect("xz write");
-        w.finish().expect("xz finish")
-    });
-    let (unpacked, decompress_s) = timed(|| {
-        let mut out = Vec::with_capacity(data.len());
-        xz2::read::XzDecoder::new(&packed[..])
-            .read_to_end(&mut out)
-            .expect("unxz");
-        out
-    });
-    check("xz", data, &unpacked);
-    Result {
-        bytes: packed.len(),
-        compress_s,
-        decompress_s,
-    }
+    measure(
+        "xz",
+        data,
+        |d| {
+            // 0x8000_0000 is LZMA_PRESET_EXTREME: preset 9e, as `xz -9e`.
+            let stream =
+                xz2::stream::Stream::new_easy_encoder(9 | 0x8000_0000, xz2::stream::Check::Crc64)
+                    .expect("xz");
+            let mut w = xz2::write::XzEncoder::new_stream(Vec::new(), stream);
+            w.write_all(d).expect("xz write");
+            w.finish().expect("xz finish")
+        },
+        |p| read_all(xz2::read::XzDecoder::new(p), data.len(), "unxz"),
+    )
 }
 
 fn brotli_codec(data: &[u8]) -> Result {
-    let (packed, compress_s) = timed(|| {
-        let mut w = brotli::CompressorWriter::new(Vec::new(), 1 << 16, 11, 22);
-        w.write_all(data).expect("brotli write");
-        w.into_inner()
-    });
-    let (unpacked, decompress_s) = timed(|| {
-        let mut out = Vec::with_capacity(data.len());
-        brotli::Decompressor::new(&packed[..], 1 << 16)
-            .read_to_end(&mut out)
-            .expect("unbrotli");
-        out
-    });
-    check("brotli", data, &unpacked);
-    Result {
-        bytes: packed.len(),
-        compress_s,
-        decompress_s,
-    }
+    measure(
+        "brotli",
+        data,
+        |d| {
+            let mut w = brotli::CompressorWriter::new(Vec::new(), 1 << 16, 11, 22);
+            w.write_all(d).expect("brotli write");
+            w.into_inner()
+        },
+        |p| {
+            read_all(
+                brotli::Decompressor::new(p, 1 << 16),
+                data.len(),
+                "unbrotli",
+            )
+        },
+    )
 }
 
 fn parse_args() -> (PathBuf, Config, bool, u64) {
