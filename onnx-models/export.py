@@ -12,7 +12,8 @@ the recurrent matmul and the output layer fused into one matmul of *integer-valu
 stored as f32. Every product and every partial sum is then an integer of magnitude at most
 H * 127 * 127 < 2^24 (for H <= 1040), which f32 represents exactly: no rounding ever happens,
 so any summation order, with or without FMA, on any kernel, gives the same exact result.
-(tract's int8 `MatMulInteger` is exact too, but ran ~100x slower here than its f32 kernels.)
+(tract's int8 `MatMulInteger` is exact too, but on AVX2 machines without VNNI its i32 kernel
+was far slower than the f32 kernels.)
 
 Everything else the Rust side needs travels as constant outputs (`Identity` of an
 initializer, which tract returns bit for bit):
