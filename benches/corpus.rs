@@ -1,7 +1,7 @@
 //! Corpus benchmark: nc beside zstd -19, xz -9e and brotli -11, measured in the same run.
 //!
 //! ```text
-//! cargo bench --bench corpus -- [DIR] [--predictor ctx|neural] [--model FILE.onnx] [--block N]
+//! cargo bench --bench corpus -- [DIR] [--predictor fast|default|max|ctx|neural] [--model FILE.onnx] [--block N]
 //!                                [--lanes N] [--threads N] [--order N] [--only nc] [--min-size N]
 //! ```
 //!
@@ -154,18 +154,16 @@ fn parse_args() -> (PathBuf, Config, bool, u64) {
             "--threads" => config = config.threads(num("--threads") as usize),
             "--order" => config = config.context_order(num("--order") as u8),
             "--predictor" => {
-                config = config.predictor(match args.next().as_deref() {
-                    Some("ctx") => PredictorKind::ContextStats,
-                    Some("neural") => PredictorKind::Neural,
-                    other => panic!("--predictor ctx|neural, not {other:?}"),
-                })
+                let name = args.next().unwrap_or_default();
+                config = config.predictor(name.parse().unwrap_or_else(|e| panic!("{e}")));
             }
             "--model" => {
                 let path = args.next().expect("--model needs a file");
                 let model = NeuralModel::from_file(&path).expect("loading the model");
-                config = config
-                    .model(Arc::new(model))
-                    .predictor(PredictorKind::Neural);
+                config = config.model(Arc::new(model));
+                if !config.get_predictor().uses_model() {
+                    config = config.predictor(PredictorKind::Neural);
+                }
             }
             "--min-size" => min_size = num("--min-size"),
             "--only" => only_nc = args.next().as_deref() == Some("nc"),

@@ -27,11 +27,14 @@ usage: nccat [-z|-d|-l|-t] [-o OUT] [-b BLOCK] [-P PREDICTOR] [-m MODEL.onnx]
   -t            test: decompress and verify, print nothing but errors
   -o OUT        write to OUT instead of stdout
   -b BLOCK      block size when compressing, e.g. 65536, 256K, 1M (default 1M)
-  -P PREDICTOR  when compressing: ctx (context statistics, the default) or neural
+  -P PREDICTOR  when compressing: fast, default or max (profiles of the mixing
+                predictor; max adds the neural model), ctx (context statistics
+                alone) or neural (the neural model alone); default: default
   -m MODEL      a neural model (.onnx from onnx-models/export.py) to compress with
-                (implies -P neural) or to decode streams that name it; default: embedded
+                (implies -P neural unless -P max) or to decode streams that name it;
+                default: the embedded model
   -T THREADS    worker threads (default: number of cores)
-  -L LANES      blocks coded side by side (default 8)
+  -L LANES      blocks coded side by side (default: one per thread, 8 with a model)
   --offset N    decompress only from uncompressed offset N ...
   --length N    ... and at most N bytes (uses the index: only the blocks needed are read)
   -q            no progress line
@@ -102,20 +105,16 @@ fn parse_args() -> Result<Options, String> {
                 opts.config = opts.config.block_size(n);
             }
             Short('P') => {
-                let kind = match value(&mut parser)?.as_str() {
-                    "ctx" => PredictorKind::ContextStats,
-                    "neural" => PredictorKind::Neural,
-                    other => return Err(format!("unknown predictor '{other}' (ctx, neural)")),
-                };
+                let kind: PredictorKind = value(&mut parser)?.parse().map_err(|e| format!("{e}"))?;
                 opts.config = opts.config.predictor(kind);
             }
             Short('m') => {
                 let path = value(&mut parser)?;
                 let model = NeuralModel::from_file(&path).map_err(|e| format!("{path}: {e}"))?;
-                opts.config = opts
-                    .config
-                    .model(Arc::new(model))
-                    .predictor(PredictorKind::Neural);
+                opts.config = opts.config.model(Arc::new(model));
+                if !opts.config.get_predictor().uses_model() {
+                    opts.config = opts.config.predictor(PredictorKind::Neural);
+                }
             }
             Short('T') => {
                 let n = parse_size(&value(&mut parser)?)? as usize;

@@ -7,16 +7,54 @@ use crate::container::{
 };
 use crate::error::Error;
 use crate::experts::{context_stats, NeuralModel};
+use crate::mixer::Profile;
 
 /// Which predictor codes the stream.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PredictorKind {
-    /// Adaptive context statistics (orders 0 to `context_order`), learned per block.
-    #[default]
+    /// Context statistics, copy experts and (in [`Profile::Max`]) the neural expert, mixed
+    /// per bit by the adaptive gate of [`crate::mixer`]: the default.
+    Mix(Profile),
+    /// Blended byte-level context statistics (orders 0 to `context_order`) alone: the
+    /// simplest predictor, kept for its speed and for streams written with it.
     ContextStats,
-    /// The neural byte model ([`Config::model`], or the embedded default).
+    /// The neural byte model alone ([`Config::model`], or the embedded default).
     Neural,
+}
+
+impl Default for PredictorKind {
+    fn default() -> Self {
+        PredictorKind::Mix(Profile::Default)
+    }
+}
+
+impl std::str::FromStr for PredictorKind {
+    type Err = Error;
+
+    /// Parses the names the command line uses: `fast`, `default`, `max` (profiles of the
+    /// mixing predictor), `ctx` and `neural`.
+    fn from_str(name: &str) -> Result<Self, Error> {
+        Ok(match name {
+            "fast" => PredictorKind::Mix(Profile::Fast),
+            "default" | "mix" => PredictorKind::Mix(Profile::Default),
+            "max" => PredictorKind::Mix(Profile::Max),
+            "ctx" => PredictorKind::ContextStats,
+            "neural" => PredictorKind::Neural,
+            other => {
+                return Err(Error::InvalidConfig {
+                    what: format!("unknown predictor '{other}' (fast, default, max, ctx, neural)"),
+                })
+            }
+        })
+    }
+}
+
+impl PredictorKind {
+    /// True when the predictor runs the neural model.
+    pub fn uses_model(self) -> bool {
+        matches!(self, PredictorKind::Neural | PredictorKind::Mix(Profile::Max))
+    }
 }
 
 /// Default checkpoint interval, 1 MiB: chosen by measurement (see the README's benchmark
@@ -24,7 +62,8 @@ pub enum PredictorKind {
 pub const DEFAULT_BLOCK_SIZE: u32 = 1 << 20;
 /// Default quantizer precision (frequency tables total `2^16`).
 pub const DEFAULT_QUANT_BITS: u8 = 16;
-/// Default number of lanes (blocks coded side by side).
+/// Default number of lanes (blocks coded side by side) for predictors with a neural model,
+/// whose calls amortise over lanes; model-free predictors default to one lane per thread.
 pub const DEFAULT_LANES: usize = 8;
 /// Most lanes one coder may drive.
 pub const MAX_LANES: usize = 256;
@@ -44,7 +83,8 @@ pub struct Config {
     block_size: u32,
     quant_bits: u8,
     context_order: u8,
-    lanes: usize,
+    /// `None`: chosen from the predictor and thread count.
+    lanes: Option<usize>,
     threads: usize,
 }
 
@@ -55,17 +95,17 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The defaults: 1 MiB blocks, order-3 context statistics, 16-bit quantizer, 8 lanes,
-    /// one thread per available core.
+    /// The defaults: 1 MiB blocks, the mixing predictor's default profile, 16-bit quantizer,
+    /// one thread per available core, one lane per thread (8 with a neural model).
     pub fn new() -> Self {
         Config {
-            predictor: PredictorKind::ContextStats,
+            predictor: PredictorKind::default(),
             model: None,
             temperature: TEMPERATURE_ONE,
             block_size: DEFAULT_BLOCK_SIZE,
             quant_bits: DEFAULT_QUANT_BITS,
             context_order: context_stats::DEFAULT_ORDER,
-            lanes: DEFAULT_LANES,
+            lanes: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
@@ -121,7 +161,7 @@ impl Config {
     /// Sets how many blocks are coded side by side (`1..=256`). Memory grows with it:
     /// each lane holds one block of input and output and its predictor state.
     pub fn lanes(mut self, lanes: usize) -> Self {
-        self.lanes = lanes;
+        self.lanes = Some(lanes);
         self
     }
 
@@ -146,9 +186,13 @@ impl Config {
         self.context_order
     }
 
-    /// The lane count.
+    /// The lane count: as set, or by default one per thread (8 with a neural model).
     pub fn get_lanes(&self) -> usize {
-        self.lanes
+        self.lanes.unwrap_or(if self.predictor.uses_model() {
+            DEFAULT_LANES
+        } else {
+            self.threads.clamp(1, MAX_LANES)
+        })
     }
 
     /// The thread count.
@@ -158,9 +202,9 @@ impl Config {
 
     /// Checks the run-time settings (lanes, threads).
     pub(crate) fn validate_runtime(&self) -> Result<(), Error> {
-        if !(1..=MAX_LANES).contains(&self.lanes) {
+        if !(1..=MAX_LANES).contains(&self.get_lanes()) {
             return Err(Error::InvalidConfig {
-                what: format!("lanes {} outside 1..={MAX_LANES}", self.lanes),
+                what: format!("lanes {} outside 1..={MAX_LANES}", self.get_lanes()),
             });
         }
         if self.threads == 0 {
@@ -187,15 +231,22 @@ impl Config {
             model_name: [0; 16],
             model_fingerprint: [0; 32],
         };
+        if let PredictorKind::Mix(profile) = self.predictor {
+            header.predictor = container::predictor_id::MIX;
+            header.context_order = 0;
+            header.expert_mask = profile.experts();
+        }
         if self.predictor == PredictorKind::Neural {
+            header.predictor = container::predictor_id::NEURAL;
+            header.context_order = 0;
+            header.expert_mask = EXPERT_NEURAL;
+        }
+        if self.predictor.uses_model() {
             let model = match &self.model {
                 Some(m) => m.clone(),
                 None => NeuralModel::default_model()?,
             };
-            header.predictor = container::predictor_id::NEURAL;
-            header.context_order = 0;
             header.temperature = self.temperature;
-            header.expert_mask = EXPERT_NEURAL;
             header.model_name = model.name();
             header.model_fingerprint = model.fingerprint();
         }

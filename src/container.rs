@@ -41,6 +41,8 @@ pub mod predictor_id {
     pub const CONTEXT_STATS: u16 = 1;
     /// The neural expert alone (`experts::NeuralExpert`).
     pub const NEURAL: u16 = 2;
+    /// Experts mixed by the gate (`mixer::Mix`); `expert_mask` says which.
+    pub const MIX: u16 = 3;
 }
 
 /// Bit of `expert_mask`: adaptive context statistics.
@@ -216,6 +218,35 @@ impl Header {
                 }
                 Ok(())
             }
+            predictor_id::MIX => {
+                use crate::mixer::{EXPERT_NEURAL_INPUT, MIX_EXPERTS};
+                if self.expert_mask & !MIX_EXPERTS != 0 || self.expert_mask & MIX_EXPERTS == 0 {
+                    return Err(Error::Unsupported {
+                        what: format!("expert set {:#x}", self.expert_mask),
+                    });
+                }
+                if self.context_order != 0 {
+                    return Err(Error::InvalidConfig {
+                        what: "context order must be 0 for the mixing predictor".into(),
+                    });
+                }
+                let neural = self.expert_mask & EXPERT_NEURAL_INPUT != 0;
+                if neural && (self.temperature == 0 || self.model_fingerprint == [0; 32]) {
+                    return Err(Error::InvalidConfig {
+                        what: "a neural expert needs a temperature above 0 and a model".into(),
+                    });
+                }
+                if !neural
+                    && (self.temperature != TEMPERATURE_ONE
+                        || self.model_name != [0; 16]
+                        || self.model_fingerprint != [0; 32])
+                {
+                    return Err(Error::Unsupported {
+                        what: "a model identity without a neural expert".into(),
+                    });
+                }
+                Ok(())
+            }
             other => Err(Error::Unsupported {
                 what: format!("predictor id {other}"),
             }),
@@ -237,6 +268,14 @@ impl Header {
         match self.predictor {
             predictor_id::CONTEXT_STATS => "context-stats",
             predictor_id::NEURAL => "neural",
+            predictor_id::MIX => match crate::mixer::Profile::from_experts(self.expert_mask) {
+                Some(p) => match p {
+                    crate::mixer::Profile::Fast => "mix (fast)",
+                    crate::mixer::Profile::Max => "mix (max)",
+                    _ => "mix (default)",
+                },
+                None => "mix (custom)",
+            },
             _ => "unknown",
         }
     }

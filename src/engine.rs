@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::container::{predictor_id, BlockHeader, BlockKind, Header};
 use crate::error::{Error, Location};
 use crate::experts::{ContextStats, NeuralExpert, NeuralModel, Predictor, Weights};
+use crate::mixer::Mix;
 use crate::quantizer::{FreqTable, Quantizer};
 use crate::range_coder::{RangeDecoder, RangeEncoder};
 
@@ -52,7 +53,10 @@ impl Engine {
         model: Option<&Arc<NeuralModel>>,
     ) -> Result<Engine, Error> {
         header.validate()?;
-        let neural = if header.predictor == predictor_id::NEURAL {
+        let wants_model = header.predictor == predictor_id::NEURAL
+            || (header.predictor == predictor_id::MIX
+                && header.expert_mask & crate::mixer::EXPERT_NEURAL_INPUT != 0);
+        let neural = if wants_model {
             Some(resolve_model(header, model)?)
         } else {
             None
@@ -65,6 +69,13 @@ impl Engine {
                     (predictor_id::NEURAL, Some(m)) => Box::new(NeuralExpert::new(
                         m.clone(),
                         per_worker,
+                        header.temperature,
+                    )?),
+                    (predictor_id::MIX, m) => Box::new(Mix::new(
+                        header.expert_mask,
+                        per_worker,
+                        header.block_size,
+                        m.clone(),
                         header.temperature,
                     )?),
                     (predictor_id::CONTEXT_STATS, _) => Box::new(ContextStats::new(

@@ -11,7 +11,7 @@
 //! | a `.nc` file | its block table | [`container::StreamIndex::read_from`] |
 //!
 //! The modules follow the pipeline, in order: [`experts`] predict the next byte of every
-//! lane, the [`quantizer`] turns predictions into integer frequency tables, the
+//! lane, the [`mixer`] weighs the experts into one distribution, the [`quantizer`] turns predictions into integer frequency tables, the
 //! [`range_coder`] codes bytes under those tables, the [`container`] frames the coded blocks,
 //! the engine drives lanes in lockstep, and [`NcWriter`]/[`NcReader`] only buffer, frame and
 //! forward. `FORMAT.md` specifies the container byte for byte.
@@ -27,12 +27,15 @@ pub mod container;
 mod engine;
 pub mod error;
 pub mod experts;
+mod logistic;
+pub mod mixer;
 pub mod quantizer;
 pub mod range_coder;
 mod read;
 mod write;
 
 pub use config::{Config, PredictorKind};
+pub use mixer::Profile;
 pub use container::Header;
 pub use error::Error;
 pub use read::NcReader;

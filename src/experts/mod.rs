@@ -5,7 +5,9 @@
 //! what lets a neural expert answer many blocks with a single model call.
 
 pub mod context_stats;
+pub(crate) mod copy;
 pub mod neural;
+pub(crate) mod orders;
 
 pub use context_stats::ContextStats;
 pub use neural::{NeuralExpert, NeuralModel};

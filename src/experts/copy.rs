@@ -1,0 +1,175 @@
+//! Copy experts: the byte that followed the latest earlier occurrence of the recent context.
+//!
+//! A hash of the last `min_len` bytes maps to the latest position that followed them; when
+//! the current match ends, the next byte looks its context up and verifies the candidate
+//! backwards to get the true match length. The expert predicts the byte after the match,
+//! bit by bit, for the nodes on that byte's path (elsewhere it has nothing to say), with a
+//! confidence learned per match-length bucket from how often such matches were right.
+//!
+//! Two instances serve as the *long copy* (`min_len` 12: repeated lines, records, files
+//! inside files) and the *short copy* (`min_len` 4: recurring words, indentation and
+//! punctuation patterns, found again a few bytes after a long match breaks).
+
+use crate::logistic::{stretch, StateMap};
+
+/// Length buckets: 0 (no match), then 1..=15 exactly, then logarithmic up to 31.
+const BUCKETS: usize = 32;
+/// Longest match tracked.
+const MAX_LEN: u32 = 65_535;
+
+fn bucket(len: u32) -> usize {
+    if len < 16 {
+        len as usize
+    } else {
+        // Two buckets per power of two from 16 up.
+        let log = (31 - len.leading_zeros()) as usize;
+        let half = ((len >> (log - 1)) & 1) as usize;
+        (16 + (log - 4) * 2 + half).min(BUCKETS - 1)
+    }
+}
+
+/// One copy expert of one lane.
+pub(crate) struct Copy {
+    min_len: usize,
+    /// `table[hash]` = position after an occurrence of the hashed context, plus 1 (0 = none).
+    table: Vec<u32>,
+    bits: u32,
+    dirty: bool,
+    /// Position in the block of the predicted byte, and the current match length.
+    ptr: usize,
+    len: u32,
+    /// Confidence per (length bucket, expected bit).
+    confidence: StateMap,
+    /// Recent record of this expert: misses among the last predictions (shifted in).
+    record: u32,
+    /// The byte predicted for this position, if any.
+    expected: Option<u8>,
+}
+
+impl Copy {
+    /// A copy expert keyed on the last `min_len` bytes, with `2^bits` table entries.
+    pub(crate) fn new(min_len: usize, bits: u32) -> Self {
+        Copy {
+            min_len,
+            table: vec![0; 1 << bits],
+            bits,
+            dirty: false,
+            ptr: 0,
+            len: 0,
+            confidence: StateMap::new(BUCKETS * 2 * 4, 255),
+            record: 0,
+            expected: None,
+        }
+    }
+
+    /// Mixer inputs per node.
+    pub(crate) const INPUTS: usize = 2;
+
+    /// Forgets the block.
+    pub(crate) fn reset(&mut self) {
+        if self.dirty {
+            self.table.fill(0);
+            self.dirty = false;
+        }
+        self.ptr = 0;
+        self.len = 0;
+        self.confidence.reset();
+        self.record = 0;
+        self.expected = None;
+    }
+
+    /// Current match length (0 when there is no match).
+    pub(crate) fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// The byte this expert expects next.
+    pub(crate) fn expected(&self) -> Option<u8> {
+        self.expected
+    }
+
+    fn context(&self, bit: u32) -> usize {
+        (bucket(self.len) * 4 + (self.record & 3) as usize) * 2 + bit as usize
+    }
+
+    /// Writes inputs for the nodes on the expected byte's path (`inputs[c0][first..first+2]`)
+    /// and zeroes the rest of its columns.
+    pub(crate) fn predict<const N: usize>(
+        &mut self,
+        bytes: &[u8],
+        inputs: &mut [[i32; N]; 256],
+        first: usize,
+    ) {
+        for row in inputs.iter_mut() {
+            row[first] = 0;
+            row[first + 1] = 0;
+        }
+        self.expected = (self.len > 0).then(|| bytes[self.ptr]);
+        let Some(e) = self.expected else { return };
+        let e = usize::from(e);
+        let strength = (self.len.min(32) as i32) * 32;
+        for j in 0..8 {
+            let c0 = (1 << j) | (e >> (8 - j));
+            let bit = ((e >> (7 - j)) & 1) as u32;
+            let st = stretch(self.confidence.p(self.context(bit)));
+            inputs[c0][first] = st;
+            inputs[c0][first + 1] = if bit != 0 { strength } else { -strength };
+        }
+    }
+
+    /// Learns how the prediction fared, then extends or looks up the match. `bytes` already
+    /// ends with `byte`.
+    pub(crate) fn update(&mut self, bytes: &[u8], byte: u8) {
+        if let Some(e) = self.expected {
+            let (e, b) = (usize::from(e), usize::from(byte));
+            // Train the confidence of the nodes the real byte shared with the prediction.
+            for j in 0..8 {
+                let bit = ((e >> (7 - j)) & 1) as u32;
+                let cx = self.context(bit);
+                let actual = ((b >> (7 - j)) & 1) as u32;
+                self.confidence.update(cx, u32::from(actual == bit));
+                if actual != bit {
+                    break;
+                }
+            }
+            self.record = (self.record << 1) | u32::from(e != b);
+        }
+        let pos = bytes.len();
+        if self.len > 0 && bytes[self.ptr] == byte {
+            self.len = (self.len + 1).min(MAX_LEN);
+            self.ptr += 1;
+        } else {
+            self.len = 0;
+        }
+        if pos >= self.min_len {
+            let h = hash(&bytes[pos - self.min_len..], self.bits);
+            if self.len == 0 {
+                let candidate = self.table[h] as usize;
+                if candidate > 0 {
+                    let mut len = 0usize;
+                    while len < candidate
+                        && len < MAX_LEN as usize
+                        && bytes[candidate - 1 - len] == bytes[pos - 1 - len]
+                    {
+                        len += 1;
+                    }
+                    if len >= self.min_len {
+                        self.len = len as u32;
+                        self.ptr = candidate;
+                    }
+                }
+            }
+            self.table[h] = pos as u32;
+            self.dirty = true;
+        }
+    }
+}
+
+/// Hash of a short context into `bits` bits.
+fn hash(context: &[u8], bits: u32) -> usize {
+    let mut h: u64 = 0;
+    for &b in context {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3).rotate_left(5);
+    }
+    (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+}

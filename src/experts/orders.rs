@@ -1,0 +1,294 @@
+//! Adaptive context statistics over binary decisions: orders 1 to 6 plus a word context,
+//! hashed, learning as the block is coded (the context models of lpaq, evaluated for every
+//! node of the byte's bit tree so the mixer can hand the range coder a whole distribution).
+//!
+//! A byte is 8 bit decisions; the decisions already made form the partial byte `c0`
+//! (`1`, then `c0 * 2 + bit`), so the 255 nodes of the tree are `c0 = 1..=255`. For each
+//! context the counters of the high nibble's 15 nodes live in one 32-byte slot, and those
+//! of the low nibble's 15 nodes in a slot chosen by the context and the high nibble. A
+//! prediction reads 1 + 16 slots per context; an update touches the 2 slots on the path.
+//!
+//! Slots carry a 16-bit check of their context; of the two slots a context may use (one
+//! cache line) a new context takes the one that has learned less. Everything is integer.
+
+use crate::logistic::{bump16, p16, stretch, CELL_INIT};
+
+/// Context kinds this model can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// The last `n` bytes (`1..=8`).
+    Order(u8),
+    /// The current word (letters, case folded) and the word before it.
+    Word,
+    /// The column position in a line and the byte above it: tables, aligned text.
+    Column,
+}
+
+/// One 32-byte slot: `[0]` is the check, `[1..16]` the counters of one nibble's nodes.
+type Slot = [u16; 16];
+
+/// Counter count limits: low orders see stationary statistics, high orders sparse ones.
+const LIMIT: u16 = 15;
+
+/// Per-context lookup results of the current byte.
+#[derive(Clone, Copy)]
+struct Found {
+    /// Context hash at this byte.
+    hash: u64,
+    /// Slot of the high nibble, if present.
+    high: Option<u32>,
+    /// Slot of the low nibble for each high nibble, if present.
+    low: [Option<u32>; 16],
+}
+
+/// The per-lane state.
+pub(crate) struct Orders {
+    kinds: Vec<Kind>,
+    table: Vec<Slot>,
+    bits: u32,
+    /// True once the table has been written since it was last cleared.
+    dirty: bool,
+    found: Vec<Found>,
+    /// The last 8 bytes, newest in the low byte.
+    history: u64,
+    /// Bytes since the reset.
+    seen: u64,
+    /// Hash of the word being read (0 between words) and of the word before it.
+    word: u64,
+    prev_word: u64,
+    /// Current column and the start of the previous line, for `Kind::Column`.
+    column: u32,
+    line_start: usize,
+    prev_line_start: usize,
+}
+
+/// Splits a 64-bit hash into a slot pair index and a non-zero check.
+#[inline]
+fn place(hash: u64, bits: u32) -> (usize, u16) {
+    let index = ((hash >> (64 - bits)) as usize) & !1;
+    let check = ((hash >> 8) as u16) | 1;
+    (index, check)
+}
+
+#[inline]
+fn mix(a: u64, b: u64) -> u64 {
+    (a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_mul(0xD6E8_FEB8_6659_FD93)
+        .rotate_left(29)
+}
+
+impl Orders {
+    /// A model over `kinds` with a table of `2^bits` slots (`bits >= 8`).
+    pub(crate) fn new(kinds: &[Kind], bits: u32) -> Self {
+        Orders {
+            kinds: kinds.to_vec(),
+            table: vec![[0; 16]; 1 << bits],
+            bits,
+            dirty: false,
+            found: vec![
+                Found {
+                    hash: 0,
+                    high: None,
+                    low: [None; 16]
+                };
+                kinds.len()
+            ],
+            history: 0,
+            seen: 0,
+            word: 0,
+            prev_word: 0,
+            column: 0,
+            line_start: 0,
+            prev_line_start: 0,
+        }
+    }
+
+    /// Number of mixer inputs this model provides per node.
+    pub(crate) fn inputs(&self) -> usize {
+        self.kinds.len()
+    }
+
+    /// Forgets the block.
+    pub(crate) fn reset(&mut self) {
+        if self.dirty {
+            self.table.fill([0; 16]);
+            self.dirty = false;
+        }
+        self.history = 0;
+        self.seen = 0;
+        self.word = 0;
+        self.prev_word = 0;
+        self.column = 0;
+        self.line_start = 0;
+        self.prev_line_start = 0;
+    }
+
+    fn lookup(&self, hash: u64) -> Option<u32> {
+        let (i, check) = place(hash, self.bits);
+        if self.table[i][0] == check {
+            Some(i as u32)
+        } else if self.table[i + 1][0] == check {
+            Some(i as u32 + 1)
+        } else {
+            None
+        }
+    }
+
+    fn lookup_or_insert(&mut self, hash: u64) -> usize {
+        let (i, check) = place(hash, self.bits);
+        for j in [i, i + 1] {
+            if self.table[j][0] == check {
+                return j;
+            }
+        }
+        // Replace the slot whose first node has learned less (its count).
+        let j = if (self.table[i][1] & 15) <= (self.table[i + 1][1] & 15) {
+            i
+        } else {
+            i + 1
+        };
+        self.table[j] = [CELL_INIT; 16];
+        self.table[j][0] = check;
+        self.dirty = true;
+        j
+    }
+
+    fn context_hash(&self, k: usize, history_bytes: &[u8]) -> u64 {
+        let tag = (k as u64 + 1) << 56;
+        match self.kinds[k] {
+            Kind::Order(n) => {
+                let n = u64::from(n).min(self.seen).min(8);
+                let mask = if n == 8 {
+                    u64::MAX
+                } else {
+                    (1u64 << (8 * n)) - 1
+                };
+                mix(tag ^ n << 48, self.history & mask)
+            }
+            Kind::Word => mix(tag ^ self.word, self.prev_word),
+            Kind::Column => {
+                let above = self.prev_line_start + self.column as usize;
+                let byte_above = if above < self.line_start {
+                    u64::from(history_bytes[above])
+                } else {
+                    0
+                };
+                mix(
+                    tag ^ u64::from(self.column.min(255)),
+                    byte_above | (self.history & 0xFF) << 8,
+                )
+            }
+        }
+    }
+
+    /// Writes this model's inputs for every node: `inputs[c0][first + k]` for context `k`.
+    /// `bytes` is the block so far.
+    pub(crate) fn predict<const N: usize>(
+        &mut self,
+        bytes: &[u8],
+        inputs: &mut [[i32; N]; 256],
+        first: usize,
+    ) {
+        for k in 0..self.kinds.len() {
+            let hash = self.context_hash(k, bytes);
+            let high = self.lookup(hash);
+            let mut low = [None; 16];
+            for (nibble, l) in low.iter_mut().enumerate() {
+                *l = self.lookup(mix(hash, nibble as u64 + 1));
+            }
+            self.found[k] = Found { hash, high, low };
+            let col = first + k;
+            match high {
+                Some(s) => {
+                    let slot = &self.table[s as usize];
+                    for c0 in 1..16 {
+                        inputs[c0][col] = input(slot[c0]);
+                    }
+                }
+                None => {
+                    for row in inputs.iter_mut().take(16).skip(1) {
+                        row[col] = 0;
+                    }
+                }
+            }
+            for (nibble, l) in low.iter().enumerate() {
+                // Nodes of the low nibble under high nibble `nibble`: c0 = (16 + nibble) << j | low bits.
+                match l {
+                    Some(s) => {
+                        let slot = &self.table[*s as usize];
+                        for j in 0..4 {
+                            let base = (16 + nibble) << j;
+                            for lowbits in 0..(1usize << j) {
+                                inputs[base + lowbits][col] = input(slot[(1 << j) + lowbits]);
+                            }
+                        }
+                    }
+                    None => {
+                        for j in 0..4 {
+                            let base = (16 + nibble) << j;
+                            for lowbits in 0..(1usize << j) {
+                                inputs[base + lowbits][col] = 0;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Learns `byte` in every context, then moves the contexts on.
+    pub(crate) fn update(&mut self, bytes: &[u8], byte: u8) {
+        let b = usize::from(byte);
+        for k in 0..self.kinds.len() {
+            let found = self.found[k];
+            let s = match found.high {
+                Some(s) => s as usize,
+                None => self.lookup_or_insert(found.hash),
+            };
+            let slot = &mut self.table[s];
+            for j in 0..4 {
+                let node = (1 << j) | (b >> (8 - j));
+                bump16(&mut slot[node], ((b >> (7 - j)) & 1) as u32, LIMIT);
+            }
+            let nibble = b >> 4;
+            let s = match found.low[nibble] {
+                Some(s) => s as usize,
+                None => self.lookup_or_insert(mix(found.hash, nibble as u64 + 1)),
+            };
+            let slot = &mut self.table[s];
+            for j in 0..4 {
+                let node = (1 << j) | ((b & 15) >> (4 - j));
+                bump16(&mut slot[node], ((b >> (3 - j)) & 1) as u32, LIMIT);
+            }
+        }
+        self.dirty = true;
+        // Move the contexts on.
+        self.history = (self.history << 8) | u64::from(byte);
+        self.seen += 1;
+        let lower = byte.to_ascii_lowercase();
+        if lower.is_ascii_alphabetic() || byte >= 0x80 {
+            self.word = mix(self.word ^ 0x5bd1_e995, u64::from(lower) + 1);
+        } else if self.word != 0 {
+            self.prev_word = self.word;
+            self.word = 0;
+        }
+        let pos = bytes.len(); // bytes already holds `byte` at pos - 1
+        if byte == b'\n' {
+            self.prev_line_start = self.line_start;
+            self.line_start = pos;
+            self.column = 0;
+        } else {
+            self.column = self.column.saturating_add(1);
+        }
+    }
+}
+
+/// Mixer input of a counter: its stretch, or 0 for a counter that has never been updated.
+#[inline]
+fn input(cell: u16) -> i32 {
+    if cell & 15 == 0 {
+        0
+    } else {
+        stretch(p16(cell))
+    }
+}

@@ -1,0 +1,172 @@
+//! The fixed-point logistic domain shared by the binary experts and the mixer.
+//!
+//! The mixing predictor models a byte as 8 binary decisions, most significant bit first.
+//! A bit probability is a 12-bit integer `p` in `1..=4095` (`p / 4096` = P(bit = 1)); its
+//! *stretch* `ln(p / (1 - p))` is an integer in `-2047..=2047` in units of 1/256. Both maps are
+//! tables built from integers at compile time (the interpolated logistic curve of lpaq), so
+//! every machine computes the same values.
+
+/// `squash` at `-2048, -1920, ..., 2048` (steps of 128 = 0.5 in logit units), 12-bit.
+const SQUASH_POINTS: [i32; 33] = [
+    1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047, 2549, 2994, 3348,
+    3607, 3785, 3901, 3975, 4022, 4050, 4068, 4079, 4085, 4089, 4092, 4093, 4094,
+];
+
+/// Largest stretch magnitude.
+pub(crate) const STRETCH_MAX: i32 = 2047;
+
+/// `4096 / (1 + exp(-d / 256))`, interpolated between the table's points, clamped to
+/// `1..=4095`.
+#[inline]
+pub(crate) const fn squash(d: i32) -> i32 {
+    if d > STRETCH_MAX {
+        return 4095;
+    }
+    if d < -STRETCH_MAX {
+        return 1;
+    }
+    let w = d & 127;
+    let i = ((d >> 7) + 16) as usize;
+    let p = (SQUASH_POINTS[i] * (128 - w) + SQUASH_POINTS[i + 1] * w + 64) >> 7;
+    if p < 1 {
+        1
+    } else {
+        p
+    }
+}
+
+/// The inverse of [`squash`]: the smallest `d` with `squash(d) >= p`.
+static STRETCH: [i16; 4096] = build_stretch();
+
+const fn build_stretch() -> [i16; 4096] {
+    let mut table = [0i16; 4096];
+    let mut next = 0usize;
+    let mut d = -STRETCH_MAX;
+    while d <= STRETCH_MAX {
+        let v = squash(d) as usize;
+        while next <= v {
+            table[next] = d as i16;
+            next += 1;
+        }
+        d += 1;
+    }
+    while next < 4096 {
+        table[next] = STRETCH_MAX as i16;
+        next += 1;
+    }
+    table
+}
+
+/// `ln(p / (1 - p))` of a 12-bit probability, in units of 1/256.
+#[inline]
+pub(crate) fn stretch(p: i32) -> i32 {
+    i32::from(STRETCH[(p & 4095) as usize])
+}
+
+/// Reciprocals `65536 / (n + 1.5)`: the learning rate of a counter that has seen `n` bits,
+/// so early updates move fast and later ones average.
+pub(crate) const RECIPROCAL: [i32; 64] = build_reciprocal();
+
+const fn build_reciprocal() -> [i32; 64] {
+    let mut t = [0i32; 64];
+    let mut n = 0;
+    while n < 64 {
+        t[n] = (65536 * 2) / (2 * n as i32 + 3);
+        n += 1;
+    }
+    t
+}
+
+/// An adaptive probability with its own count, 16 bits: 12-bit probability above a 4-bit
+/// count. Moves toward each bit by `1 / (count + 1.5)`, the count saturating at `limit`
+/// (`<= 15`), so it starts as a frequency estimate and ends as a moving average.
+#[inline]
+pub(crate) fn bump16(cell: &mut u16, bit: u32, limit: u16) {
+    let n = *cell & 15;
+    let p = i32::from(*cell >> 4);
+    let target = if bit != 0 { 4095 } else { 0 };
+    let delta = ((target - p) * RECIPROCAL[usize::from(n)] + (1 << 15)) >> 16;
+    let p = (p + delta).clamp(1, 4095) as u16;
+    *cell = (p << 4) | (n + u16::from(n < limit));
+}
+
+/// A 12-bit probability of a 16-bit counter cell.
+#[inline]
+pub(crate) fn p16(cell: u16) -> i32 {
+    i32::from(cell >> 4)
+}
+
+/// A fresh counter cell: probability 1/2, count 0.
+pub(crate) const CELL_INIT: u16 = 2048 << 4;
+
+/// A 32-bit adaptive probability for small context sets (22-bit probability above a
+/// 10-bit count), finer than [`bump16`] for contexts that see millions of bits.
+#[derive(Clone)]
+pub(crate) struct StateMap {
+    cells: Vec<u32>,
+    limit: u32,
+}
+
+impl StateMap {
+    /// `n` contexts, each at probability 1/2; counts saturate at `limit` (`<= 63`).
+    pub(crate) fn new(n: usize, limit: u32) -> Self {
+        StateMap {
+            cells: vec![1 << 31; n],
+            limit: limit.min(63),
+        }
+    }
+
+    /// 12-bit probability of context `cx`.
+    #[inline]
+    pub(crate) fn p(&self, cx: usize) -> i32 {
+        (self.cells[cx] >> 20) as i32
+    }
+
+    /// Moves context `cx` toward `bit`.
+    #[inline]
+    pub(crate) fn update(&mut self, cx: usize, bit: u32) {
+        let cell = self.cells[cx];
+        let n = cell & 1023;
+        let p = i64::from(cell >> 10);
+        let target = if bit != 0 { (1i64 << 22) - 1 } else { 0 };
+        let p = p + (((target - p) * i64::from(RECIPROCAL[n as usize])) >> 16);
+        self.cells[cx] = ((p as u32) << 10) | (n + u32::from(n < self.limit));
+    }
+
+    /// Forgets everything.
+    pub(crate) fn reset(&mut self) {
+        self.cells.fill(1 << 31);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stretch_inverts_squash() {
+        for d in (-2047..=2047).step_by(7) {
+            let p = squash(d);
+            assert!((1..=4095).contains(&p));
+            // stretch(p) is the smallest d' with squash(d') >= p.
+            assert!(squash(stretch(p)) >= p);
+            assert!(stretch(p) <= d);
+        }
+        assert_eq!(squash(0), 2048);
+        assert!(stretch(1) < -1500 && stretch(4095) > 1500);
+    }
+
+    #[test]
+    fn counters_learn() {
+        let mut c = CELL_INIT;
+        for _ in 0..100 {
+            bump16(&mut c, 1, 15);
+        }
+        assert!(p16(c) > 3900);
+        let mut sm = StateMap::new(1, 63);
+        for _ in 0..100 {
+            sm.update(0, 0);
+        }
+        assert!(sm.p(0) < 100);
+    }
+}

@@ -1,0 +1,477 @@
+//! The meta-gate: mixes the experts' opinions into one next-byte distribution.
+//!
+//! The byte is modelled as 8 binary decisions (nodes `c0 = 1..=255` of its bit tree). For
+//! every node each expert gives the mixer one or more inputs in the logistic domain
+//! ([`crate::logistic`]); two weight sets, chosen by the node with the copy experts' match
+//! state and with the context class (letter, digit, space, punctuation, binary — derived
+//! from the bytes), each weigh all inputs; a final small mixer weighs those two, and two
+//! adaptive probability maps (secondary estimation on the node with the previous byte)
+//! calibrate the result. Every node's probability is known before the byte is coded, so
+//! the product along each path gives the probability of every byte: a full 256-symbol
+//! distribution for the quantizer. After the byte is coded only the 8 nodes on its path
+//! learn.
+//!
+//! All arithmetic is integer: the same inputs give the same weights on every machine and
+//! thread count. Weight updates follow the gradient of the coding cost, as in the
+//! context-mixing compressors (paq, lpaq).
+
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::experts::copy::Copy;
+use crate::experts::orders::{Kind, Orders};
+use crate::experts::{NeuralExpert, NeuralModel, Predictor, Weights};
+use crate::logistic::{squash, stretch, STRETCH_MAX};
+
+/// Most mixer inputs per node.
+const MAX_INPUTS: usize = 16;
+
+/// Bit of `expert_mask`: context statistics of orders 1-4 and 6.
+pub const EXPERT_ORDERS: u32 = 1 << 2;
+/// Bit of `expert_mask`: word and column contexts.
+pub const EXPERT_TEXT: u32 = 1 << 3;
+/// Bit of `expert_mask`: the long-copy expert.
+pub const EXPERT_LONG_COPY: u32 = 1 << 4;
+/// Bit of `expert_mask`: the short-copy expert.
+pub const EXPERT_SHORT_COPY: u32 = 1 << 5;
+/// Bit of `expert_mask`: the neural expert as a mixer input (`container::EXPERT_NEURAL`).
+pub const EXPERT_NEURAL_INPUT: u32 = crate::container::EXPERT_NEURAL;
+/// Every expert bit the mixing predictor knows.
+pub const MIX_EXPERTS: u32 =
+    EXPERT_ORDERS | EXPERT_TEXT | EXPERT_LONG_COPY | EXPERT_SHORT_COPY | EXPERT_NEURAL_INPUT;
+
+/// Named presets of the mixing predictor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Profile {
+    /// Orders 1-4 and 6 with the long copy: the quickest.
+    Fast,
+    /// All context and copy experts, no neural model.
+    #[default]
+    Default,
+    /// Everything, the neural expert included: the smallest output, the slowest.
+    Max,
+}
+
+impl Profile {
+    /// The experts of this profile, as an `expert_mask`.
+    pub fn experts(self) -> u32 {
+        match self {
+            Profile::Fast => EXPERT_ORDERS | EXPERT_LONG_COPY,
+            Profile::Default => EXPERT_ORDERS | EXPERT_TEXT | EXPERT_LONG_COPY | EXPERT_SHORT_COPY,
+            Profile::Max => MIX_EXPERTS,
+        }
+    }
+
+    /// The profile whose expert set is `mask`, if any.
+    pub fn from_experts(mask: u32) -> Option<Profile> {
+        [Profile::Fast, Profile::Default, Profile::Max]
+            .into_iter()
+            .find(|p| p.experts() == mask)
+    }
+
+    /// The profile's name as the command line spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Fast => "fast",
+            Profile::Default => "default",
+            Profile::Max => "max",
+        }
+    }
+}
+
+/// Online logistic mixing: `p = squash(sum w_i x_i)` with one weight vector per selected set.
+struct Mixer {
+    n: usize,
+    weights: Vec<i32>,
+    rate: i32,
+}
+
+/// Weight 1.0.
+const WEIGHT_ONE: i32 = 1 << 16;
+
+impl Mixer {
+    fn new(n: usize, sets: usize, rate: i32, init: i32) -> Self {
+        Mixer {
+            n,
+            weights: vec![init; n * sets],
+            rate,
+        }
+    }
+
+    fn reset(&mut self, init: i32) {
+        self.weights.fill(init);
+    }
+
+    /// The mixed stretch of inputs `x` under weight set `set`.
+    #[inline]
+    fn dot(&self, set: usize, x: &[i32]) -> i32 {
+        let w = &self.weights[set * self.n..(set + 1) * self.n];
+        let sum: i64 = w
+            .iter()
+            .zip(x)
+            .map(|(&w, &x)| i64::from(w) * i64::from(x))
+            .sum();
+        (sum >> 16).clamp(-i64::from(STRETCH_MAX), i64::from(STRETCH_MAX)) as i32
+    }
+
+    /// One gradient step of set `set` after predicting `p` (12-bit) for a bit that came out
+    /// `bit`.
+    #[inline]
+    fn train(&mut self, set: usize, x: &[i32], p: i32, bit: u32) {
+        let err = ((bit as i32) << 12) - p;
+        let w = &mut self.weights[set * self.n..(set + 1) * self.n];
+        for (w, &x) in w.iter_mut().zip(x) {
+            *w = (*w + ((x * err * self.rate) >> 16)).clamp(-(WEIGHT_ONE << 4), WEIGHT_ONE << 4);
+        }
+    }
+}
+
+/// Adaptive probability map: refines a probability given a context, interpolating between
+/// 33 points on the stretch axis.
+struct Apm {
+    table: Vec<u16>,
+    rate: u32,
+}
+
+impl Apm {
+    fn new(contexts: usize, rate: u32) -> Self {
+        let mut table = vec![0u16; contexts * 33];
+        Self::init(&mut table);
+        Apm { table, rate }
+    }
+
+    fn init(table: &mut [u16]) {
+        for row in table.chunks_mut(33) {
+            for (j, t) in row.iter_mut().enumerate() {
+                *t = (squash((j as i32 - 16) * 128) * 16) as u16;
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        Self::init(&mut self.table);
+    }
+
+    /// Refined 12-bit probability of stretch `st` in context `cx`, and the index to update.
+    #[inline]
+    fn refine(&self, st: i32, cx: usize) -> (i32, u32) {
+        let s = st + 2048;
+        let w = s & 127;
+        let i = (s >> 7) as usize + cx * 33;
+        let p = (i32::from(self.table[i]) * (128 - w) + i32::from(self.table[i + 1]) * w) >> 11;
+        // Point to the nearer of the two points: it learns.
+        let near = if w < 64 { i } else { i + 1 };
+        (p.clamp(1, 4095), near as u32)
+    }
+
+    #[inline]
+    fn update(&mut self, index: u32, bit: u32) {
+        let g = ((bit << 16) + (bit << self.rate) - bit - bit) as i32;
+        let t = &mut self.table[index as usize];
+        *t = (i32::from(*t) + ((g - i32::from(*t)) >> self.rate)) as u16;
+    }
+}
+
+/// Character class of a byte, for choosing weight sets.
+fn class(byte: u8) -> usize {
+    match byte {
+        b'a'..=b'z' | b'A'..=b'Z' => 0,
+        b'0'..=b'9' => 1,
+        b' ' | b'\n' | b'\r' | b'\t' => 2,
+        0x21..=0x7E => 3,
+        _ => 4,
+    }
+}
+const CLASSES: usize = 5;
+/// Match-state buckets for the first mixer's weight sets.
+const MATCH_STATES: usize = 4;
+
+/// The mixing state of one lane: its block so far, its experts and its gate.
+struct Lane {
+    bytes: Vec<u8>,
+    orders: Option<Orders>,
+    long: Option<Copy>,
+    short: Option<Copy>,
+    n: usize,
+    mix_match: Mixer,
+    mix_class: Mixer,
+    final_mix: Mixer,
+    apm_order0: Apm,
+    apm_order1: Apm,
+    /// Per node: the inputs, the two first-layer outputs' stretches and their squashes, the
+    /// final mixer's output, and the APM points used.
+    inputs: Box<[[i32; MAX_INPUTS]; 256]>,
+    layer1: Box<[[i32; 2]; 256]>,
+    p_final_mix: Box<[i32; 256]>,
+    p_layer1: Box<[[i32; 2]; 256]>,
+    apm_index: Box<[[u32; 2]; 256]>,
+    set_match: usize,
+    set_class: usize,
+}
+
+/// Which experts a lane runs and how large its tables are.
+#[derive(Clone, Debug)]
+struct Spec {
+    kinds: Vec<Kind>,
+    long: bool,
+    short: bool,
+    neural: bool,
+    table_bits: u32,
+    copy_bits: u32,
+}
+
+impl Spec {
+    fn new(mask: u32, block_size: u32) -> Spec {
+        let mut kinds = Vec::new();
+        if mask & EXPERT_ORDERS != 0 {
+            kinds.extend([1, 2, 3, 4, 6].map(Kind::Order));
+        }
+        if mask & EXPERT_TEXT != 0 {
+            kinds.extend([Kind::Word, Kind::Column]);
+        }
+        // A block of n bytes creates at most 2n slots per context: size the tables by the
+        // block, not the lane count, so the decoder's tables match whatever lanes it runs.
+        let block_bits = 32 - block_size.max(256).saturating_sub(1).leading_zeros();
+        Spec {
+            kinds,
+            long: mask & EXPERT_LONG_COPY != 0,
+            short: mask & EXPERT_SHORT_COPY != 0,
+            neural: mask & EXPERT_NEURAL_INPUT != 0,
+            table_bits: (block_bits + 1).clamp(10, 22),
+            copy_bits: block_bits.clamp(10, 22),
+        }
+    }
+
+    fn inputs(&self) -> usize {
+        1 + self.kinds.len()
+            + Copy::INPUTS * (usize::from(self.long) + usize::from(self.short))
+            + usize::from(self.neural)
+    }
+}
+
+impl Lane {
+    fn new(spec: &Spec, block_size: u32) -> Box<Lane> {
+        let n = spec.inputs();
+        let mut lane = Box::new(Lane {
+            bytes: Vec::with_capacity(block_size.min(1 << 20) as usize),
+            orders: (!spec.kinds.is_empty()).then(|| Orders::new(&spec.kinds, spec.table_bits)),
+            long: spec.long.then(|| Copy::new(12, spec.copy_bits)),
+            short: spec.short.then(|| Copy::new(4, spec.copy_bits)),
+            n,
+            mix_match: Mixer::new(n, 256 * MATCH_STATES, 12, WEIGHT_ONE / 4),
+            mix_class: Mixer::new(n, 256 * CLASSES, 12, WEIGHT_ONE / 4),
+            final_mix: Mixer::new(3, 256, 4, WEIGHT_ONE / 2),
+            apm_order0: Apm::new(256, 7),
+            apm_order1: Apm::new(256 * 256, 7),
+            inputs: Box::new([[0; MAX_INPUTS]; 256]),
+            layer1: Box::new([[0; 2]; 256]),
+            p_final_mix: Box::new([2048; 256]),
+            p_layer1: Box::new([[2048; 2]; 256]),
+            apm_index: Box::new([[0; 2]; 256]),
+            set_match: 0,
+            set_class: 0,
+        });
+        lane.reset();
+        lane
+    }
+
+    fn reset(&mut self) {
+        self.bytes.clear();
+        if let Some(o) = &mut self.orders {
+            o.reset();
+        }
+        for c in [&mut self.long, &mut self.short].into_iter().flatten() {
+            c.reset();
+        }
+        self.mix_match.reset(WEIGHT_ONE / 4);
+        self.mix_class.reset(WEIGHT_ONE / 4);
+        self.final_mix.reset(WEIGHT_ONE / 2);
+        self.apm_order0.reset();
+        self.apm_order1.reset();
+        for row in self.inputs.iter_mut() {
+            row[0] = 256;
+        }
+    }
+
+    /// Fills `out` with the next byte's weights; `neural` holds the neural expert's weights
+    /// when it takes part.
+    fn predict(&mut self, neural: Option<&Weights>, out: &mut Weights) {
+        let mut col = 1;
+        if let Some(o) = &mut self.orders {
+            o.predict(&self.bytes, &mut self.inputs, col);
+            col += o.inputs();
+        }
+        let mut longest = 0;
+        for c in [&mut self.long, &mut self.short].into_iter().flatten() {
+            c.predict(&self.bytes, &mut self.inputs, col);
+            col += Copy::INPUTS;
+            longest = longest.max(c.len());
+        }
+        if let Some(w) = neural {
+            neural_inputs(w, &mut self.inputs, col);
+            col += 1;
+        }
+        debug_assert_eq!(col, self.n);
+        let last = self.bytes.last().copied().unwrap_or(0);
+        self.set_match = match longest {
+            0 => 0,
+            1..=15 => 1,
+            16..=31 => 2,
+            _ => 3,
+        } * 256;
+        self.set_class = class(last) * 256;
+        let cx1 = usize::from(last) * 256;
+
+        // Probabilities of every node, then the mass of every path.
+        let mut mass = [0u64; 512];
+        mass[1] = 1 << 40;
+        for c0 in 1..256 {
+            let x = &self.inputs[c0][..self.n];
+            let s0 = self.mix_match.dot(self.set_match + c0, x);
+            let s1 = self.mix_class.dot(self.set_class + c0, x);
+            self.layer1[c0] = [s0, s1];
+            self.p_layer1[c0] = [squash(s0), squash(s1)];
+            let st = self.final_mix.dot(c0, &[s0, s1, 256]);
+            let p_mix = squash(st);
+            self.p_final_mix[c0] = p_mix;
+            let (a0, i0) = self.apm_order0.refine(st, c0);
+            let (a1, i1) = self.apm_order1.refine(st, cx1 + c0);
+            self.apm_index[c0] = [i0, i1];
+            let p = ((p_mix + a0 + 2 * a1 + 2) >> 2).clamp(1, 4095) as u64;
+            let m = mass[c0];
+            let one = (m * p) >> 12;
+            mass[2 * c0 + 1] = one;
+            mass[2 * c0] = m - one;
+        }
+        for (w, &m) in out.iter_mut().zip(mass[256..].iter()) {
+            // Path masses sum to 2^40; scaled down they stay below 2^31.
+            *w = (m >> 9) as u32;
+        }
+    }
+
+    fn update(&mut self, byte: u8) {
+        let b = usize::from(byte);
+        for j in 0..8 {
+            let c0 = (1 << j) | (b >> (8 - j));
+            let bit = ((b >> (7 - j)) & 1) as u32;
+            let x = &self.inputs[c0][..self.n];
+            let [p0, p1] = self.p_layer1[c0];
+            self.mix_match.train(self.set_match + c0, x, p0, bit);
+            self.mix_class.train(self.set_class + c0, x, p1, bit);
+            let [s0, s1] = self.layer1[c0];
+            self.final_mix
+                .train(c0, &[s0, s1, 256], self.p_final_mix[c0], bit);
+            let [i0, i1] = self.apm_index[c0];
+            self.apm_order0.update(i0, bit);
+            self.apm_order1.update(i1, bit);
+        }
+        self.bytes.push(byte);
+        if let Some(o) = &mut self.orders {
+            o.update(&self.bytes, byte);
+        }
+        for c in [&mut self.long, &mut self.short].into_iter().flatten() {
+            c.update(&self.bytes, byte);
+        }
+    }
+}
+
+/// The neural expert's bit probabilities for every node, from its byte weights.
+fn neural_inputs(w: &Weights, inputs: &mut [[i32; MAX_INPUTS]; 256], col: usize) {
+    let mut sums = [0u64; 512];
+    for (s, &w) in sums[256..].iter_mut().zip(w.iter()) {
+        *s = u64::from(w) + 1;
+    }
+    for n in (1..256).rev() {
+        sums[n] = sums[2 * n] + sums[2 * n + 1];
+    }
+    for c0 in 1..256 {
+        let p = ((sums[2 * c0 + 1] << 12) / sums[c0]).clamp(1, 4095) as i32;
+        inputs[c0][col] = stretch(p);
+    }
+}
+
+/// The mixing predictor: context statistics, copy experts and optionally the neural
+/// expert, combined by the gate above.
+pub struct Mix {
+    spec: Spec,
+    block_size: u32,
+    lanes: Vec<Option<Box<Lane>>>,
+    neural: Option<NeuralExpert>,
+    neural_out: Vec<Weights>,
+}
+
+impl Mix {
+    /// A mixing predictor with the experts of `mask` ([`Profile::experts`]) for `lanes`
+    /// lanes of blocks of at most `block_size` bytes; `model` is required when the mask
+    /// includes the neural expert.
+    ///
+    /// # Errors
+    /// When the neural model cannot be planned for this lane count.
+    pub fn new(
+        mask: u32,
+        lanes: usize,
+        block_size: u32,
+        model: Option<Arc<NeuralModel>>,
+        temperature_q8: u16,
+    ) -> Result<Mix, Error> {
+        let spec = Spec::new(mask, block_size);
+        let neural = match (spec.neural, model) {
+            (true, Some(m)) => Some(NeuralExpert::new(m, lanes, temperature_q8)?),
+            (true, None) => {
+                return Err(Error::InvalidConfig {
+                    what: "the neural expert needs a model".into(),
+                })
+            }
+            (false, _) => None,
+        };
+        Ok(Mix {
+            spec,
+            block_size,
+            lanes: (0..lanes).map(|_| None).collect(),
+            neural_out: vec![[0; 256]; if neural.is_some() { lanes } else { 0 }],
+            neural,
+        })
+    }
+
+    fn lane(&mut self, lane: usize) -> &mut Lane {
+        let (spec, block_size) = (&self.spec, self.block_size);
+        self.lanes[lane].get_or_insert_with(|| Lane::new(spec, block_size))
+    }
+}
+
+impl Predictor for Mix {
+    fn lanes(&self) -> usize {
+        self.lanes.len()
+    }
+
+    fn reset_lane(&mut self, lane: usize) {
+        if let Some(n) = &mut self.neural {
+            n.reset_lane(lane);
+        }
+        self.lane(lane).reset();
+    }
+
+    fn predict(&mut self, lanes: &[usize], out: &mut [Weights]) -> Result<(), Error> {
+        if let Some(n) = &mut self.neural {
+            n.predict(lanes, &mut self.neural_out)?;
+        }
+        let (spec, block_size) = (&self.spec, self.block_size);
+        for (i, (&lane, w)) in lanes.iter().zip(out.iter_mut()).enumerate() {
+            let neural = self.neural.is_some().then(|| &self.neural_out[i]);
+            self.lanes[lane]
+                .get_or_insert_with(|| Lane::new(spec, block_size))
+                .predict(neural, w);
+        }
+        Ok(())
+    }
+
+    fn update(&mut self, lanes: &[usize], bytes: &[u8]) {
+        if let Some(n) = &mut self.neural {
+            n.update(lanes, bytes);
+        }
+        for (&lane, &byte) in lanes.iter().zip(bytes) {
+            self.lane(lane).update(byte);
+        }
+    }
+}
