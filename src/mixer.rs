@@ -81,48 +81,84 @@ impl Profile {
 }
 
 /// Online logistic mixing: `p = squash(sum w_i x_i)` with one weight vector per selected set.
+/// Vectors are a fixed 16 wide (unused inputs are zero) so the products vectorise; every
+/// term is shifted before summing so `i32` cannot overflow (`|x| < 2^11`, `|w| < 2^19`).
 struct Mixer {
-    n: usize,
-    weights: Vec<i32>,
+    weights: Vec<[i32; MAX_INPUTS]>,
     rate: i32,
 }
 
 /// Weight 1.0.
 const WEIGHT_ONE: i32 = 1 << 16;
+/// Weights stay within +-8.0.
+const WEIGHT_LIMIT: i32 = (8 << 16) - 1;
 
 impl Mixer {
-    fn new(n: usize, sets: usize, rate: i32, init: i32) -> Self {
+    fn new(sets: usize, rate: i32, init: i32) -> Self {
         Mixer {
-            n,
-            weights: vec![init; n * sets],
+            weights: vec![[init; MAX_INPUTS]; sets],
             rate,
         }
     }
 
     fn reset(&mut self, init: i32) {
-        self.weights.fill(init);
+        self.weights.fill([init; MAX_INPUTS]);
     }
 
     /// The mixed stretch of inputs `x` under weight set `set`.
-    #[inline]
-    fn dot(&self, set: usize, x: &[i32]) -> i32 {
-        let w = &self.weights[set * self.n..(set + 1) * self.n];
-        let sum: i64 = w
-            .iter()
-            .zip(x)
-            .map(|(&w, &x)| i64::from(w) * i64::from(x))
-            .sum();
-        (sum >> 16).clamp(-i64::from(STRETCH_MAX), i64::from(STRETCH_MAX)) as i32
+    #[inline(always)]
+    fn dot(&self, set: usize, x: &[i32; MAX_INPUTS]) -> i32 {
+        let w = &self.weights[set];
+        let mut sum = 0i32;
+        for i in 0..MAX_INPUTS {
+            sum += (w[i] * x[i]) >> 8;
+        }
+        (sum >> 8).clamp(-STRETCH_MAX, STRETCH_MAX)
     }
 
     /// One gradient step of set `set` after predicting `p` (12-bit) for a bit that came out
     /// `bit`.
     #[inline]
-    fn train(&mut self, set: usize, x: &[i32], p: i32, bit: u32) {
+    fn train(&mut self, set: usize, x: &[i32; MAX_INPUTS], p: i32, bit: u32) {
         let err = ((bit as i32) << 12) - p;
-        let w = &mut self.weights[set * self.n..(set + 1) * self.n];
-        for (w, &x) in w.iter_mut().zip(x) {
-            *w = (*w + ((x * err * self.rate) >> 16)).clamp(-(WEIGHT_ONE << 4), WEIGHT_ONE << 4);
+        let w = &mut self.weights[set];
+        for i in 0..MAX_INPUTS {
+            w[i] = (w[i] + ((x[i] * err * self.rate) >> 16)).clamp(-WEIGHT_LIMIT, WEIGHT_LIMIT);
+        }
+    }
+}
+
+/// The second layer: weighs the two first-layer mixers (and a bias) per node.
+struct FinalMixer {
+    weights: Vec<[i32; 3]>,
+}
+
+impl FinalMixer {
+    fn new() -> Self {
+        let mut m = FinalMixer {
+            weights: vec![[0; 3]; 256],
+        };
+        m.reset();
+        m
+    }
+
+    fn reset(&mut self) {
+        self.weights.fill([WEIGHT_ONE / 2, WEIGHT_ONE / 2, 0]);
+    }
+
+    #[inline(always)]
+    fn dot(&self, c0: usize, s0: i32, s1: i32) -> i32 {
+        let w = self.weights[c0];
+        (((w[0] * s0) >> 8) + ((w[1] * s1) >> 8) + w[2] >> 8).clamp(-STRETCH_MAX, STRETCH_MAX)
+    }
+
+    #[inline]
+    fn train(&mut self, c0: usize, s0: i32, s1: i32, p: i32, bit: u32) {
+        const RATE: i32 = 4;
+        let err = ((bit as i32) << 12) - p;
+        let w = &mut self.weights[c0];
+        for (w, x) in w.iter_mut().zip([s0, s1, 256]) {
+            *w = (*w + ((x * err * RATE) >> 16)).clamp(-WEIGHT_LIMIT, WEIGHT_LIMIT);
         }
     }
 }
@@ -184,6 +220,8 @@ fn class(byte: u8) -> usize {
     }
 }
 const CLASSES: usize = 5;
+/// A high nibble below `2^-SKIP_BELOW_BITS` probability gets no low-nibble evaluation.
+const SKIP_BELOW_BITS: u32 = 8;
 /// Match-state buckets for the first mixer's weight sets.
 const MATCH_STATES: usize = 4;
 
@@ -194,9 +232,13 @@ struct Lane {
     long: Option<Copy>,
     short: Option<Copy>,
     n: usize,
+    /// Context of the order-1 APM: the previous byte, times 256.
+    cx1: usize,
+    /// High nibbles whose low-nibble subtree was evaluated for the current byte.
+    evaluated: u16,
     mix_match: Mixer,
     mix_class: Mixer,
-    final_mix: Mixer,
+    final_mix: FinalMixer,
     apm_order0: Apm,
     apm_order1: Apm,
     /// Per node: the inputs, the two first-layer outputs' stretches and their squashes, the
@@ -259,9 +301,11 @@ impl Lane {
             long: spec.long.then(|| Copy::new(12, spec.copy_bits)),
             short: spec.short.then(|| Copy::new(4, spec.copy_bits)),
             n,
-            mix_match: Mixer::new(n, 256 * MATCH_STATES, 12, WEIGHT_ONE / 4),
-            mix_class: Mixer::new(n, 256 * CLASSES, 12, WEIGHT_ONE / 4),
-            final_mix: Mixer::new(3, 256, 4, WEIGHT_ONE / 2),
+            cx1: 0,
+            evaluated: 0,
+            mix_match: Mixer::new(256 * MATCH_STATES, 12, WEIGHT_ONE / 4),
+            mix_class: Mixer::new(256 * CLASSES, 12, WEIGHT_ONE / 4),
+            final_mix: FinalMixer::new(),
             apm_order0: Apm::new(256, 7),
             apm_order1: Apm::new(256 * 256, 7),
             inputs: Box::new([[0; MAX_INPUTS]; 256]),
@@ -286,10 +330,11 @@ impl Lane {
         }
         self.mix_match.reset(WEIGHT_ONE / 4);
         self.mix_class.reset(WEIGHT_ONE / 4);
-        self.final_mix.reset(WEIGHT_ONE / 2);
+        self.final_mix.reset();
         self.apm_order0.reset();
         self.apm_order1.reset();
         for row in self.inputs.iter_mut() {
+            *row = [0; MAX_INPUTS];
             row[0] = 256;
         }
     }
@@ -299,7 +344,7 @@ impl Lane {
     fn predict(&mut self, neural: Option<&Weights>, out: &mut Weights) {
         let mut col = 1;
         if let Some(o) = &mut self.orders {
-            o.predict(&self.bytes, &mut self.inputs, col);
+            o.predict_high(&self.bytes, &mut self.inputs, col);
             col += o.inputs();
         }
         let mut longest = 0;
@@ -321,28 +366,39 @@ impl Lane {
             _ => 3,
         } * 256;
         self.set_class = class(last) * 256;
-        let cx1 = usize::from(last) * 256;
+        self.cx1 = usize::from(last) * 256;
 
-        // Probabilities of every node, then the mass of every path.
+        // Probabilities of the high nibble's nodes, then the mass of every high nibble.
         let mut mass = [0u64; 512];
         mass[1] = 1 << 40;
-        for c0 in 1..256 {
-            let x = &self.inputs[c0][..self.n];
-            let s0 = self.mix_match.dot(self.set_match + c0, x);
-            let s1 = self.mix_class.dot(self.set_class + c0, x);
-            self.layer1[c0] = [s0, s1];
-            self.p_layer1[c0] = [squash(s0), squash(s1)];
-            let st = self.final_mix.dot(c0, &[s0, s1, 256]);
-            let p_mix = squash(st);
-            self.p_final_mix[c0] = p_mix;
-            let (a0, i0) = self.apm_order0.refine(st, c0);
-            let (a1, i1) = self.apm_order1.refine(st, cx1 + c0);
-            self.apm_index[c0] = [i0, i1];
-            let p = ((p_mix + a0 + 2 * a1 + 2) >> 2).clamp(1, 4095) as u64;
-            let m = mass[c0];
-            let one = (m * p) >> 12;
-            mass[2 * c0 + 1] = one;
-            mass[2 * c0] = m - one;
+        for c0 in 1..16 {
+            self.split(c0, &mut mass);
+        }
+        // The low nibble's subtree only where its high nibble is plausible: elsewhere its
+        // 16 bytes share the (tiny) mass evenly, and the subtree is evaluated after the
+        // fact if the byte lands there. Encoder and decoder skip the same subtrees.
+        self.evaluated = 0;
+        for nibble in 0..16 {
+            if mass[16 + nibble] >= (1 << 40) >> SKIP_BELOW_BITS {
+                self.evaluated |= 1 << nibble;
+            }
+        }
+        if let Some(o) = &mut self.orders {
+            o.predict_low(self.evaluated, &mut self.inputs, 1);
+        }
+        for nibble in 0..16 {
+            if self.evaluated & (1 << nibble) == 0 {
+                let m = mass[16 + nibble];
+                let leaves = &mut mass[256 + nibble * 16..256 + nibble * 16 + 16];
+                leaves.fill(m / 16);
+                leaves[0] += m % 16;
+                continue;
+            }
+            for j in 0..4 {
+                for low in 0..(1usize << j) {
+                    self.split(((16 + nibble) << j) | low, &mut mass);
+                }
+            }
         }
         for (w, &m) in out.iter_mut().zip(mass[256..].iter()) {
             // Path masses sum to 2^40; scaled down they stay below 2^31.
@@ -350,18 +406,55 @@ impl Lane {
         }
     }
 
+    /// Evaluates node `c0`, remembering what training needs; returns its 12-bit P(1).
+    #[inline(never)]
+    fn eval(&mut self, c0: usize) -> i32 {
+        let x = &self.inputs[c0];
+        let s0 = self.mix_match.dot(self.set_match + c0, x);
+        let s1 = self.mix_class.dot(self.set_class + c0, x);
+        self.layer1[c0] = [s0, s1];
+        self.p_layer1[c0] = [squash(s0), squash(s1)];
+        let st = self.final_mix.dot(c0, s0, s1);
+        let p_mix = squash(st);
+        self.p_final_mix[c0] = p_mix;
+        let (a0, i0) = self.apm_order0.refine(st, c0);
+        let (a1, i1) = self.apm_order1.refine(st, self.cx1 + c0);
+        self.apm_index[c0] = [i0, i1];
+        ((p_mix + a0 + 2 * a1 + 2) >> 2).clamp(1, 4095)
+    }
+
+    /// Evaluates node `c0` and splits its mass between its children.
+    #[inline]
+    fn split(&mut self, c0: usize, mass: &mut [u64; 512]) {
+        let p = self.eval(c0) as u64;
+        let m = mass[c0];
+        let one = (m * p) >> 12;
+        mass[2 * c0 + 1] = one;
+        mass[2 * c0] = m - one;
+    }
+
     fn update(&mut self, byte: u8) {
         let b = usize::from(byte);
+        let nibble = b >> 4;
+        if self.evaluated & (1 << nibble) == 0 {
+            // The byte landed in a subtree coded flat: evaluate its path now so the gate
+            // and the calibration learn from it as usual.
+            if let Some(o) = &mut self.orders {
+                o.predict_low(1 << nibble, &mut self.inputs, 1);
+            }
+            for j in 4..8 {
+                self.eval((1 << j) | (b >> (8 - j)));
+            }
+        }
         for j in 0..8 {
             let c0 = (1 << j) | (b >> (8 - j));
             let bit = ((b >> (7 - j)) & 1) as u32;
-            let x = &self.inputs[c0][..self.n];
+            let x = &self.inputs[c0];
             let [p0, p1] = self.p_layer1[c0];
             self.mix_match.train(self.set_match + c0, x, p0, bit);
             self.mix_class.train(self.set_class + c0, x, p1, bit);
             let [s0, s1] = self.layer1[c0];
-            self.final_mix
-                .train(c0, &[s0, s1, 256], self.p_final_mix[c0], bit);
+            self.final_mix.train(c0, s0, s1, self.p_final_mix[c0], bit);
             let [i0, i1] = self.apm_index[c0];
             self.apm_order0.update(i0, bit);
             self.apm_order1.update(i1, bit);

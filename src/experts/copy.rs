@@ -83,26 +83,26 @@ impl Copy {
         self.len
     }
 
-    /// The byte this expert expects next.
-    pub(crate) fn expected(&self) -> Option<u8> {
-        self.expected
-    }
-
     fn context(&self, bit: u32) -> usize {
         (bucket(self.len) * 4 + (self.record & 3) as usize) * 2 + bit as usize
     }
 
-    /// Writes inputs for the nodes on the expected byte's path (`inputs[c0][first..first+2]`)
-    /// and zeroes the rest of its columns.
+    /// Writes inputs for the nodes on the expected byte's path (`inputs[c0][first..first+2]`);
+    /// the rest of its columns stay zero. Its columns must be zero at a reset.
     pub(crate) fn predict<const N: usize>(
         &mut self,
         bytes: &[u8],
         inputs: &mut [[i32; N]; 256],
         first: usize,
     ) {
-        for row in inputs.iter_mut() {
-            row[first] = 0;
-            row[first + 1] = 0;
+        // Clear the previous prediction's path (nothing else was written).
+        if let Some(e) = self.expected {
+            let e = usize::from(e);
+            for j in 0..8 {
+                let c0 = (1 << j) | (e >> (8 - j));
+                inputs[c0][first] = 0;
+                inputs[c0][first + 1] = 0;
+            }
         }
         self.expected = (self.len > 0).then(|| bytes[self.ptr]);
         let Some(e) = self.expected else { return };

@@ -6,7 +6,8 @@
 //! (`1`, then `c0 * 2 + bit`), so the 255 nodes of the tree are `c0 = 1..=255`. For each
 //! context the counters of the high nibble's 15 nodes live in one 32-byte slot, and those
 //! of the low nibble's 15 nodes in a slot chosen by the context and the high nibble. A
-//! prediction reads 1 + 16 slots per context; an update touches the 2 slots on the path.
+//! prediction reads the high slot and the low slots of the high nibbles the mixer finds
+//! plausible; an update touches the 2 slots on the path.
 //!
 //! Slots carry a 16-bit check of their context; of the two slots a context may use (one
 //! cache line) a new context takes the one that has learned less. Everything is integer.
@@ -62,12 +63,26 @@ pub(crate) struct Orders {
     prev_line_start: usize,
 }
 
-/// Splits a 64-bit hash into a slot pair index and a non-zero check.
+/// Slots per page: all slots of one context (high nibble and the 16 low nibbles) lie in
+/// one 4 KiB page, so a prediction's lookups for a context share one TLB entry.
+const PAGE_SLOTS: usize = 128;
+
+/// Slot pair index and non-zero check of the high-nibble slot of context `hash`.
 #[inline]
 fn place(hash: u64, bits: u32) -> (usize, u16) {
     let index = ((hash >> (64 - bits)) as usize) & !1;
     let check = ((hash >> 8) as u16) | 1;
     (index, check)
+}
+
+/// Slot pair index and check of the slot of context `hash` for the low nibble under high
+/// nibble `nibble`: in the high slot's page, at an offset hashed from both.
+#[inline]
+fn place_low(hash: u64, nibble: usize, bits: u32) -> (usize, u16) {
+    let page = ((hash >> (64 - bits)) as usize) & !(PAGE_SLOTS - 1);
+    let h = mix(hash, nibble as u64 + 1);
+    let offset = (h >> 57) as usize & (PAGE_SLOTS - 2);
+    (page | offset, ((h >> 8) as u16) | 1)
 }
 
 #[inline]
@@ -78,7 +93,7 @@ fn mix(a: u64, b: u64) -> u64 {
 }
 
 impl Orders {
-    /// A model over `kinds` with a table of `2^bits` slots (`bits >= 8`).
+    /// A model over `kinds` with a table of `2^bits` slots (`bits >= 7`).
     pub(crate) fn new(kinds: &[Kind], bits: u32) -> Self {
         Orders {
             kinds: kinds.to_vec(),
@@ -123,8 +138,7 @@ impl Orders {
         self.prev_line_start = 0;
     }
 
-    fn lookup(&self, hash: u64) -> Option<u32> {
-        let (i, check) = place(hash, self.bits);
+    fn lookup(&self, (i, check): (usize, u16)) -> Option<u32> {
         if self.table[i][0] == check {
             Some(i as u32)
         } else if self.table[i + 1][0] == check {
@@ -134,8 +148,7 @@ impl Orders {
         }
     }
 
-    fn lookup_or_insert(&mut self, hash: u64) -> usize {
-        let (i, check) = place(hash, self.bits);
+    fn lookup_or_insert(&mut self, (i, check): (usize, u16)) -> usize {
         for j in [i, i + 1] {
             if self.table[j][0] == check {
                 return j;
@@ -181,9 +194,9 @@ impl Orders {
         }
     }
 
-    /// Writes this model's inputs for every node: `inputs[c0][first + k]` for context `k`.
-    /// `bytes` is the block so far.
-    pub(crate) fn predict<const N: usize>(
+    /// Looks up every context's high-nibble slot and writes the inputs of nodes `1..16`
+    /// (`inputs[c0][first + k]` for context `k`). `bytes` is the block so far.
+    pub(crate) fn predict_high<const N: usize>(
         &mut self,
         bytes: &[u8],
         inputs: &mut [[i32; N]; 256],
@@ -191,12 +204,12 @@ impl Orders {
     ) {
         for k in 0..self.kinds.len() {
             let hash = self.context_hash(k, bytes);
-            let high = self.lookup(hash);
-            let mut low = [None; 16];
-            for (nibble, l) in low.iter_mut().enumerate() {
-                *l = self.lookup(mix(hash, nibble as u64 + 1));
-            }
-            self.found[k] = Found { hash, high, low };
+            let high = self.lookup(place(hash, self.bits));
+            self.found[k] = Found {
+                hash,
+                high,
+                low: [None; 16],
+            };
             let col = first + k;
             match high {
                 Some(s) => {
@@ -211,25 +224,39 @@ impl Orders {
                     }
                 }
             }
-            for (nibble, l) in low.iter().enumerate() {
-                // Nodes of the low nibble under high nibble `nibble`: c0 = (16 + nibble) << j | low bits.
-                match l {
-                    Some(s) => {
-                        let slot = &self.table[*s as usize];
-                        for j in 0..4 {
-                            let base = (16 + nibble) << j;
-                            for lowbits in 0..(1usize << j) {
-                                inputs[base + lowbits][col] = input(slot[(1 << j) + lowbits]);
-                            }
-                        }
-                    }
-                    None => {
-                        for j in 0..4 {
-                            let base = (16 + nibble) << j;
-                            for lowbits in 0..(1usize << j) {
-                                inputs[base + lowbits][col] = 0;
-                            }
-                        }
+        }
+    }
+
+    /// Looks up every context's slots for the low nibbles under the high nibbles in
+    /// `nibbles` (a bit set) and writes the inputs of their nodes
+    /// (`c0 = (16 + nibble) << j | low bits`). All lookups are issued before any input is
+    /// written, so their cache misses overlap.
+    pub(crate) fn predict_low<const N: usize>(
+        &mut self,
+        nibbles: u16,
+        inputs: &mut [[i32; N]; 256],
+        first: usize,
+    ) {
+        for k in 0..self.kinds.len() {
+            let hash = self.found[k].hash;
+            for nibble in 0..16 {
+                if nibbles & (1 << nibble) != 0 {
+                    self.found[k].low[nibble] = self.lookup(place_low(hash, nibble, self.bits));
+                }
+            }
+        }
+        for k in 0..self.kinds.len() {
+            let col = first + k;
+            for nibble in 0..16 {
+                if nibbles & (1 << nibble) == 0 {
+                    continue;
+                }
+                let slot = self.found[k].low[nibble].map(|s| &self.table[s as usize]);
+                for j in 0..4 {
+                    let base = (16 + nibble) << j;
+                    for lowbits in 0..(1usize << j) {
+                        inputs[base + lowbits][col] =
+                            slot.map_or(0, |slot| input(slot[(1 << j) + lowbits]));
                     }
                 }
             }
@@ -243,7 +270,7 @@ impl Orders {
             let found = self.found[k];
             let s = match found.high {
                 Some(s) => s as usize,
-                None => self.lookup_or_insert(found.hash),
+                None => self.lookup_or_insert(place(found.hash, self.bits)),
             };
             let slot = &mut self.table[s];
             for j in 0..4 {
@@ -253,7 +280,7 @@ impl Orders {
             let nibble = b >> 4;
             let s = match found.low[nibble] {
                 Some(s) => s as usize,
-                None => self.lookup_or_insert(mix(found.hash, nibble as u64 + 1)),
+                None => self.lookup_or_insert(place_low(found.hash, nibble, self.bits)),
             };
             let slot = &mut self.table[s];
             for j in 0..4 {
