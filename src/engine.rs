@@ -74,7 +74,6 @@ impl Engine {
                     (predictor_id::MIX, m) => Box::new(Mix::new(
                         header.expert_mask,
                         per_worker,
-                        header.block_size,
                         m.clone(),
                         header.temperature,
                     )?),
@@ -256,7 +255,7 @@ fn encode_lockstep(
     let predictor = worker.predictor.as_mut();
     let mut encoders: Vec<RangeEncoder> = Vec::with_capacity(blocks.len());
     for (lane, block) in blocks.iter().enumerate() {
-        predictor.reset_lane(lane);
+        predictor.reset_lane(lane, block.len());
         encoders.push(RangeEncoder::new());
         debug_assert!(!block.is_empty());
     }
@@ -321,7 +320,7 @@ fn decode_lockstep(
         match h.kind {
             BlockKind::Stored => outs[i].copy_from_slice(payload),
             _ => {
-                predictor.reset_lane(coded.len());
+                predictor.reset_lane(coded.len(), h.raw_len as usize);
                 coded.push(i);
                 decoders.push(RangeDecoder::new(payload));
             }

@@ -227,6 +227,8 @@ const MATCH_STATES: usize = 4;
 
 /// The mixing state of one lane: its block so far, its experts and its gate.
 struct Lane {
+    /// Length of the block the tables were sized for.
+    block_len: usize,
     bytes: Vec<u8>,
     orders: Option<Orders>,
     long: Option<Copy>,
@@ -259,12 +261,10 @@ struct Spec {
     long: bool,
     short: bool,
     neural: bool,
-    table_bits: u32,
-    copy_bits: u32,
 }
 
 impl Spec {
-    fn new(mask: u32, block_size: u32) -> Spec {
+    fn new(mask: u32) -> Spec {
         let mut kinds = Vec::new();
         if mask & EXPERT_ORDERS != 0 {
             kinds.extend([1, 2, 3, 4, 6].map(Kind::Order));
@@ -272,17 +272,21 @@ impl Spec {
         if mask & EXPERT_TEXT != 0 {
             kinds.extend([Kind::Word, Kind::Column]);
         }
-        // A block of n bytes creates at most 2n slots per context: size the tables by the
-        // block, not the lane count, so the decoder's tables match whatever lanes it runs.
-        let block_bits = 32 - block_size.max(256).saturating_sub(1).leading_zeros();
         Spec {
             kinds,
             long: mask & EXPERT_LONG_COPY != 0,
             short: mask & EXPERT_SHORT_COPY != 0,
             neural: mask & EXPERT_NEURAL_INPUT != 0,
-            table_bits: (block_bits + 1).clamp(10, 22),
-            copy_bits: block_bits.clamp(10, 22),
         }
+    }
+
+    /// log2 of the context table's slots and of the copy tables' entries for a block of
+    /// `len` bytes. Tables follow the block's length, never the lane count, so a decoder
+    /// builds the same tables whatever lanes it runs; short blocks get small, cache-resident
+    /// tables.
+    fn table_bits(len: usize) -> (u32, u32) {
+        let block_bits = usize::BITS - len.max(256).saturating_sub(1).leading_zeros();
+        ((block_bits + 1).clamp(10, 22), block_bits.clamp(10, 22))
     }
 
     fn inputs(&self) -> usize {
@@ -293,13 +297,15 @@ impl Spec {
 }
 
 impl Lane {
-    fn new(spec: &Spec, block_size: u32) -> Box<Lane> {
+    fn new(spec: &Spec, block_len: usize) -> Box<Lane> {
         let n = spec.inputs();
+        let (table_bits, copy_bits) = Spec::table_bits(block_len);
         let mut lane = Box::new(Lane {
-            bytes: Vec::with_capacity(block_size.min(1 << 20) as usize),
-            orders: (!spec.kinds.is_empty()).then(|| Orders::new(&spec.kinds, spec.table_bits)),
-            long: spec.long.then(|| Copy::new(12, spec.copy_bits)),
-            short: spec.short.then(|| Copy::new(4, spec.copy_bits)),
+            block_len,
+            bytes: Vec::with_capacity(block_len),
+            orders: (!spec.kinds.is_empty()).then(|| Orders::new(&spec.kinds, table_bits)),
+            long: spec.long.then(|| Copy::new(12, copy_bits)),
+            short: spec.short.then(|| Copy::new(4, copy_bits)),
             n,
             cx1: 0,
             evaluated: 0,
@@ -488,7 +494,6 @@ fn neural_inputs(w: &Weights, inputs: &mut [[i32; MAX_INPUTS]; 256], col: usize)
 /// expert, combined by the gate above.
 pub struct Mix {
     spec: Spec,
-    block_size: u32,
     lanes: Vec<Option<Box<Lane>>>,
     neural: Option<NeuralExpert>,
     neural_out: Vec<Weights>,
@@ -496,19 +501,17 @@ pub struct Mix {
 
 impl Mix {
     /// A mixing predictor with the experts of `mask` ([`Profile::experts`]) for `lanes`
-    /// lanes of blocks of at most `block_size` bytes; `model` is required when the mask
-    /// includes the neural expert.
+    /// lanes; `model` is required when the mask includes the neural expert.
     ///
     /// # Errors
     /// When the neural model cannot be planned for this lane count.
     pub fn new(
         mask: u32,
         lanes: usize,
-        block_size: u32,
         model: Option<Arc<NeuralModel>>,
         temperature_q8: u16,
     ) -> Result<Mix, Error> {
-        let spec = Spec::new(mask, block_size);
+        let spec = Spec::new(mask);
         let neural = match (spec.neural, model) {
             (true, Some(m)) => Some(NeuralExpert::new(m, lanes, temperature_q8)?),
             (true, None) => {
@@ -520,17 +523,12 @@ impl Mix {
         };
         Ok(Mix {
             spec,
-            block_size,
             lanes: (0..lanes).map(|_| None).collect(),
             neural_out: vec![[0; 256]; if neural.is_some() { lanes } else { 0 }],
             neural,
         })
     }
 
-    fn lane(&mut self, lane: usize) -> &mut Lane {
-        let (spec, block_size) = (&self.spec, self.block_size);
-        self.lanes[lane].get_or_insert_with(|| Lane::new(spec, block_size))
-    }
 }
 
 impl Predictor for Mix {
@@ -538,22 +536,31 @@ impl Predictor for Mix {
         self.lanes.len()
     }
 
-    fn reset_lane(&mut self, lane: usize) {
+    fn reset_lane(&mut self, lane: usize, block_len: usize) {
         if let Some(n) = &mut self.neural {
-            n.reset_lane(lane);
+            n.reset_lane(lane, block_len);
         }
-        self.lane(lane).reset();
+        match &mut self.lanes[lane] {
+            // Same table sizes: clear in place rather than reallocate.
+            Some(l) if Spec::table_bits(l.block_len) == Spec::table_bits(block_len) => {
+                l.block_len = block_len;
+                l.reset();
+            }
+            slot => *slot = Some(Lane::new(&self.spec, block_len)),
+        }
     }
 
     fn predict(&mut self, lanes: &[usize], out: &mut [Weights]) -> Result<(), Error> {
         if let Some(n) = &mut self.neural {
             n.predict(lanes, &mut self.neural_out)?;
         }
-        let (spec, block_size) = (&self.spec, self.block_size);
         for (i, (&lane, w)) in lanes.iter().zip(out.iter_mut()).enumerate() {
             let neural = self.neural.is_some().then(|| &self.neural_out[i]);
             self.lanes[lane]
-                .get_or_insert_with(|| Lane::new(spec, block_size))
+                .as_mut()
+                .ok_or_else(|| Error::InvalidConfig {
+                    what: format!("lane {lane} predicted before its reset"),
+                })?
                 .predict(neural, w);
         }
         Ok(())
@@ -564,7 +571,9 @@ impl Predictor for Mix {
             n.update(lanes, bytes);
         }
         for (&lane, &byte) in lanes.iter().zip(bytes) {
-            self.lane(lane).update(byte);
+            if let Some(l) = &mut self.lanes[lane] {
+                l.update(byte);
+            }
         }
     }
 }

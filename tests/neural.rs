@@ -45,7 +45,7 @@ fn reference() -> (Vec<u8>, Vec<Vec<f64>>) {
 fn matches_the_training_scripts_reference() {
     let (text, logits) = reference();
     let mut expert = NeuralExpert::new(test_model(), 1, 256).unwrap();
-    expert.reset_lane(0);
+    expert.reset_lane(0, 1 << 20);
     let mut out = [[0u32; 256]];
     for (t, &byte) in text.iter().enumerate() {
         expert.predict(&[0], &mut out).unwrap();

@@ -155,7 +155,7 @@ impl Predictor for ContextStats {
         self.lanes.len()
     }
 
-    fn reset_lane(&mut self, lane: usize) {
+    fn reset_lane(&mut self, lane: usize, _block_len: usize) {
         let (order, bits) = (self.order, &self.table_bits);
         let state = self.lanes[lane].get_or_insert_with(|| Self::new_lane(order, bits));
         state.history = 0;
@@ -244,7 +244,7 @@ mod tests {
             model.predict(&[1], &mut out).unwrap();
             model.update(&[1], &[b]);
         }
-        model.reset_lane(1);
+        model.reset_lane(1, 1 << 20);
         let mut after = [[0u32; 256]];
         model.predict(&[1], &mut after).unwrap();
         assert_eq!(fresh, after);

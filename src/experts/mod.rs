@@ -27,8 +27,10 @@ pub trait Predictor: Send {
     /// Number of lanes this predictor drives (valid lane indices are `0..lanes()`).
     fn lanes(&self) -> usize;
 
-    /// Forgets a lane's history: the state at the start of every checkpoint block.
-    fn reset_lane(&mut self, lane: usize);
+    /// Forgets a lane's history: the state at the start of every checkpoint block, whose
+    /// length is `block_len` (a predictor may size its tables by it: encoder and decoder
+    /// both know it before the block's first byte).
+    fn reset_lane(&mut self, lane: usize, block_len: usize);
 
     /// Writes the next-byte weights of each lane in `lanes` into the matching entry of `out`
     /// (`out.len() >= lanes.len()`).

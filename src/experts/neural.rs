@@ -325,7 +325,7 @@ impl Predictor for NeuralExpert {
         self.lanes
     }
 
-    fn reset_lane(&mut self, lane: usize) {
+    fn reset_lane(&mut self, lane: usize, _block_len: usize) {
         let h = self.model.hidden;
         self.h[lane * h..(lane + 1) * h].fill(0.0);
         self.h_q[lane * h..(lane + 1) * h].fill(0.0);
