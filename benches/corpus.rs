@@ -1,14 +1,20 @@
 //! Corpus benchmark: nc beside zstd -19, xz -9e and brotli -11, measured in the same run.
 //!
 //! ```text
-//! cargo bench --bench corpus -- [DIR] [--predictor fast|default|max|ctx|neural] [--model FILE.onnx] [--block N]
-//!                                [--lanes N] [--threads N] [--order N] [--only nc] [--min-size N]
+//! cargo bench --bench corpus -- [DIR] [--predictor fast|default|max|ctx|neural]
+//!     [--experts orders,text,long,short,retrieval,neural] [--model FILE.onnx] [--block N] [--lanes N]
+//!     [--threads N] [--order N] [--only nc] [--min-size N] [--concat BYTES] [--ablation]
 //! ```
 //!
 //! For every file in DIR (default `../shared/corpus/bench`, or `$NC_BENCH_DIR`) each codec
 //! compresses and decompresses the file in memory; the round trip is checked, and the table
 //! gives compressed bytes, bits per byte and compress/decompress MB/s (10^6 bytes per
 //! second of uncompressed data), then totals over all files.
+//!
+//! `--concat BYTES` codes one input instead: DIR's files in name order, concatenated and cut
+//! at BYTES (a speed test on a long stream). `--ablation` codes every file with a series of
+//! expert sets of the mixing predictor, each adding experts to the one before (plus the
+//! neural expert alone and with the copy experts), and prints bytes per file and set.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -128,7 +134,31 @@ fn brotli_codec(data: &[u8]) -> Result {
     )
 }
 
-fn parse_args() -> (PathBuf, Config, bool, u64) {
+/// Options beyond the codec configuration.
+#[derive(Default)]
+struct Opts {
+    concat: Option<usize>,
+    ablation: bool,
+}
+
+/// `orders,text,long,short,retrieval,neural` -> an expert mask.
+fn parse_experts(list: &str) -> u32 {
+    use nc_codec::mixer::*;
+    list.split(',')
+        .map(|name| match name {
+            "orders" => EXPERT_ORDERS,
+            "text" => EXPERT_TEXT,
+            "long" => EXPERT_LONG_COPY,
+            "short" => EXPERT_SHORT_COPY,
+            "retrieval" => EXPERT_RETRIEVAL,
+            "neural" => EXPERT_NEURAL_INPUT,
+            other => panic!("unknown expert {other} (orders, text, long, short, retrieval, neural)"),
+        })
+        .fold(0, |a, b| a | b)
+}
+
+fn parse_args() -> (PathBuf, Config, bool, u64, Opts) {
+    let mut opts = Opts::default();
     let mut dir = std::env::var_os("NC_BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -166,23 +196,102 @@ fn parse_args() -> (PathBuf, Config, bool, u64) {
                 }
             }
             "--min-size" => min_size = num("--min-size"),
+            "--concat" => opts.concat = Some(num("--concat") as usize),
+            "--ablation" => opts.ablation = true,
+            "--experts" => {
+                let list = args.next().unwrap_or_default();
+                config = config.predictor(PredictorKind::MixExperts(parse_experts(&list)));
+            }
             "--only" => only_nc = args.next().as_deref() == Some("nc"),
             other if other.starts_with('-') => panic!("unknown option {other}"),
             other => dir = PathBuf::from(other),
         }
     }
-    (dir, config, only_nc, min_size)
+    (dir, config, only_nc, min_size, opts)
+}
+
+/// The expert sets of `--ablation`, each with its label.
+const ABLATION: [(&str, &str); 8] = [
+    ("neural", "neural"),
+    ("+copies", "neural,long,short"),
+    ("orders", "orders"),
+    ("+text", "orders,text"),
+    ("+long", "orders,text,long"),
+    ("+short", "orders,text,long,short"),
+    ("+retr=default", "orders,text,long,short,retrieval"),
+    ("+neural=max", "orders,text,long,short,retrieval,neural"),
+];
+
+/// Codes every file with every ablation set; prints bytes per file and set.
+fn ablation(files: &[(String, Vec<u8>)], config: &Config) {
+    print!("{:<14} {:>9}", "file", "size");
+    for (label, _) in ABLATION {
+        print!(" {label:>15}");
+    }
+    println!();
+    let mut totals = vec![(0usize, 0f64, 0f64); ABLATION.len()];
+    let total_in: usize = files.iter().map(|f| f.1.len()).sum();
+    for (name, data) in files {
+        print!("{name:<14} {:>9}", data.len());
+        for ((_, experts), t) in ABLATION.iter().zip(totals.iter_mut()) {
+            let c = config
+                .clone()
+                .predictor(PredictorKind::MixExperts(parse_experts(experts)));
+            let r = nc_codec(c)(data);
+            print!(" {:>15}", r.bytes);
+            t.0 += r.bytes;
+            t.1 += r.compress_s;
+            t.2 += r.decompress_s;
+        }
+        println!();
+    }
+    print!("{:<14} {:>9}", "TOTAL", total_in);
+    for t in &totals {
+        print!(" {:>15}", t.0);
+    }
+    println!();
+    print!("{:<14} {:>9}", "bpb", "");
+    for t in &totals {
+        print!(" {:>15.3}", t.0 as f64 * 8.0 / total_in.max(1) as f64);
+    }
+    println!();
+    print!("{:<14} {:>9}", "MB/s c/d", "");
+    for t in &totals {
+        print!(
+            " {:>15}",
+            format!("{:.3}/{:.3}", mbs(total_in, t.1), mbs(total_in, t.2))
+        );
+    }
+    println!();
 }
 
 fn main() {
-    let (dir, config, only_nc, min_size) = parse_args();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let (dir, config, only_nc, min_size, opts) = parse_args();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file() && p.extension().is_none_or(|e| e != "md"))
         .filter(|p| p.metadata().is_ok_and(|m| m.len() >= min_size))
         .collect();
-    files.sort();
+    paths.sort();
+    let mut files: Vec<(String, Vec<u8>)> = paths
+        .iter()
+        .map(|p| {
+            let name = p
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            (name, std::fs::read(p).expect("read"))
+        })
+        .collect();
+    if let Some(limit) = opts.concat {
+        let mut all: Vec<u8> = files.iter().flat_map(|f| f.1.iter().copied()).collect();
+        all.truncate(limit);
+        files = vec![(format!("concat:{}", all.len()), all)];
+    }
+    if opts.ablation {
+        ablation(&files, &config);
+        return;
+    }
 
     let mut codecs: Vec<Codec> = vec![("nc", Box::new(nc_codec(config.clone())))];
     if !only_nc {
@@ -209,11 +318,8 @@ fn main() {
 
     let mut totals = vec![(0usize, 0f64, 0f64); codecs.len()];
     let mut total_in = 0usize;
-    for path in &files {
-        let data = std::fs::read(path).expect("read");
-        let name = path
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    for (name, data) in &files {
+        let data = &data[..];
         total_in += data.len();
         let results: Vec<Result> = codecs.iter().map(|(_, c)| c(&data)).collect();
         print!("{name:<14} {:>9}", data.len());

@@ -16,6 +16,9 @@ pub enum PredictorKind {
     /// Context statistics, copy experts and (in [`Profile::Max`]) the neural expert, mixed
     /// per bit by the adaptive gate of [`crate::mixer`]: the default.
     Mix(Profile),
+    /// The mixing predictor with an explicit expert set (a mask of the
+    /// [`crate::mixer`]`::EXPERT_*` bits), for experiments such as ablations.
+    MixExperts(u32),
     /// Blended byte-level context statistics (orders 0 to `context_order`) alone: the
     /// simplest predictor, kept for its speed and for streams written with it.
     ContextStats,
@@ -53,7 +56,12 @@ impl std::str::FromStr for PredictorKind {
 impl PredictorKind {
     /// True when the predictor runs the neural model.
     pub fn uses_model(self) -> bool {
-        matches!(self, PredictorKind::Neural | PredictorKind::Mix(Profile::Max))
+        match self {
+            PredictorKind::Neural => true,
+            PredictorKind::Mix(p) => p.experts() & crate::mixer::EXPERT_NEURAL_INPUT != 0,
+            PredictorKind::MixExperts(mask) => mask & crate::mixer::EXPERT_NEURAL_INPUT != 0,
+            PredictorKind::ContextStats => false,
+        }
     }
 }
 
@@ -235,6 +243,11 @@ impl Config {
             header.predictor = container::predictor_id::MIX;
             header.context_order = 0;
             header.expert_mask = profile.experts();
+        }
+        if let PredictorKind::MixExperts(mask) = self.predictor {
+            header.predictor = container::predictor_id::MIX;
+            header.context_order = 0;
+            header.expert_mask = mask;
         }
         if self.predictor == PredictorKind::Neural {
             header.predictor = container::predictor_id::NEURAL;

@@ -152,7 +152,7 @@ mod tests {
             assert!(squash(stretch(p)) >= p);
             assert!(stretch(p) <= d);
         }
-        assert_eq!(squash(0), 2048);
+        assert_eq!(squash(0), 2047);
         assert!(stretch(1) < -1500 && stretch(4095) > 1500);
     }
 

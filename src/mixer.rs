@@ -20,6 +20,7 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::experts::copy::Copy;
 use crate::experts::orders::{Kind, Orders};
+use crate::experts::retrieval::Retrieval;
 use crate::experts::{NeuralExpert, NeuralModel, Predictor, Weights};
 use crate::logistic::{squash, stretch, STRETCH_MAX};
 
@@ -34,11 +35,17 @@ pub const EXPERT_TEXT: u32 = 1 << 3;
 pub const EXPERT_LONG_COPY: u32 = 1 << 4;
 /// Bit of `expert_mask`: the short-copy expert.
 pub const EXPERT_SHORT_COPY: u32 = 1 << 5;
+/// Bit of `expert_mask`: the retrieval expert (similar earlier contexts).
+pub const EXPERT_RETRIEVAL: u32 = 1 << 6;
 /// Bit of `expert_mask`: the neural expert as a mixer input (`container::EXPERT_NEURAL`).
 pub const EXPERT_NEURAL_INPUT: u32 = crate::container::EXPERT_NEURAL;
 /// Every expert bit the mixing predictor knows.
-pub const MIX_EXPERTS: u32 =
-    EXPERT_ORDERS | EXPERT_TEXT | EXPERT_LONG_COPY | EXPERT_SHORT_COPY | EXPERT_NEURAL_INPUT;
+pub const MIX_EXPERTS: u32 = EXPERT_ORDERS
+    | EXPERT_TEXT
+    | EXPERT_LONG_COPY
+    | EXPERT_SHORT_COPY
+    | EXPERT_RETRIEVAL
+    | EXPERT_NEURAL_INPUT;
 
 /// Named presets of the mixing predictor.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -46,7 +53,7 @@ pub const MIX_EXPERTS: u32 =
 pub enum Profile {
     /// Orders 1-4 and 6 with the long copy: the quickest.
     Fast,
-    /// All context and copy experts, no neural model.
+    /// All context, copy and retrieval experts, no neural model.
     #[default]
     Default,
     /// Everything, the neural expert included: the smallest output, the slowest.
@@ -58,7 +65,9 @@ impl Profile {
     pub fn experts(self) -> u32 {
         match self {
             Profile::Fast => EXPERT_ORDERS | EXPERT_LONG_COPY,
-            Profile::Default => EXPERT_ORDERS | EXPERT_TEXT | EXPERT_LONG_COPY | EXPERT_SHORT_COPY,
+            Profile::Default => {
+                EXPERT_ORDERS | EXPERT_TEXT | EXPERT_LONG_COPY | EXPERT_SHORT_COPY | EXPERT_RETRIEVAL
+            }
             Profile::Max => MIX_EXPERTS,
         }
     }
@@ -233,6 +242,7 @@ struct Lane {
     orders: Option<Orders>,
     long: Option<Copy>,
     short: Option<Copy>,
+    retrieval: Option<Retrieval>,
     n: usize,
     /// Context of the order-1 APM: the previous byte, times 256.
     cx1: usize,
@@ -260,6 +270,7 @@ struct Spec {
     kinds: Vec<Kind>,
     long: bool,
     short: bool,
+    retrieval: bool,
     neural: bool,
 }
 
@@ -276,6 +287,7 @@ impl Spec {
             kinds,
             long: mask & EXPERT_LONG_COPY != 0,
             short: mask & EXPERT_SHORT_COPY != 0,
+            retrieval: mask & EXPERT_RETRIEVAL != 0,
             neural: mask & EXPERT_NEURAL_INPUT != 0,
         }
     }
@@ -292,6 +304,7 @@ impl Spec {
     fn inputs(&self) -> usize {
         1 + self.kinds.len()
             + Copy::INPUTS * (usize::from(self.long) + usize::from(self.short))
+            + Retrieval::INPUTS * usize::from(self.retrieval)
             + usize::from(self.neural)
     }
 }
@@ -306,6 +319,7 @@ impl Lane {
             orders: (!spec.kinds.is_empty()).then(|| Orders::new(&spec.kinds, table_bits)),
             long: spec.long.then(|| Copy::new(12, copy_bits)),
             short: spec.short.then(|| Copy::new(4, copy_bits)),
+            retrieval: spec.retrieval.then(|| Retrieval::new(copy_bits)),
             n,
             cx1: 0,
             evaluated: 0,
@@ -334,6 +348,9 @@ impl Lane {
         for c in [&mut self.long, &mut self.short].into_iter().flatten() {
             c.reset();
         }
+        if let Some(r) = &mut self.retrieval {
+            r.reset();
+        }
         self.mix_match.reset(WEIGHT_ONE / 4);
         self.mix_class.reset(WEIGHT_ONE / 4);
         self.final_mix.reset();
@@ -358,6 +375,10 @@ impl Lane {
             c.predict(&self.bytes, &mut self.inputs, col);
             col += Copy::INPUTS;
             longest = longest.max(c.len());
+        }
+        if let Some(r) = &mut self.retrieval {
+            r.predict(&self.bytes, &mut self.inputs, col);
+            col += Retrieval::INPUTS;
         }
         if let Some(w) = neural {
             neural_inputs(w, &mut self.inputs, col);
@@ -471,6 +492,9 @@ impl Lane {
         }
         for c in [&mut self.long, &mut self.short].into_iter().flatten() {
             c.update(&self.bytes, byte);
+        }
+        if let Some(r) = &mut self.retrieval {
+            r.update(&self.bytes, byte);
         }
     }
 }

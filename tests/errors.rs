@@ -263,7 +263,9 @@ fn invalid_configs_are_invalid_input() {
         Config::new().lanes(0),
         Config::new().threads(0),
         Config::new().quant_bits(20),
-        Config::new().context_order(9),
+        Config::new()
+            .predictor(nc_codec::PredictorKind::ContextStats)
+            .context_order(9),
     ] {
         let err = NcWriter::with_config(Vec::new(), &config).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{config:?}");

@@ -7,15 +7,16 @@ use std::io::{Cursor, Read};
 use std::path::PathBuf;
 
 use nc_codec::container::StreamIndex;
-use nc_codec::{Config, NcReader, NcWriter};
+use nc_codec::{Config, NcReader, NcWriter, PredictorKind, Profile};
 
 fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
-fn encode(original: &[u8], block_size: u32) -> Vec<u8> {
+fn encode(original: &[u8], block_size: u32, predictor: PredictorKind) -> Vec<u8> {
     use std::io::Write;
-    let mut w = NcWriter::with_config(Vec::new(), &Config::new().block_size(block_size)).unwrap();
+    let config = Config::new().block_size(block_size).predictor(predictor);
+    let mut w = NcWriter::with_config(Vec::new(), &config).unwrap();
     w.write_all(original).unwrap();
     w.finish().unwrap()
 }
@@ -23,11 +24,20 @@ fn encode(original: &[u8], block_size: u32) -> Vec<u8> {
 #[test]
 fn golden_streams_decode_and_reencode_identically() {
     let bless = std::env::var_os("NC_BLESS").is_some();
-    for name in ["prose.txt", "mixed.bin"] {
+    // (original, suffix of its stream, predictor): the context-statistics streams of
+    // version 1 and the mixing predictor's default and fast profiles.
+    let cases = [
+        ("prose.txt", "nc", PredictorKind::ContextStats),
+        ("mixed.bin", "nc", PredictorKind::ContextStats),
+        ("prose.txt", "mix.nc", PredictorKind::Mix(Profile::Default)),
+        ("mixed.bin", "mix.nc", PredictorKind::Mix(Profile::Default)),
+        ("prose.txt", "fast.nc", PredictorKind::Mix(Profile::Fast)),
+    ];
+    for (name, suffix, predictor) in cases {
         let original = std::fs::read(golden_dir().join(name)).unwrap();
-        let nc_path = golden_dir().join(format!("{name}.nc"));
-        if bless {
-            std::fs::write(&nc_path, encode(&original, 1024)).unwrap();
+        let nc_path = golden_dir().join(format!("{name}.{suffix}"));
+        if bless && (suffix != "nc" || !nc_path.exists()) {
+            std::fs::write(&nc_path, encode(&original, 1024, predictor)).unwrap();
         }
         let stream = std::fs::read(&nc_path).unwrap();
         let mut decoded = Vec::new();
@@ -42,7 +52,7 @@ fn golden_streams_decode_and_reencode_identically() {
             "{name}: golden streams should span blocks"
         );
         assert_eq!(
-            encode(&original, index.header.block_size),
+            encode(&original, index.header.block_size, predictor),
             stream,
             "{name}: the encoder's output changed"
         );

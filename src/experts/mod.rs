@@ -8,6 +8,7 @@ pub mod context_stats;
 pub(crate) mod copy;
 pub mod neural;
 pub(crate) mod orders;
+pub(crate) mod retrieval;
 
 pub use context_stats::ContextStats;
 pub use neural::{NeuralExpert, NeuralModel};

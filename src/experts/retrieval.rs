@@ -1,0 +1,181 @@
+//! Retrieval: earlier contexts that are *similar* to the current one, not only identical,
+//! trusted by how well their continuations agree.
+//!
+//! Contexts are compared after normalisation (letters case-folded, digits made equal,
+//! whitespace made equal), so "The 12 cats" finds "the 47 cats" and a reindented line finds
+//! its twin. A hash of the last `MIN_LEN` normalised bytes keeps the two latest positions
+//! that followed such a context; each candidate is scored by its normalised match length
+//! (verified backwards). The expert predicts the byte that followed the best candidate,
+//! with a confidence learned per (length bucket, whether the two candidates' continuations
+//! agree, recent record): two similar contexts that continue alike are strong evidence,
+//! two that disagree are weak.
+
+use crate::logistic::{stretch, StateMap};
+
+/// Normalised bytes hashed to find candidates.
+const MIN_LEN: usize = 6;
+/// Longest normalised match measured.
+const MAX_LEN: usize = 64;
+/// Length buckets of the confidence contexts.
+const BUCKETS: usize = 16;
+
+/// The byte with case, digit value and whitespace kind removed.
+#[inline]
+fn normalise(b: u8) -> u8 {
+    match b {
+        b'A'..=b'Z' => b | 0x20,
+        b'0'..=b'9' => b'0',
+        b'\t' | b'\n' | b'\r' => b' ',
+        _ => b,
+    }
+}
+
+/// The retrieval expert of one lane.
+pub(crate) struct Retrieval {
+    /// Per hash: the two latest positions after a context with that hash (+1; 0 = none).
+    table: Vec<[u32; 2]>,
+    bits: u32,
+    dirty: bool,
+    /// Rolling hash state: the last `MIN_LEN` normalised bytes.
+    recent: u64,
+    /// The predicted byte, the length bucket and the agreement flag behind it.
+    expected: Option<u8>,
+    context: usize,
+    confidence: StateMap,
+    record: u32,
+}
+
+impl Retrieval {
+    /// Mixer inputs per node.
+    pub(crate) const INPUTS: usize = 2;
+
+    /// A retrieval expert with `2^bits` buckets.
+    pub(crate) fn new(bits: u32) -> Self {
+        Retrieval {
+            table: vec![[0; 2]; 1 << bits],
+            bits,
+            dirty: false,
+            recent: 0,
+            expected: None,
+            context: 0,
+            confidence: StateMap::new(BUCKETS * 3 * 4 * 2, 255),
+            record: 0,
+        }
+    }
+
+    /// Forgets the block.
+    pub(crate) fn reset(&mut self) {
+        if self.dirty {
+            self.table.fill([0; 2]);
+            self.dirty = false;
+        }
+        self.recent = 0;
+        self.expected = None;
+        self.context = 0;
+        self.confidence.reset();
+        self.record = 0;
+    }
+
+    fn bucket(&self) -> usize {
+        ((self.recent.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> (64 - self.bits)) as usize
+    }
+
+    /// Normalised match length of the context ending before index `candidate` with the
+    /// current one (ending at the end of `bytes`).
+    fn similarity(bytes: &[u8], candidate: usize) -> usize {
+        let pos = bytes.len();
+        let mut len = 0;
+        while len < MAX_LEN
+            && len < candidate
+            && normalise(bytes[candidate - 1 - len]) == normalise(bytes[pos - 1 - len])
+        {
+            len += 1;
+        }
+        len
+    }
+
+    /// Writes inputs for the nodes on the expected byte's path; its columns are otherwise
+    /// zero (and must be zero at a reset).
+    pub(crate) fn predict<const N: usize>(
+        &mut self,
+        bytes: &[u8],
+        inputs: &mut [[i32; N]; 256],
+        first: usize,
+    ) {
+        if let Some(e) = self.expected.take() {
+            let e = usize::from(e);
+            for j in 0..8 {
+                let c0 = (1 << j) | (e >> (8 - j));
+                inputs[c0][first] = 0;
+                inputs[c0][first + 1] = 0;
+            }
+        }
+        if bytes.len() < MIN_LEN {
+            return;
+        }
+        let [a, b] = self.table[self.bucket()];
+        // A candidate is stored as the index of its continuation plus one.
+        let score = |c: u32| {
+            (c > 0)
+                .then(|| (Self::similarity(bytes, c as usize - 1), c as usize - 1))
+                .filter(|&(len, _)| len >= MIN_LEN)
+        };
+        let (first_c, second_c) = (score(a), score(b));
+        let best = match (first_c, second_c) {
+            (Some(x), Some(y)) => Some(if y.0 > x.0 { y } else { x }),
+            (x, y) => x.or(y),
+        };
+        let Some((len, at)) = best else { return };
+        let agree = match (first_c, second_c) {
+            (Some(x), Some(y)) => {
+                if bytes[x.1] == bytes[y.1] {
+                    1
+                } else {
+                    2
+                }
+            }
+            _ => 0,
+        };
+        let e = bytes[at];
+        self.expected = Some(e);
+        let bucket = (len - MIN_LEN).min(BUCKETS - 1);
+        self.context = ((bucket * 3 + agree) * 4 + (self.record & 3) as usize) * 2;
+        let e = usize::from(e);
+        let strength = (len as i32) * 16 * if agree == 2 { 1 } else { 2 };
+        for j in 0..8 {
+            let c0 = (1 << j) | (e >> (8 - j));
+            let bit = ((e >> (7 - j)) & 1) as usize;
+            inputs[c0][first] = stretch(self.confidence.p(self.context + bit));
+            inputs[c0][first + 1] = if bit != 0 { strength } else { -strength };
+        }
+    }
+
+    /// Learns how the prediction fared and files the current context. `bytes` already ends
+    /// with `byte`.
+    pub(crate) fn update(&mut self, bytes: &[u8], byte: u8) {
+        if let Some(e) = self.expected {
+            let (e, b) = (usize::from(e), usize::from(byte));
+            for j in 0..8 {
+                let bit = (e >> (7 - j)) & 1;
+                let actual = (b >> (7 - j)) & 1;
+                self.confidence
+                    .update(self.context + bit, u32::from(actual == bit));
+                if actual != bit {
+                    break;
+                }
+            }
+            self.record = (self.record << 1) | u32::from(e != b);
+        }
+        // File the context that preceded `byte` under its hash, then move on.
+        let pos = bytes.len();
+        if pos > MIN_LEN {
+            let i = self.bucket();
+            let entry = &mut self.table[i];
+            // The continuation is `byte`, at index pos - 1: stored plus one.
+            *entry = [pos as u32, entry[0]];
+            self.dirty = true;
+        }
+        let mask = (1u64 << (8 * MIN_LEN)) - 1;
+        self.recent = ((self.recent << 8) | u64::from(normalise(byte))) & mask;
+    }
+}
