@@ -239,9 +239,7 @@ fn ablation(files: &[(String, Vec<u8>)], config: &Config) {
                 .predictor(PredictorKind::MixExperts(parse_experts(experts)));
             let r = nc_codec(c)(data);
             print!(" {:>15}", r.bytes);
-            t.0 += r.bytes;
-            t.1 += r.compress_s;
-            t.2 += r.decompress_s;
+            tally(t, &r);
         }
         println!();
     }
@@ -337,9 +335,7 @@ fn main() {
                 mbs(data.len(), r.compress_s),
                 mbs(data.len(), r.decompress_s)
             );
-            t.0 += r.bytes;
-            t.1 += r.compress_s;
-            t.2 += r.decompress_s;
+            tally(t, r);
         }
         println!();
     }
@@ -360,6 +356,13 @@ fn main() {
         "(MB/s columns in codec order: {})",
         codecs.iter().map(|c| c.0).collect::<Vec<_>>().join(", ")
     );
+}
+
+/// Adds one result to running totals of (bytes, compress s, decompress s).
+fn tally(t: &mut (usize, f64, f64), r: &Result) {
+    t.0 += r.bytes;
+    t.1 += r.compress_s;
+    t.2 += r.decompress_s;
 }
 
 fn mbs(bytes: usize, secs: f64) -> f64 {

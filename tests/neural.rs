@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use common::*;
 use nc_codec::experts::{NeuralExpert, NeuralModel, Predictor};
-use nc_codec::{Config, NcReader, PredictorKind};
+use nc_codec::{Config, NcReader, PredictorKind, Profile};
 
 fn models_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("onnx-models")
@@ -82,6 +82,32 @@ fn neural_streams_round_trip_and_do_not_depend_on_lanes() {
             "lanes {lanes} threads {threads}"
         );
     }
+}
+
+#[test]
+fn max_profile_mixes_the_neural_expert_and_does_not_depend_on_lanes() {
+    let data = text(5 * 1024 + 31, 52);
+    let max = |lanes, threads| {
+        neural_config(1024)
+            .predictor(PredictorKind::Mix(Profile::Max))
+            .lanes(lanes)
+            .threads(threads)
+    };
+    let packed = compress(&data, &max(4, 2));
+    let mut out = Vec::new();
+    NcReader::with_config(&packed[..], &max(2, 1))
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
+    assert_eq!(out, data);
+    for (lanes, threads) in [(1, 1), (5, 2)] {
+        assert_eq!(compress(&data, &max(lanes, threads)), packed);
+    }
+    // The model is part of the stream's identity here too.
+    assert_eq!(
+        decompress(&packed).unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
 }
 
 #[test]
