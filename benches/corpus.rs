@@ -151,6 +151,7 @@ fn parse_experts(list: &str) -> u32 {
             "long" => EXPERT_LONG_COPY,
             "short" => EXPERT_SHORT_COPY,
             "retrieval" => EXPERT_RETRIEVAL,
+            "sparse" => EXPERT_SPARSE,
             "neural" => EXPERT_NEURAL_INPUT,
             other => panic!("unknown expert {other} (orders, text, long, short, retrieval, neural)"),
         })

@@ -24,7 +24,8 @@ use crate::experts::retrieval::Retrieval;
 use crate::experts::{NeuralExpert, NeuralModel, Predictor, Weights};
 use crate::logistic::{squash, stretch, STRETCH_MAX};
 
-/// Most mixer inputs per node.
+/// Most mixer inputs per node (all experts together need 16; the APMs calibrate, so no
+/// bias input is needed).
 const MAX_INPUTS: usize = 16;
 
 /// Bit of `expert_mask`: context statistics of orders 1-4 and 6.
@@ -35,6 +36,8 @@ pub const EXPERT_TEXT: u32 = 1 << 3;
 pub const EXPERT_LONG_COPY: u32 = 1 << 4;
 /// Bit of `expert_mask`: the short-copy expert.
 pub const EXPERT_SHORT_COPY: u32 = 1 << 5;
+/// Bit of `expert_mask`: sparse contexts (skipping bytes), for binary data.
+pub const EXPERT_SPARSE: u32 = 1 << 7;
 /// Bit of `expert_mask`: the retrieval expert (similar earlier contexts).
 pub const EXPERT_RETRIEVAL: u32 = 1 << 6;
 /// Bit of `expert_mask`: the neural expert as a mixer input (`container::EXPERT_NEURAL`).
@@ -45,6 +48,7 @@ pub const MIX_EXPERTS: u32 = EXPERT_ORDERS
     | EXPERT_LONG_COPY
     | EXPERT_SHORT_COPY
     | EXPERT_RETRIEVAL
+    | EXPERT_SPARSE
     | EXPERT_NEURAL_INPUT;
 
 /// Named presets of the mixing predictor.
@@ -53,7 +57,7 @@ pub const MIX_EXPERTS: u32 = EXPERT_ORDERS
 pub enum Profile {
     /// Orders 1-4 and 6 with the long copy: the quickest.
     Fast,
-    /// All context, copy and retrieval experts, no neural model.
+    /// All context (orders, text, sparse), copy and retrieval experts; no neural model.
     #[default]
     Default,
     /// Everything, the neural expert included: the smallest output, the slowest.
@@ -66,7 +70,12 @@ impl Profile {
         match self {
             Profile::Fast => EXPERT_ORDERS | EXPERT_LONG_COPY,
             Profile::Default => {
-                EXPERT_ORDERS | EXPERT_TEXT | EXPERT_LONG_COPY | EXPERT_SHORT_COPY | EXPERT_RETRIEVAL
+                EXPERT_ORDERS
+                    | EXPERT_TEXT
+                    | EXPERT_SPARSE
+                    | EXPERT_LONG_COPY
+                    | EXPERT_SHORT_COPY
+                    | EXPERT_RETRIEVAL
             }
             Profile::Max => MIX_EXPERTS,
         }
@@ -90,7 +99,7 @@ impl Profile {
 }
 
 /// Online logistic mixing: `p = squash(sum w_i x_i)` with one weight vector per selected set.
-/// Vectors are a fixed 16 wide (unused inputs are zero) so the products vectorise; every
+/// Vectors are a fixed `MAX_INPUTS` wide (unused inputs are zero) so the products vectorise; every
 /// term is shifted before summing so `i32` cannot overflow (`|x| < 2^11`, `|w| < 2^19`).
 struct Mixer {
     weights: Vec<[i32; MAX_INPUTS]>,
@@ -245,6 +254,9 @@ impl Spec {
         if mask & EXPERT_TEXT != 0 {
             kinds.extend([Kind::Word, Kind::Column]);
         }
+        if mask & EXPERT_SPARSE != 0 {
+            kinds.extend([Kind::Sparse(0b110), Kind::Sparse(0b1101)]);
+        }
         Spec {
             kinds,
             long: mask & EXPERT_LONG_COPY != 0,
@@ -264,7 +276,7 @@ impl Spec {
     }
 
     fn inputs(&self) -> usize {
-        1 + self.kinds.len()
+        self.kinds.len()
             + Copy::INPUTS * (usize::from(self.long) + usize::from(self.short))
             + Retrieval::INPUTS * usize::from(self.retrieval)
             + usize::from(self.neural)
@@ -274,6 +286,8 @@ impl Spec {
 impl Lane {
     fn new(spec: &Spec, block_len: usize) -> Box<Lane> {
         let n = spec.inputs();
+        // Every expert set fits: 9 contexts + 3 x 2 copy/retrieval + 1 neural = 16.
+        debug_assert!(n <= MAX_INPUTS);
         let (table_bits, copy_bits) = Spec::table_bits(block_len);
         let mut lane = Box::new(Lane {
             block_len,
@@ -313,14 +327,13 @@ impl Lane {
         self.apm_order1.reset();
         for row in self.inputs.iter_mut() {
             *row = [0; MAX_INPUTS];
-            row[0] = 256;
         }
     }
 
     /// Fills `out` with the next byte's weights; `neural` holds the neural expert's weights
     /// when it takes part.
     fn predict(&mut self, neural: Option<&Weights>, out: &mut Weights) {
-        let mut col = 1;
+        let mut col = 0;
         if let Some(o) = &mut self.orders {
             o.predict_high(&self.bytes, &mut self.inputs, col);
             col += o.inputs();
@@ -366,7 +379,7 @@ impl Lane {
             }
         }
         if let Some(o) = &mut self.orders {
-            o.predict_low(self.evaluated, &mut self.inputs, 1);
+            o.predict_low(self.evaluated, &mut self.inputs, 0);
         }
         for nibble in 0..16 {
             if self.evaluated & (1 << nibble) == 0 {
@@ -420,7 +433,7 @@ impl Lane {
             // The byte landed in a subtree coded flat: evaluate its path now so the gate
             // and the calibration learn from it as usual.
             if let Some(o) = &mut self.orders {
-                o.predict_low(1 << nibble, &mut self.inputs, 1);
+                o.predict_low(1 << nibble, &mut self.inputs, 0);
             }
             for j in 4..8 {
                 self.eval((1 << j) | (b >> (8 - j)));

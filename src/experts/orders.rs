@@ -23,10 +23,18 @@ pub(crate) enum Kind {
     Word,
     /// The column position in a line and the byte above it: tables, aligned text.
     Column,
+    /// Bytes of the history selected by a mask of byte positions (bit `i` = the byte `i + 1`
+    /// back), skipping the others: structured binary data (records, fixed-width fields,
+    /// machine code operands).
+    Sparse(u8),
 }
 
 /// One 32-byte slot: `[0]` is the check, `[1..16]` the counters of one nibble's nodes.
 type Slot = [u16; 16];
+
+/// `Orders::binary` above which sparse contexts run: a steady 1/8 of non-text bytes gives
+/// `2^16 / 8`.
+const BINARY_ON: u32 = 1 << 13;
 
 /// Counter count limits: low orders see stationary statistics, high orders sparse ones.
 const LIMIT: u16 = 15;
@@ -40,6 +48,8 @@ struct Found {
     high: Option<u32>,
     /// Slot of the low nibble for each high nibble, if present.
     low: [Option<u32>; 16],
+    /// The context sits this byte out (a sparse context on text): inputs 0, no update.
+    idle: bool,
 }
 
 /// The per-lane state.
@@ -57,6 +67,9 @@ pub(crate) struct Orders {
     /// Hash of the word being read (0 between words) and of the word before it.
     word: u64,
     prev_word: u64,
+    /// Recent share of bytes that are not text (decaying count, 1/32 per byte, x 2^16):
+    /// sparse contexts only run while it is high, so text does not pay for them.
+    binary: u32,
     /// Current column and the start of the previous line, for `Kind::Column`.
     column: u32,
     line_start: usize,
@@ -104,7 +117,8 @@ impl Orders {
                 Found {
                     hash: 0,
                     high: None,
-                    low: [None; 16]
+                    low: [None; 16],
+                    idle: false,
                 };
                 kinds.len()
             ],
@@ -112,6 +126,7 @@ impl Orders {
             seen: 0,
             word: 0,
             prev_word: 0,
+            binary: 0,
             column: 0,
             line_start: 0,
             prev_line_start: 0,
@@ -133,6 +148,7 @@ impl Orders {
         self.seen = 0;
         self.word = 0;
         self.prev_word = 0;
+        self.binary = 0;
         self.column = 0;
         self.line_start = 0;
         self.prev_line_start = 0;
@@ -179,6 +195,15 @@ impl Orders {
                 mix(tag ^ n << 48, self.history & mask)
             }
             Kind::Word => mix(tag ^ self.word, self.prev_word),
+            Kind::Sparse(mask) => {
+                let mut m = 0u64;
+                for i in 0..8 {
+                    if mask & (1 << i) != 0 {
+                        m |= 0xFF << (8 * i);
+                    }
+                }
+                mix(tag ^ u64::from(mask) << 40, self.history & m)
+            }
             Kind::Column => {
                 let above = self.prev_line_start + self.column as usize;
                 let byte_above = if above < self.line_start {
@@ -202,13 +227,21 @@ impl Orders {
         inputs: &mut [[i32; N]; 256],
         first: usize,
     ) {
+        // Sparse contexts run while more than ~1/8 of recent bytes are not text.
+        let binary = self.binary > BINARY_ON;
         for k in 0..self.kinds.len() {
+            let idle = matches!(self.kinds[k], Kind::Sparse(_)) && !binary;
             let hash = self.context_hash(k, bytes);
-            let high = self.lookup(place(hash, self.bits));
+            let high = if idle {
+                None
+            } else {
+                self.lookup(place(hash, self.bits))
+            };
             self.found[k] = Found {
                 hash,
                 high,
                 low: [None; 16],
+                idle,
             };
             let col = first + k;
             match high {
@@ -240,7 +273,7 @@ impl Orders {
         for k in 0..self.kinds.len() {
             let hash = self.found[k].hash;
             for nibble in 0..16 {
-                if nibbles & (1 << nibble) != 0 {
+                if nibbles & (1 << nibble) != 0 && !self.found[k].idle {
                     self.found[k].low[nibble] = self.lookup(place_low(hash, nibble, self.bits));
                 }
             }
@@ -268,6 +301,9 @@ impl Orders {
         let b = usize::from(byte);
         for k in 0..self.kinds.len() {
             let found = self.found[k];
+            if found.idle {
+                continue;
+            }
             let s = match found.high {
                 Some(s) => s as usize,
                 None => self.lookup_or_insert(place(found.hash, self.bits)),
@@ -292,6 +328,8 @@ impl Orders {
         // Move the contexts on.
         self.history = (self.history << 8) | u64::from(byte);
         self.seen += 1;
+        let text = matches!(byte, b'\t' | b'\n' | b'\r' | 0x20..=0x7E);
+        self.binary = self.binary - (self.binary >> 5) + if text { 0 } else { 1 << 11 };
         let lower = byte.to_ascii_lowercase();
         if lower.is_ascii_alphabetic() || byte >= 0x80 {
             self.word = mix(self.word ^ 0x5bd1_e995, u64::from(lower) + 1);
