@@ -37,7 +37,7 @@ type Slot = [u16; 16];
 const BINARY_ON: u32 = 1 << 13;
 
 /// Counter count limits: low orders see stationary statistics, high orders sparse ones.
-const LIMIT: u16 = 15;
+const LIMIT: u16 = 10;
 
 /// Per-context lookup results of the current byte.
 #[derive(Clone, Copy)]
