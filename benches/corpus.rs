@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! cargo bench --bench corpus -- [DIR] [--predictor fast|default|max|ctx|neural]
-//!     [--experts orders,text,long,short,retrieval,neural] [--model FILE.onnx] [--block N] [--lanes N]
-//!     [--threads N] [--order N] [--only nc] [--min-size N] [--concat BYTES] [--ablation]
+//!     [--experts orders,text,sparse,long,short,retrieval,neural] [--model FILE.onnx] [--block N] [--lanes N]
+//!     [--threads N] [--order N] [--only nc] [--min-size N] [--concat BYTES]
+//!     [--ablation [--no-neural]]
 //! ```
 //!
 //! For every file in DIR (default `../shared/corpus/bench`, or `$NC_BENCH_DIR`) each codec
@@ -14,7 +15,8 @@
 //! `--concat BYTES` codes one input instead: DIR's files in name order, concatenated and cut
 //! at BYTES (a speed test on a long stream). `--ablation` codes every file with a series of
 //! expert sets of the mixing predictor, each adding experts to the one before (plus the
-//! neural expert alone and with the copy experts), and prints bytes per file and set.
+//! neural expert alone and with the copy experts; `--no-neural` leaves the sets with the
+//! neural expert out), and prints bytes per file and set.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -139,9 +141,10 @@ fn brotli_codec(data: &[u8]) -> Result {
 struct Opts {
     concat: Option<usize>,
     ablation: bool,
+    no_neural: bool,
 }
 
-/// `orders,text,long,short,retrieval,neural` -> an expert mask.
+/// `orders,text,sparse,long,short,retrieval,neural` -> an expert mask.
 fn parse_experts(list: &str) -> u32 {
     use nc_codec::mixer::*;
     list.split(',')
@@ -153,7 +156,7 @@ fn parse_experts(list: &str) -> u32 {
             "retrieval" => EXPERT_RETRIEVAL,
             "sparse" => EXPERT_SPARSE,
             "neural" => EXPERT_NEURAL_INPUT,
-            other => panic!("unknown expert {other} (orders, text, long, short, retrieval, neural)"),
+            other => panic!("unknown expert {other} (orders, text, sparse, long, short, retrieval, neural)"),
         })
         .fold(0, |a, b| a | b)
 }
@@ -199,6 +202,7 @@ fn parse_args() -> (PathBuf, Config, bool, u64, Opts) {
             "--min-size" => min_size = num("--min-size"),
             "--concat" => opts.concat = Some(num("--concat") as usize),
             "--ablation" => opts.ablation = true,
+            "--no-neural" => opts.no_neural = true,
             "--experts" => {
                 let list = args.next().unwrap_or_default();
                 config = config.predictor(PredictorKind::MixExperts(parse_experts(&list)));
@@ -212,29 +216,34 @@ fn parse_args() -> (PathBuf, Config, bool, u64, Opts) {
 }
 
 /// The expert sets of `--ablation`, each with its label.
-const ABLATION: [(&str, &str); 8] = [
+const ABLATION: [(&str, &str); 9] = [
     ("neural", "neural"),
     ("+copies", "neural,long,short"),
     ("orders", "orders"),
     ("+text", "orders,text"),
-    ("+long", "orders,text,long"),
-    ("+short", "orders,text,long,short"),
-    ("+retr=default", "orders,text,long,short,retrieval"),
-    ("+neural=max", "orders,text,long,short,retrieval,neural"),
+    ("+sparse", "orders,text,sparse"),
+    ("+long", "orders,text,sparse,long"),
+    ("+short", "orders,text,sparse,long,short"),
+    ("+retr=default", "orders,text,sparse,long,short,retrieval"),
+    ("+neural=max", "orders,text,sparse,long,short,retrieval,neural"),
 ];
 
 /// Codes every file with every ablation set; prints bytes per file and set.
-fn ablation(files: &[(String, Vec<u8>)], config: &Config) {
+fn ablation(files: &[(String, Vec<u8>)], config: &Config, no_neural: bool) {
+    let sets: Vec<(&str, &str)> = ABLATION
+        .into_iter()
+        .filter(|(_, experts)| !(no_neural && experts.contains("neural")))
+        .collect();
     print!("{:<14} {:>9}", "file", "size");
-    for (label, _) in ABLATION {
+    for (label, _) in &sets {
         print!(" {label:>15}");
     }
     println!();
-    let mut totals = vec![(0usize, 0f64, 0f64); ABLATION.len()];
+    let mut totals = vec![(0usize, 0f64, 0f64); sets.len()];
     let total_in: usize = files.iter().map(|f| f.1.len()).sum();
     for (name, data) in files {
         print!("{name:<14} {:>9}", data.len());
-        for ((_, experts), t) in ABLATION.iter().zip(totals.iter_mut()) {
+        for ((_, experts), t) in sets.iter().zip(totals.iter_mut()) {
             let c = config
                 .clone()
                 .predictor(PredictorKind::MixExperts(parse_experts(experts)));
@@ -288,7 +297,7 @@ fn main() {
         files = vec![(format!("concat:{}", all.len()), all)];
     }
     if opts.ablation {
-        ablation(&files, &config);
+        ablation(&files, &config, opts.no_neural);
         return;
     }
 
