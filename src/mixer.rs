@@ -563,3 +563,49 @@ impl Predictor for Mix {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(mix: &mut Mix, data: &[u8]) -> Weights {
+        mix.reset_lane(0, 1 << 16);
+        let mut out = [[0u32; 256]];
+        for &b in data {
+            mix.predict(&[0], &mut out).unwrap();
+            mix.update(&[0], &[b]);
+        }
+        mix.predict(&[0], &mut out).unwrap();
+        out[0]
+    }
+
+    #[test]
+    fn learns_and_keeps_every_byte_codable() {
+        let mut mix = Mix::new(Profile::Default.experts(), 1, None, 256).unwrap();
+        let data: Vec<u8> = b"abcdefgh".iter().cycle().take(4000).copied().collect();
+        let w = run(&mut mix, &data);
+        let total: u64 = w.iter().map(|&x| u64::from(x)).sum();
+        // Path masses sum to 2^31 (rounding down loses at most one unit per leaf).
+        assert!(total <= 1 << 31 && total > (1 << 31) - 256);
+        // 'a' follows "...h" with near certainty.
+        assert!(u64::from(w[usize::from(b'a')]) * 100 > total * 99);
+    }
+
+    #[test]
+    fn a_reset_lane_predicts_like_a_new_one() {
+        let mut used = Mix::new(Profile::Default.experts(), 1, None, 256).unwrap();
+        run(&mut used, b"some earlier block with its own statistics 0123456789");
+        let mut fresh = Mix::new(Profile::Default.experts(), 1, None, 256).unwrap();
+        let text = b"the same input after a reset gives the same predictions";
+        assert_eq!(run(&mut used, text), run(&mut fresh, text));
+    }
+
+    #[test]
+    fn every_profile_fits_the_mixer() {
+        for mask in [Profile::Fast, Profile::Default, Profile::Max].map(Profile::experts) {
+            assert!(Spec::new(mask).inputs() <= MAX_INPUTS);
+            assert_eq!(Profile::from_experts(mask).map(Profile::experts), Some(mask));
+        }
+        assert!(Spec::new(MIX_EXPERTS).inputs() <= MAX_INPUTS);
+    }
+}
