@@ -156,7 +156,9 @@ fn parse_experts(list: &str) -> u32 {
             "retrieval" => EXPERT_RETRIEVAL,
             "sparse" => EXPERT_SPARSE,
             "neural" => EXPERT_NEURAL_INPUT,
-            other => panic!("unknown expert {other} (orders, text, sparse, long, short, retrieval, neural)"),
+            other => panic!(
+                "unknown expert {other} (orders, text, sparse, long, short, retrieval, neural)"
+            ),
         })
         .fold(0, |a, b| a | b)
 }
@@ -225,7 +227,10 @@ const ABLATION: [(&str, &str); 9] = [
     ("+long", "orders,text,sparse,long"),
     ("+short", "orders,text,sparse,long,short"),
     ("+retr=default", "orders,text,sparse,long,short,retrieval"),
-    ("+neural=max", "orders,text,sparse,long,short,retrieval,neural"),
+    (
+        "+neural=max",
+        "orders,text,sparse,long,short,retrieval,neural",
+    ),
 ];
 
 /// Codes every file with every ablation set; prints bytes per file and set.
@@ -329,7 +334,7 @@ fn main() {
     for (name, data) in &files {
         let data = &data[..];
         total_in += data.len();
-        let results: Vec<Result> = codecs.iter().map(|(_, c)| c(&data)).collect();
+        let results: Vec<Result> = codecs.iter().map(|(_, c)| c(data)).collect();
         print!("{name:<14} {:>9}", data.len());
         for r in &results {
             print!(

@@ -105,7 +105,8 @@ fn parse_args() -> Result<Options, String> {
                 opts.config = opts.config.block_size(n);
             }
             Short('P') => {
-                let kind: PredictorKind = value(&mut parser)?.parse().map_err(|e| format!("{e}"))?;
+                let kind: PredictorKind =
+                    value(&mut parser)?.parse().map_err(|e| format!("{e}"))?;
                 opts.config = opts.config.predictor(kind);
             }
             Short('m') => {

@@ -35,8 +35,8 @@ mod read;
 mod write;
 
 pub use config::{Config, PredictorKind};
-pub use mixer::Profile;
 pub use container::Header;
 pub use error::Error;
+pub use mixer::Profile;
 pub use read::NcReader;
 pub use write::NcWriter;

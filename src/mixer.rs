@@ -2,7 +2,7 @@
 //!
 //! The byte is modelled as 8 binary decisions (nodes `c0 = 1..=255` of its bit tree). For
 //! every node each expert gives the mixer one or more inputs in the logistic domain
-//! ([`crate::logistic`]); one weight set, chosen by the node, the copy experts' match state
+//! (`src/logistic.rs`); one weight set, chosen by the node, the copy experts' match state
 //! and the context class (letter, digit, space, punctuation, binary — derived from the
 //! bytes), weighs them, and two adaptive probability maps (secondary estimation on the node,
 //! and on the node with the previous byte) calibrate the result. (Two weight sets under a
@@ -443,7 +443,8 @@ impl Lane {
             let c0 = (1 << j) | (b >> (8 - j));
             let bit = ((b >> (7 - j)) & 1) as u32;
             let x = &self.inputs[c0];
-            self.mixer.train(self.set + c0, x, self.p_mix[c0], bit, boost);
+            self.mixer
+                .train(self.set + c0, x, self.p_mix[c0], bit, boost);
             let [i0, i1] = self.apm_index[c0];
             self.apm_order0.update(i0, bit);
             self.apm_order1.update(i1, bit);
@@ -514,7 +515,6 @@ impl Mix {
             neural,
         })
     }
-
 }
 
 impl Predictor for Mix {
@@ -594,7 +594,10 @@ mod tests {
     #[test]
     fn a_reset_lane_predicts_like_a_new_one() {
         let mut used = Mix::new(Profile::Default.experts(), 1, None, 256).unwrap();
-        run(&mut used, b"some earlier block with its own statistics 0123456789");
+        run(
+            &mut used,
+            b"some earlier block with its own statistics 0123456789",
+        );
         let mut fresh = Mix::new(Profile::Default.experts(), 1, None, 256).unwrap();
         let text = b"the same input after a reset gives the same predictions";
         assert_eq!(run(&mut used, text), run(&mut fresh, text));
@@ -604,7 +607,10 @@ mod tests {
     fn every_profile_fits_the_mixer() {
         for mask in [Profile::Fast, Profile::Default, Profile::Max].map(Profile::experts) {
             assert!(Spec::new(mask).inputs() <= MAX_INPUTS);
-            assert_eq!(Profile::from_experts(mask).map(Profile::experts), Some(mask));
+            assert_eq!(
+                Profile::from_experts(mask).map(Profile::experts),
+                Some(mask)
+            );
         }
         assert!(Spec::new(MIX_EXPERTS).inputs() <= MAX_INPUTS);
     }

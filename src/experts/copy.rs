@@ -169,7 +169,9 @@ impl Copy {
 fn hash(context: &[u8], bits: u32) -> usize {
     let mut h: u64 = 0;
     for &b in context {
-        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3).rotate_left(5);
+        h = (h ^ u64::from(b))
+            .wrapping_mul(0x100_0000_01B3)
+            .rotate_left(5);
     }
     (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
 }

@@ -144,7 +144,7 @@ impl Retrieval {
         let strength = (len as i32) * 16 * if agree == 2 { 1 } else { 2 };
         for j in 0..8 {
             let c0 = (1 << j) | (e >> (8 - j));
-            let bit = ((e >> (7 - j)) & 1) as usize;
+            let bit = (e >> (7 - j)) & 1;
             inputs[c0][first] = stretch(self.confidence.p(self.context + bit));
             inputs[c0][first + 1] = if bit != 0 { strength } else { -strength };
         }
