@@ -162,10 +162,14 @@ impl Apm {
     }
 
     fn init(table: &mut [u16]) {
-        for row in table.chunks_mut(33) {
-            for (j, t) in row.iter_mut().enumerate() {
-                *t = (squash((j as i32 - 16) * 128) * 16) as u16;
-            }
+        // Every context starts as the identity map; build the row once and copy it (a
+        // reset runs at every block, and the order-1 map has 65,536 rows).
+        let mut identity = [0u16; 33];
+        for (j, t) in identity.iter_mut().enumerate() {
+            *t = (squash((j as i32 - 16) * 128) * 16) as u16;
+        }
+        for row in table.chunks_exact_mut(33) {
+            row.copy_from_slice(&identity);
         }
     }
 
