@@ -83,8 +83,9 @@ impl Copy {
         self.len
     }
 
-    fn context(&self, bit: u32) -> usize {
-        (bucket(self.len) * 4 + (self.record & 3) as usize) * 2 + bit as usize
+    /// Confidence context of the current match, for expected bit 0 (+1 for bit 1).
+    fn context(&self) -> usize {
+        (bucket(self.len) * 4 + (self.record & 3) as usize) * 2
     }
 
     /// Writes inputs for the nodes on the expected byte's path (`inputs[c0][first..first+2]`);
@@ -95,44 +96,22 @@ impl Copy {
         inputs: &mut [[i32; N]; 256],
         first: usize,
     ) {
-        // Clear the previous prediction's path (nothing else was written).
         if let Some(e) = self.expected {
-            let e = usize::from(e);
-            for j in 0..8 {
-                let c0 = (1 << j) | (e >> (8 - j));
-                inputs[c0][first] = 0;
-                inputs[c0][first + 1] = 0;
-            }
+            clear_path(inputs, first, e);
         }
         self.expected = (self.len > 0).then(|| bytes[self.ptr]);
         let Some(e) = self.expected else { return };
-        let e = usize::from(e);
         let strength = (self.len.min(32) as i32) * 32;
-        for j in 0..8 {
-            let c0 = (1 << j) | (e >> (8 - j));
-            let bit = ((e >> (7 - j)) & 1) as u32;
-            let st = stretch(self.confidence.p(self.context(bit)));
-            inputs[c0][first] = st;
-            inputs[c0][first + 1] = if bit != 0 { strength } else { -strength };
-        }
+        write_path(inputs, first, e, &self.confidence, self.context(), strength);
     }
 
     /// Learns how the prediction fared, then extends or looks up the match. `bytes` already
     /// ends with `byte`.
     pub(crate) fn update(&mut self, bytes: &[u8], byte: u8) {
         if let Some(e) = self.expected {
-            let (e, b) = (usize::from(e), usize::from(byte));
-            // Train the confidence of the nodes the real byte shared with the prediction.
-            for j in 0..8 {
-                let bit = ((e >> (7 - j)) & 1) as u32;
-                let cx = self.context(bit);
-                let actual = ((b >> (7 - j)) & 1) as u32;
-                self.confidence.update(cx, u32::from(actual == bit));
-                if actual != bit {
-                    break;
-                }
-            }
-            self.record = (self.record << 1) | u32::from(e != b);
+            let base = self.context();
+            train_path(&mut self.confidence, base, e, byte);
+            self.record = (self.record << 1) | u32::from(e != byte);
         }
         let pos = bytes.len();
         if self.len > 0 && bytes[self.ptr] == byte {
@@ -161,6 +140,50 @@ impl Copy {
             }
             self.table[h] = pos as u32;
             self.dirty = true;
+        }
+    }
+}
+
+/// Zeroes the two input columns at `first` on the path of a byte predicted earlier (the
+/// only nodes a path expert writes).
+pub(crate) fn clear_path<const N: usize>(inputs: &mut [[i32; N]; 256], first: usize, expected: u8) {
+    let e = usize::from(expected);
+    for j in 0..8 {
+        let c0 = (1 << j) | (e >> (8 - j));
+        inputs[c0][first] = 0;
+        inputs[c0][first + 1] = 0;
+    }
+}
+
+/// Writes a path expert's inputs on the nodes of its `expected` byte: the stretched
+/// confidence of context `base + expected bit`, and `strength` signed by that bit.
+pub(crate) fn write_path<const N: usize>(
+    inputs: &mut [[i32; N]; 256],
+    first: usize,
+    expected: u8,
+    confidence: &StateMap,
+    base: usize,
+    strength: i32,
+) {
+    let e = usize::from(expected);
+    for j in 0..8 {
+        let c0 = (1 << j) | (e >> (8 - j));
+        let bit = (e >> (7 - j)) & 1;
+        inputs[c0][first] = stretch(confidence.p(base + bit));
+        inputs[c0][first + 1] = if bit != 0 { strength } else { -strength };
+    }
+}
+
+/// Trains a path expert's confidence on the nodes the `actual` byte shared with the
+/// `expected` one, down to the first bit where they part.
+pub(crate) fn train_path(confidence: &mut StateMap, base: usize, expected: u8, actual: u8) {
+    let (e, b) = (usize::from(expected), usize::from(actual));
+    for j in 0..8 {
+        let bit = (e >> (7 - j)) & 1;
+        let hit = bit == (b >> (7 - j)) & 1;
+        confidence.update(base + bit, u32::from(hit));
+        if !hit {
+            break;
         }
     }
 }

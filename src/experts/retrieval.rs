@@ -10,7 +10,8 @@
 //! agree, recent record): two similar contexts that continue alike are strong evidence,
 //! two that disagree are weak.
 
-use crate::logistic::{stretch, StateMap};
+use super::copy::{clear_path, train_path, write_path};
+use crate::logistic::StateMap;
 
 /// Normalised bytes hashed to find candidates.
 const MIN_LEN: usize = 6;
@@ -103,12 +104,7 @@ impl Retrieval {
         first: usize,
     ) {
         if let Some(e) = self.expected.take() {
-            let e = usize::from(e);
-            for j in 0..8 {
-                let c0 = (1 << j) | (e >> (8 - j));
-                inputs[c0][first] = 0;
-                inputs[c0][first + 1] = 0;
-            }
+            clear_path(inputs, first, e);
         }
         if bytes.len() < MIN_LEN {
             return;
@@ -140,31 +136,16 @@ impl Retrieval {
         self.expected = Some(e);
         let bucket = (len - MIN_LEN).min(BUCKETS - 1);
         self.context = ((bucket * 3 + agree) * 4 + (self.record & 3) as usize) * 2;
-        let e = usize::from(e);
         let strength = (len as i32) * 16 * if agree == 2 { 1 } else { 2 };
-        for j in 0..8 {
-            let c0 = (1 << j) | (e >> (8 - j));
-            let bit = (e >> (7 - j)) & 1;
-            inputs[c0][first] = stretch(self.confidence.p(self.context + bit));
-            inputs[c0][first + 1] = if bit != 0 { strength } else { -strength };
-        }
+        write_path(inputs, first, e, &self.confidence, self.context, strength);
     }
 
     /// Learns how the prediction fared and files the current context. `bytes` already ends
     /// with `byte`.
     pub(crate) fn update(&mut self, bytes: &[u8], byte: u8) {
         if let Some(e) = self.expected {
-            let (e, b) = (usize::from(e), usize::from(byte));
-            for j in 0..8 {
-                let bit = (e >> (7 - j)) & 1;
-                let actual = (b >> (7 - j)) & 1;
-                self.confidence
-                    .update(self.context + bit, u32::from(actual == bit));
-                if actual != bit {
-                    break;
-                }
-            }
-            self.record = (self.record << 1) | u32::from(e != b);
+            train_path(&mut self.confidence, self.context, e, byte);
+            self.record = (self.record << 1) | u32::from(e != byte);
         }
         // File the context that preceded `byte` under its hash, then move on.
         let pos = bytes.len();
