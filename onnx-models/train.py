@@ -11,7 +11,7 @@ hashes into the 1% validation bucket are held out and used for the bits-per-byte
 
 Block starts are part of training: every stream in the batch starts from a zero state at a
 random file offset, is carried across chunks (truncated back-propagation), and is reset
-again with probability 1/RESET_EVERY per chunk, so the model is good both cold (the first
+again with probability 1/--reset-every per chunk, so the model is good both cold (the first
 bytes of a checkpoint block, where the codec resets the lane) and warm.
 
 The checkpoint keeps the weights, the optimiser state, the random state, the bytes trained
@@ -33,7 +33,6 @@ import torch.nn as nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.path.join(HERE, "..", "..", "shared", "corpus", "train")
-RESET_EVERY = 16
 SKIP_DIRS = ("_licenses/", "npm_licenses/", "debian_copyright_files/")
 
 
@@ -84,8 +83,9 @@ def evaluate(model, data, nbytes=200_000, seg=4096):
     segs = n // seg
     x = torch.from_numpy(data[: segs * seg].astype(np.int64)).view(segs, seg)
     y = torch.from_numpy(data[1 : segs * seg + 1].astype(np.int64)).view(segs, seg)
-    logits, _ = model(x)
-    loss = nn.functional.cross_entropy(logits.reshape(-1, 256), y.reshape(-1))
+    device = next(model.parameters()).device
+    logits, _ = model(x.to(device))
+    loss = nn.functional.cross_entropy(logits.reshape(-1, 256), y.to(device).reshape(-1))
     model.train()
     return loss.item() / math.log(2)
 
@@ -100,6 +100,14 @@ def main():
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--chunk", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument(
+        "--lr-final",
+        type=float,
+        default=None,
+        help="learning rate at the end of this run (cosine over --minutes); default: constant --lr",
+    )
+    p.add_argument("--reset-every", type=float, default=16.0, help="mean chunks between lane resets")
+    p.add_argument("--eval-bytes", type=int, default=200_000)
     p.add_argument("--minutes", type=float, default=60.0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)
@@ -112,7 +120,8 @@ def main():
     train, valid = load_corpus(args.data, args.cache)
     print(f"corpus: {len(train)} train bytes, {len(valid)} validation bytes", flush=True)
 
-    model = ByteGRU(args.hidden, args.embed)
+    # On the training device before the optimiser state is loaded, so that state follows it.
+    model = ByteGRU(args.hidden, args.embed).to(args.device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     state = {"bytes": 0, "seconds": 0.0, "steps": 0, "log": []}
     rng = np.random.default_rng(args.seed)
@@ -125,7 +134,6 @@ def main():
         state = ck["state"]
         rng.bit_generator.state = ck["rng"]
         print(f"resumed: {state['bytes']} bytes, {state['seconds']/3600:.2f} h so far", flush=True)
-    model.to(args.device)
 
     def save():
         ck = {
@@ -140,23 +148,33 @@ def main():
         torch.save(ck, tmp)
         os.replace(tmp, args.checkpoint)
 
+    # The corpus lives on the training device, so a step's batch is gathered there
+    # (on a GPU, copying 2048 x 257 bytes from the host every step would cost more than the step).
+    train_t = torch.from_numpy(train).to(args.device)
+    lr_final = args.lr if args.lr_final is None else args.lr_final
     B, T = args.batch, args.chunk
+    offsets = torch.arange(T + 1, device=args.device)[None, :]
     pos = rng.integers(0, len(train) - T - 1, size=B)
     h = torch.zeros(1, B, args.hidden, device=args.device)
     start = time.time()
     last_save = start
     seconds0 = state["seconds"]
     window_loss, window_n = 0.0, 0
+    bytes_at_start = state["bytes"]
     while time.time() - start < args.minutes * 60:
+        frac = min(1.0, (time.time() - start) / (args.minutes * 60))
+        lr = lr_final + (args.lr - lr_final) * 0.5 * (1.0 + math.cos(math.pi * frac))
+        for group in opt.param_groups:
+            group["lr"] = lr
         # Reset some streams: zero state at a fresh random offset, as at a block start.
-        reset = rng.random(B) < 1.0 / RESET_EVERY
+        reset = rng.random(B) < 1.0 / args.reset_every
         reset |= pos + T + 1 >= len(train)
         if reset.any():
             pos[reset] = rng.integers(0, len(train) - T - 1, size=int(reset.sum()))
             mask = torch.from_numpy(~reset).to(args.device, torch.float32).view(1, B, 1)
             h = h * mask
-        idx = pos[:, None] + np.arange(T + 1)[None, :]
-        batch = torch.from_numpy(train[idx].astype(np.int64)).to(args.device)
+        idx = torch.from_numpy(pos).to(args.device)[:, None] + offsets
+        batch = train_t[idx].long()
         logits, h = model(batch[:, :-1], h.detach())
         loss = nn.functional.cross_entropy(logits.reshape(-1, 256), batch[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
@@ -171,10 +189,12 @@ def main():
         now = time.time()
         state["seconds"] = seconds0 + (now - start)
         if now - last_save > args.save_every * 60:
-            vb = evaluate(model, valid)
+            vb = evaluate(model, valid, args.eval_bytes)
             entry = {
                 "hours": round(state["seconds"] / 3600, 3),
                 "bytes": state["bytes"],
+                "bytes_per_s": round((state["bytes"] - bytes_at_start) / (now - start)),
+                "lr": round(lr, 6),
                 "train_bpb": round(window_loss / window_n / math.log(2), 4),
                 "valid_bpb": round(vb, 4),
             }
@@ -183,8 +203,13 @@ def main():
             window_loss, window_n = 0.0, 0
             save()
             last_save = now
-    vb = evaluate(model, valid)
-    entry = {"hours": round(state["seconds"] / 3600, 3), "bytes": state["bytes"], "valid_bpb": round(vb, 4)}
+    vb = evaluate(model, valid, args.eval_bytes)
+    entry = {
+        "hours": round(state["seconds"] / 3600, 3),
+        "bytes": state["bytes"],
+        "device": args.device,
+        "valid_bpb": round(vb, 4),
+    }
     state["log"].append(entry)
     print(json.dumps(entry), flush=True)
     save()

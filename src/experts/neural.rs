@@ -270,9 +270,14 @@ const WEIGHT_ONE: f32 = (1u32 << 22) as f32;
 /// The neural expert over a fixed number of lanes.
 pub struct NeuralExpert {
     model: Arc<NeuralModel>,
-    /// The plan's run state, kept between calls so each step allocates nothing in tract.
-    state: TypedSimpleState,
+    /// `states[k]`: the run state of a plan for `k` rows, built when `k` lanes are first
+    /// active together and kept, so each step allocates nothing in tract. Only the active
+    /// lanes' rows are multiplied: a file of one block runs one row, not `lanes`. Rows are
+    /// exact integers whatever their neighbours, so packing changes no result.
+    states: Vec<Option<TypedSimpleState>>,
     lanes: usize,
+    /// The active lanes' quantised states, packed row after row: the matmul input.
+    rows: Vec<f32>,
     /// `1 / temperature`.
     inv_temperature: f32,
     /// Hidden state per lane, `lanes * H`.
@@ -291,11 +296,14 @@ impl NeuralExpert {
     /// # Errors
     /// `InvalidData` when tract cannot plan the model.
     pub fn new(model: Arc<NeuralModel>, lanes: usize, temperature: u16) -> Result<Self, Error> {
-        let state = model.plan(lanes, true)?.spawn().map_err(model_error)?;
         let h = model.hidden;
+        let mut states: Vec<Option<TypedSimpleState>> = (0..=lanes).map(|_| None).collect();
+        // The full-width plan now, so a model tract cannot plan fails here, not mid-stream.
+        states[lanes] = Some(model.plan(lanes, true)?.spawn().map_err(model_error)?);
         Ok(NeuralExpert {
-            state,
+            states,
             lanes,
+            rows: Vec::with_capacity(lanes * h),
             inv_temperature: 256.0 / f32::from(temperature.max(1)),
             h: vec![0.0; lanes * h],
             h_q: vec![0.0; lanes * h],
@@ -305,12 +313,21 @@ impl NeuralExpert {
         })
     }
 
-    /// Runs the matmul for every lane's current state.
-    fn run(&mut self) -> Result<TValue, Error> {
-        let input =
-            Tensor::from_shape(&[self.lanes, self.model.hidden], &self.h_q).map_err(model_error)?;
-        let mut out = self
-            .state
+    /// Runs the matmul for the current states of `lanes`, one output row per lane in order.
+    fn run(&mut self, lanes: &[usize]) -> Result<TValue, Error> {
+        let h = self.model.hidden;
+        let k = lanes.len();
+        self.rows.clear();
+        for &lane in lanes {
+            self.rows
+                .extend_from_slice(&self.h_q[lane * h..(lane + 1) * h]);
+        }
+        let input = Tensor::from_shape(&[k, h], &self.rows).map_err(model_error)?;
+        let state = match &mut self.states[k] {
+            Some(state) => state,
+            slot => slot.insert(self.model.plan(k, true)?.spawn().map_err(model_error)?),
+        };
+        let mut out = state
             .run(tvec![input.into_tvalue()])
             .map_err(|e| model_error(format!("model run failed: {e:#}")))?;
         if out.is_empty() {
@@ -332,7 +349,10 @@ impl Predictor for NeuralExpert {
     }
 
     fn predict(&mut self, lanes: &[usize], out: &mut [Weights]) -> Result<(), Error> {
-        let mm = self.run()?;
+        if lanes.is_empty() {
+            return Ok(());
+        }
+        let mm = self.run(lanes)?;
         let mm = mm
             .try_as_plain_ram()
             .and_then(|v| v.as_slice::<f32>())
@@ -340,11 +360,11 @@ impl Predictor for NeuralExpert {
         let m = &*self.model;
         let h = m.hidden;
         let width = 3 * h + 256;
-        if mm.len() != self.lanes * width {
+        if mm.len() != lanes.len() * width {
             return Err(model_error("matmul output has the wrong shape"));
         }
-        for (&lane, weights) in lanes.iter().zip(out.iter_mut()) {
-            let row = &mm[lane * width..(lane + 1) * width];
+        for ((&lane, weights), row) in lanes.iter().zip(out.iter_mut()).zip(mm.chunks_exact(width))
+        {
             let gh = &mut self.gh[lane * 3 * h..(lane + 1) * 3 * h];
             for ((g, &v), (&f, &b)) in gh
                 .iter_mut()
