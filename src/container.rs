@@ -18,8 +18,9 @@ use crate::error::{Error, Location};
 pub const MAGIC: [u8; 4] = [0x89, b'N', b'C', b'\n'];
 /// Last four bytes of every complete stream: lets a seeking reader find the index.
 pub const TAIL_MAGIC: [u8; 4] = *b"NCix";
-/// The format version this build writes and reads.
-pub const VERSION: u16 = 1;
+/// The format version this build writes. It reads this one and, for the predictors whose
+/// arithmetic did not change, version 1 (see `FORMAT.md`, "Versioning").
+pub const VERSION: u16 = 2;
 /// Size of the stream header.
 pub const HEADER_LEN: usize = 76;
 /// Size of a block header.
@@ -82,7 +83,7 @@ impl Header {
         let mut b = [0u8; HEADER_LEN];
         b[0..4].copy_from_slice(&MAGIC);
         b[4..6].copy_from_slice(&self.version.to_le_bytes());
-        b[6..8].copy_from_slice(&0u16.to_le_bytes()); // flags: none defined in version 1
+        b[6..8].copy_from_slice(&0u16.to_le_bytes()); // flags: none defined in versions 1 and 2
         b[8..12].copy_from_slice(&self.block_size.to_le_bytes());
         b[12..14].copy_from_slice(&self.predictor.to_le_bytes());
         b[14] = self.quant_bits;
@@ -112,7 +113,7 @@ impl Header {
             return Err(Error::NotNcStream);
         }
         let version = u16::from_le_bytes([b[4], b[5]]);
-        if version != VERSION {
+        if !(1..=VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion { version });
         }
         let stored = u32::from_le_bytes([b[72], b[73], b[74], b[75]]);
@@ -122,7 +123,7 @@ impl Header {
         let flags = u16::from_le_bytes([b[6], b[7]]);
         if flags != 0 {
             return Err(Error::Unsupported {
-                what: format!("header flags {flags:#06x} (none are defined in version 1)"),
+                what: format!("header flags {flags:#06x} (none are defined in versions 1 and 2)"),
             });
         }
         if b[18..20] != [0, 0] {
@@ -147,6 +148,16 @@ impl Header {
             Error::InvalidConfig { what } => Error::corrupt(what, at),
             other => other,
         })?;
+        if version == 1 && header.predictor == predictor_id::MIX {
+            // Version 2 changed the mixing predictor's arithmetic; decoding a version 1
+            // stream with it would give wrong bytes, so say so instead.
+            return Err(Error::Unsupported {
+                what: "a format version 1 stream of the mixing predictor (id 3): version 2 \
+                       changed that predictor, so this build cannot decode it; use the nc \
+                       release that wrote it"
+                    .to_string(),
+            });
+        }
         Ok(header)
     }
 

@@ -90,12 +90,6 @@ pub(crate) fn bump16(cell: &mut u16, bit: u32, limit: u16) {
     *cell = (p << 4) | (n + u16::from(n < limit));
 }
 
-/// A 12-bit probability of a 16-bit counter cell.
-#[inline]
-pub(crate) fn p16(cell: u16) -> i32 {
-    i32::from(cell >> 4)
-}
-
 /// A fresh counter cell: probability 1/2, count 0.
 pub(crate) const CELL_INIT: u16 = 2048 << 4;
 
@@ -104,14 +98,23 @@ pub(crate) const CELL_INIT: u16 = 2048 << 4;
 #[derive(Clone)]
 pub(crate) struct StateMap {
     cells: Vec<u32>,
+    /// What a reset returns to.
+    init: Vec<u32>,
     limit: u32,
 }
 
 impl StateMap {
     /// `n` contexts, each at probability 1/2; counts saturate at `limit` (`<= 63`).
     pub(crate) fn new(n: usize, limit: u32) -> Self {
+        Self::starting_at(&vec![2048; n], limit)
+    }
+
+    /// One context per entry of `p`, each starting at that 12-bit probability.
+    pub(crate) fn starting_at(p: &[i32], limit: u32) -> Self {
+        let init: Vec<u32> = p.iter().map(|&p| (p.clamp(1, 4095) as u32) << 20).collect();
         StateMap {
-            cells: vec![1 << 31; n],
+            cells: init.clone(),
+            init,
             limit: limit.min(63),
         }
     }
@@ -135,7 +138,7 @@ impl StateMap {
 
     /// Forgets everything.
     pub(crate) fn reset(&mut self) {
-        self.cells.fill(1 << 31);
+        self.cells.copy_from_slice(&self.init);
     }
 }
 
@@ -162,7 +165,7 @@ mod tests {
         for _ in 0..100 {
             bump16(&mut c, 1, 15);
         }
-        assert!(p16(c) > 3900);
+        assert!(c >> 4 > 3900);
         let mut sm = StateMap::new(1, 63);
         for _ in 0..100 {
             sm.update(0, 0);

@@ -53,10 +53,10 @@ fn empty_and_short_inputs_are_truncated() {
 #[test]
 fn unknown_version_is_unsupported() {
     let (_, mut packed) = sample();
-    packed[4] = 2;
+    packed[4] = 3;
     let err = decompress_err(&packed);
     assert_eq!(err.kind(), ErrorKind::Unsupported);
-    assert!(err.to_string().contains("version 2"), "{err}");
+    assert!(err.to_string().contains("version 3"), "{err}");
 }
 
 #[test]

@@ -24,11 +24,12 @@ fn encode(original: &[u8], block_size: u32, predictor: PredictorKind) -> Vec<u8>
 #[test]
 fn golden_streams_decode_and_reencode_identically() {
     let bless = std::env::var_os("NC_BLESS").is_some();
-    // (original, suffix of its stream, predictor): the context-statistics streams of
-    // version 1 and the mixing predictor's default and fast profiles.
+    // (original, suffix of its stream, predictor): the streams this build writes (format
+    // version 2), for the context-statistics predictor and the mixing predictor's default
+    // and fast profiles.
     let cases = [
-        ("prose.txt", "nc", PredictorKind::ContextStats),
-        ("mixed.bin", "nc", PredictorKind::ContextStats),
+        ("prose.txt", "ctx.nc", PredictorKind::ContextStats),
+        ("mixed.bin", "ctx.nc", PredictorKind::ContextStats),
         ("prose.txt", "mix.nc", PredictorKind::Mix(Profile::Default)),
         ("mixed.bin", "mix.nc", PredictorKind::Mix(Profile::Default)),
         ("prose.txt", "fast.nc", PredictorKind::Mix(Profile::Fast)),
@@ -36,15 +37,20 @@ fn golden_streams_decode_and_reencode_identically() {
     for (name, suffix, predictor) in cases {
         let original = std::fs::read(golden_dir().join(name)).unwrap();
         let nc_path = golden_dir().join(format!("{name}.{suffix}"));
-        if bless && (suffix != "nc" || !nc_path.exists()) {
+        if bless {
             std::fs::write(&nc_path, encode(&original, 1024, predictor)).unwrap();
         }
         let stream = std::fs::read(&nc_path).unwrap();
-        let mut decoded = Vec::new();
-        NcReader::new(&stream[..])
-            .read_to_end(&mut decoded)
-            .unwrap();
-        assert_eq!(decoded, original, "{name}: golden stream decodes wrongly");
+        assert_eq!(
+            u16::from_le_bytes([stream[4], stream[5]]),
+            2,
+            "{name}.{suffix}"
+        );
+        assert_eq!(
+            decode(&stream).unwrap(),
+            original,
+            "{name}: golden stream decodes wrongly"
+        );
 
         let index = StreamIndex::read_from(&mut Cursor::new(&stream[..])).unwrap();
         assert!(
@@ -57,4 +63,28 @@ fn golden_streams_decode_and_reencode_identically() {
             "{name}: the encoder's output changed"
         );
     }
+}
+
+/// Version 1 streams: the context-statistics predictor's arithmetic is unchanged in
+/// version 2, so they still decode; the mixing predictor's changed, so they are refused
+/// (never decoded into wrong bytes).
+#[test]
+fn version_1_streams_decode_or_are_refused() {
+    for name in ["prose.txt", "mixed.bin"] {
+        let original = std::fs::read(golden_dir().join(name)).unwrap();
+        let stream = std::fs::read(golden_dir().join(format!("{name}.nc"))).unwrap();
+        assert_eq!(u16::from_le_bytes([stream[4], stream[5]]), 1);
+        assert_eq!(decode(&stream).unwrap(), original, "{name}.nc");
+    }
+    let stream = std::fs::read(golden_dir().join("prose.txt.v1.mix.nc")).unwrap();
+    assert_eq!(u16::from_le_bytes([stream[4], stream[5]]), 1);
+    let err = decode(&stream).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::Unsupported, "{err}");
+    assert!(err.to_string().contains("version 1"), "{err}");
+}
+
+fn decode(stream: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut decoded = Vec::new();
+    NcReader::new(stream).read_to_end(&mut decoded)?;
+    Ok(decoded)
 }
