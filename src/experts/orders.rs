@@ -334,6 +334,22 @@ impl Orders {
         }
     }
 
+    /// Trains the 4 counters on the path of `nibble` in slot `s` of context `k`, and the
+    /// adapt cells their states selected.
+    fn learn_nibble(&mut self, k: usize, s: usize, nibble: usize) {
+        let slot = &mut self.table[s];
+        for j in 0..4 {
+            let node = (1 << j) | (nibble >> (4 - j));
+            let bit = ((nibble >> (3 - j)) & 1) as u32;
+            if slot[node] & 15 != 0 {
+                let i = adapt_index(k, j, slot[node], stretch(i32::from(slot[node] >> 4)));
+                self.adapt.update(i, bit);
+                self.adapt_st[i] = stretch(self.adapt.p(i)) as i16;
+            }
+            bump16(&mut slot[node], bit, LIMIT);
+        }
+    }
+
     /// Learns `byte` in every context, then moves the contexts on.
     pub(crate) fn update(&mut self, bytes: &[u8], byte: u8) {
         let b = usize::from(byte);
@@ -346,33 +362,13 @@ impl Orders {
                 Some(s) => s as usize,
                 None => self.lookup_or_insert(place(found.hash, self.bits)),
             };
-            let slot = &mut self.table[s];
-            for j in 0..4 {
-                let node = (1 << j) | (b >> (8 - j));
-                let bit = ((b >> (7 - j)) & 1) as u32;
-                if slot[node] & 15 != 0 {
-                    let i = adapt_index(k, j, slot[node], stretch(i32::from(slot[node] >> 4)));
-                    self.adapt.update(i, bit);
-                    self.adapt_st[i] = stretch(self.adapt.p(i)) as i16;
-                }
-                bump16(&mut slot[node], bit, LIMIT);
-            }
+            self.learn_nibble(k, s, b >> 4);
             let nibble = b >> 4;
             let s = match found.low[nibble] {
                 Some(s) => s as usize,
                 None => self.lookup_or_insert(place_low(found.hash, nibble, self.bits)),
             };
-            let slot = &mut self.table[s];
-            for j in 0..4 {
-                let node = (1 << j) | ((b & 15) >> (4 - j));
-                let bit = ((b >> (3 - j)) & 1) as u32;
-                if slot[node] & 15 != 0 {
-                    let i = adapt_index(k, j, slot[node], stretch(i32::from(slot[node] >> 4)));
-                    self.adapt.update(i, bit);
-                    self.adapt_st[i] = stretch(self.adapt.p(i)) as i16;
-                }
-                bump16(&mut slot[node], bit, LIMIT);
-            }
+            self.learn_nibble(k, s, b & 15);
         }
         self.dirty = true;
         // Move the contexts on.
