@@ -88,15 +88,22 @@ pub(crate) struct Orders {
 }
 
 /// Stretch buckets per counter count in `Orders::adapt`.
-const BUCKETS: usize = 64;
+const BUCKETS: usize = 4096 >> BUCKET_SHIFT;
+/// Width of a stretch bucket, log2.
+const BUCKET_SHIFT: u32 = 6;
 /// Count limit of `Orders::adapt`'s cells.
 const ADAPT_LIMIT: u32 = 63;
+
+/// 12-bit probability at the centre of stretch bucket `b`.
+fn bucket_centre(b: usize) -> i32 {
+    squash(((b as i32) << BUCKET_SHIFT) - 2048 + (1 << (BUCKET_SHIFT - 1)))
+}
 
 /// Row of `Orders::adapt` for a counter cell of context `k`.
 #[inline]
 fn adapt_index(k: usize, j: usize, cell: u16, st: i32) -> usize {
-    let bucket = ((st + 2048) >> 6) as usize;
-    (((k * 4 + j) * 16 + usize::from(cell & 15)) * BUCKETS) | bucket.min(BUCKETS - 1)
+    let bucket = ((st + 2048) >> BUCKET_SHIFT) as usize;
+    (((k * 8 + j) * 16 + usize::from(cell & 15)) * BUCKETS) | bucket.min(BUCKETS - 1)
 }
 
 /// Slots per page: all slots of one context (high nibble and the 16 low nibbles) lie in
@@ -132,8 +139,8 @@ impl Orders {
     /// A model over `kinds` with a table of `2^bits` slots (`bits >= 7`).
     pub(crate) fn new(kinds: &[Kind], bits: u32) -> Self {
         // Each adapt cell starts at its bucket's centre: at first it says what the counter says.
-        let adapt_init: Vec<i32> = (0..kinds.len() * 4 * 16 * BUCKETS)
-            .map(|i| squash((i % BUCKETS) as i32 * 64 - 2048 + 32))
+        let adapt_init: Vec<i32> = (0..kinds.len() * 8 * 16 * BUCKETS)
+            .map(|i| bucket_centre(i % BUCKETS))
             .collect();
         Orders {
             kinds: kinds.to_vec(),
@@ -175,7 +182,7 @@ impl Orders {
         }
         self.adapt.reset();
         for (i, st) in self.adapt_st.iter_mut().enumerate() {
-            *st = stretch(squash((i % BUCKETS) as i32 * 64 - 2048 + 32)) as i16;
+            *st = stretch(bucket_centre(i % BUCKETS)) as i16;
         }
         self.history = 0;
         self.seen = 0;
@@ -326,7 +333,7 @@ impl Orders {
                     let base = (16 + nibble) << j;
                     for lowbits in 0..(1usize << j) {
                         inputs[base + lowbits][col] = slot.map_or(0, |slot| {
-                            input(&self.adapt_st, k, j, slot[(1 << j) + lowbits])
+                            input(&self.adapt_st, k, j + 4, slot[(1 << j) + lowbits])
                         });
                     }
                 }
@@ -336,13 +343,18 @@ impl Orders {
 
     /// Trains the 4 counters on the path of `nibble` in slot `s` of context `k`, and the
     /// adapt cells their states selected.
-    fn learn_nibble(&mut self, k: usize, s: usize, nibble: usize) {
+    fn learn_nibble(&mut self, k: usize, s: usize, nibble: usize, depth: usize) {
         let slot = &mut self.table[s];
         for j in 0..4 {
             let node = (1 << j) | (nibble >> (4 - j));
             let bit = ((nibble >> (3 - j)) & 1) as u32;
             if slot[node] & 15 != 0 {
-                let i = adapt_index(k, j, slot[node], stretch(i32::from(slot[node] >> 4)));
+                let i = adapt_index(
+                    k,
+                    depth + j,
+                    slot[node],
+                    stretch(i32::from(slot[node] >> 4)),
+                );
                 self.adapt.update(i, bit);
                 self.adapt_st[i] = stretch(self.adapt.p(i)) as i16;
             }
@@ -362,13 +374,13 @@ impl Orders {
                 Some(s) => s as usize,
                 None => self.lookup_or_insert(place(found.hash, self.bits)),
             };
-            self.learn_nibble(k, s, b >> 4);
+            self.learn_nibble(k, s, b >> 4, 0);
             let nibble = b >> 4;
             let s = match found.low[nibble] {
                 Some(s) => s as usize,
                 None => self.lookup_or_insert(place_low(found.hash, nibble, self.bits)),
             };
-            self.learn_nibble(k, s, b & 15);
+            self.learn_nibble(k, s, b & 15, 4);
         }
         self.dirty = true;
         // Move the contexts on.
