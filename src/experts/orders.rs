@@ -417,3 +417,56 @@ fn input(adapt_st: &[i16], k: usize, j: usize, cell: u16) -> i32 {
         (i32::from(adapt_st[adapt_index(k, j, cell, st)]) + st) >> 1
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `data` through a model of `kinds` the way the mixer does.
+    fn run(kinds: &[Kind], data: &[u8]) -> Orders {
+        let mut orders = Orders::new(kinds, 16);
+        let mut inputs = [[0i32; 16]; 256];
+        for i in 0..data.len() {
+            orders.predict_high(&data[..i], &mut inputs, 0);
+            orders.predict_low(0xFFFF, &mut inputs, 0);
+            orders.update(&data[..=i], data[i]);
+        }
+        orders
+    }
+
+    #[test]
+    fn the_adapt_map_learns_that_a_deterministic_context_repeats_itself() {
+        // Each byte is a fixed function of the two before it, so an order-2 context seen
+        // once is always followed by what followed it then.
+        let mut data = vec![1u8, 2];
+        for i in 2..60_000 {
+            let next = data[i - 1].wrapping_mul(31) ^ data[i - 2].wrapping_mul(17) ^ 0x5A;
+            data.push(next.wrapping_add((i / 20_000) as u8));
+        }
+        let orders = run(&[Kind::Order(2)], &data);
+        // A counter that has seen a single 1 says ~0.83; in this data the next bit is a 1.
+        let mut cell = CELL_INIT;
+        bump16(&mut cell, 1, LIMIT);
+        let counter_p = i32::from(cell >> 4);
+        for depth in [0, 4, 7] {
+            let i = adapt_index(0, depth, cell, stretch(counter_p));
+            let learned = orders.adapt.p(i);
+            assert!(
+                learned > counter_p + 300,
+                "depth {depth}: map {learned}, counter {counter_p}"
+            );
+            assert_eq!(i32::from(orders.adapt_st[i]), stretch(learned));
+        }
+    }
+
+    #[test]
+    fn a_reset_forgets_the_map() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 13) as u8 + b'a').collect();
+        let mut orders = run(&[Kind::Order(1), Kind::Word], &data);
+        let fresh = Orders::new(&[Kind::Order(1), Kind::Word], 16);
+        assert_ne!(orders.adapt_st, fresh.adapt_st);
+        orders.reset();
+        assert_eq!(orders.adapt_st, fresh.adapt_st);
+        assert_eq!(orders.adapt.p(5), fresh.adapt.p(5));
+    }
+}
