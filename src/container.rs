@@ -21,6 +21,14 @@ pub const TAIL_MAGIC: [u8; 4] = *b"NCix";
 /// The format version this build writes. It reads this one and, for the predictors whose
 /// arithmetic did not change, version 1 (see `FORMAT.md`, "Versioning").
 pub const VERSION: u16 = 2;
+/// The oldest format version whose streams of `predictor` this build decodes: the version
+/// that last changed that predictor's arithmetic (`FORMAT.md`, "Versioning").
+fn oldest_version(predictor: u16) -> u16 {
+    match predictor {
+        predictor_id::MIX => 2,
+        _ => 1,
+    }
+}
 /// Size of the stream header.
 pub const HEADER_LEN: usize = 76;
 /// Size of a block header.
@@ -148,14 +156,17 @@ impl Header {
             Error::InvalidConfig { what } => Error::corrupt(what, at),
             other => other,
         })?;
-        if version == 1 && header.predictor == predictor_id::MIX {
-            // Version 2 changed the mixing predictor's arithmetic; decoding a version 1
-            // stream with it would give wrong bytes, so say so instead.
+        let oldest = oldest_version(header.predictor);
+        if version < oldest {
+            // That predictor's arithmetic changed since: decoding with today's would give
+            // wrong bytes, so say so instead.
             return Err(Error::Unsupported {
-                what: "a format version 1 stream of the mixing predictor (id 3): version 2 \
-                       changed that predictor, so this build cannot decode it; use the nc \
-                       release that wrote it"
-                    .to_string(),
+                what: format!(
+                    "a format version {version} stream of predictor {}: this build decodes \
+                     that predictor from version {oldest} on (its arithmetic changed); use \
+                     the nc release that wrote it",
+                    header.predictor
+                ),
             });
         }
         Ok(header)

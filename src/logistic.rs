@@ -98,25 +98,31 @@ pub(crate) const CELL_INIT: u16 = 2048 << 4;
 #[derive(Clone)]
 pub(crate) struct StateMap {
     cells: Vec<u32>,
-    /// What a reset returns to.
-    init: Vec<u32>,
+    /// What a reset returns each run of `row.len()` cells to.
+    row: Vec<u32>,
     limit: u32,
 }
 
 impl StateMap {
     /// `n` contexts, each at probability 1/2; counts saturate at `limit` (`<= 63`).
     pub(crate) fn new(n: usize, limit: u32) -> Self {
-        Self::starting_at(&vec![2048; n], limit)
+        Self::with_rows(n, &[2048], limit)
     }
 
-    /// One context per entry of `p`, each starting at that 12-bit probability.
-    pub(crate) fn starting_at(p: &[i32], limit: u32) -> Self {
-        let init: Vec<u32> = p.iter().map(|&p| (p.clamp(1, 4095) as u32) << 20).collect();
-        StateMap {
-            cells: init.clone(),
-            init,
+    /// `rows` rows of contexts, context `i` of each row starting at 12-bit probability
+    /// `row[i]`.
+    pub(crate) fn with_rows(rows: usize, row: &[i32], limit: u32) -> Self {
+        let row: Vec<u32> = row
+            .iter()
+            .map(|&p| (p.clamp(1, 4095) as u32) << 20)
+            .collect();
+        let mut map = StateMap {
+            cells: vec![0; rows * row.len()],
+            row,
             limit: limit.min(63),
-        }
+        };
+        map.reset();
+        map
     }
 
     /// 12-bit probability of context `cx`.
@@ -138,7 +144,9 @@ impl StateMap {
 
     /// Forgets everything.
     pub(crate) fn reset(&mut self) {
-        self.cells.copy_from_slice(&self.init);
+        for cells in self.cells.chunks_exact_mut(self.row.len()) {
+            cells.copy_from_slice(&self.row);
+        }
     }
 }
 

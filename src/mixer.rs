@@ -209,8 +209,9 @@ fn class(byte: u8) -> usize {
 }
 const CLASSES: usize = 5;
 /// A high nibble below `2^-SKIP_BELOW_BITS` probability gets no low-nibble evaluation.
-/// Measured (separate runs, same machine) on the bench corpus and 8 MiB of text, 2 threads:
-/// 8 gave 1,393,638 bytes and 0.20/0.19 MB/s, 7 gives 1,397,294 and 0.24/0.21 MB/s.
+/// Measured on the bench corpus (`nccat -z` per file) and 8 MiB of text (`nccat`, 2
+/// threads), format version 2: 8 gave 1,384,463 bytes and 0.245/0.213 MB/s, 7 gives
+/// 1,388,064 and about 0.27/0.28 MB/s.
 const SKIP_BELOW_BITS: u32 = 7;
 /// Match-state buckets for the first mixer's weight sets.
 const MATCH_STATES: usize = 4;

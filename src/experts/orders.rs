@@ -139,16 +139,15 @@ impl Orders {
     /// A model over `kinds` with a table of `2^bits` slots (`bits >= 7`).
     pub(crate) fn new(kinds: &[Kind], bits: u32) -> Self {
         // Each adapt cell starts at its bucket's centre: at first it says what the counter says.
-        let adapt_init: Vec<i32> = (0..kinds.len() * 8 * 16 * BUCKETS)
-            .map(|i| bucket_centre(i % BUCKETS))
-            .collect();
-        Orders {
+        let centres: Vec<i32> = (0..BUCKETS).map(bucket_centre).collect();
+        let rows = kinds.len() * 8 * 16;
+        let mut orders = Orders {
             kinds: kinds.to_vec(),
             table: vec![[0; 16]; 1 << bits],
             bits,
             dirty: false,
-            adapt: StateMap::starting_at(&adapt_init, ADAPT_LIMIT),
-            adapt_st: adapt_init.iter().map(|&p| stretch(p) as i16).collect(),
+            adapt: StateMap::with_rows(rows, &centres, ADAPT_LIMIT),
+            adapt_st: vec![0; rows * BUCKETS],
             found: vec![
                 Found {
                     hash: 0,
@@ -166,6 +165,19 @@ impl Orders {
             column: 0,
             line_start: 0,
             prev_line_start: 0,
+        };
+        orders.reset_adapt_st();
+        orders
+    }
+
+    /// Sets each `adapt_st` cell to the stretch of its bucket's centre, as `adapt` starts.
+    fn reset_adapt_st(&mut self) {
+        let mut row = [0i16; BUCKETS];
+        for (b, st) in row.iter_mut().enumerate() {
+            *st = stretch(bucket_centre(b)) as i16;
+        }
+        for cells in self.adapt_st.chunks_exact_mut(BUCKETS) {
+            cells.copy_from_slice(&row);
         }
     }
 
@@ -181,9 +193,7 @@ impl Orders {
             self.dirty = false;
         }
         self.adapt.reset();
-        for (i, st) in self.adapt_st.iter_mut().enumerate() {
-            *st = stretch(bucket_centre(i % BUCKETS)) as i16;
-        }
+        self.reset_adapt_st();
         self.history = 0;
         self.seen = 0;
         self.word = 0;
