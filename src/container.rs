@@ -18,9 +18,10 @@ use crate::error::{Error, Location};
 pub const MAGIC: [u8; 4] = [0x89, b'N', b'C', b'\n'];
 /// Last four bytes of every complete stream: lets a seeking reader find the index.
 pub const TAIL_MAGIC: [u8; 4] = *b"NCix";
-/// The format version this build writes. It reads this one and, for the predictors whose
-/// arithmetic did not change, version 1 (see `FORMAT.md`, "Versioning").
-pub const VERSION: u16 = 2;
+/// The format version this build writes. It also reads older versions where it can still
+/// reproduce their arithmetic: version 2 of the mixing predictor, version 1 of the others
+/// (see `FORMAT.md`, "Versioning").
+pub const VERSION: u16 = 3;
 /// The oldest format version whose streams of `predictor` this build decodes: the version
 /// that last changed that predictor's arithmetic (`FORMAT.md`, "Versioning").
 fn oldest_version(predictor: u16) -> u16 {
@@ -91,7 +92,7 @@ impl Header {
         let mut b = [0u8; HEADER_LEN];
         b[0..4].copy_from_slice(&MAGIC);
         b[4..6].copy_from_slice(&self.version.to_le_bytes());
-        b[6..8].copy_from_slice(&0u16.to_le_bytes()); // flags: none defined in versions 1 and 2
+        b[6..8].copy_from_slice(&0u16.to_le_bytes()); // flags: none defined in versions 1 to 3
         b[8..12].copy_from_slice(&self.block_size.to_le_bytes());
         b[12..14].copy_from_slice(&self.predictor.to_le_bytes());
         b[14] = self.quant_bits;
@@ -131,7 +132,7 @@ impl Header {
         let flags = u16::from_le_bytes([b[6], b[7]]);
         if flags != 0 {
             return Err(Error::Unsupported {
-                what: format!("header flags {flags:#06x} (none are defined in versions 1 and 2)"),
+                what: format!("header flags {flags:#06x} (none are defined in versions 1 to 3)"),
             });
         }
         if b[18..20] != [0, 0] {

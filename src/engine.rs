@@ -71,7 +71,8 @@ impl Engine {
                         per_worker,
                         header.temperature,
                     )?),
-                    (predictor_id::MIX, m) => Box::new(Mix::new(
+                    (predictor_id::MIX, m) => Box::new(Mix::for_version(
+                        header.version,
                         header.expert_mask,
                         per_worker,
                         m.clone(),

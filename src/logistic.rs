@@ -79,12 +79,19 @@ const fn build_reciprocal() -> [i32; 64] {
 
 /// An adaptive probability with its own count, 16 bits: 12-bit probability above a 4-bit
 /// count. Moves toward each bit by `1 / (count + 1.5)`, the count saturating at `limit`
-/// (`<= 15`), so it starts as a frequency estimate and ends as a moving average.
+/// (`<= 15`), so it starts as a frequency estimate and ends as a moving average. A bit the
+/// counter gave less than 1/4 first drops the count to at most `surprise`: after a change
+/// of regime the counter learns fast again (`surprise >= limit` never drops it).
 #[inline]
-pub(crate) fn bump16(cell: &mut u16, bit: u32, limit: u16) {
-    let n = *cell & 15;
+pub(crate) fn bump16(cell: &mut u16, bit: u32, limit: u16, surprise: u16) {
     let p = i32::from(*cell >> 4);
     let target = if bit != 0 { 4095 } else { 0 };
+    let surprised = if bit != 0 { p < 1024 } else { p > 4095 - 1024 };
+    let n = if surprised {
+        (*cell & 15).min(surprise)
+    } else {
+        *cell & 15
+    };
     let delta = ((target - p) * RECIPROCAL[usize::from(n)] + (1 << 15)) >> 16;
     let p = (p + delta).clamp(1, 4095) as u16;
     *cell = (p << 4) | (n + u16::from(n < limit));
@@ -171,7 +178,7 @@ mod tests {
     fn counters_learn() {
         let mut c = CELL_INIT;
         for _ in 0..100 {
-            bump16(&mut c, 1, 15);
+            bump16(&mut c, 1, 15, 15);
         }
         assert!(c >> 4 > 3900);
         let mut sm = StateMap::new(1, 63);

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use crate::error::Error;
 use crate::experts::copy::Copy;
-use crate::experts::orders::{Kind, Orders};
+use crate::experts::orders::{Kind, Orders, Surprise};
 use crate::experts::retrieval::Retrieval;
 use crate::experts::{NeuralExpert, NeuralModel, Predictor, Weights};
 use crate::logistic::{squash, stretch, STRETCH_MAX};
@@ -250,10 +250,17 @@ struct Spec {
     short: bool,
     retrieval: bool,
     neural: bool,
+    /// The context table holds `2^(block_bits + table_extra)` slots, at most
+    /// `2^table_max`.
+    table_extra: u32,
+    table_max: u32,
+    /// The context counters' setback on a surprise.
+    surprise: Surprise,
 }
 
 impl Spec {
-    fn new(mask: u32) -> Spec {
+    /// The lanes of experts `mask` as format `version` (`2..=VERSION`) computes them.
+    fn new(mask: u32, version: u16) -> Spec {
         let mut kinds = Vec::new();
         if mask & EXPERT_ORDERS != 0 {
             kinds.extend([1, 2, 3, 4, 6].map(Kind::Order));
@@ -270,6 +277,16 @@ impl Spec {
             short: mask & EXPERT_SHORT_COPY != 0,
             retrieval: mask & EXPERT_RETRIEVAL != 0,
             neural: mask & EXPERT_NEURAL_INPUT != 0,
+            // Version 3: twice the slots for blocks under 1 MiB (a block can create up to 18
+            // slots per byte, so small tables lost contexts to collisions) but no more than
+            // version 2's 64 MiB for the default block, and nonstationary counters.
+            table_extra: if version >= 3 { 2 } else { 1 },
+            table_max: if version >= 3 { 21 } else { 22 },
+            surprise: if version >= 3 {
+                Surprise::CURRENT
+            } else {
+                Surprise::NONE
+            },
         }
     }
 
@@ -277,9 +294,12 @@ impl Spec {
     /// `len` bytes. Tables follow the block's length, never the lane count, so a decoder
     /// builds the same tables whatever lanes it runs; short blocks get small, cache-resident
     /// tables.
-    fn table_bits(len: usize) -> (u32, u32) {
+    fn table_bits(&self, len: usize) -> (u32, u32) {
         let block_bits = usize::BITS - len.max(256).saturating_sub(1).leading_zeros();
-        ((block_bits + 1).clamp(10, 22), block_bits.clamp(10, 22))
+        (
+            (block_bits + self.table_extra).clamp(10, self.table_max),
+            block_bits.clamp(10, 22),
+        )
     }
 
     fn inputs(&self) -> usize {
@@ -295,11 +315,12 @@ impl Lane {
         let n = spec.inputs();
         // Every expert set fits: 9 contexts + 3 x 2 copy/retrieval + 1 neural = 16.
         debug_assert!(n <= MAX_INPUTS);
-        let (table_bits, copy_bits) = Spec::table_bits(block_len);
+        let (table_bits, copy_bits) = spec.table_bits(block_len);
         let mut lane = Box::new(Lane {
             block_len,
             bytes: Vec::with_capacity(block_len),
-            orders: (!spec.kinds.is_empty()).then(|| Orders::new(&spec.kinds, table_bits)),
+            orders: (!spec.kinds.is_empty())
+                .then(|| Orders::new(&spec.kinds, table_bits, spec.surprise)),
             long: spec.long.then(|| Copy::new(12, copy_bits)),
             short: spec.short.then(|| Copy::new(4, copy_bits)),
             retrieval: spec.retrieval.then(|| Retrieval::new(copy_bits)),
@@ -495,7 +516,8 @@ pub struct Mix {
 
 impl Mix {
     /// A mixing predictor with the experts of `mask` ([`Profile::experts`]) for `lanes`
-    /// lanes; `model` is required when the mask includes the neural expert.
+    /// lanes, as this build writes it ([`crate::container::VERSION`]); `model` is required
+    /// when the mask includes the neural expert.
     ///
     /// # Errors
     /// When the neural model cannot be planned for this lane count.
@@ -505,7 +527,31 @@ impl Mix {
         model: Option<Arc<NeuralModel>>,
         temperature_q8: u16,
     ) -> Result<Mix, Error> {
-        let spec = Spec::new(mask);
+        Mix::for_version(
+            crate::container::VERSION,
+            mask,
+            lanes,
+            model,
+            temperature_q8,
+        )
+    }
+
+    /// [`Mix::new`] with the arithmetic of format `version`, to decode older streams.
+    ///
+    /// # Errors
+    /// When `version` is not one this build decodes the mixing predictor from, or the
+    /// neural model cannot be planned for this lane count.
+    pub fn for_version(
+        version: u16,
+        mask: u32,
+        lanes: usize,
+        model: Option<Arc<NeuralModel>>,
+        temperature_q8: u16,
+    ) -> Result<Mix, Error> {
+        if !(2..=crate::container::VERSION).contains(&version) {
+            return Err(Error::UnsupportedVersion { version });
+        }
+        let spec = Spec::new(mask, version);
         let neural = match (spec.neural, model) {
             (true, Some(m)) => Some(NeuralExpert::new(m, lanes, temperature_q8)?),
             (true, None) => {
@@ -535,7 +581,7 @@ impl Predictor for Mix {
         }
         match &mut self.lanes[lane] {
             // Same table sizes: clear in place rather than reallocate.
-            Some(l) if Spec::table_bits(l.block_len) == Spec::table_bits(block_len) => {
+            Some(l) if self.spec.table_bits(l.block_len) == self.spec.table_bits(block_len) => {
                 l.block_len = block_len;
                 l.reset();
             }
@@ -613,12 +659,12 @@ mod tests {
     #[test]
     fn every_profile_fits_the_mixer() {
         for mask in [Profile::Fast, Profile::Default, Profile::Max].map(Profile::experts) {
-            assert!(Spec::new(mask).inputs() <= MAX_INPUTS);
+            assert!(Spec::new(mask, 3).inputs() <= MAX_INPUTS);
             assert_eq!(
                 Profile::from_experts(mask).map(Profile::experts),
                 Some(mask)
             );
         }
-        assert!(Spec::new(MIX_EXPERTS).inputs() <= MAX_INPUTS);
+        assert!(Spec::new(MIX_EXPERTS, 3).inputs() <= MAX_INPUTS);
     }
 }

@@ -25,7 +25,7 @@ fn encode(original: &[u8], block_size: u32, predictor: PredictorKind) -> Vec<u8>
 fn golden_streams_decode_and_reencode_identically() {
     let bless = std::env::var_os("NC_BLESS").is_some();
     // (original, suffix of its stream, predictor): the streams this build writes (format
-    // version 2), for the context-statistics predictor and the mixing predictor's default
+    // version 3), for the context-statistics predictor and the mixing predictor's default
     // and fast profiles.
     let cases = [
         ("prose.txt", "ctx.nc", PredictorKind::ContextStats),
@@ -43,7 +43,7 @@ fn golden_streams_decode_and_reencode_identically() {
         let stream = std::fs::read(&nc_path).unwrap();
         assert_eq!(
             u16::from_le_bytes([stream[4], stream[5]]),
-            2,
+            3,
             "{name}.{suffix}"
         );
         assert_eq!(
@@ -65,8 +65,25 @@ fn golden_streams_decode_and_reencode_identically() {
     }
 }
 
-/// Version 1 streams: the context-statistics predictor's arithmetic is unchanged in
-/// version 2, so they still decode; the mixing predictor's changed, so they are refused
+/// Version 2 streams of the mixing predictor (default and fast profiles): this build still
+/// computes version 2's arithmetic (the smaller context table, no counter setback), so they
+/// decode to the original.
+#[test]
+fn version_2_mixing_streams_decode() {
+    for (name, suffix) in [
+        ("prose.txt", "v2.mix.nc"),
+        ("mixed.bin", "v2.mix.nc"),
+        ("prose.txt", "v2.fast.nc"),
+    ] {
+        let original = std::fs::read(golden_dir().join(name)).unwrap();
+        let stream = std::fs::read(golden_dir().join(format!("{name}.{suffix}"))).unwrap();
+        assert_eq!(u16::from_le_bytes([stream[4], stream[5]]), 2);
+        assert_eq!(decode(&stream).unwrap(), original, "{name}.{suffix}");
+    }
+}
+
+/// Version 1 streams: the context-statistics predictor's arithmetic is unchanged since
+/// version 1, so they still decode; the mixing predictor's changed, so they are refused
 /// (never decoded into wrong bytes).
 #[test]
 fn version_1_streams_decode_or_are_refused() {
