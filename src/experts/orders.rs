@@ -82,10 +82,8 @@ pub(crate) struct Orders {
     /// sparse contexts only run while it is high, so text does not pay for them.
     binary: u32,
     /// Count a counter falls back to when its bit had probability below 1/4, on text and on
-    /// binary data (`Surprise`).
-    surprise_caps: Surprise,
-    /// The cap in force for the current byte.
-    surprise: u16,
+    /// binary data (chosen by `binary`, as the sparse contexts are).
+    surprise: Surprise,
     /// Current column and the start of the previous line, for `Kind::Column`.
     column: u32,
     line_start: usize,
@@ -95,7 +93,7 @@ pub(crate) struct Orders {
 /// How far a surprise sets a counter back: a counter whose bit had probability below 1/4
 /// continues from count `min(count, cap)`, so it follows a change of regime quickly (the
 /// nonstationary counters of paq). Measured on the bench corpus (`nccat -z` per file, with
-/// the version 3 table sizes): cap 2 everywhere took 0.42% off the total but made the
+/// twice the version 2 slots up to `2^22`): cap 2 everywhere took 0.42% off the total but made the
 /// novels larger (book1 +0.3%); no setback on text cost the rest of the text files what
 /// they gained (1,378,461 against 1,375,643 for caps 6 and 2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,8 +189,7 @@ impl Orders {
             word: 0,
             prev_word: 0,
             binary: 0,
-            surprise_caps: surprise,
-            surprise: surprise.text,
+            surprise,
             column: 0,
             line_start: 0,
             prev_line_start: 0,
@@ -230,7 +227,6 @@ impl Orders {
         self.word = 0;
         self.prev_word = 0;
         self.binary = 0;
-        self.surprise = self.surprise_caps.text;
         self.column = 0;
         self.line_start = 0;
         self.prev_line_start = 0;
@@ -311,11 +307,6 @@ impl Orders {
     ) {
         // Sparse contexts run while more than ~1/8 of recent bytes are not text.
         let binary = self.binary > BINARY_ON;
-        self.surprise = if binary {
-            self.surprise_caps.binary
-        } else {
-            self.surprise_caps.text
-        };
         for k in 0..self.kinds.len() {
             let idle = matches!(self.kinds[k], Kind::Sparse(_)) && !binary;
             let hash = self.context_hash(k, bytes);
@@ -390,7 +381,7 @@ impl Orders {
 
     /// Trains the 4 counters on the path of `nibble` in slot `s` of context `k`, and the
     /// adapt cells their states selected.
-    fn learn_nibble(&mut self, k: usize, s: usize, nibble: usize, depth: usize) {
+    fn learn_nibble(&mut self, k: usize, s: usize, nibble: usize, depth: usize, cap: u16) {
         let slot = &mut self.table[s];
         for j in 0..4 {
             let node = (1 << j) | (nibble >> (4 - j));
@@ -405,13 +396,19 @@ impl Orders {
                 self.adapt.update(i, bit);
                 self.adapt_st[i] = stretch(self.adapt.p(i)) as i16;
             }
-            bump16(&mut slot[node], bit, LIMIT, self.surprise);
+            bump16(&mut slot[node], bit, LIMIT, cap);
         }
     }
 
     /// Learns `byte` in every context, then moves the contexts on.
     pub(crate) fn update(&mut self, bytes: &[u8], byte: u8) {
         let b = usize::from(byte);
+        // `binary` is still the value the prediction saw: it moves on below.
+        let cap = if self.binary > BINARY_ON {
+            self.surprise.binary
+        } else {
+            self.surprise.text
+        };
         for k in 0..self.kinds.len() {
             let found = self.found[k];
             if found.idle {
@@ -421,13 +418,13 @@ impl Orders {
                 Some(s) => s as usize,
                 None => self.lookup_or_insert(place(found.hash, self.bits)),
             };
-            self.learn_nibble(k, s, b >> 4, 0);
+            self.learn_nibble(k, s, b >> 4, 0, cap);
             let nibble = b >> 4;
             let s = match found.low[nibble] {
                 Some(s) => s as usize,
                 None => self.lookup_or_insert(place_low(found.hash, nibble, self.bits)),
             };
-            self.learn_nibble(k, s, b & 15, 4);
+            self.learn_nibble(k, s, b & 15, 4, cap);
         }
         self.dirty = true;
         // Move the contexts on.
