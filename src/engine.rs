@@ -66,7 +66,8 @@ impl Engine {
         let workers = (0..threads)
             .map(|_| -> Result<Worker, Error> {
                 let predictor: Box<dyn Predictor> = match (header.predictor, &neural) {
-                    (predictor_id::NEURAL, Some(m)) => Box::new(NeuralExpert::new(
+                    (predictor_id::NEURAL, Some(m)) => Box::new(NeuralExpert::for_version(
+                        header.version,
                         m.clone(),
                         per_worker,
                         header.temperature,

@@ -553,7 +553,12 @@ impl Mix {
         }
         let spec = Spec::new(mask, version);
         let neural = match (spec.neural, model) {
-            (true, Some(m)) => Some(NeuralExpert::new(m, lanes, temperature_q8)?),
+            (true, Some(m)) => Some(NeuralExpert::for_version(
+                version,
+                m,
+                lanes,
+                temperature_q8,
+            )?),
             (true, None) => {
                 return Err(Error::InvalidConfig {
                     what: "the neural expert needs a model".into(),

@@ -5,17 +5,34 @@
 
 use std::io::{Cursor, Read};
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use nc_codec::container::StreamIndex;
+use nc_codec::container::{StreamIndex, VERSION};
+use nc_codec::experts::NeuralModel;
 use nc_codec::{Config, NcReader, NcWriter, PredictorKind, Profile};
 
 fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
+/// The small test model (`onnx-models/nc-test32.onnx`) for the neural streams.
+fn test_model() -> Arc<NeuralModel> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("onnx-models/nc-test32.onnx");
+    Arc::new(NeuralModel::from_file(path).unwrap())
+}
+
+fn config(block_size: u32, predictor: PredictorKind) -> Config {
+    let config = Config::new().block_size(block_size).predictor(predictor);
+    if predictor.uses_model() {
+        config.model(test_model())
+    } else {
+        config
+    }
+}
+
 fn encode(original: &[u8], block_size: u32, predictor: PredictorKind) -> Vec<u8> {
     use std::io::Write;
-    let config = Config::new().block_size(block_size).predictor(predictor);
+    let config = config(block_size, predictor);
     let mut w = NcWriter::with_config(Vec::new(), &config).unwrap();
     w.write_all(original).unwrap();
     w.finish().unwrap()
@@ -25,14 +42,16 @@ fn encode(original: &[u8], block_size: u32, predictor: PredictorKind) -> Vec<u8>
 fn golden_streams_decode_and_reencode_identically() {
     let bless = std::env::var_os("NC_BLESS").is_some();
     // (original, suffix of its stream, predictor): the streams this build writes (format
-    // version 3), for the context-statistics predictor and the mixing predictor's default
-    // and fast profiles.
+    // version 4), for the context-statistics predictor, the mixing predictor's default,
+    // fast and max profiles, and the neural model alone (the last two with the test model).
     let cases = [
         ("prose.txt", "ctx.nc", PredictorKind::ContextStats),
         ("mixed.bin", "ctx.nc", PredictorKind::ContextStats),
         ("prose.txt", "mix.nc", PredictorKind::Mix(Profile::Default)),
         ("mixed.bin", "mix.nc", PredictorKind::Mix(Profile::Default)),
         ("prose.txt", "fast.nc", PredictorKind::Mix(Profile::Fast)),
+        ("prose.txt", "max.nc", PredictorKind::Mix(Profile::Max)),
+        ("prose.txt", "neural.nc", PredictorKind::Neural),
     ];
     for (name, suffix, predictor) in cases {
         let original = std::fs::read(golden_dir().join(name)).unwrap();
@@ -43,11 +62,11 @@ fn golden_streams_decode_and_reencode_identically() {
         let stream = std::fs::read(&nc_path).unwrap();
         assert_eq!(
             u16::from_le_bytes([stream[4], stream[5]]),
-            3,
+            VERSION,
             "{name}.{suffix}"
         );
         assert_eq!(
-            decode(&stream).unwrap(),
+            decode_with(&stream, &config(1024, predictor)).unwrap(),
             original,
             "{name}: golden stream decodes wrongly"
         );
@@ -61,6 +80,26 @@ fn golden_streams_decode_and_reencode_identically() {
             encode(&original, index.header.block_size, predictor),
             stream,
             "{name}: the encoder's output changed"
+        );
+    }
+}
+
+/// Version 3 streams of the neural expert, alone and in the max profile: this build still
+/// computes them without the output layer's online correction (version 4), so they decode
+/// to the original.
+#[test]
+fn version_3_neural_streams_decode() {
+    let original = std::fs::read(golden_dir().join("prose.txt")).unwrap();
+    for (suffix, predictor) in [
+        ("v3.neural.nc", PredictorKind::Neural),
+        ("v3.max.nc", PredictorKind::Mix(Profile::Max)),
+    ] {
+        let stream = std::fs::read(golden_dir().join(format!("prose.txt.{suffix}"))).unwrap();
+        assert_eq!(u16::from_le_bytes([stream[4], stream[5]]), 3);
+        assert_eq!(
+            decode_with(&stream, &config(1024, predictor)).unwrap(),
+            original,
+            "prose.txt.{suffix}"
         );
     }
 }
@@ -103,5 +142,11 @@ fn version_1_streams_decode_or_are_refused() {
 fn decode(stream: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut decoded = Vec::new();
     NcReader::new(stream).read_to_end(&mut decoded)?;
+    Ok(decoded)
+}
+
+fn decode_with(stream: &[u8], config: &Config) -> std::io::Result<Vec<u8>> {
+    let mut decoded = Vec::new();
+    NcReader::with_config(stream, config)?.read_to_end(&mut decoded)?;
     Ok(decoded)
 }

@@ -41,10 +41,12 @@ fn reference() -> (Vec<u8>, Vec<Vec<f64>>) {
     (text, logits)
 }
 
+/// The trained model alone (format version 3: no online correction of its output layer)
+/// gives the logits the export script computed.
 #[test]
 fn matches_the_training_scripts_reference() {
     let (text, logits) = reference();
-    let mut expert = NeuralExpert::new(test_model(), 1, 256).unwrap();
+    let mut expert = NeuralExpert::for_version(3, test_model(), 1, 256).unwrap();
     expert.reset_lane(0, 1 << 20);
     let mut out = [[0u32; 256]];
     for (t, &byte) in text.iter().enumerate() {
@@ -61,6 +63,61 @@ fn matches_the_training_scripts_reference() {
             );
         }
         expert.update(&[0], &[byte]);
+    }
+}
+
+/// Bits the expert of format `version` spends on `data`, coded as one block.
+fn cost_in_bits(version: u16, data: &[u8]) -> f64 {
+    let mut expert = NeuralExpert::for_version(version, test_model(), 1, 256).unwrap();
+    expert.reset_lane(0, data.len());
+    let mut out = [[0u32; 256]];
+    let mut bits = 0.0;
+    for &byte in data {
+        expert.predict(&[0], &mut out).unwrap();
+        let total: f64 = out[0].iter().map(|&w| f64::from(w)).sum();
+        bits -= (f64::from(out[0][usize::from(byte)].max(1)) / total).log2();
+        expert.update(&[0], &[byte]);
+    }
+    bits
+}
+
+/// From version 4 the expert corrects its output layer as the block is coded: words the
+/// model never saw in training become cheap once the block has used them, and a reset
+/// forgets them.
+#[test]
+fn the_output_layer_learns_the_block() {
+    let names = ["Zorqvax", "Quellibrin", "Mxyptlk", "Vandrozel"];
+    let mut data = Vec::new();
+    let mut rng = 7u32;
+    while data.len() < 6000 {
+        rng = rng.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        data.extend_from_slice(names[(rng >> 16) as usize % names.len()].as_bytes());
+        data.extend_from_slice(b" said so. ");
+    }
+    let fixed = cost_in_bits(3, &data);
+    let adapting = cost_in_bits(4, &data);
+    assert!(
+        adapting < fixed * 0.8,
+        "adapting {adapting:.0} bits, fixed {fixed:.0}"
+    );
+    // A reset lane starts again from the trained model.
+    let mut used = NeuralExpert::new(test_model(), 1, 256).unwrap();
+    used.reset_lane(0, 1 << 16);
+    for &b in &data[..2000] {
+        let mut out = [[0u32; 256]];
+        used.predict(&[0], &mut out).unwrap();
+        used.update(&[0], &[b]);
+    }
+    used.reset_lane(0, 1 << 16);
+    let mut fresh = NeuralExpert::new(test_model(), 1, 256).unwrap();
+    fresh.reset_lane(0, 1 << 16);
+    for &b in &data[..300] {
+        let (mut a, mut f) = ([[0u32; 256]], [[0u32; 256]]);
+        used.predict(&[0], &mut a).unwrap();
+        fresh.predict(&[0], &mut f).unwrap();
+        assert_eq!(a, f);
+        used.update(&[0], &[b]);
+        fresh.update(&[0], &[b]);
     }
 }
 
