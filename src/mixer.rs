@@ -267,6 +267,11 @@ impl Spec {
         }
         if mask & EXPERT_TEXT != 0 {
             kinds.extend([Kind::Word, Kind::Column]);
+            // Version 4: the current word alone as well, where the mixer has room for it
+            // (16 inputs): with the neural expert, which knows words, it is left out.
+            if version >= 4 && mask & EXPERT_NEURAL_INPUT == 0 {
+                kinds.push(Kind::Unigram);
+            }
         }
         if mask & EXPERT_SPARSE != 0 {
             kinds.extend([Kind::Sparse(0b110), Kind::Sparse(0b1101)]);
@@ -313,7 +318,8 @@ impl Spec {
 impl Lane {
     fn new(spec: &Spec, block_len: usize) -> Box<Lane> {
         let n = spec.inputs();
-        // Every expert set fits: 9 contexts + 3 x 2 copy/retrieval + 1 neural = 16.
+        // Every expert set fits: 10 contexts + 3 x 2 copy/retrieval = 16, or 9 contexts (no
+        // unigram) + 3 x 2 + 1 neural = 16.
         debug_assert!(n <= MAX_INPUTS);
         let (table_bits, copy_bits) = spec.table_bits(block_len);
         let mut lane = Box::new(Lane {

@@ -1,4 +1,4 @@
-//! Adaptive context statistics over binary decisions: orders 1 to 6 plus a word context,
+//! Adaptive context statistics over binary decisions: orders 1 to 6 plus word contexts,
 //! hashed, learning as the block is coded (the context models of lpaq, evaluated for every
 //! node of the byte's bit tree so the mixer can hand the range coder a whole distribution).
 //!
@@ -21,6 +21,9 @@ pub(crate) enum Kind {
     Order(u8),
     /// The current word (letters, case folded) and the word before it.
     Word,
+    /// The current word alone (lpaq's word context): what follows a word's letters,
+    /// whichever word came before.
+    Unigram,
     /// The column position in a line and the byte above it: tables, aligned text.
     Column,
     /// Bytes of the history selected by a mask of byte positions (bit `i` = the byte `i + 1`
@@ -273,6 +276,7 @@ impl Orders {
                 mix(tag ^ n << 48, self.history & mask)
             }
             Kind::Word => mix(tag ^ self.word, self.prev_word),
+            Kind::Unigram => mix(tag, self.word),
             Kind::Sparse(mask) => {
                 let mut m = 0u64;
                 for i in 0..8 {
@@ -521,6 +525,26 @@ mod tests {
             );
             assert_eq!(i32::from(orders.adapt_st[i]), stretch(learned));
         }
+    }
+
+    #[test]
+    fn the_unigram_context_is_the_current_word_whatever_came_before() {
+        let kinds = [Kind::Word, Kind::Unigram];
+        let hashes = |text: &[u8]| {
+            let orders = run(&kinds, text);
+            (orders.context_hash(0, text), orders.context_hash(1, text))
+        };
+        let (red, blue, other) = (
+            hashes(b"a red Zebu"),
+            hashes(b"one blue zebu"),
+            hashes(b"a red zebr"),
+        );
+        assert_eq!(red.1, blue.1, "same word, case folded");
+        assert_ne!(
+            red.0, blue.0,
+            "the word context also keys on the word before"
+        );
+        assert_ne!(red.1, other.1);
     }
 
     #[test]
