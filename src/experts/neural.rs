@@ -293,7 +293,14 @@ struct Adapt {
     /// Per lane: the softmax numerators of the last prediction and their sum.
     numerators: Vec<f32>,
     sums: Vec<f32>,
-    /// Scratch: the correction for one lane, then its gradient step.
+    /// Per lane: the step `delta` still owes (`delta[i] += step * owed_state[i]`), made
+    /// in the pass of the next correction: `delta` is 256 KiB per lane for `H = 256`,
+    /// more than a core's cache holds for several lanes, so it is read once per byte,
+    /// not twice. Every element sees the same operations in the same order either way.
+    step: Vec<f32>,
+    owed_state: Vec<f32>,
+    owed: Vec<bool>,
+    /// Scratch: the correction of one lane.
     scratch: Vec<f32>,
 }
 
@@ -304,6 +311,9 @@ impl Adapt {
             delta_bias: vec![0.0; lanes * 256],
             numerators: vec![0.0; lanes * 256],
             sums: vec![1.0; lanes],
+            step: vec![0.0; lanes * 256],
+            owed_state: vec![0.0; lanes * hidden],
+            owed: vec![false; lanes],
             scratch: vec![0.0; 256],
         }
     }
@@ -311,27 +321,53 @@ impl Adapt {
     fn reset_lane(&mut self, lane: usize, hidden: usize) {
         self.delta[lane * hidden * 256..(lane + 1) * hidden * 256].fill(0.0);
         self.delta_bias[lane * 256..(lane + 1) * 256].fill(0.0);
+        self.owed[lane] = false;
     }
 
-    /// The correction of lane `lane` for hidden state `state`, into `scratch`.
-    fn correction(&mut self, lane: usize, state: &[f32]) -> &[f32] {
-        let h = state.len();
+    /// Makes lane `lane`'s owed step, and with `state` also computes its correction for
+    /// that state into `scratch`, in one pass over `delta`.
+    fn settle(&mut self, lane: usize, hidden: usize, state: Option<&[f32]>) {
         let z = &mut self.scratch;
         z.copy_from_slice(&self.delta_bias[lane * 256..(lane + 1) * 256]);
-        let rows = self.delta[lane * h * 256..(lane + 1) * h * 256].chunks_exact(256);
-        for (row, &s) in rows.zip(state) {
-            for (z, &d) in z.iter_mut().zip(row) {
-                *z += d * s;
+        let rows = self.delta[lane * hidden * 256..(lane + 1) * hidden * 256].chunks_exact_mut(256);
+        let owed = self.owed[lane].then(|| {
+            (
+                &self.step[lane * 256..(lane + 1) * 256],
+                &self.owed_state[lane * hidden..(lane + 1) * hidden],
+            )
+        });
+        self.owed[lane] = false;
+        for (i, row) in rows.enumerate() {
+            if let Some((step, owed_state)) = owed {
+                let s = owed_state[i];
+                for (d, &g) in row.iter_mut().zip(step) {
+                    *d += g * s;
+                }
+            }
+            if let Some(state) = state {
+                let s = state[i];
+                for (z, &d) in z.iter_mut().zip(row.iter()) {
+                    *z += d * s;
+                }
             }
         }
-        z
+    }
+
+    /// The correction of lane `lane` for hidden state `state`.
+    fn correction(&mut self, lane: usize, state: &[f32]) -> &[f32] {
+        self.settle(lane, state.len(), Some(state));
+        &self.scratch
     }
 
     /// One gradient step for lane `lane`, whose state was `state` when it predicted
-    /// `numerators`, after byte `byte`: the cost's gradient is `p - onehot(byte)`.
+    /// `numerators`, after byte `byte`: the cost's gradient is `p - onehot(byte)`. The
+    /// bias learns now, `delta` in the next pass over it.
     fn learn(&mut self, lane: usize, state: &[f32], byte: u8) {
         let h = state.len();
-        let g = &mut self.scratch;
+        if self.owed[lane] {
+            self.settle(lane, h, None);
+        }
+        let g = &mut self.step[lane * 256..(lane + 1) * 256];
         let scale = ADAPT_RATE / self.sums[lane];
         for (g, &e) in g
             .iter_mut()
@@ -346,12 +382,8 @@ impl Adapt {
         {
             *b += g;
         }
-        let rows = self.delta[lane * h * 256..(lane + 1) * h * 256].chunks_exact_mut(256);
-        for (row, &s) in rows.zip(state) {
-            for (d, &g) in row.iter_mut().zip(g.iter()) {
-                *d += g * s;
-            }
-        }
+        self.owed_state[lane * h..(lane + 1) * h].copy_from_slice(state);
+        self.owed[lane] = true;
     }
 }
 
