@@ -92,7 +92,7 @@ impl Header {
         let mut b = [0u8; HEADER_LEN];
         b[0..4].copy_from_slice(&MAGIC);
         b[4..6].copy_from_slice(&self.version.to_le_bytes());
-        b[6..8].copy_from_slice(&0u16.to_le_bytes()); // flags: none defined in versions 1 to 3
+        b[6..8].copy_from_slice(&0u16.to_le_bytes()); // flags: none defined in any version yet
         b[8..12].copy_from_slice(&self.block_size.to_le_bytes());
         b[12..14].copy_from_slice(&self.predictor.to_le_bytes());
         b[14] = self.quant_bits;
@@ -132,7 +132,9 @@ impl Header {
         let flags = u16::from_le_bytes([b[6], b[7]]);
         if flags != 0 {
             return Err(Error::Unsupported {
-                what: format!("header flags {flags:#06x} (none are defined in versions 1 to 3)"),
+                what: format!(
+                    "header flags {flags:#06x} (none are defined in versions 1 to {VERSION})"
+                ),
             });
         }
         if b[18..20] != [0, 0] {

@@ -269,11 +269,9 @@ const WEIGHT_ONE: f32 = (1u32 << 22) as f32;
 
 /// Learning rate of the output layer's online correction (format version 4): one step of
 /// plain gradient descent on the coding cost per byte. Chosen on the training corpus's
-/// held-out split (1,341,908 bytes of code, markup, logs and prose; `nccat -z -P neural`,
-/// 1 MiB blocks; 388,026 bytes without the correction): 0.002 gave 309,896, 0.003 305,640,
-/// 0.004 303,901. Long uniform prose prefers less (book1: 0.002 234,432, 0.004 238,329),
-/// text that changes subject more. A rate decaying with the block's age, or tuned online
-/// by its hypergradient, was worse on the held-out split.
+/// held-out split (`onnx-models/README.md` has the commands and the table): 0.004 codes it
+/// smallest of 0.002, 0.003 and 0.004; long uniform prose prefers less (book1), text that
+/// changes subject more.
 const ADAPT_RATE: f32 = 0.004;
 
 /// The first format version whose neural expert adapts its output layer to the block.

@@ -113,7 +113,7 @@ impl Surprise {
         text: LIMIT,
         binary: LIMIT,
     };
-    /// Format version 3.
+    /// Format version 3 on.
     pub(crate) const CURRENT: Surprise = Surprise { text: 6, binary: 2 };
 }
 
