@@ -15,7 +15,7 @@
 //! [`range_coder`] codes bytes under those tables, the [`container`] frames the coded blocks,
 //! the engine drives lanes in lockstep, and [`NcWriter`]/[`NcReader`] only buffer, frame and
 //! forward. `FORMAT.md` specifies the container byte for byte.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -27,6 +27,7 @@ pub mod container;
 mod engine;
 pub mod error;
 pub mod experts;
+mod hint;
 mod logistic;
 pub mod mixer;
 pub mod quantizer;

@@ -101,13 +101,31 @@ pub(crate) fn bump16(cell: &mut u16, bit: u32, limit: u16, surprise: u16) {
 pub(crate) const CELL_INIT: u16 = 2048 << 4;
 
 /// A 32-bit adaptive probability for small context sets (22-bit probability above a
-/// 10-bit count), finer than [`bump16`] for contexts that see millions of bits.
-#[derive(Clone)]
+/// 10-bit count), finer than [`bump16`] for contexts that see millions of bits. Each cell
+/// keeps the stretch of its probability beside it: mixer inputs read it far more often
+/// than cells learn, and a cell's update then finds its line already cached by the read.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct StateMap {
-    cells: Vec<u32>,
+    cells: Vec<Cell>,
     /// What a reset returns each run of `row.len()` cells to.
-    row: Vec<u32>,
+    row: Vec<Cell>,
     limit: u32,
+}
+
+/// One [`StateMap`] context: the probability and count, and the probability's stretch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Cell {
+    state: u32,
+    st: i32,
+}
+
+impl Cell {
+    fn new(state: u32) -> Cell {
+        Cell {
+            state,
+            st: stretch((state >> 20) as i32),
+        }
+    }
 }
 
 impl StateMap {
@@ -119,12 +137,12 @@ impl StateMap {
     /// `rows` rows of contexts, context `i` of each row starting at 12-bit probability
     /// `row[i]`.
     pub(crate) fn with_rows(rows: usize, row: &[i32], limit: u32) -> Self {
-        let row: Vec<u32> = row
+        let row: Vec<Cell> = row
             .iter()
-            .map(|&p| (p.clamp(1, 4095) as u32) << 20)
+            .map(|&p| Cell::new((p.clamp(1, 4095) as u32) << 20))
             .collect();
         let mut map = StateMap {
-            cells: vec![0; rows * row.len()],
+            cells: vec![row[0]; rows * row.len()],
             row,
             limit: limit.min(63),
         };
@@ -133,20 +151,26 @@ impl StateMap {
     }
 
     /// 12-bit probability of context `cx`.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn p(&self, cx: usize) -> i32 {
-        (self.cells[cx] >> 20) as i32
+        (self.cells[cx].state >> 20) as i32
+    }
+
+    /// `stretch(self.p(cx))`.
+    #[inline]
+    pub(crate) fn st(&self, cx: usize) -> i32 {
+        self.cells[cx].st
     }
 
     /// Moves context `cx` toward `bit`.
     #[inline]
     pub(crate) fn update(&mut self, cx: usize, bit: u32) {
-        let cell = self.cells[cx];
+        let cell = self.cells[cx].state;
         let n = cell & 1023;
         let p = i64::from(cell >> 10);
         let target = if bit != 0 { (1i64 << 22) - 1 } else { 0 };
         let p = p + (((target - p) * i64::from(RECIPROCAL[n as usize])) >> 16);
-        self.cells[cx] = ((p as u32) << 10) | (n + u32::from(n < self.limit));
+        self.cells[cx] = Cell::new(((p as u32) << 10) | (n + u32::from(n < self.limit)));
     }
 
     /// Forgets everything.
@@ -186,5 +210,6 @@ mod tests {
             sm.update(0, 0);
         }
         assert!(sm.p(0) < 100);
+        assert_eq!(sm.st(0), stretch(sm.p(0)));
     }
 }

@@ -22,6 +22,7 @@ use crate::experts::copy::Copy;
 use crate::experts::orders::{Kind, Orders, Surprise};
 use crate::experts::retrieval::Retrieval;
 use crate::experts::{NeuralExpert, NeuralModel, Predictor, Weights};
+use crate::hint::prefetch;
 use crate::logistic::{squash, stretch, STRETCH_MAX};
 
 /// Most mixer inputs per node (all experts together need 16; the APMs calibrate, so no
@@ -473,6 +474,26 @@ impl Lane {
                 self.eval((1 << j) | (b >> (8 - j)));
             }
         }
+        // The experts first: each starts fetching what its next lookup needs, and the
+        // gate's training below runs while those cache misses are served.
+        self.bytes.push(byte);
+        for c in [&self.long, &self.short].into_iter().flatten() {
+            c.prefetch(&self.bytes);
+        }
+        if let Some(o) = &mut self.orders {
+            o.update(&self.bytes, byte);
+        }
+        for c in [&mut self.long, &mut self.short].into_iter().flatten() {
+            c.update(&self.bytes, byte);
+        }
+        if let Some(r) = &mut self.retrieval {
+            r.update(&self.bytes, byte);
+        }
+        // The order-1 APM rows of the next byte's first nodes.
+        let next_rows = b * 256 * 33;
+        for i in (next_rows + 33..next_rows + 16 * 33).step_by(32) {
+            prefetch(&self.apm_order1.table, i);
+        }
         for j in 0..8 {
             let c0 = (1 << j) | (b >> (8 - j));
             let bit = ((b >> (7 - j)) & 1) as u32;
@@ -482,16 +503,6 @@ impl Lane {
             let [i0, i1] = self.apm_index[c0];
             self.apm_order0.update(i0, bit);
             self.apm_order1.update(i1, bit);
-        }
-        self.bytes.push(byte);
-        if let Some(o) = &mut self.orders {
-            o.update(&self.bytes, byte);
-        }
-        for c in [&mut self.long, &mut self.short].into_iter().flatten() {
-            c.update(&self.bytes, byte);
-        }
-        if let Some(r) = &mut self.retrieval {
-            r.update(&self.bytes, byte);
         }
     }
 }

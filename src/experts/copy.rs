@@ -10,7 +10,8 @@
 //! inside files) and the *short copy* (`min_len` 4: recurring words, indentation and
 //! punctuation patterns, found again a few bytes after a long match breaks).
 
-use crate::logistic::{stretch, StateMap};
+use crate::hint::prefetch;
+use crate::logistic::StateMap;
 
 /// Length buckets: 0 (no match), then 1..=15 exactly, then logarithmic up to 31.
 const BUCKETS: usize = 32;
@@ -105,6 +106,15 @@ impl Copy {
         write_path(inputs, first, e, &self.confidence, self.context(), strength);
     }
 
+    /// Starts fetching the table entry [`Copy::update`] will read for `bytes` (which ends
+    /// with the byte just coded), so the miss overlaps other work.
+    pub(crate) fn prefetch(&self, bytes: &[u8]) {
+        let pos = bytes.len();
+        if pos >= self.min_len {
+            prefetch(&self.table, hash(&bytes[pos - self.min_len..], self.bits));
+        }
+    }
+
     /// Learns how the prediction fared, then extends or looks up the match. `bytes` already
     /// ends with `byte`.
     pub(crate) fn update(&mut self, bytes: &[u8], byte: u8) {
@@ -169,7 +179,7 @@ pub(crate) fn write_path<const N: usize>(
     for j in 0..8 {
         let c0 = (1 << j) | (e >> (8 - j));
         let bit = (e >> (7 - j)) & 1;
-        inputs[c0][first] = stretch(confidence.p(base + bit));
+        inputs[c0][first] = confidence.st(base + bit);
         inputs[c0][first + 1] = if bit != 0 { strength } else { -strength };
     }
 }

@@ -12,6 +12,7 @@
 //! Slots carry a 16-bit check of their context; of the two slots a context may use (one
 //! cache line) a new context takes the one that has learned less. Everything is integer.
 
+use crate::hint::prefetch;
 use crate::logistic::{bump16, squash, stretch, StateMap, CELL_INIT};
 
 /// Context kinds this model can use.
@@ -71,9 +72,6 @@ pub(crate) struct Orders {
     /// mixer gets the learned probability (the indirect modelling of lpaq's state maps,
     /// over the counters this model keeps).
     adapt: StateMap,
-    /// `stretch` of each `adapt` cell, refreshed when the cell learns: a prediction reads
-    /// ~100 nodes per context and byte, an update 8.
-    adapt_st: Vec<i16>,
     /// The last 8 bytes, newest in the low byte.
     history: u64,
     /// Bytes since the reset.
@@ -171,13 +169,12 @@ impl Orders {
         // Each adapt cell starts at its bucket's centre: at first it says what the counter says.
         let centres: Vec<i32> = (0..BUCKETS).map(bucket_centre).collect();
         let rows = kinds.len() * 8 * 16;
-        let mut orders = Orders {
+        Orders {
             kinds: kinds.to_vec(),
             table: vec![[0; 16]; 1 << bits],
             bits,
             dirty: false,
             adapt: StateMap::with_rows(rows, &centres, ADAPT_LIMIT),
-            adapt_st: vec![0; rows * BUCKETS],
             found: vec![
                 Found {
                     hash: 0,
@@ -196,19 +193,6 @@ impl Orders {
             column: 0,
             line_start: 0,
             prev_line_start: 0,
-        };
-        orders.reset_adapt_st();
-        orders
-    }
-
-    /// Sets each `adapt_st` cell to the stretch of its bucket's centre, as `adapt` starts.
-    fn reset_adapt_st(&mut self) {
-        let mut row = [0i16; BUCKETS];
-        for (b, st) in row.iter_mut().enumerate() {
-            *st = stretch(bucket_centre(b)) as i16;
-        }
-        for cells in self.adapt_st.chunks_exact_mut(BUCKETS) {
-            cells.copy_from_slice(&row);
         }
     }
 
@@ -224,7 +208,6 @@ impl Orders {
             self.dirty = false;
         }
         self.adapt.reset();
-        self.reset_adapt_st();
         self.history = 0;
         self.seen = 0;
         self.word = 0;
@@ -334,7 +317,7 @@ impl Orders {
                     let slot = &self.table[s as usize];
                     for c0 in 1..16usize {
                         let j = c0.ilog2() as usize;
-                        inputs[c0][col] = input(&self.adapt_st, k, j, slot[c0]);
+                        inputs[c0][col] = input(&self.adapt, k, j, slot[c0]);
                     }
                 }
                 None => {
@@ -375,7 +358,7 @@ impl Orders {
                     let base = (16 + nibble) << j;
                     for lowbits in 0..(1usize << j) {
                         inputs[base + lowbits][col] = slot.map_or(0, |slot| {
-                            input(&self.adapt_st, k, j + 4, slot[(1 << j) + lowbits])
+                            input(&self.adapt, k, j + 4, slot[(1 << j) + lowbits])
                         });
                     }
                 }
@@ -398,7 +381,6 @@ impl Orders {
                     stretch(i32::from(slot[node] >> 4)),
                 );
                 self.adapt.update(i, bit);
-                self.adapt_st[i] = stretch(self.adapt.p(i)) as i16;
             }
             bump16(&mut slot[node], bit, LIMIT, cap);
         }
@@ -451,18 +433,26 @@ impl Orders {
         } else {
             self.column = self.column.saturating_add(1);
         }
+        // The next byte's contexts are known now: start fetching their high-nibble slots
+        // so the misses overlap the rest of the lane's update.
+        let binary = self.binary > BINARY_ON;
+        for k in 0..self.kinds.len() {
+            if binary || !matches!(self.kinds[k], Kind::Sparse(_)) {
+                prefetch(&self.table, place(self.context_hash(k, bytes), self.bits).0);
+            }
+        }
     }
 }
 
 /// Mixer input of a counter of context `k`: the stretch of what its state predicts, or 0
 /// for a counter that has never been updated.
 #[inline]
-fn input(adapt_st: &[i16], k: usize, j: usize, cell: u16) -> i32 {
+fn input(adapt: &StateMap, k: usize, j: usize, cell: u16) -> i32 {
     if cell & 15 == 0 {
         0
     } else {
         let st = stretch(i32::from(cell >> 4));
-        (i32::from(adapt_st[adapt_index(k, j, cell, st)]) + st) >> 1
+        (adapt.st(adapt_index(k, j, cell, st)) + st) >> 1
     }
 }
 
@@ -523,7 +513,7 @@ mod tests {
                 learned > counter_p + 300,
                 "depth {depth}: map {learned}, counter {counter_p}"
             );
-            assert_eq!(i32::from(orders.adapt_st[i]), stretch(learned));
+            assert_eq!(orders.adapt.st(i), stretch(learned));
         }
     }
 
@@ -552,9 +542,8 @@ mod tests {
         let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 13) as u8 + b'a').collect();
         let mut orders = run(&[Kind::Order(1), Kind::Word], &data);
         let fresh = Orders::new(&[Kind::Order(1), Kind::Word], 16, Surprise::CURRENT);
-        assert_ne!(orders.adapt_st, fresh.adapt_st);
+        assert_ne!(orders.adapt, fresh.adapt);
         orders.reset();
-        assert_eq!(orders.adapt_st, fresh.adapt_st);
-        assert_eq!(orders.adapt.p(5), fresh.adapt.p(5));
+        assert_eq!(orders.adapt, fresh.adapt);
     }
 }

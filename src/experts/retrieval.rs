@@ -11,6 +11,7 @@
 //! two that disagree are weak.
 
 use super::copy::{clear_path, train_path, write_path};
+use crate::hint::prefetch;
 use crate::logistic::StateMap;
 
 /// Normalised bytes hashed to find candidates.
@@ -158,5 +159,7 @@ impl Retrieval {
         }
         let mask = (1u64 << (8 * MIN_LEN)) - 1;
         self.recent = ((self.recent << 8) | u64::from(normalise(byte))) & mask;
+        // The next prediction reads this bucket.
+        prefetch(&self.table, self.bucket());
     }
 }
