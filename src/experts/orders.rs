@@ -31,6 +31,19 @@ pub(crate) enum Kind {
     /// back), skipping the others: structured binary data (records, fixed-width fields,
     /// machine code operands).
     Sparse(u8),
+    /// Fixed-length records (tables, bitmaps, arrays of structures), with the record length
+    /// detected from the bytes. Never listed among a model's kinds: a word slot keys on
+    /// records instead of words while the data is binary and a length is known.
+    Record(RecordKey),
+}
+
+/// What a record context keys on, besides the record length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RecordKey {
+    /// The byte one record back and the byte before this one: above and left, in a bitmap.
+    AboveLeft,
+    /// The bytes one and two records back: a field's value in the last two records.
+    AboveTwice,
 }
 
 /// One 32-byte slot: `[0]` is the check, `[1..16]` the counters of one nibble's nodes.
@@ -89,6 +102,67 @@ pub(crate) struct Orders {
     column: u32,
     line_start: usize,
     prev_line_start: usize,
+    /// Detects the record length, when `records` is on.
+    record: RecordLength,
+    /// On binary data with a known record length, the word slots key on records
+    /// (format version 5 on).
+    records: bool,
+}
+
+/// Detects a record length from the bytes (the record model of paq8): a byte value that
+/// recurs at one distance four times in a row votes for that distance; a distance with
+/// more than 15 votes since the last change becomes the record length.
+pub(crate) struct RecordLength {
+    /// Per byte value, its last four positions in the block, newest first (0 = none; a
+    /// position is the count of bytes up to and including it).
+    seen: Box<[[u32; 4]; 256]>,
+    /// The two distances with the most recent votes, and their vote counts.
+    candidates: [(u32, u32); 2],
+    /// The detected length, 0 for none.
+    len: u32,
+}
+
+impl RecordLength {
+    fn new() -> Self {
+        RecordLength {
+            seen: Box::new([[0; 4]; 256]),
+            candidates: [(0, 0); 2],
+            len: 0,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.seen.fill([0; 4]);
+        self.candidates = [(0, 0); 2];
+        self.len = 0;
+    }
+
+    /// Takes the byte just coded, the `pos`-th of the block.
+    fn update(&mut self, pos: u32, byte: u8) {
+        let p = &mut self.seen[usize::from(byte)];
+        let r = pos - p[0];
+        if p[3] != 0 && r > 1 && r == p[0] - p[1] && r == p[1] - p[2] && r == p[2] - p[3] {
+            let [(l1, c1), (l2, c2)] = &mut self.candidates;
+            if r == *l1 {
+                *c1 += 1;
+            } else if r == *l2 {
+                *c2 += 1;
+            } else if *c1 > *c2 {
+                (*l2, *c2) = (r, 1);
+            } else {
+                (*l1, *c1) = (r, 1);
+            }
+            for (l, c) in self.candidates {
+                if c > 7 && self.len != l {
+                    self.len = l;
+                    self.candidates[0].1 = 0;
+                    self.candidates[1].1 = 0;
+                    break;
+                }
+            }
+        }
+        *p = [pos, p[0], p[1], p[2]];
+    }
 }
 
 /// How far a surprise sets a counter back: a counter whose bit had probability below 1/4
@@ -164,8 +238,9 @@ fn mix(a: u64, b: u64) -> u64 {
 }
 
 impl Orders {
-    /// A model over `kinds` with a table of `2^bits` slots (`bits >= 7`).
-    pub(crate) fn new(kinds: &[Kind], bits: u32, surprise: Surprise) -> Self {
+    /// A model over `kinds` with a table of `2^bits` slots (`bits >= 7`); `records` lets
+    /// the word slots key on records on binary data.
+    pub(crate) fn new(kinds: &[Kind], bits: u32, surprise: Surprise, records: bool) -> Self {
         // Each adapt cell starts at its bucket's centre: at first it says what the counter says.
         let centres: Vec<i32> = (0..BUCKETS).map(bucket_centre).collect();
         let rows = kinds.len() * 8 * 16;
@@ -193,6 +268,8 @@ impl Orders {
             column: 0,
             line_start: 0,
             prev_line_start: 0,
+            record: RecordLength::new(),
+            records,
         }
     }
 
@@ -216,6 +293,7 @@ impl Orders {
         self.column = 0;
         self.line_start = 0;
         self.prev_line_start = 0;
+        self.record.reset();
     }
 
     fn lookup(&self, (i, check): (usize, u16)) -> Option<u32> {
@@ -246,9 +324,27 @@ impl Orders {
         j
     }
 
+    /// The kind slot `k` runs for the next byte, and whether it sits the byte out. Sparse
+    /// contexts run while more than ~1/8 of the recent bytes are not text. On such data a
+    /// word is rarely more than a letter or two, so where a record length is known the word
+    /// slots key on records instead (format version 5 on): a bitmap's row, a table's record.
+    fn in_force(&self, k: usize) -> (Kind, bool) {
+        let binary = self.binary > BINARY_ON;
+        let kind = match self.kinds[k] {
+            Kind::Word if binary && self.records && self.record.len != 0 => {
+                Kind::Record(RecordKey::AboveLeft)
+            }
+            Kind::Unigram if binary && self.records && self.record.len != 0 => {
+                Kind::Record(RecordKey::AboveTwice)
+            }
+            kind => kind,
+        };
+        (kind, matches!(kind, Kind::Sparse(_)) && !binary)
+    }
+
     fn context_hash(&self, k: usize, history_bytes: &[u8]) -> u64 {
         let tag = (k as u64 + 1) << 56;
-        match self.kinds[k] {
+        match self.in_force(k).0 {
             Kind::Order(n) => {
                 let n = u64::from(n).min(self.seen).min(8);
                 let mask = if n == 8 {
@@ -268,6 +364,22 @@ impl Orders {
                     }
                 }
                 mix(tag ^ u64::from(mask) << 40, self.history & m)
+            }
+            Kind::Record(key) => {
+                let r = self.record.len as usize;
+                let pos = history_bytes.len();
+                let back = |d: usize| {
+                    if (1..=pos).contains(&d) {
+                        u64::from(history_bytes[pos - d])
+                    } else {
+                        0
+                    }
+                };
+                let (variant, bytes) = match key {
+                    RecordKey::AboveLeft => (1, back(r) | back(1) << 8),
+                    RecordKey::AboveTwice => (2, back(r) | back(2 * r) << 8),
+                };
+                mix(tag ^ variant << 48 ^ (r as u64) << 16, bytes)
             }
             Kind::Column => {
                 let above = self.prev_line_start + self.column as usize;
@@ -292,10 +404,8 @@ impl Orders {
         inputs: &mut [[i32; N]; 256],
         first: usize,
     ) {
-        // Sparse contexts run while more than ~1/8 of recent bytes are not text.
-        let binary = self.binary > BINARY_ON;
         for k in 0..self.kinds.len() {
-            let idle = matches!(self.kinds[k], Kind::Sparse(_)) && !binary;
+            let idle = self.in_force(k).1;
             let hash = self.context_hash(k, bytes);
             let high = if idle {
                 None
@@ -435,9 +545,9 @@ impl Orders {
         }
         // The next byte's contexts are known now: start fetching their high-nibble slots
         // so the misses overlap the rest of the lane's update.
-        let binary = self.binary > BINARY_ON;
+        self.record.update(pos as u32, byte);
         for k in 0..self.kinds.len() {
-            if binary || !matches!(self.kinds[k], Kind::Sparse(_)) {
+            if !self.in_force(k).1 {
                 prefetch(&self.table, place(self.context_hash(k, bytes), self.bits).0);
             }
         }
@@ -457,12 +567,12 @@ fn input(adapt: &StateMap, k: usize, j: usize, cell: u16) -> i32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Runs `data` through a model of `kinds` the way the mixer does.
     fn run(kinds: &[Kind], data: &[u8]) -> Orders {
-        let mut orders = Orders::new(kinds, 16, Surprise::CURRENT);
+        let mut orders = Orders::new(kinds, 16, Surprise::CURRENT, true);
         let mut inputs = [[0i32; 16]; 256];
         for i in 0..data.len() {
             orders.predict_high(&data[..i], &mut inputs, 0);
@@ -537,11 +647,83 @@ mod tests {
         assert_ne!(red.1, other.1);
     }
 
+    /// A binary "bitmap": rows of `width` bytes, each row the one above with a few bytes
+    /// changed.
+    pub(crate) fn bitmap(width: usize, rows: usize) -> Vec<u8> {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut data: Vec<u8> = (0..width).map(|_| next() as u8 | 0x80).collect();
+        for i in width..width * rows {
+            let r = next();
+            let above = data[i - width];
+            data.push(if r % 16 == 0 {
+                (r >> 8) as u8 | 0x80
+            } else {
+                above
+            });
+        }
+        data
+    }
+
+    #[test]
+    fn a_record_length_is_detected_and_the_word_slots_key_on_records() {
+        let data = bitmap(37, 40);
+        let kinds = [Kind::Word, Kind::Unigram];
+        let mut orders = Orders::new(&kinds, 16, Surprise::CURRENT, true);
+        let mut inputs = [[0i32; 16]; 256];
+        for i in 0..data.len() {
+            orders.predict_high(&data[..i], &mut inputs, 0);
+            orders.update(&data[..=i], data[i]);
+        }
+        assert_eq!(orders.record.len, 37);
+        assert_eq!(orders.in_force(0).0, Kind::Record(RecordKey::AboveLeft));
+        assert_eq!(orders.in_force(1).0, Kind::Record(RecordKey::AboveTwice));
+        // The context is the byte above and the byte before: other bytes do not change it.
+        let n = data.len();
+        let mut other = data.clone();
+        other[n - 2] ^= 1;
+        assert_eq!(
+            orders.context_hash(0, &data),
+            orders.context_hash(0, &other)
+        );
+        other[n - 37] ^= 1;
+        assert_ne!(
+            orders.context_hash(0, &data),
+            orders.context_hash(0, &other)
+        );
+        orders.reset();
+        assert_eq!(orders.record.len, 0);
+        assert_eq!(orders.in_force(0).0, Kind::Word);
+        // Without `records` (format versions before 5) the slots stay word contexts.
+        let mut plain = Orders::new(&kinds, 16, Surprise::CURRENT, false);
+        for i in 0..data.len() {
+            plain.predict_high(&data[..i], &mut inputs, 0);
+            plain.update(&data[..=i], data[i]);
+        }
+        assert_eq!(plain.record.len, 37);
+        assert_eq!(plain.in_force(0).0, Kind::Word);
+    }
+
+    #[test]
+    fn text_keeps_its_word_contexts() {
+        let text = b"Alice was beginning to get very tired of sitting by her sister on the bank. ";
+        let data: Vec<u8> = text.iter().cycle().take(5000).copied().collect();
+        let orders = run(&[Kind::Word, Kind::Unigram], &data);
+        // Text repeats too (here every 76 bytes), but it is not binary.
+        assert_eq!(orders.in_force(0).0, Kind::Word);
+        assert_eq!(orders.in_force(1).0, Kind::Unigram);
+    }
+
     #[test]
     fn a_reset_forgets_the_map() {
         let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 13) as u8 + b'a').collect();
         let mut orders = run(&[Kind::Order(1), Kind::Word], &data);
-        let fresh = Orders::new(&[Kind::Order(1), Kind::Word], 16, Surprise::CURRENT);
+        let fresh = Orders::new(&[Kind::Order(1), Kind::Word], 16, Surprise::CURRENT, true);
         assert_ne!(orders.adapt, fresh.adapt);
         orders.reset();
         assert_eq!(orders.adapt, fresh.adapt);
