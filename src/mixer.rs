@@ -441,12 +441,13 @@ impl Lane {
                 if self.spread_by_counts {
                     // In proportion to how often each low nibble followed this high
                     // nibble after a byte of this class (every count is at least 1).
+                    // One division per subtree: a unit of `m / Σc` per count.
                     let counts = &self.low_counts[self.low_class][nibble];
                     let total: u64 = counts.iter().map(|&c| u64::from(c)).sum();
+                    let unit = m / total;
                     let mut given = 0;
                     for (leaf, &c) in leaves.iter_mut().zip(counts) {
-                        // m < 2^41 and c < 2^13: no overflow.
-                        *leaf = m * u64::from(c) / total;
+                        *leaf = unit * u64::from(c);
                         given += *leaf;
                     }
                     leaves[0] += m - given;
