@@ -245,7 +245,9 @@ struct Lane {
     /// than evenly.
     spread_by_counts: bool,
     /// Per character class of the previous byte and high nibble: how often each low nibble
-    /// came (counts from 1, in steps of 16, halved past 4000).
+    /// came (counts from 1, in steps of 16, halved past 4000). On alice29.txt, paper2,
+    /// progc, news, obj2, cp.html and bib (`nccat -z` per file): evenly 256,273 bytes,
+    /// counts per high nibble alone 255,517, per class 255,357, per previous byte 255,368.
     low_counts: [[[u16; 16]; 16]; CLASSES],
     /// `class` of the previous byte.
     low_class: usize,
