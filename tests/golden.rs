@@ -90,9 +90,7 @@ fn golden_streams_decode_and_reencode_identically() {
 #[test]
 fn version_4_mixing_streams_decode() {
     for name in ["prose.txt", "mixed.bin"] {
-        let original = std::fs::read(golden_dir().join(name)).unwrap();
-        let stream = std::fs::read(golden_dir().join(format!("{name}.v4.mix.nc"))).unwrap();
-        assert_eq!(u16::from_le_bytes([stream[4], stream[5]]), 4);
+        let (original, stream) = older_stream(name, "v4.mix.nc", 4);
         assert_eq!(decode(&stream).unwrap(), original, "{name}.v4.mix.nc");
     }
 }
@@ -102,13 +100,11 @@ fn version_4_mixing_streams_decode() {
 /// to the original.
 #[test]
 fn version_3_neural_streams_decode() {
-    let original = std::fs::read(golden_dir().join("prose.txt")).unwrap();
     for (suffix, predictor) in [
         ("v3.neural.nc", PredictorKind::Neural),
         ("v3.max.nc", PredictorKind::Mix(Profile::Max)),
     ] {
-        let stream = std::fs::read(golden_dir().join(format!("prose.txt.{suffix}"))).unwrap();
-        assert_eq!(u16::from_le_bytes([stream[4], stream[5]]), 3);
+        let (original, stream) = older_stream("prose.txt", suffix, 3);
         assert_eq!(
             decode_with(&stream, &config(1024, predictor)).unwrap(),
             original,
@@ -127,9 +123,7 @@ fn version_2_mixing_streams_decode() {
         ("mixed.bin", "v2.mix.nc"),
         ("prose.txt", "v2.fast.nc"),
     ] {
-        let original = std::fs::read(golden_dir().join(name)).unwrap();
-        let stream = std::fs::read(golden_dir().join(format!("{name}.{suffix}"))).unwrap();
-        assert_eq!(u16::from_le_bytes([stream[4], stream[5]]), 2);
+        let (original, stream) = older_stream(name, suffix, 2);
         assert_eq!(decode(&stream).unwrap(), original, "{name}.{suffix}");
     }
 }
@@ -140,16 +134,26 @@ fn version_2_mixing_streams_decode() {
 #[test]
 fn version_1_streams_decode_or_are_refused() {
     for name in ["prose.txt", "mixed.bin"] {
-        let original = std::fs::read(golden_dir().join(name)).unwrap();
-        let stream = std::fs::read(golden_dir().join(format!("{name}.nc"))).unwrap();
-        assert_eq!(u16::from_le_bytes([stream[4], stream[5]]), 1);
+        let (original, stream) = older_stream(name, "nc", 1);
         assert_eq!(decode(&stream).unwrap(), original, "{name}.nc");
     }
-    let stream = std::fs::read(golden_dir().join("prose.txt.v1.mix.nc")).unwrap();
-    assert_eq!(u16::from_le_bytes([stream[4], stream[5]]), 1);
+    let (_, stream) = older_stream("prose.txt", "v1.mix.nc", 1);
     let err = decode(&stream).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::Unsupported, "{err}");
     assert!(err.to_string().contains("version 1"), "{err}");
+}
+
+/// The original `name` and its committed stream `name.suffix`, which must be a format
+/// `version` stream.
+fn older_stream(name: &str, suffix: &str, version: u16) -> (Vec<u8>, Vec<u8>) {
+    let original = std::fs::read(golden_dir().join(name)).unwrap();
+    let stream = std::fs::read(golden_dir().join(format!("{name}.{suffix}"))).unwrap();
+    assert_eq!(
+        u16::from_le_bytes([stream[4], stream[5]]),
+        version,
+        "{name}.{suffix}"
+    );
+    (original, stream)
 }
 
 fn decode(stream: &[u8]) -> std::io::Result<Vec<u8>> {

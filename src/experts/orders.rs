@@ -114,7 +114,8 @@ pub(crate) struct Orders {
 /// recurs at one distance four times in a row votes for that distance; a distance with
 /// more than 7 votes since the last change becomes the record length. (paq8 waits for 15;
 /// on pic, kennedy.xls, geo, obj1, obj2, sum, bib, alice29.txt and trans, `nccat -z` per
-/// file, 7 gave 252,547 bytes against 253,452, 5 gave 252,495 and 3 252,753.)
+/// file with builds differing only in this threshold, 7 gave 252,547 bytes against
+/// 253,452 for 15, 5 gave 252,495 and 3 252,753.)
 pub(crate) struct RecordLength {
     /// Per byte value, its last four positions in the block, newest first (0 = none; a
     /// position is the count of bytes up to and including it).
@@ -247,7 +248,7 @@ impl Orders {
         // Each adapt cell starts at its bucket's centre: at first it says what the counter says.
         let centres: Vec<i32> = (0..BUCKETS).map(bucket_centre).collect();
         let rows = kinds.len() * 8 * 16;
-        Orders {
+        let mut orders = Orders {
             kinds: kinds.to_vec(),
             table: vec![[0; 16]; 1 << bits],
             bits,
@@ -273,7 +274,9 @@ impl Orders {
             prev_line_start: 0,
             record: RecordLength::new(),
             records,
-        }
+        };
+        orders.next_contexts(&[]);
+        orders
     }
 
     /// Number of mixer inputs this model provides per node.
@@ -297,6 +300,7 @@ impl Orders {
         self.line_start = 0;
         self.prev_line_start = 0;
         self.record.reset();
+        self.next_contexts(&[]);
     }
 
     fn lookup(&self, (i, check): (usize, u16)) -> Option<u32> {
@@ -333,21 +337,25 @@ impl Orders {
     /// slots key on records instead (format version 5 on): a bitmap's row, a table's record.
     fn in_force(&self, k: usize) -> (Kind, bool) {
         let binary = self.binary > BINARY_ON;
+        let records = binary && self.records && self.record.len != 0;
         let kind = match self.kinds[k] {
-            Kind::Word if binary && self.records && self.record.len != 0 => {
-                Kind::Record(RecordKey::AboveLeft)
-            }
-            Kind::Unigram if binary && self.records && self.record.len != 0 => {
-                Kind::Record(RecordKey::AboveTwice)
-            }
+            Kind::Word if records => Kind::Record(RecordKey::AboveLeft),
+            Kind::Unigram if records => Kind::Record(RecordKey::AboveTwice),
             kind => kind,
         };
         (kind, matches!(kind, Kind::Sparse(_)) && !binary)
     }
 
-    fn context_hash(&self, k: usize, history_bytes: &[u8]) -> u64 {
+    /// Hash of slot `k`'s context as it stands, `bytes` being the block so far.
+    #[cfg(test)]
+    fn context_hash(&self, k: usize, bytes: &[u8]) -> u64 {
+        self.hash(k, self.in_force(k).0, bytes)
+    }
+
+    /// Hash of slot `k`'s context when it runs as `kind`.
+    fn hash(&self, k: usize, kind: Kind, history_bytes: &[u8]) -> u64 {
         let tag = (k as u64 + 1) << 56;
-        match self.in_force(k).0 {
+        match kind {
             Kind::Order(n) => {
                 let n = u64::from(n).min(self.seen).min(8);
                 let mask = if n == 8 {
@@ -400,26 +408,19 @@ impl Orders {
     }
 
     /// Looks up every context's high-nibble slot and writes the inputs of nodes `1..16`
-    /// (`inputs[c0][first + k]` for context `k`). `bytes` is the block so far.
+    /// (`inputs[c0][first + k]` for context `k`). The contexts were computed when the last
+    /// byte was learned (or at the reset).
     pub(crate) fn predict_high<const N: usize>(
         &mut self,
-        bytes: &[u8],
         inputs: &mut [[i32; N]; 256],
         first: usize,
     ) {
         for k in 0..self.kinds.len() {
-            let idle = self.in_force(k).1;
-            let hash = self.context_hash(k, bytes);
-            let high = if idle {
+            let found = self.found[k];
+            self.found[k].high = if found.idle {
                 None
             } else {
-                self.lookup(place(hash, self.bits))
-            };
-            self.found[k] = Found {
-                hash,
-                high,
-                low: [None; 16],
-                idle,
+                self.lookup(place(found.hash, self.bits))
             };
         }
         // Inputs only once every lookup has been issued, so their cache misses overlap.
@@ -546,13 +547,26 @@ impl Orders {
         } else {
             self.column = self.column.saturating_add(1);
         }
-        // The next byte's contexts are known now: start fetching their high-nibble slots
-        // so the misses overlap the rest of the lane's update.
         self.record.update(pos as u32, byte);
+        self.next_contexts(bytes);
+    }
+
+    /// Computes the next byte's contexts from the block so far, `bytes`, and starts
+    /// fetching their high-nibble slots, so the misses overlap the rest of the lane's
+    /// update.
+    fn next_contexts(&mut self, bytes: &[u8]) {
         for k in 0..self.kinds.len() {
-            if !self.in_force(k).1 {
-                prefetch(&self.table, place(self.context_hash(k, bytes), self.bits).0);
+            let (kind, idle) = self.in_force(k);
+            let hash = self.hash(k, kind, bytes);
+            if !idle {
+                prefetch(&self.table, place(hash, self.bits).0);
             }
+            self.found[k] = Found {
+                hash,
+                high: None,
+                low: [None; 16],
+                idle,
+            };
         }
     }
 }
@@ -578,7 +592,7 @@ pub(crate) mod tests {
         let mut orders = Orders::new(kinds, 16, Surprise::CURRENT, true);
         let mut inputs = [[0i32; 16]; 256];
         for i in 0..data.len() {
-            orders.predict_high(&data[..i], &mut inputs, 0);
+            orders.predict_high(&mut inputs, 0);
             orders.predict_low(0xFFFF, &mut inputs, 0);
             orders.update(&data[..=i], data[i]);
         }
@@ -680,7 +694,7 @@ pub(crate) mod tests {
         let mut orders = Orders::new(&kinds, 16, Surprise::CURRENT, true);
         let mut inputs = [[0i32; 16]; 256];
         for i in 0..data.len() {
-            orders.predict_high(&data[..i], &mut inputs, 0);
+            orders.predict_high(&mut inputs, 0);
             orders.update(&data[..=i], data[i]);
         }
         assert_eq!(orders.record.len, 37);
@@ -705,7 +719,7 @@ pub(crate) mod tests {
         // Without `records` (format versions before 5) the slots stay word contexts.
         let mut plain = Orders::new(&kinds, 16, Surprise::CURRENT, false);
         for i in 0..data.len() {
-            plain.predict_high(&data[..i], &mut inputs, 0);
+            plain.predict_high(&mut inputs, 0);
             plain.update(&data[..=i], data[i]);
         }
         assert_eq!(plain.record.len, 37);
