@@ -265,13 +265,23 @@ fn encode_lockstep(
     let mut active: Vec<usize> = (0..blocks.len()).collect();
     let mut bytes = vec![0u8; blocks.len()];
     let mut table = FreqTable::new(quantizer.bits());
+    let nibbles = predictor.codes_nibbles();
+    let mut low = [0u32; 16];
     for t in 0..longest {
         active.retain(|&lane| t < blocks[lane].len());
         predictor.predict(&active, &mut worker.weights)?;
         for (i, &lane) in active.iter().enumerate() {
             let byte = blocks[lane][t];
-            quantizer.quantize(&worker.weights[i], &mut table);
-            encoders[lane].encode(&table, byte);
+            if nibbles {
+                quantizer.quantize(&worker.weights[i][..16], &mut table);
+                encoders[lane].encode(&table, byte >> 4);
+                predictor.predict_low(lane, byte >> 4, &mut low);
+                quantizer.quantize(&low, &mut table);
+                encoders[lane].encode(&table, byte & 15);
+            } else {
+                quantizer.quantize(&worker.weights[i], &mut table);
+                encoders[lane].encode(&table, byte);
+            }
             bytes[i] = byte;
         }
         predictor.update(&active, &bytes[..active.len()]);
@@ -336,14 +346,24 @@ fn decode_lockstep(
     let mut active: Vec<usize> = (0..coded.len()).collect();
     let mut bytes = vec![0u8; coded.len()];
     let mut table = FreqTable::new(quantizer.bits());
+    let nibbles = predictor.codes_nibbles();
+    let mut low = [0u32; 16];
     for t in 0..longest {
         active.retain(|&lane| t < outs[coded[lane]].len());
         predictor
             .predict(&active, &mut worker.weights)
             .map_err(DecodeFailure::Predictor)?;
         for (i, &lane) in active.iter().enumerate() {
-            quantizer.quantize(&worker.weights[i], &mut table);
-            let byte = decoders[lane].decode(&table);
+            let byte = if nibbles {
+                quantizer.quantize(&worker.weights[i][..16], &mut table);
+                let high = decoders[lane].decode(&table);
+                predictor.predict_low(lane, high, &mut low);
+                quantizer.quantize(&low, &mut table);
+                (high << 4) | decoders[lane].decode(&table)
+            } else {
+                quantizer.quantize(&worker.weights[i], &mut table);
+                decoders[lane].decode(&table)
+            };
             outs[coded[lane]][t] = byte;
             bytes[i] = byte;
         }

@@ -252,6 +252,8 @@ struct Lane {
     low_counts: [[[u16; 16]; 16]; CLASSES],
     /// `class` of the previous byte.
     low_class: usize,
+    /// Code the byte as two nibbles (`Spec::nibbles`).
+    nibbles: bool,
 }
 
 /// Which experts a lane runs and how large its tables are.
@@ -271,6 +273,9 @@ struct Spec {
     /// Format version 5 on: record contexts in the word slots on binary data
     /// (`Orders::new`), and subtrees coded flat share their mass by low-nibble counts.
     records: bool,
+    /// Format version 6 on: a byte is coded as its high nibble, then its low nibble
+    /// ([`Predictor::codes_nibbles`]), so no subtree is coded flat.
+    nibbles: bool,
 }
 
 impl Spec {
@@ -308,6 +313,7 @@ impl Spec {
                 Surprise::NONE
             },
             records: version >= 5,
+            nibbles: version >= 6,
         }
     }
 
@@ -359,6 +365,7 @@ impl Lane {
             spread_by_counts: spec.records,
             low_counts: [[[1; 16]; 16]; CLASSES],
             low_class: 0,
+            nibbles: spec.nibbles,
         });
         lane.reset();
         lane
@@ -424,6 +431,14 @@ impl Lane {
         for c0 in 1..16 {
             self.split(c0, &mut mass);
         }
+        if self.nibbles {
+            // The high nibble is coded by itself; `predict_low` follows for the one that
+            // came. Masses sum to 2^40; scaled down they stay below 2^31.
+            for (w, &m) in out[..16].iter_mut().zip(&mass[16..32]) {
+                *w = (m >> 9) as u32;
+            }
+            return;
+        }
         // The low nibble's subtree only where its high nibble is plausible: elsewhere its
         // 16 bytes share the (tiny) mass by how often each came after such a byte (evenly
         // before version 5), and the subtree is evaluated after the fact if the byte
@@ -472,6 +487,30 @@ impl Lane {
         }
     }
 
+    /// The low nibble's 16 weights once the high nibble is known to be `high` (nibble
+    /// coding): its subtree is evaluated from a mass of 2^40.
+    fn predict_low(&mut self, high: usize, out: &mut [u32; 16]) {
+        self.evaluated = 1 << high;
+        if let Some(o) = &mut self.orders {
+            o.predict_low(self.evaluated, &mut self.inputs, 0);
+        }
+        // `mass[k]` is the mass of node `((16 + high) << depth) | offset` for `k = (1 <<
+        // depth) | offset`, as in a tree of its own.
+        let mut mass = [0u64; 32];
+        mass[1] = 1 << 40;
+        for k in 1..16 {
+            let depth = 31 - (k as u32).leading_zeros();
+            let c0 = ((16 + high) << depth) | (k & ((1 << depth) - 1));
+            let p = self.eval(c0) as u64;
+            let one = (mass[k] * p) >> 12;
+            mass[2 * k + 1] = one;
+            mass[2 * k] = mass[k] - one;
+        }
+        for (w, &m) in out.iter_mut().zip(&mass[16..]) {
+            *w = (m >> 9) as u32;
+        }
+    }
+
     /// Evaluates node `c0`, remembering what training needs; returns its 12-bit P(1).
     #[inline(never)]
     fn eval(&mut self, c0: usize) -> i32 {
@@ -510,11 +549,13 @@ impl Lane {
                 self.eval((1 << j) | (b >> (8 - j)));
             }
         }
-        let counts = &mut self.low_counts[self.low_class][nibble];
-        counts[b & 15] += 16;
-        if counts[b & 15] > 4000 {
-            for c in counts.iter_mut() {
-                *c = c.div_ceil(2);
+        if self.spread_by_counts && !self.nibbles {
+            let counts = &mut self.low_counts[self.low_class][nibble];
+            counts[b & 15] += 16;
+            if counts[b & 15] > 4000 {
+                for c in counts.iter_mut() {
+                    *c = c.div_ceil(2);
+                }
             }
         }
         // The experts first: each starts fetching what its next lookup needs, and the
@@ -680,33 +721,53 @@ impl Predictor for Mix {
             }
         }
     }
+
+    fn codes_nibbles(&self) -> bool {
+        self.spec.nibbles
+    }
+
+    fn predict_low(&mut self, lane: usize, high: u8, out: &mut [u32; 16]) {
+        if let Some(l) = &mut self.lanes[lane] {
+            l.predict_low(usize::from(high & 15), out);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn run(mix: &mut Mix, data: &[u8]) -> Weights {
+    /// The weights after `data`: the high nibble's 16, then the low nibble's 16 for the
+    /// likeliest high nibble.
+    fn run(mix: &mut Mix, data: &[u8]) -> Vec<u32> {
         mix.reset_lane(0, 1 << 16);
         let mut out = [[0u32; 256]];
         for &b in data {
             mix.predict(&[0], &mut out).unwrap();
+            let mut low = [0; 16];
+            mix.predict_low(0, b >> 4, &mut low);
             mix.update(&[0], &[b]);
         }
         mix.predict(&[0], &mut out).unwrap();
-        out[0]
+        let high = (0..16).max_by_key(|&h| out[0][h]).unwrap();
+        let mut low = [0; 16];
+        mix.predict_low(0, high as u8, &mut low);
+        out[0][..16].iter().chain(&low).copied().collect()
     }
 
     #[test]
     fn learns_and_keeps_every_byte_codable() {
         let mut mix = Mix::new(Profile::Default.experts(), 1, None, 256).unwrap();
+        assert!(mix.codes_nibbles());
         let data: Vec<u8> = b"abcdefgh".iter().cycle().take(4000).copied().collect();
         let w = run(&mut mix, &data);
-        let total: u64 = w.iter().map(|&x| u64::from(x)).sum();
-        // Path masses sum to 2^31 (rounding down loses at most one unit per leaf).
-        assert!(total <= 1 << 31 && total > (1 << 31) - 256);
-        // 'a' follows "...h" with near certainty.
-        assert!(u64::from(w[usize::from(b'a')]) * 100 > total * 99);
+        for (nibble, half) in [(6, &w[..16]), (1, &w[16..])] {
+            let total: u64 = half.iter().map(|&x| u64::from(x)).sum();
+            // Masses sum to 2^31 (rounding down loses at most one unit per leaf).
+            assert!(total <= 1 << 31 && total > (1 << 31) - 16);
+            // 'a' (0x61) follows "...h" with near certainty.
+            assert!(u64::from(half[nibble]) * 100 > total * 99);
+        }
     }
 
     /// Bits `mix` spends on `data` (from its weights, as the quantizer would see them).
@@ -714,10 +775,20 @@ mod tests {
         mix.reset_lane(0, data.len());
         let mut out = [[0u32; 256]];
         let mut bits = 0.0;
+        let share = |w: &[u32], s: usize| {
+            let total: f64 = w.iter().map(|&w| f64::from(w)).sum();
+            -(f64::from(w[s].max(1)) / total).log2()
+        };
         for &b in data {
             mix.predict(&[0], &mut out).unwrap();
-            let total: f64 = out[0].iter().map(|&w| f64::from(w)).sum();
-            bits -= (f64::from(out[0][usize::from(b)].max(1)) / total).log2();
+            if mix.codes_nibbles() {
+                let mut low = [0; 16];
+                mix.predict_low(0, b >> 4, &mut low);
+                bits +=
+                    share(&out[0][..16], usize::from(b >> 4)) + share(&low, usize::from(b & 15));
+            } else {
+                bits += share(&out[0], usize::from(b));
+            }
             mix.update(&[0], &[b]);
         }
         bits

@@ -3,33 +3,46 @@
 //! The table's total is exactly `2^bits`, every symbol gets at least 1 (so any byte can be
 //! coded, however confident the prediction), and the arithmetic is integer with a fixed order
 //! of operations, so encoder and decoder build the same table on every machine.
+//!
+//! A table covers a whole byte (256 symbols) or, for predictors that code a byte as its high
+//! nibble then its low nibble ([`crate::experts::Predictor::codes_nibbles`]), one nibble (16
+//! symbols).
 
 /// Smallest allowed quantizer precision.
 pub const MIN_BITS: u32 = 10;
 /// Largest allowed quantizer precision (bounded by the range coder's invariant 1).
 pub const MAX_BITS: u32 = 16;
 
-/// A 256-symbol frequency table with a power-of-two total, in cumulative form.
+/// A frequency table over 256 (or 16) symbols with a power-of-two total, in cumulative form.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FreqTable {
-    /// `cum[s]` = sum of the frequencies of symbols `< s`; `cum[256] == 2^bits`.
+    /// `cum[s]` = sum of the frequencies of symbols `< s`; `cum[symbols] == 2^bits`.
     cum: [u32; 257],
+    /// Number of symbols: 256, or 16 for a nibble.
+    symbols: usize,
     /// log2 of the total.
     bits: u32,
 }
 
 impl FreqTable {
-    /// An all-uniform table of total `2^bits`.
+    /// An all-uniform 256-symbol table of total `2^bits`.
     pub fn uniform(bits: u32) -> Self {
         let mut table = FreqTable {
             cum: [0; 257],
+            symbols: 256,
             bits,
         };
-        let step = (1u32 << bits) / 256;
-        for (s, c) in table.cum.iter_mut().enumerate() {
+        table.fill_uniform(256);
+        table
+    }
+
+    /// Makes this an all-uniform table of `symbols` symbols (a power of two, at most 256).
+    fn fill_uniform(&mut self, symbols: usize) {
+        self.symbols = symbols;
+        let step = (1u32 << self.bits) / symbols as u32;
+        for (s, c) in self.cum[..=symbols].iter_mut().enumerate() {
             *c = s as u32 * step;
         }
-        table
     }
 
     /// Same as [`FreqTable::uniform`]; the contents are overwritten by [`Quantizer::quantize`].
@@ -46,10 +59,16 @@ impl FreqTable {
     /// The total, `2^bits`.
     #[inline]
     pub fn total(&self) -> u32 {
-        self.cum[256]
+        self.cum[self.symbols]
     }
 
-    /// Start and width of `symbol`'s interval.
+    /// Number of symbols: 256, or 16 for a nibble.
+    #[inline]
+    pub fn symbols(&self) -> usize {
+        self.symbols
+    }
+
+    /// Start and width of `symbol`'s interval (`symbol < symbols()`).
     #[inline]
     pub fn interval(&self, symbol: u8) -> (u32, u32) {
         let s = usize::from(symbol);
@@ -65,9 +84,9 @@ impl FreqTable {
     /// The symbol whose interval holds `target` (`target < total`).
     #[inline]
     pub fn find(&self, target: u32) -> u8 {
-        // Largest s in 0..256 with cum[s] <= target; cum[0] == 0 so it exists.
+        // Largest s in 0..symbols with cum[s] <= target; cum[0] == 0 so it exists.
         let mut lo = 0usize;
-        let mut size = 256usize;
+        let mut size = self.symbols;
         while size > 1 {
             let half = size / 2;
             let mid = lo + half;
@@ -98,18 +117,26 @@ impl Quantizer {
         self.bits
     }
 
-    /// Fills `table` with frequencies proportional to `weights`, each at least 1.
+    /// Fills `table` with frequencies proportional to `weights` (256 of them, or 16 for a
+    /// nibble), each at least 1.
     ///
-    /// `freq[s] = 1 + floor(w[s] * spare / W)` with `spare = 2^bits - 256` and `W = sum(w)`,
-    /// computed through a 32.32 fixed-point reciprocal; the few units lost to rounding go to
-    /// the first symbol of largest weight. All-zero weights give the uniform table.
-    pub fn quantize(&self, weights: &[u32; 256], table: &mut FreqTable) {
+    /// `freq[s] = 1 + floor(w[s] * spare / W)` with `spare = 2^bits - n` for `n` symbols and
+    /// `W = sum(w)`, computed through a 32.32 fixed-point reciprocal; the few units lost to
+    /// rounding go to the first symbol of largest weight. All-zero weights give the uniform
+    /// table.
+    pub fn quantize(&self, weights: &[u32], table: &mut FreqTable) {
+        let n = weights.len();
+        assert!(
+            n == 256 || n == 16,
+            "a table has 256 or 16 symbols, not {n}"
+        );
         table.bits = self.bits;
+        table.symbols = n;
         let total = 1u64 << self.bits;
-        let spare = total - 256;
+        let spare = total - n as u64;
         let sum: u64 = weights.iter().map(|&w| u64::from(w)).sum();
         if sum == 0 {
-            *table = FreqTable::uniform(self.bits);
+            table.fill_uniform(n);
             return;
         }
         // w * reciprocal <= sum * spare * 2^32 / sum = spare * 2^32 < 2^48: fits in u64.
@@ -125,10 +152,10 @@ impl Quantizer {
         }
         // Rounding only ever loses: hand the remainder to the most likely symbol.
         let remainder = (total - cum) as u32;
-        for c in table.cum[best + 1..256].iter_mut() {
+        for c in table.cum[best + 1..n].iter_mut() {
             *c += remainder;
         }
-        table.cum[256] = total as u32;
+        table.cum[n] = total as u32;
     }
 }
 
@@ -138,7 +165,7 @@ mod tests {
 
     fn check(table: &FreqTable) {
         assert_eq!(table.total(), 1 << table.bits());
-        for s in 0..=255u8 {
+        for s in 0..table.symbols() as u8 {
             assert!(table.freq(s) >= 1, "symbol {s} has no room");
         }
         for target in (0..table.total()).step_by(7) {
@@ -164,10 +191,38 @@ mod tests {
                 check(&table);
             }
             q.quantize(
-                &core::array::from_fn(|i| if i == 7 { 1000 } else { 0 }),
+                &core::array::from_fn::<u32, 256, _>(|i| if i == 7 { 1000 } else { 0 }),
                 &mut table,
             );
             assert_eq!(table.freq(7), (1 << bits) - 255);
+        }
+    }
+
+    #[test]
+    fn nibble_tables_are_complete_and_proportional() {
+        for bits in MIN_BITS..=MAX_BITS {
+            let q = Quantizer::new(bits);
+            let mut table = FreqTable::new(bits);
+            for weights in [
+                [0u32; 16],
+                [u32::MAX; 16],
+                core::array::from_fn(|i| i as u32),
+                core::array::from_fn(|i| (i as u32).wrapping_mul(2_654_435_761)),
+            ] {
+                q.quantize(&weights, &mut table);
+                assert_eq!(table.symbols(), 16);
+                check(&table);
+            }
+            q.quantize(
+                &core::array::from_fn::<u32, 16, _>(|i| if i == 3 { 1000 } else { 0 }),
+                &mut table,
+            );
+            assert_eq!(table.freq(3), (1 << bits) - 15);
+            assert_eq!(table.find(table.total() - 1), 15);
+            // A byte table after a nibble table is a byte table again.
+            q.quantize(&[5u32; 256], &mut table);
+            assert_eq!(table.symbols(), 256);
+            check(&table);
         }
     }
 }

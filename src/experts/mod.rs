@@ -43,4 +43,23 @@ pub trait Predictor: Send {
     /// Feeds each lane in `lanes` the byte that actually came, `bytes[i]` for `lanes[i]`.
     /// Always follows a `predict` over the same lanes.
     fn update(&mut self, lanes: &[usize], bytes: &[u8]);
+
+    /// Whether a byte is coded as two symbols, its high nibble and then its low nibble
+    /// (false: as one symbol of 256). A predictor that answers true writes only the 16
+    /// weights of the high nibble, in `out[i][..16]`, from [`Predictor::predict`], and
+    /// gives the low nibble's from [`Predictor::predict_low`] once the high nibble is known:
+    /// the same distribution over bytes, but the low nibbles of the 15 other high nibbles
+    /// are never computed.
+    fn codes_nibbles(&self) -> bool {
+        false
+    }
+
+    /// For a predictor that [`codes_nibbles`](Predictor::codes_nibbles): the 16 weights of
+    /// lane `lane`'s low nibble given that its high nibble is `high`. Called once per lane
+    /// and byte, between that lane's `predict` and `update`. The default (never called for
+    /// a predictor that codes whole bytes) is uniform.
+    fn predict_low(&mut self, lane: usize, high: u8, out: &mut [u32; 16]) {
+        let _ = (lane, high);
+        out.fill(1);
+    }
 }
