@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! stream  = header block* end-block trailer
-//! header  = 76 bytes (magic, version, flags, block size, predictor config, model id, CRC32)
+//! header  = 28 bytes (magic, version, flags, block size, predictor config, CRC32), or 76
+//!           with the model identity of a neural expert (and always 76 before version 6)
 //! block   = 16-byte block header + payload (range-coded or stored)
 //! end     = 16-byte block header of kind END whose payload is the trailer
 //! trailer = index entries (8 bytes per block) + 28-byte tail ending in the magic "NCix"
@@ -30,8 +31,30 @@ fn oldest_version(predictor: u16) -> u16 {
         _ => 1,
     }
 }
-/// Size of the stream header.
-pub const HEADER_LEN: usize = 76;
+/// Whether predictor `predictor` with experts `mask` runs a neural model.
+fn uses_model(predictor: u16, mask: u32) -> bool {
+    predictor == predictor_id::NEURAL
+        || (predictor == predictor_id::MIX && mask & EXPERT_NEURAL != 0)
+}
+
+/// Header length of a stream of format `version`, predictor `predictor` and experts `mask`.
+fn header_len(version: u16, predictor: u16, mask: u32) -> usize {
+    if version < COMPACT_HEADER_VERSION || uses_model(predictor, mask) {
+        MAX_HEADER_LEN
+    } else {
+        MIN_HEADER_LEN
+    }
+}
+
+/// The first bytes of every header, which say how long it is: magic, version, flags,
+/// block size, predictor configuration and expert set ([`Header::size_from_prefix`]).
+pub const HEADER_PREFIX_LEN: usize = 24;
+/// The header without a model identity (format version 6 on, no neural expert).
+pub const MIN_HEADER_LEN: usize = 28;
+/// The header with a model identity, and every header before format version 6.
+pub const MAX_HEADER_LEN: usize = 76;
+/// The first version whose header leaves out an empty model identity.
+const COMPACT_HEADER_VERSION: u16 = 6;
 /// Size of a block header.
 pub const BLOCK_HEADER_LEN: usize = 16;
 /// Size of one trailer index entry.
@@ -87,9 +110,40 @@ pub struct Header {
 }
 
 impl Header {
-    /// Serialises the header.
-    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
-        let mut b = [0u8; HEADER_LEN];
+    /// Whether the predictor runs a neural model, whose identity the header then carries.
+    pub fn uses_model(&self) -> bool {
+        uses_model(self.predictor, self.expert_mask)
+    }
+
+    /// Length of this header in the stream: [`MIN_HEADER_LEN`], or [`MAX_HEADER_LEN`] with
+    /// a model identity or before format version 6.
+    pub fn size(&self) -> usize {
+        header_len(self.version, self.predictor, self.expert_mask)
+    }
+
+    /// Length of the header that starts with `prefix` (its first [`HEADER_PREFIX_LEN`]
+    /// bytes).
+    ///
+    /// # Errors
+    /// `NotNcStream` for a wrong magic, `UnsupportedVersion` for a version this build does
+    /// not read.
+    pub fn size_from_prefix(prefix: &[u8; HEADER_PREFIX_LEN]) -> Result<usize, Error> {
+        if prefix[0..4] != MAGIC {
+            return Err(Error::NotNcStream);
+        }
+        let version = u16::from_le_bytes([prefix[4], prefix[5]]);
+        if !(1..=VERSION).contains(&version) {
+            return Err(Error::UnsupportedVersion { version });
+        }
+        let predictor = u16::from_le_bytes([prefix[12], prefix[13]]);
+        let mask = u32::from_le_bytes([prefix[20], prefix[21], prefix[22], prefix[23]]);
+        Ok(header_len(version, predictor, mask))
+    }
+
+    /// Serialises the header ([`Header::size`] bytes).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let len = self.size();
+        let mut b = vec![0u8; len];
         b[0..4].copy_from_slice(&MAGIC);
         b[4..6].copy_from_slice(&self.version.to_le_bytes());
         b[6..8].copy_from_slice(&0u16.to_le_bytes()); // flags: none defined in any version yet
@@ -100,33 +154,40 @@ impl Header {
         b[16..18].copy_from_slice(&self.temperature.to_le_bytes());
         // b[18..20] reserved, zero
         b[20..24].copy_from_slice(&self.expert_mask.to_le_bytes());
-        b[24..40].copy_from_slice(&self.model_name);
-        b[40..72].copy_from_slice(&self.model_fingerprint);
-        let crc = crc32fast::hash(&b[0..72]);
-        b[72..76].copy_from_slice(&crc.to_le_bytes());
+        if len == MAX_HEADER_LEN {
+            b[24..40].copy_from_slice(&self.model_name);
+            b[40..72].copy_from_slice(&self.model_fingerprint);
+        }
+        let crc = crc32fast::hash(&b[..len - 4]);
+        b[len - 4..].copy_from_slice(&crc.to_le_bytes());
         b
     }
 
-    /// Parses and validates a header.
+    /// Parses and validates a header; `b` must hold exactly the header
+    /// ([`Header::size_from_prefix`] of its first bytes).
     ///
     /// # Errors
     /// `NotNcStream` for a wrong magic, `UnsupportedVersion` for another version, `Corrupt`
-    /// for a checksum mismatch or an out-of-range field, `Unsupported` for flags or a
-    /// predictor this build does not know.
-    pub fn parse(b: &[u8; HEADER_LEN]) -> Result<Header, Error> {
+    /// for a checksum mismatch, an out-of-range field or a length that is not the header's,
+    /// `Unsupported` for flags or a predictor this build does not know.
+    pub fn parse(b: &[u8]) -> Result<Header, Error> {
         let at = Location {
             block: None,
             offset: Some(0),
         };
-        if b[0..4] != MAGIC {
-            return Err(Error::NotNcStream);
+        let Some(prefix) = b.first_chunk::<HEADER_PREFIX_LEN>() else {
+            return Err(Error::Truncated { what: "header", at });
+        };
+        let len = Header::size_from_prefix(prefix)?;
+        if b.len() != len {
+            return Err(Error::corrupt(
+                format!("a header of {} bytes where {len} belong", b.len()),
+                at,
+            ));
         }
         let version = u16::from_le_bytes([b[4], b[5]]);
-        if !(1..=VERSION).contains(&version) {
-            return Err(Error::UnsupportedVersion { version });
-        }
-        let stored = u32::from_le_bytes([b[72], b[73], b[74], b[75]]);
-        if crc32fast::hash(&b[0..72]) != stored {
+        let stored = u32::from_le_bytes([b[len - 4], b[len - 3], b[len - 2], b[len - 1]]);
+        if crc32fast::hash(&b[..len - 4]) != stored {
             return Err(Error::corrupt("header checksum mismatch", at));
         }
         let flags = u16::from_le_bytes([b[6], b[7]]);
@@ -141,9 +202,11 @@ impl Header {
             return Err(Error::corrupt("reserved header bytes are not zero", at));
         }
         let mut model_name = [0u8; 16];
-        model_name.copy_from_slice(&b[24..40]);
         let mut model_fingerprint = [0u8; 32];
-        model_fingerprint.copy_from_slice(&b[40..72]);
+        if len == MAX_HEADER_LEN {
+            model_name.copy_from_slice(&b[24..40]);
+            model_fingerprint.copy_from_slice(&b[40..72]);
+        }
         let header = Header {
             version,
             block_size: u32::from_le_bytes([b[8], b[9], b[10], b[11]]),
@@ -283,9 +346,18 @@ impl Header {
     /// # Errors
     /// As [`Header::parse`], plus `UnexpectedEof` for a stream shorter than a header.
     pub fn read_from<R: Read>(r: &mut R) -> io::Result<Header> {
-        let mut b = [0u8; HEADER_LEN];
-        read_exact_or(r, &mut b, "header", Location::default())?;
-        Ok(Header::parse(&b)?)
+        let mut prefix = [0u8; HEADER_PREFIX_LEN];
+        read_exact_or(r, &mut prefix, "header", Location::default())?;
+        let len = Header::size_from_prefix(&prefix)?;
+        let mut b = [0u8; MAX_HEADER_LEN];
+        b[..HEADER_PREFIX_LEN].copy_from_slice(&prefix);
+        read_exact_or(
+            r,
+            &mut b[HEADER_PREFIX_LEN..len],
+            "header",
+            Location::default(),
+        )?;
+        Ok(Header::parse(&b[..len])?)
     }
 
     /// A readable name for the predictor, for listings.
@@ -550,7 +622,8 @@ impl StreamIndex {
         let header = Header::read_from(r)?;
         let end = r.seek(SeekFrom::End(0))?;
         let stream_len = end.saturating_sub(base);
-        let min_len = (HEADER_LEN + BLOCK_HEADER_LEN + TAIL_LEN) as u64;
+        let header_len = header.size();
+        let min_len = (header_len + BLOCK_HEADER_LEN + TAIL_LEN) as u64;
         if stream_len < min_len {
             return Err(Error::Truncated {
                 what: "trailer",
@@ -579,7 +652,7 @@ impl StreamIndex {
         }
         let count = u64::from_le_bytes(tail[0..8].try_into().unwrap_or_default());
         // The entries must fit between the header + END block header and the tail.
-        let room = (tail_at - (HEADER_LEN + BLOCK_HEADER_LEN) as u64) / INDEX_ENTRY_LEN as u64;
+        let room = (tail_at - (header_len + BLOCK_HEADER_LEN) as u64) / INDEX_ENTRY_LEN as u64;
         if count > room || count > MAX_BLOCKS {
             return Err(Error::corrupt(format!("index claims {count} blocks"), at).into());
         }
@@ -595,7 +668,7 @@ impl StreamIndex {
         // Walk the entries, checking them against the format's limits and the file size.
         let end_block_at = entries_at - BLOCK_HEADER_LEN as u64;
         let mut blocks = Vec::with_capacity(count as usize);
-        let mut offset = HEADER_LEN as u64;
+        let mut offset = header_len as u64;
         let mut raw_offset = 0u64;
         for (i, chunk) in entries.chunks_exact(INDEX_ENTRY_LEN).enumerate() {
             let e = IndexEntry::parse(chunk);
@@ -622,7 +695,7 @@ impl StreamIndex {
         if offset != end_block_at || raw_offset != tail.total_len {
             return Err(Error::corrupt("index does not add up to the stream", at).into());
         }
-        r.seek(SeekFrom::Start(base + HEADER_LEN as u64))?;
+        r.seek(SeekFrom::Start(base + header_len as u64))?;
         Ok(StreamIndex {
             header,
             blocks,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::container::{
     BlockHeader, BlockKind, Header, IndexEntry, StreamIndex, Tail, BLOCK_HEADER_LEN, FLAG_SYNC,
-    HEADER_LEN, INDEX_ENTRY_LEN, MAGIC, TAIL_LEN,
+    HEADER_PREFIX_LEN, INDEX_ENTRY_LEN, MAGIC, TAIL_LEN,
 };
 use crate::engine::Engine;
 use crate::error::{Error, Location};
@@ -250,13 +250,15 @@ impl<R: Read> NcReader<R> {
                 if self.buf[..MAGIC.len()] != MAGIC {
                     return Err(Error::NotNcStream.into());
                 }
-                self.fill(HEADER_LEN, "header", false)?;
-                let mut b = [0u8; HEADER_LEN];
-                b.copy_from_slice(&self.buf[..HEADER_LEN]);
-                let header = Header::parse(&b)?;
+                self.fill(HEADER_PREFIX_LEN, "header", false)?;
+                let mut prefix = [0u8; HEADER_PREFIX_LEN];
+                prefix.copy_from_slice(&self.buf[..HEADER_PREFIX_LEN]);
+                let len = Header::size_from_prefix(&prefix)?;
+                self.fill(len, "header", false)?;
+                let header = Header::parse(&self.buf[..len])?;
                 self.engine = Some(self.engine_for(&header)?);
                 self.header = Some(header);
-                self.consume(HEADER_LEN);
+                self.consume(len);
                 self.stage = Stage::BlockHeader;
             }
             Stage::BlockHeader => {
@@ -471,9 +473,10 @@ impl<R: Read + Seek> NcReader<R> {
                     self.header = Some(index.header.clone());
                     if self.stage == Stage::Header {
                         // The header is known now: skip it if reading goes on from here.
-                        self.inner.seek(SeekFrom::Start(base + HEADER_LEN as u64))?;
+                        let len = index.header.size() as u64;
+                        self.inner.seek(SeekFrom::Start(base + len))?;
                         self.filled = 0;
-                        self.offset = Some(HEADER_LEN as u64);
+                        self.offset = Some(len);
                         self.stage = Stage::BlockHeader;
                     }
                 }

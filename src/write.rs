@@ -8,8 +8,8 @@ use std::io::{self, Write};
 
 use crate::config::Config;
 use crate::container::{
-    BlockHeader, BlockKind, Header, IndexEntry, Tail, FLAG_SYNC, HEADER_LEN, INDEX_ENTRY_LEN,
-    MAX_BLOCKS, TAIL_LEN,
+    BlockHeader, BlockKind, Header, IndexEntry, Tail, FLAG_SYNC, INDEX_ENTRY_LEN, MAX_BLOCKS,
+    TAIL_LEN,
 };
 use crate::engine::Engine;
 use crate::error::Error;
@@ -97,7 +97,7 @@ impl<W: Write> NcWriter<W> {
             config.get_threads(),
             config.get_model(),
         )?;
-        let mut out = Vec::with_capacity(HEADER_LEN);
+        let mut out = Vec::with_capacity(header.size());
         out.extend_from_slice(&header.to_bytes());
         Ok(NcWriter {
             inner,

@@ -4,7 +4,7 @@
 use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 
 use nc_codec::container::{
-    BlockHeader, BlockKind, IndexEntry, StreamIndex, Tail, BLOCK_HEADER_LEN, HEADER_LEN,
+    BlockHeader, BlockKind, Header, IndexEntry, StreamIndex, Tail, BLOCK_HEADER_LEN,
 };
 use nc_codec::{Config, NcReader, NcWriter};
 
@@ -62,7 +62,7 @@ impl VirtualStream {
         };
         trailer.extend_from_slice(&tail.to_bytes(entries_crc));
         VirtualStream {
-            header: one[..HEADER_LEN].to_vec(),
+            header: one[..Header::read_from(&mut &one[..]).unwrap().size()].to_vec(),
             crc: crc32fast::hash(&block),
             payload,
             trailer,
@@ -75,14 +75,14 @@ impl VirtualStream {
     }
 
     fn len(&self) -> u64 {
-        HEADER_LEN as u64 + BLOCKS * self.frame_len() + self.trailer.len() as u64
+        self.header.len() as u64 + BLOCKS * self.frame_len() + self.trailer.len() as u64
     }
 
     fn byte_at(&self, at: u64) -> u8 {
-        if at < HEADER_LEN as u64 {
+        if at < self.header.len() as u64 {
             return self.header[at as usize];
         }
-        let at = at - HEADER_LEN as u64;
+        let at = at - self.header.len() as u64;
         let block = at / self.frame_len();
         if block >= BLOCKS {
             return self.trailer[(at - BLOCKS * self.frame_len()) as usize];

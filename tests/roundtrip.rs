@@ -5,7 +5,7 @@ mod common;
 use std::io::{self, Read, Write};
 
 use common::*;
-use nc_codec::container::{HEADER_LEN, TAIL_LEN};
+use nc_codec::container::{MIN_HEADER_LEN, TAIL_LEN};
 use nc_codec::{Config, NcReader, NcWriter};
 use rstest::rstest;
 
@@ -37,7 +37,7 @@ fn random_data_grows_by_a_few_bytes_per_block() {
     // Stored blocks: 16-byte block header + 8-byte index entry each, plus fixed framing.
     let overhead = packed.len() - data.len();
     assert!(
-        overhead <= HEADER_LEN + 16 + TAIL_LEN + 50 * 24,
+        overhead <= MIN_HEADER_LEN + 16 + TAIL_LEN + 50 * 24,
         "overhead {overhead}"
     );
 }

@@ -6,7 +6,7 @@
 
 use std::io::{self, Cursor, ErrorKind, Read, Seek, SeekFrom, Write};
 
-use nc_codec::container::{Header, HEADER_LEN};
+use nc_codec::container::{Header, HEADER_PREFIX_LEN, MAX_HEADER_LEN};
 use nc_codec::quantizer::{FreqTable, Quantizer};
 use nc_codec::range_coder::{RangeDecoder, RangeEncoder};
 use nc_codec::{Config, NcReader, NcWriter};
@@ -108,17 +108,23 @@ pub fn decode_raw(data: &[u8]) {
 pub fn decode_behind_header(data: &[u8]) {
     let ([p], rest) = take::<1>(data);
     let header = config_from(p).header().unwrap();
-    let mut stream = header.to_bytes().to_vec();
+    let mut stream = header.to_bytes();
     stream.extend_from_slice(rest);
     decode_any(&stream);
 }
 
-/// Header parsing: never panics; whatever parses re-serialises to the same bytes.
+/// Header parsing: never panics, whatever the length; whatever parses re-serialises to the
+/// same bytes.
 pub fn header(data: &[u8]) {
-    let (bytes, _) = take::<HEADER_LEN>(data);
-    if let Ok(h) = Header::parse(&bytes) {
-        assert_eq!(h.to_bytes(), bytes);
+    let (bytes, _) = take::<MAX_HEADER_LEN>(data);
+    let mut prefix = [0u8; HEADER_PREFIX_LEN];
+    prefix.copy_from_slice(&bytes[..HEADER_PREFIX_LEN]);
+    if let Ok(len) = Header::size_from_prefix(&prefix) {
+        if let Ok(h) = Header::parse(&bytes[..len]) {
+            assert_eq!(h.to_bytes(), &bytes[..len]);
+        }
     }
+    let _ = Header::parse(&data[..data.len().min(2 * MAX_HEADER_LEN)]);
     let _ = Header::read_from(&mut &data[..]);
 }
 
@@ -138,18 +144,21 @@ pub fn range_coder(data: &[u8]) {
         }
         rest = rest.get(64..).unwrap_or(&[]);
         let mut table = FreqTable::new(bits);
-        quantizer.quantize(&weights, &mut table);
+        // Nibble tables (16 symbols) as well as byte tables.
+        let n = if weights[0] & 1 == 1 { 16 } else { 256 };
+        quantizer.quantize(&weights[..n], &mut table);
         tables.push(table);
     }
     let symbols = data;
     let mut enc = RangeEncoder::new();
+    let symbol = |i: usize, s: u8| (usize::from(s) % tables[i % n_tables].symbols()) as u8;
     for (i, &s) in symbols.iter().enumerate() {
-        enc.encode(&tables[i % n_tables], s);
+        enc.encode(&tables[i % n_tables], symbol(i, s));
     }
     let coded = enc.finish();
     let mut dec = RangeDecoder::new(&coded);
     for (i, &s) in symbols.iter().enumerate() {
-        assert_eq!(dec.decode(&tables[i % n_tables]), s);
+        assert_eq!(dec.decode(&tables[i % n_tables]), symbol(i, s));
     }
     assert!(dec.finished_cleanly());
     // And garbage never panics.
