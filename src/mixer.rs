@@ -219,6 +219,11 @@ const CLASSES: usize = 5;
 const SKIP_BELOW_BITS: u32 = 7;
 /// Match-state buckets for the first mixer's weight sets.
 const MATCH_STATES: usize = 4;
+/// From version 6 the APMs learn at rate 1/64 over a block's first 128 KiB, then 1/128
+/// (before, 1/128 throughout). On the 7 files of `GROUPS`: 249,817 bytes at 1/128
+/// throughout, 249,660 switching at 32 KiB, 249,655 at 128 KiB (book1 200,161 -> 200,113,
+/// enwik6 225,362 -> 225,308); 1/64 throughout had cost book1 119 bytes in version 5.
+const APM_FAST_BYTES: usize = 128 << 10;
 /// Learning rate of the gate's second layer (the first's is 12, plus a boost while the
 /// block is young). Its weight sets are the first group's (node, match state, class). On
 /// the 7 files of `GROUPS`, with all four groups: rate 6 and sets per node alone 251,403
@@ -605,6 +610,16 @@ impl Lane {
         // learn faster for longer: on the 7 files of `GROUPS`, 36/8192 (version 5's) gave
         // 250,961 bytes, 64/16384 250,093, 96/16384 249,817, 128/16384 249,727 (text files
         // a little larger); the 10 smallest text files 69,240 -> 68,867 at 96/16384.
+        if self.final_mix.is_some() {
+            // Version 6: the calibration too learns faster while the block is young.
+            let rate = if self.bytes.len() < APM_FAST_BYTES {
+                6
+            } else {
+                7
+            };
+            self.apm_order0.rate = rate;
+            self.apm_order1.rate = rate;
+        }
         let (peak, horizon) = if self.final_mix.is_some() {
             (96, 16384)
         } else {
