@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nc_codec::container::{BlockHeader, StreamIndex, BLOCK_HEADER_LEN};
+use nc_codec::container::{tail_len, BlockHeader, StreamIndex, BLOCK_HEADER_LEN};
 use nc_codec::experts::NeuralModel;
 use nc_codec::{Config, NcReader, NcWriter, PredictorKind};
 
@@ -338,7 +338,13 @@ fn list(name: &str, out: &mut dyn Write) -> io::Result<()> {
         file.seek(SeekFrom::Start(b.offset))?;
         let mut hb = [0u8; BLOCK_HEADER_LEN];
         file.read_exact(&mut hb)?;
-        let bh = BlockHeader::parse(&hb, h.block_size, i as u64, Default::default())?;
+        let bh = BlockHeader::parse(
+            &hb,
+            h.block_size,
+            tail_len(h.version),
+            i as u64,
+            Default::default(),
+        )?;
         writeln!(
             out,
             "  {:>8} {:>6} {:>14} {:>10} {:>14} {:>10} {:>7.3}",

@@ -8,7 +8,7 @@
 //!           with the model identity of a neural expert (and always 76 before version 6)
 //! block   = 16-byte block header + payload (range-coded or stored)
 //! end     = 16-byte block header of kind END whose payload is the trailer
-//! trailer = index entries (8 bytes per block) + 28-byte tail ending in the magic "NCix"
+//! trailer = index entries (8 bytes per block) + 16-byte tail (28 before version 6) ending "NCix"
 //! ```
 
 use std::io::{self, Read, Seek, SeekFrom};
@@ -59,8 +59,19 @@ const COMPACT_HEADER_VERSION: u16 = 6;
 pub const BLOCK_HEADER_LEN: usize = 16;
 /// Size of one trailer index entry.
 pub const INDEX_ENTRY_LEN: usize = 8;
-/// Size of the fixed tail that closes the trailer.
-pub const TAIL_LEN: usize = 28;
+/// Size of the fixed tail that closes the trailer (format version 6 on).
+pub const TAIL_LEN: usize = 16;
+/// Size of the tail before format version 6, which also held the total length.
+pub const LEGACY_TAIL_LEN: usize = 28;
+
+/// Size of the tail of a format `version` stream.
+pub fn tail_len(version: u16) -> usize {
+    if version < COMPACT_HEADER_VERSION {
+        LEGACY_TAIL_LEN
+    } else {
+        TAIL_LEN
+    }
+}
 /// Smallest checkpoint interval.
 pub const MIN_BLOCK_SIZE: u32 = 256;
 /// Largest checkpoint interval: also the most a reader ever allocates for one block.
@@ -441,9 +452,11 @@ impl BlockHeader {
     /// # Errors
     /// `Corrupt` for a check mismatch (a damaged header, or a block out of place), an unknown
     /// kind or flag, or lengths the format forbids.
+    /// `tail_len` is the stream's [`tail_len`], which an END block's payload ends with.
     pub fn parse(
         b: &[u8; BLOCK_HEADER_LEN],
         block_size: u32,
+        tail_len: usize,
         index: u64,
         at: Location,
     ) -> Result<BlockHeader, Error> {
@@ -486,8 +499,8 @@ impl BlockHeader {
                 header.raw_len == 0
                     && header.crc == 0
                     && flags == 0
-                    && header.payload_len >= TAIL_LEN as u32
-                    && (header.payload_len - TAIL_LEN as u32) % INDEX_ENTRY_LEN as u32 == 0
+                    && header.payload_len >= tail_len as u32
+                    && (header.payload_len - tail_len as u32) % INDEX_ENTRY_LEN as u32 == 0
             }
         };
         if !ok {
@@ -535,49 +548,71 @@ impl IndexEntry {
 pub struct Tail {
     /// Number of blocks (= index entries) before the END block.
     pub block_count: u64,
-    /// Total uncompressed length of the stream.
-    pub total_len: u64,
     /// CRC32 of the whole uncompressed stream.
     pub content_crc: u32,
+    /// Total uncompressed length, held by tails before format version 6 only (from
+    /// version 6 it is the sum of the index's `raw_len`s); never written by this build.
+    pub legacy_total_len: Option<u64>,
 }
 
 impl Tail {
-    /// Serialises the tail; `trailer_crc` is the CRC32 of the entries and the first 20
-    /// bytes of the tail.
+    /// Serialises the tail as format version 6 writes it (`block_count` below 2^32, as
+    /// [`MAX_BLOCKS`] is); `trailer_crc` is the CRC32 of the entries and the first 8 bytes
+    /// of the tail.
     pub fn to_bytes(&self, entries_crc: crc32fast::Hasher) -> [u8; TAIL_LEN] {
         let mut b = [0u8; TAIL_LEN];
-        b[0..8].copy_from_slice(&self.block_count.to_le_bytes());
-        b[8..16].copy_from_slice(&self.total_len.to_le_bytes());
-        b[16..20].copy_from_slice(&self.content_crc.to_le_bytes());
+        b[0..4].copy_from_slice(&(self.block_count as u32).to_le_bytes());
+        b[4..8].copy_from_slice(&self.content_crc.to_le_bytes());
         let mut h = entries_crc;
-        h.update(&b[0..20]);
-        b[20..24].copy_from_slice(&h.finalize().to_le_bytes());
-        b[24..28].copy_from_slice(&TAIL_MAGIC);
+        h.update(&b[0..8]);
+        b[8..12].copy_from_slice(&h.finalize().to_le_bytes());
+        b[12..16].copy_from_slice(&TAIL_MAGIC);
         b
     }
 
-    /// Parses a tail, checking the magic and the trailer checksum (`entries_crc` has hashed
-    /// the index entries before it).
+    /// The block count of tail `b` ([`TAIL_LEN`] or [`LEGACY_TAIL_LEN`] bytes), read before
+    /// its checksum can be checked (the checksum covers the entries the count locates).
+    pub fn block_count_of(b: &[u8]) -> u64 {
+        match b.len() {
+            LEGACY_TAIL_LEN => u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+            TAIL_LEN => u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            _ => 0,
+        }
+    }
+
+    /// Parses a tail of [`TAIL_LEN`] bytes, or [`LEGACY_TAIL_LEN`] before format version 6,
+    /// checking the magic and the trailer checksum (`entries_crc` has hashed the index
+    /// entries before it).
     ///
     /// # Errors
-    /// `Corrupt` for a wrong magic or checksum.
-    pub fn parse(
-        b: &[u8; TAIL_LEN],
-        entries_crc: crc32fast::Hasher,
-        at: Location,
-    ) -> Result<Tail, Error> {
-        if b[24..28] != TAIL_MAGIC {
+    /// `Corrupt` for a wrong magic, checksum or length.
+    pub fn parse(b: &[u8], entries_crc: crc32fast::Hasher, at: Location) -> Result<Tail, Error> {
+        let legacy = match b.len() {
+            TAIL_LEN => false,
+            LEGACY_TAIL_LEN => true,
+            n => return Err(Error::corrupt(format!("a trailer tail of {n} bytes"), at)),
+        };
+        let n = b.len();
+        if b[n - 4..] != TAIL_MAGIC {
             return Err(Error::corrupt("trailer magic missing", at));
         }
         let mut h = entries_crc;
-        h.update(&b[0..20]);
-        if h.finalize() != u32::from_le_bytes([b[20], b[21], b[22], b[23]]) {
+        h.update(&b[..n - 8]);
+        if h.finalize() != u32::from_le_bytes([b[n - 8], b[n - 7], b[n - 6], b[n - 5]]) {
             return Err(Error::corrupt("trailer checksum mismatch", at));
         }
+        let crc_at = if legacy { 16 } else { 4 };
         Ok(Tail {
-            block_count: u64::from_le_bytes(b[0..8].try_into().unwrap_or_default()),
-            total_len: u64::from_le_bytes(b[8..16].try_into().unwrap_or_default()),
-            content_crc: u32::from_le_bytes([b[16], b[17], b[18], b[19]]),
+            block_count: Tail::block_count_of(b),
+            content_crc: u32::from_le_bytes([
+                b[crc_at],
+                b[crc_at + 1],
+                b[crc_at + 2],
+                b[crc_at + 3],
+            ]),
+            legacy_total_len: legacy.then(|| {
+                u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]])
+            }),
         })
     }
 }
@@ -623,7 +658,8 @@ impl StreamIndex {
         let end = r.seek(SeekFrom::End(0))?;
         let stream_len = end.saturating_sub(base);
         let header_len = header.size();
-        let min_len = (header_len + BLOCK_HEADER_LEN + TAIL_LEN) as u64;
+        let tail_len = tail_len(header.version);
+        let min_len = (header_len + BLOCK_HEADER_LEN + tail_len) as u64;
         if stream_len < min_len {
             return Err(Error::Truncated {
                 what: "trailer",
@@ -634,15 +670,16 @@ impl StreamIndex {
             }
             .into());
         }
-        let tail_at = stream_len - TAIL_LEN as u64;
+        let tail_at = stream_len - tail_len as u64;
         let at = Location {
             block: None,
             offset: Some(tail_at),
         };
-        let mut tail = [0u8; TAIL_LEN];
+        let mut tail_bytes = [0u8; LEGACY_TAIL_LEN];
+        let tail = &mut tail_bytes[..tail_len];
         r.seek(SeekFrom::Start(base + tail_at))?;
-        read_exact_or(r, &mut tail, "trailer", at)?;
-        if tail[24..28] != TAIL_MAGIC {
+        read_exact_or(r, tail, "trailer", at)?;
+        if tail[tail_len - 4..] != TAIL_MAGIC {
             // No index at the end: the stream was cut short or never finished.
             return Err(Error::Truncated {
                 what: "trailer (no index at the end of the stream)",
@@ -650,7 +687,7 @@ impl StreamIndex {
             }
             .into());
         }
-        let count = u64::from_le_bytes(tail[0..8].try_into().unwrap_or_default());
+        let count = Tail::block_count_of(tail);
         // The entries must fit between the header + END block header and the tail.
         let room = (tail_at - (header_len + BLOCK_HEADER_LEN) as u64) / INDEX_ENTRY_LEN as u64;
         if count > room || count > MAX_BLOCKS {
@@ -663,7 +700,7 @@ impl StreamIndex {
         read_exact_or(r, &mut entries, "trailer index", at)?;
         let mut h = crc32fast::Hasher::new();
         h.update(&entries);
-        let tail = Tail::parse(&tail, h, at)?;
+        let tail = Tail::parse(tail, h, at)?;
 
         // Walk the entries, checking them against the format's limits and the file size.
         let end_block_at = entries_at - BLOCK_HEADER_LEN as u64;
@@ -692,14 +729,14 @@ impl StreamIndex {
             offset += (BLOCK_HEADER_LEN as u64) + u64::from(e.payload_len);
             raw_offset += u64::from(e.raw_len);
         }
-        if offset != end_block_at || raw_offset != tail.total_len {
+        if offset != end_block_at || tail.legacy_total_len.is_some_and(|t| t != raw_offset) {
             return Err(Error::corrupt("index does not add up to the stream", at).into());
         }
         r.seek(SeekFrom::Start(base + header_len as u64))?;
         Ok(StreamIndex {
             header,
             blocks,
-            total_len: tail.total_len,
+            total_len: raw_offset,
             content_crc: tail.content_crc,
             stream_len,
         })

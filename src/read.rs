@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::container::{
     BlockHeader, BlockKind, Header, IndexEntry, StreamIndex, Tail, BLOCK_HEADER_LEN, FLAG_SYNC,
-    HEADER_PREFIX_LEN, INDEX_ENTRY_LEN, MAGIC, TAIL_LEN,
+    HEADER_PREFIX_LEN, INDEX_ENTRY_LEN, LEGACY_TAIL_LEN, MAGIC,
 };
 use crate::engine::Engine;
 use crate::error::{Error, Location};
@@ -241,6 +241,15 @@ impl<R: Read> NcReader<R> {
         self.offset = self.offset.map(|o| o + n as u64);
     }
 
+    /// Length of this stream's trailer tail (known once the header is read).
+    fn tail_len(&self) -> usize {
+        crate::container::tail_len(
+            self.header
+                .as_ref()
+                .map_or(crate::container::VERSION, |h| h.version),
+        )
+    }
+
     /// Advances by one structure.
     fn step(&mut self) -> io::Result<()> {
         match self.stage {
@@ -266,10 +275,12 @@ impl<R: Read> NcReader<R> {
                 let mut b = [0u8; BLOCK_HEADER_LEN];
                 b.copy_from_slice(&self.buf[..BLOCK_HEADER_LEN]);
                 let block_size = self.header.as_ref().map_or(0, |h| h.block_size);
-                let header = BlockHeader::parse(&b, block_size, self.block_no, self.here(true))?;
+                let tail_len = self.tail_len();
+                let header =
+                    BlockHeader::parse(&b, block_size, tail_len, self.block_no, self.here(true))?;
                 if header.kind == BlockKind::End {
                     let count =
-                        u64::from(header.payload_len - TAIL_LEN as u32) / INDEX_ENTRY_LEN as u64;
+                        u64::from(header.payload_len - tail_len as u32) / INDEX_ENTRY_LEN as u64;
                     if count != self.block_no {
                         return Err(Error::corrupt(
                             format!(
@@ -333,23 +344,25 @@ impl<R: Read> NcReader<R> {
                 };
             }
             Stage::Tail { count } => {
-                self.fill(TAIL_LEN, "trailer", false)?;
-                let mut b = [0u8; TAIL_LEN];
-                b.copy_from_slice(&self.buf[..TAIL_LEN]);
+                let tail_len = self.tail_len();
+                self.fill(tail_len, "trailer", false)?;
+                let mut tail_bytes = [0u8; LEGACY_TAIL_LEN];
+                let b = &mut tail_bytes[..tail_len];
+                b.copy_from_slice(&self.buf[..tail_len]);
                 let at = self.here(false);
-                let tail = Tail::parse(&b, self.trailer_crc.clone(), at)?;
+                let tail = Tail::parse(b, self.trailer_crc.clone(), at)?;
                 if tail.block_count != count {
                     return Err(Error::corrupt("trailer block count mismatch", at).into());
                 }
                 if self.first_block == 0
-                    && (tail.total_len != self.content_len
+                    && (tail.legacy_total_len.is_some_and(|t| t != self.content_len)
                         || tail.content_crc != self.content_crc.clone().finalize())
                 {
                     return Err(
                         Error::corrupt("whole-content length or checksum mismatch", at).into(),
                     );
                 }
-                self.consume(TAIL_LEN);
+                self.consume(tail_len);
                 self.stage = Stage::Eof;
             }
             Stage::Eof => {

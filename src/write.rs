@@ -253,8 +253,8 @@ impl<W: Write> NcWriter<W> {
         }
         let tail = Tail {
             block_count: self.index.len() as u64,
-            total_len: self.total_len,
             content_crc: self.content_crc.clone().finalize(),
+            legacy_total_len: None,
         };
         self.out
             .extend_from_slice(&tail.to_bytes(self.index_crc.clone()));

@@ -98,6 +98,10 @@ fn version_5_mixing_streams_decode() {
         let (original, stream) = older_stream(stem, &format!("v{suffix}"), 5);
         let config = config(1024, PredictorKind::Mix(Profile::Max));
         assert_eq!(decode_with(&stream, &config).unwrap(), original, "{name}");
+        // Its 28-byte tail, with the total length, is read from the end too.
+        let index = StreamIndex::read_from(&mut Cursor::new(&stream[..])).unwrap();
+        assert_eq!(index.total_len, original.len() as u64, "{name}");
+        assert_eq!(index.content_crc, crc32fast::hash(&original), "{name}");
     }
 }
 

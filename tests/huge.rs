@@ -4,7 +4,7 @@
 use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 
 use nc_codec::container::{
-    BlockHeader, BlockKind, Header, IndexEntry, StreamIndex, Tail, BLOCK_HEADER_LEN,
+    BlockHeader, BlockKind, Header, IndexEntry, StreamIndex, Tail, BLOCK_HEADER_LEN, TAIL_LEN,
 };
 use nc_codec::{Config, NcReader, NcWriter};
 
@@ -41,7 +41,7 @@ impl VirtualStream {
             kind: BlockKind::End,
             flags: 0,
             raw_len: 0,
-            payload_len: (BLOCKS * 8 + 28) as u32,
+            payload_len: (BLOCKS as usize * 8 + TAIL_LEN) as u32,
             crc: 0,
         }
         .to_bytes(BLOCKS)
@@ -57,8 +57,8 @@ impl VirtualStream {
         }
         let tail = Tail {
             block_count: BLOCKS,
-            total_len: BLOCKS * u64::from(BLOCK),
             content_crc: content_crc.finalize(),
+            legacy_total_len: None,
         };
         trailer.extend_from_slice(&tail.to_bytes(entries_crc));
         VirtualStream {
