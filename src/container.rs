@@ -572,7 +572,7 @@ impl Tail {
 
     /// The block count of tail `b` ([`TAIL_LEN`] or [`LEGACY_TAIL_LEN`] bytes), read before
     /// its checksum can be checked (the checksum covers the entries the count locates).
-    pub fn block_count_of(b: &[u8]) -> u64 {
+    fn block_count_of(b: &[u8]) -> u64 {
         match b.len() {
             LEGACY_TAIL_LEN => u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
             TAIL_LEN => u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])),

@@ -6,13 +6,13 @@
 //! the node and a context of its own (the copy experts' match state with the context class
 //! — letter, digit, space, punctuation, binary, derived from the bytes —; nothing more; the
 //! top bits of the last two bytes), each learning from its own prediction, and a final
-//! mixer weighs their three outputs (paq8's two-layer
-//! network); before, the first set alone. Two adaptive probability maps (secondary
-//! estimation on the node, and on the node with the previous byte) calibrate the result.
-//! A byte is coded as its high nibble, whose 16 probabilities come from the products along
-//! the paths of the first four nodes, and then its low nibble, from the subtree below the
-//! high nibble that came (before version 6 the full 256-symbol distribution, with unlikely
-//! subtrees shared out flat). After the byte is coded the 8 nodes on its path learn.
+//! mixer weighs their three outputs (paq8's two-layer network); before, the first set
+//! alone. Two adaptive probability maps (secondary estimation on the node, and on the node
+//! with the previous byte) calibrate the result. A byte is coded as its high nibble, whose
+//! 16 probabilities are the products along the paths through the tree's top 4 levels (15
+//! nodes), and then its low nibble, from the 15-node subtree below the high nibble that
+//! came (before version 6 the full 256-symbol distribution, with unlikely subtrees shared
+//! out flat). After the byte is coded the 8 nodes on its path learn.
 //!
 //! All arithmetic is integer: the same inputs give the same weights on every machine and
 //! thread count. Weight updates follow the gradient of the coding cost, as in the
@@ -224,6 +224,13 @@ const MATCH_STATES: usize = 4;
 /// throughout, 249,660 switching at 32 KiB, 249,655 at 128 KiB (book1 200,161 -> 200,113,
 /// enwik6 225,362 -> 225,308); 1/64 throughout had cost book1 119 bytes in version 5.
 const APM_FAST_BYTES: usize = 128 << 10;
+/// The gate's learning boost from version 6 (version 5: 36 over 8 KiB): the rate gains
+/// `peak * horizon / (horizon + bytes so far)`. The three groups each see a third of the
+/// traffic a single set saw, and learn faster for longer. On the 7 files of `GROUPS`: 36/8
+/// KiB gave 250,961 bytes, 64/16 KiB 250,093, 96/16 KiB 249,817, 128/16 KiB 249,727 (the
+/// text files a little larger); on paper1, 3, 4, 5, 6, progc, fields.c, cp.html,
+/// grammar.lsp and xargs.1, 69,240 bytes at 36/8 KiB, 68,867 at 96/16 KiB.
+const BOOST: (usize, usize) = (96, 16384);
 /// Learning rate of the gate's second layer (the first's is 12, plus a boost while the
 /// block is young). Its weight sets are the first group's (node, match state, class). On
 /// the 7 files of `GROUPS`, with all four groups: rate 6 and sets per node alone 251,403
@@ -276,6 +283,10 @@ struct Lane {
     low_class: usize,
     /// Code the byte as two nibbles (`Spec::nibbles`).
     nibbles: bool,
+    /// The gate's learning boost (`Spec::boost`).
+    boost: (usize, usize),
+    /// The APMs learn at rate 1/64 before this many bytes, 1/128 after (`Spec`).
+    apm_fast_bytes: usize,
 }
 
 /// Weight-set groups of the gate's first layer from format version 6. Each group's context
@@ -312,6 +323,11 @@ struct Spec {
     nibbles: bool,
     /// Format version 6 on: the gate has [`GROUPS`] weight-set groups under a second layer.
     groups: bool,
+    /// The gate's learning boost at the block start and the bytes over which it halves.
+    boost: (usize, usize),
+    /// The APMs learn at rate 1/64 over the block's first this many bytes (0 before
+    /// version 6), then 1/128.
+    apm_fast_bytes: usize,
 }
 
 impl Spec {
@@ -351,6 +367,8 @@ impl Spec {
             records: version >= 5,
             nibbles: version >= 6,
             groups: version >= 6,
+            boost: if version >= 6 { BOOST } else { (36, 8192) },
+            apm_fast_bytes: if version >= 6 { APM_FAST_BYTES } else { 0 },
         }
     }
 
@@ -415,6 +433,8 @@ impl Lane {
             low_counts: [[[1; 16]; 16]; CLASSES],
             low_class: 0,
             nibbles: spec.nibbles,
+            boost: spec.boost,
+            apm_fast_bytes: spec.apm_fast_bytes,
         });
         lane.reset();
         lane
@@ -440,6 +460,9 @@ impl Lane {
         self.low_counts = [[[1; 16]; 16]; CLASSES];
         self.apm_order0.reset();
         self.apm_order1.reset();
+        let rate = if self.apm_fast_bytes > 0 { 6 } else { 7 };
+        self.apm_order0.rate = rate;
+        self.apm_order1.rate = rate;
         for row in self.inputs.iter_mut() {
             *row = [0; MAX_INPUTS];
         }
@@ -486,19 +509,21 @@ impl Lane {
         self.cx1 = usize::from(last) * 256;
 
         // Probabilities of the high nibble's nodes, then the mass of every high nibble.
-        let mut mass = [0u64; 512];
-        mass[1] = 1 << 40;
+        let mut high = [0u64; 32];
+        high[1] = 1 << 40;
         for c0 in 1..16 {
-            self.split(c0, &mut mass);
+            self.split(c0, c0, &mut high);
         }
         if self.nibbles {
             // The high nibble is coded by itself; `predict_low` follows for the one that
             // came. Masses sum to 2^40; scaled down they stay below 2^31.
-            for (w, &m) in out[..16].iter_mut().zip(&mass[16..32]) {
+            for (w, &m) in out[..16].iter_mut().zip(&high[16..]) {
                 *w = (m >> 9) as u32;
             }
             return;
         }
+        let mut mass = [0u64; 512];
+        mass[..32].copy_from_slice(&high);
         // The low nibble's subtree only where its high nibble is plausible: elsewhere its
         // 16 bytes share the (tiny) mass by how often each came after such a byte (evenly
         // before version 5), and the subtree is evaluated after the fact if the byte
@@ -537,7 +562,8 @@ impl Lane {
             }
             for j in 0..4 {
                 for low in 0..(1usize << j) {
-                    self.split(((16 + nibble) << j) | low, &mut mass);
+                    let c0 = ((16 + nibble) << j) | low;
+                    self.split(c0, c0, &mut mass);
                 }
             }
         }
@@ -560,11 +586,11 @@ impl Lane {
         mass[1] = 1 << 40;
         for k in 1..16 {
             let depth = 31 - (k as u32).leading_zeros();
-            let c0 = ((16 + high) << depth) | (k & ((1 << depth) - 1));
-            let p = self.eval(c0) as u64;
-            let one = (mass[k] * p) >> 12;
-            mass[2 * k + 1] = one;
-            mass[2 * k] = mass[k] - one;
+            self.split(
+                ((16 + high) << depth) | (k & ((1 << depth) - 1)),
+                k,
+                &mut mass,
+            );
         }
         for (w, &m) in out.iter_mut().zip(&mass[16..]) {
             *w = (m >> 9) as u32;
@@ -593,39 +619,27 @@ impl Lane {
         ((p_mix + a0 + 2 * a1 + 2) >> 2).clamp(1, 4095)
     }
 
-    /// Evaluates node `c0` and splits its mass between its children.
+    /// Evaluates node `c0` and splits its mass, `mass[k]`, between its children at `2k`
+    /// and `2k + 1` (`k` is `c0` in a whole tree, or the node's place in a subtree's own).
     #[inline]
-    fn split(&mut self, c0: usize, mass: &mut [u64; 512]) {
+    fn split(&mut self, c0: usize, k: usize, mass: &mut [u64]) {
         let p = self.eval(c0) as u64;
-        let m = mass[c0];
+        let m = mass[k];
         let one = (m * p) >> 12;
-        mass[2 * c0 + 1] = one;
-        mass[2 * c0] = m - one;
+        mass[2 * k + 1] = one;
+        mass[2 * k] = m - one;
     }
 
     fn update(&mut self, byte: u8) {
         let b = usize::from(byte);
-        // Learn fast while the block is young and the weight sets have seen little.
-        // Version 6's three groups each see a third of the traffic a single set saw, and
-        // learn faster for longer: on the 7 files of `GROUPS`, 36/8192 (version 5's) gave
-        // 250,961 bytes, 64/16384 250,093, 96/16384 249,817, 128/16384 249,727 (text files
-        // a little larger); the 10 smallest text files 69,240 -> 68,867 at 96/16384.
-        if self.final_mix.is_some() {
-            // Version 6: the calibration too learns faster while the block is young.
-            let rate = if self.bytes.len() < APM_FAST_BYTES {
-                6
-            } else {
-                7
-            };
-            self.apm_order0.rate = rate;
-            self.apm_order1.rate = rate;
-        }
-        let (peak, horizon) = if self.final_mix.is_some() {
-            (96, 16384)
-        } else {
-            (36, 8192)
-        };
+        // Learn fast while the block is young and the weight sets have seen little; the
+        // calibration too, from version 6.
+        let (peak, horizon) = self.boost;
         let boost = (peak * horizon / (horizon + self.bytes.len().min(1 << 30))) as i32;
+        if self.bytes.len() == self.apm_fast_bytes {
+            self.apm_order0.rate = 7;
+            self.apm_order1.rate = 7;
+        }
         let nibble = b >> 4;
         if self.evaluated & (1 << nibble) == 0 {
             // The byte landed in a subtree coded flat: evaluate its path now so the gate

@@ -175,54 +175,46 @@ mod tests {
         }
     }
 
-    #[test]
-    fn tables_are_complete_and_proportional() {
+    /// Every table over `N` symbols is complete, whatever the weights, and a lone weight
+    /// takes all but one unit per other symbol.
+    fn complete_and_proportional<const N: usize>() {
         for bits in MIN_BITS..=MAX_BITS {
             let q = Quantizer::new(bits);
             let mut table = FreqTable::new(bits);
             for weights in [
-                [0u32; 256],
-                [u32::MAX; 256],
+                [0u32; N],
+                [u32::MAX; N],
                 core::array::from_fn(|i| i as u32),
                 core::array::from_fn(|i| if i == 7 { u32::MAX } else { 0 }),
                 core::array::from_fn(|i| (i as u32).wrapping_mul(2_654_435_761)),
             ] {
                 q.quantize(&weights, &mut table);
+                assert_eq!(table.symbols(), N);
                 check(&table);
             }
             q.quantize(
-                &core::array::from_fn::<u32, 256, _>(|i| if i == 7 { 1000 } else { 0 }),
+                &core::array::from_fn::<u32, N, _>(|i| if i == 7 { 1000 } else { 0 }),
                 &mut table,
             );
-            assert_eq!(table.freq(7), (1 << bits) - 255);
+            assert_eq!(table.freq(7), (1 << bits) - (N as u32 - 1));
+            assert_eq!(usize::from(table.find(table.total() - 1)), N - 1);
         }
     }
 
     #[test]
+    fn tables_are_complete_and_proportional() {
+        complete_and_proportional::<256>();
+    }
+
+    #[test]
     fn nibble_tables_are_complete_and_proportional() {
-        for bits in MIN_BITS..=MAX_BITS {
-            let q = Quantizer::new(bits);
-            let mut table = FreqTable::new(bits);
-            for weights in [
-                [0u32; 16],
-                [u32::MAX; 16],
-                core::array::from_fn(|i| i as u32),
-                core::array::from_fn(|i| (i as u32).wrapping_mul(2_654_435_761)),
-            ] {
-                q.quantize(&weights, &mut table);
-                assert_eq!(table.symbols(), 16);
-                check(&table);
-            }
-            q.quantize(
-                &core::array::from_fn::<u32, 16, _>(|i| if i == 3 { 1000 } else { 0 }),
-                &mut table,
-            );
-            assert_eq!(table.freq(3), (1 << bits) - 15);
-            assert_eq!(table.find(table.total() - 1), 15);
-            // A byte table after a nibble table is a byte table again.
-            q.quantize(&[5u32; 256], &mut table);
-            assert_eq!(table.symbols(), 256);
-            check(&table);
-        }
+        complete_and_proportional::<16>();
+        // A byte table after a nibble table is a byte table again.
+        let q = Quantizer::new(16);
+        let mut table = FreqTable::new(16);
+        q.quantize(&[5u32; 16], &mut table);
+        q.quantize(&[5u32; 256], &mut table);
+        assert_eq!(table.symbols(), 256);
+        check(&table);
     }
 }
