@@ -1,11 +1,17 @@
-//! Corpus benchmark: nc beside zstd -19, xz -9e and brotli -11, measured in the same run.
+//! Corpus benchmark: nc beside zstd -19, xz -9e and brotli -11 (and lpaq1 -9 when given),
+//! measured in the same run.
 //!
 //! ```text
 //! cargo bench --bench corpus -- [DIR] [--predictor fast|default|max|ctx|neural]
 //!     [--experts orders,text,sparse,long,short,retrieval,neural] [--model FILE.onnx] [--block N] [--lanes N]
-//!     [--threads N] [--order N] [--only nc] [--min-size N] [--concat BYTES]
-//!     [--ablation [--no-neural]]
+//!     [--threads N] [--order N] [--no-primer] [--only nc] [--min-size N] [--concat BYTES]
+//!     [--lpaq1 PATH] [--ablation [--no-neural]]
 //! ```
+//!
+//! `--lpaq1 PATH` adds Matt Mahoney's lpaq1 (the reference of issue 4's per-file targets) as
+//! a peer: PATH is a binary built from `lpaq1.cpp` (2007, GPL; not part of this crate), run
+//! as `PATH 9 IN OUT` and `PATH d OUT BACK` on temporary files, so its times include a
+//! process start and file I/O.
 //!
 //! For every file in DIR (default `../shared/corpus/bench`, or `$NC_BENCH_DIR`) each codec
 //! compresses and decompresses the file in memory; the round trip is checked, and the table
@@ -136,10 +142,39 @@ fn brotli_codec(data: &[u8]) -> Result {
     )
 }
 
+/// lpaq1 as an external program: `PATH 9 IN OUT` compresses, `PATH d IN OUT` decompresses.
+fn lpaq1_codec(path: PathBuf) -> impl Fn(&[u8]) -> Result {
+    move |data| {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let (raw, packed, back) = (
+            dir.path().join("in"),
+            dir.path().join("in.lpq"),
+            dir.path().join("back"),
+        );
+        let run = |mode: &str, from: &PathBuf, to: &PathBuf| {
+            let status = std::process::Command::new(&path)
+                .args([mode.as_ref(), from.as_os_str(), to.as_os_str()])
+                .stdout(std::process::Stdio::null())
+                .status()
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(status.success(), "lpaq1 {mode} failed");
+            std::fs::read(to).expect("lpaq1 output")
+        };
+        std::fs::write(&raw, data).expect("temporary file");
+        measure(
+            "lpaq1",
+            data,
+            |_| run("9", &raw, &packed),
+            |_| run("d", &packed, &back),
+        )
+    }
+}
+
 /// Options beyond the codec configuration.
 #[derive(Default)]
 struct Opts {
     concat: Option<usize>,
+    lpaq1: Option<PathBuf>,
     ablation: bool,
     no_neural: bool,
 }
@@ -204,6 +239,8 @@ fn parse_args() -> (PathBuf, Config, bool, u64, Opts) {
             "--min-size" => min_size = num("--min-size"),
             "--concat" => opts.concat = Some(num("--concat") as usize),
             "--ablation" => opts.ablation = true,
+            "--no-primer" => config = config.primer(false),
+            "--lpaq1" => opts.lpaq1 = Some(args.next().expect("--lpaq1 needs a path").into()),
             "--no-neural" => opts.no_neural = true,
             "--experts" => {
                 let list = args.next().unwrap_or_default();
@@ -311,6 +348,9 @@ fn main() {
         codecs.push(("zstd-19", Box::new(zstd_codec)));
         codecs.push(("xz-9e", Box::new(xz_codec)));
         codecs.push(("brotli-11", Box::new(brotli_codec)));
+        if let Some(path) = opts.lpaq1.clone() {
+            codecs.push(("lpaq1-9", Box::new(lpaq1_codec(path))));
+        }
     }
     let header = config.header().expect("config");
     println!(

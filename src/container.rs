@@ -22,7 +22,7 @@ pub const TAIL_MAGIC: [u8; 4] = *b"NCix";
 /// The format version this build writes. It also reads older versions where it can still
 /// reproduce their arithmetic: version 2 of the mixing predictor, version 1 of the others
 /// (see `FORMAT.md`, "Versioning").
-pub const VERSION: u16 = 6;
+pub const VERSION: u16 = 7;
 /// The oldest format version whose streams of `predictor` this build decodes: the version
 /// that last changed that predictor's arithmetic (`FORMAT.md`, "Versioning").
 fn oldest_version(predictor: u16) -> u16 {
@@ -45,6 +45,13 @@ fn header_len(version: u16, predictor: u16, mask: u32) -> usize {
         MIN_HEADER_LEN
     }
 }
+
+/// Header flag (format version 7 on, mixing predictor only): every block's lanes first code
+/// the embedded primer ([`crate::mixer::PRIMER`]) without output, so blocks start from a
+/// state that knows common text, code and markup.
+pub const FLAG_PRIMED: u16 = 1;
+/// The first version that defines [`FLAG_PRIMED`].
+const PRIMED_VERSION: u16 = 7;
 
 /// The first bytes of every header, which say how long it is: magic, version, flags,
 /// block size, predictor configuration and expert set ([`Header::size_from_prefix`]).
@@ -102,6 +109,8 @@ pub const TEMPERATURE_ONE: u16 = 256;
 pub struct Header {
     /// Format version (always [`VERSION`] when written by this build).
     pub version: u16,
+    /// Header flags: [`FLAG_PRIMED`] or none.
+    pub flags: u16,
     /// Uncompressed bytes per checkpoint block (the last block of a flush may be shorter).
     pub block_size: u32,
     /// Which predictor coded the stream ([`predictor_id`]).
@@ -157,7 +166,7 @@ impl Header {
         let mut b = vec![0u8; len];
         b[0..4].copy_from_slice(&MAGIC);
         b[4..6].copy_from_slice(&self.version.to_le_bytes());
-        b[6..8].copy_from_slice(&0u16.to_le_bytes()); // flags: none defined in any version yet
+        b[6..8].copy_from_slice(&self.flags.to_le_bytes());
         b[8..12].copy_from_slice(&self.block_size.to_le_bytes());
         b[12..14].copy_from_slice(&self.predictor.to_le_bytes());
         b[14] = self.quant_bits;
@@ -202,13 +211,6 @@ impl Header {
             return Err(Error::corrupt("header checksum mismatch", at));
         }
         let flags = u16::from_le_bytes([b[6], b[7]]);
-        if flags != 0 {
-            return Err(Error::Unsupported {
-                what: format!(
-                    "header flags {flags:#06x} (none are defined in versions 1 to {VERSION})"
-                ),
-            });
-        }
         if b[18..20] != [0, 0] {
             return Err(Error::corrupt("reserved header bytes are not zero", at));
         }
@@ -220,6 +222,7 @@ impl Header {
         }
         let header = Header {
             version,
+            flags,
             block_size: u32::from_le_bytes([b[8], b[9], b[10], b[11]]),
             predictor: u16::from_le_bytes([b[12], b[13]]),
             quant_bits: b[14],
@@ -254,6 +257,24 @@ impl Header {
     /// # Errors
     /// `InvalidConfig` for out-of-range values, `Unsupported` for unknown predictors.
     pub fn validate(&self) -> Result<(), Error> {
+        let known = if self.version >= PRIMED_VERSION && self.predictor == predictor_id::MIX {
+            FLAG_PRIMED
+        } else {
+            0
+        };
+        let known_predictor = matches!(
+            self.predictor,
+            predictor_id::CONTEXT_STATS | predictor_id::NEURAL | predictor_id::MIX
+        );
+        // (An unknown predictor is refused below, by its id.)
+        if self.flags & !known != 0 && known_predictor {
+            return Err(Error::Unsupported {
+                what: format!(
+                    "header flags {:#06x} in a version {} stream of predictor {}",
+                    self.flags, self.version, self.predictor
+                ),
+            });
+        }
         if !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&self.block_size) {
             return Err(Error::InvalidConfig {
                 what: format!(

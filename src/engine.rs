@@ -78,6 +78,7 @@ impl Engine {
                         per_worker,
                         m.clone(),
                         header.temperature,
+                        header.flags & crate::container::FLAG_PRIMED != 0,
                     )?),
                     (predictor_id::CONTEXT_STATS, _) => Box::new(ContextStats::new(
                         header.context_order,

@@ -6,7 +6,7 @@ use std::io::{self, ErrorKind, Read, Write};
 
 use common::*;
 use nc_codec::container::{Header, StreamIndex, BLOCK_HEADER_LEN, HEADER_PREFIX_LEN};
-use nc_codec::{Config, Error, NcReader, NcWriter};
+use nc_codec::{Config, Error, NcReader, NcWriter, PredictorKind};
 
 const BLOCK: u32 = 1024;
 
@@ -74,10 +74,20 @@ fn unknown_version_is_unsupported() {
 #[test]
 fn unknown_flags_and_predictors_are_unsupported() {
     let (_, packed) = sample();
+    // Bit 0 (primed) is the only flag, and only for the mixing predictor.
+    assert_eq!(packed[6..8], [1, 0]);
     let mut flags = packed.clone();
-    flags[6] = 1;
+    flags[6] = 3;
     reseal(&mut flags);
     assert_eq!(decompress_err(&flags).kind(), ErrorKind::Unsupported);
+    let ctx = compress(
+        b"abc",
+        &Config::new().predictor(PredictorKind::ContextStats),
+    );
+    let mut primed_ctx = ctx.clone();
+    primed_ctx[6] = 1;
+    reseal(&mut primed_ctx);
+    assert_eq!(decompress_err(&primed_ctx).kind(), ErrorKind::Unsupported);
 
     let mut predictor = packed.clone();
     predictor[12] = 99;

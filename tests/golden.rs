@@ -22,7 +22,16 @@ fn test_model() -> Arc<NeuralModel> {
 }
 
 fn config(block_size: u32, predictor: PredictorKind) -> Config {
-    let config = Config::new().block_size(block_size).predictor(predictor);
+    let primed = !matches!(predictor, PredictorKind::MixExperts(_));
+    let predictor = match predictor {
+        // The unprimed default profile (spelled by its expert set here).
+        PredictorKind::MixExperts(mask) => PredictorKind::Mix(Profile::from_experts(mask).unwrap()),
+        p => p,
+    };
+    let config = Config::new()
+        .block_size(block_size)
+        .predictor(predictor)
+        .primer(primed);
     if predictor.uses_model() {
         config.model(test_model())
     } else {
@@ -42,13 +51,17 @@ fn encode(original: &[u8], block_size: u32, predictor: PredictorKind) -> Vec<u8>
 fn golden_streams_decode_and_reencode_identically() {
     let bless = std::env::var_os("NC_BLESS").is_some();
     // (original, suffix of its stream, predictor): the streams this build writes (format
-    // version 6), for the context-statistics predictor, the mixing predictor's default,
-    // fast and max profiles, and the neural model alone (the last two with the test model).
+    // version 7), for the context-statistics predictor, the mixing predictor's default
+    // (primed, and unprimed: the expert-set spelling below), fast and max profiles, and the
+    // neural model alone (the last two with the test model).
+    let unprimed = PredictorKind::MixExperts(Profile::Default.experts());
     let cases = [
         ("prose.txt", "ctx.nc", PredictorKind::ContextStats),
         ("mixed.bin", "ctx.nc", PredictorKind::ContextStats),
         ("prose.txt", "mix.nc", PredictorKind::Mix(Profile::Default)),
         ("mixed.bin", "mix.nc", PredictorKind::Mix(Profile::Default)),
+        ("prose.txt", "unprimed.mix.nc", unprimed),
+        ("mixed.bin", "unprimed.mix.nc", unprimed),
         ("prose.txt", "fast.nc", PredictorKind::Mix(Profile::Fast)),
         ("prose.txt", "max.nc", PredictorKind::Mix(Profile::Max)),
         ("prose.txt", "neural.nc", PredictorKind::Neural),
@@ -82,6 +95,36 @@ fn golden_streams_decode_and_reencode_identically() {
             "{name}: the encoder's output changed"
         );
     }
+}
+
+/// Version 6 streams of the mixing predictor (default, fast and max profiles): version 7
+/// without the primer flag computes exactly as version 6, so they decode.
+#[test]
+fn version_6_mixing_streams_decode() {
+    for (name, predictor) in [
+        ("prose.txt.v6.mix.nc", Profile::Default),
+        ("mixed.bin.v6.mix.nc", Profile::Default),
+        ("prose.txt.v6.fast.nc", Profile::Fast),
+        ("prose.txt.v6.max.nc", Profile::Max),
+    ] {
+        let (stem, suffix) = name.split_once(".v").unwrap();
+        let (original, stream) = older_stream(stem, &format!("v{suffix}"), 6);
+        let config = config(1024, PredictorKind::Mix(predictor));
+        assert_eq!(decode_with(&stream, &config).unwrap(), original, "{name}");
+    }
+}
+
+/// The primer pays where it should: the primed default stream of the golden prose is
+/// smaller than the unprimed one.
+#[test]
+fn primed_streams_are_smaller() {
+    let size = |suffix: &str| std::fs::metadata(golden_dir().join(suffix)).unwrap().len();
+    let (primed, unprimed) = (size("prose.txt.mix.nc"), size("prose.txt.unprimed.mix.nc"));
+    // Measured: 589 bytes against 919 (0.64); `ls -l tests/golden` shows both.
+    assert!(
+        primed * 100 < unprimed * 95,
+        "primed {primed}, unprimed {unprimed}"
+    );
 }
 
 /// Version 5 streams of the mixing predictor, with and without the neural expert: this build

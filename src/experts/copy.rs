@@ -30,6 +30,7 @@ fn bucket(len: u32) -> usize {
 }
 
 /// One copy expert of one lane.
+#[derive(Clone)]
 pub(crate) struct Copy {
     min_len: usize,
     /// `table[hash]` = position after an occurrence of the hashed context, plus 1 (0 = none).

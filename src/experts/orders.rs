@@ -73,6 +73,7 @@ struct Found {
 }
 
 /// The per-lane state.
+#[derive(Clone)]
 pub(crate) struct Orders {
     kinds: Vec<Kind>,
     table: Vec<Slot>,
@@ -116,6 +117,7 @@ pub(crate) struct Orders {
 /// on pic, kennedy.xls, geo, obj1, obj2, sum, bib, alice29.txt and trans, `nccat -z` per
 /// file with builds differing only in this threshold, 7 gave 252,547 bytes against
 /// 253,452 for 15, 5 gave 252,495 and 3 252,753.)
+#[derive(Clone)]
 pub(crate) struct RecordLength {
     /// Per byte value, its last four positions in the block, newest first (0 = none; a
     /// position is the count of bytes up to and including it).

@@ -33,6 +33,7 @@ fn normalise(b: u8) -> u8 {
 }
 
 /// The retrieval expert of one lane.
+#[derive(Clone)]
 pub(crate) struct Retrieval {
     /// Per hash: the two latest positions after a context with that hash (+1; 0 = none).
     table: Vec<[u32; 2]>,

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Builds nc-primer.bin: the text the mixing predictor codes (without output) before every
+block from format version 7, so a block starts knowing what text, code and markup look like
+instead of from empty tables. It plays the part of zstd's and brotli's dictionaries.
+
+The primer is cut from the training corpus only (never the bench corpus): one typical file
+per common kind of data, a slice of each cut at line boundaries, in the order below. Data
+and code come first and English prose last, since the most recent bytes weigh most in the
+tables and the gate when the block starts.
+
+    python3 onnx-models/primer.py ../shared/corpus/train onnx-models/nc-primer.bin
+
+Unpacks the archives into a temporary folder (or reads --unpacked DIR), prints each piece's
+length and the sha256 of the result. Deterministic: same corpus, same bytes.
+"""
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+
+# (path inside the unpacked corpus, offset, bytes). Offsets skip front matter where a file
+# opens with some (a novel's contents, a log's first lines are as good as any).
+PIECES = [
+    ("logs/elastic_examples_logs/Common_Data_Formats/apache_logs/apache_logs", 0, 3000),
+    ("logs/elastic_examples_logs/Machine_Learning/Security_Analytics_Recipes/"
+     "suspicious_login_activity/data/auth.log", 0, 2000),
+    ("misc/csv_vega_penguins/palmerpenguins/penguins.csv", 0, 2000),
+    ("json/vega_datasets/vega_datasets/dataset_info.json", 0, 3000),
+    ("json/npm_package_json/cldr-core-48.2.0/package.json", 0, 1500),
+    ("markup/config_yaml_toml/crates/aho-corasick-1.1.5/.github/workflows/ci.yml", 0, 3000),
+    ("markup/docbook_xsl_xml/html/admon.xsl", 0, 3000),
+    ("code/go_stdlib/bufio/bufio.go", 0, 4000),
+    ("code/java_kotlin_objc_cpp_npm/cordova-android-15.1.0/framework/src/org/apache/"
+     "cordova/AllowList.java", 0, 3000),
+    ("code/js_ts_npm/axios-1.21.1/index.d.ts", 0, 3000),
+    ("code/js_ts_npm/lodash-4.18.1/maxBy.js", 0, 2000),
+    ("code/rust_crates/serde-1.0.229/src/lib.rs", 0, 4000),
+    ("code/python_sdists/flask-3.1.3/src/flask/app.py", 0, 5000),
+    ("code/c_vendored_in_sys_crates/libz-sys-1.1.31/src/zlib/deflate.c", 0, 6000),
+    ("markup/markdown_rst_docs/crates/lz4-sys-1.11.1+lz4-1.10.0/liblz4/lib/README.md", 0, 3000),
+    ("markup/postgresql_docs_html/app-dropdb.html", 0, 5000),
+    ("markup/man_pages_roff/manpages/man1/locale.1", 0, 6000),
+    ("prose/sotu_en/1790_george_washington_n.txt", 0, 6000),
+    ("prose/gutenberg_en_authorship/Herman_Melville/White_Jacket.txt", 60000, 6000),
+    ("prose/gutenberg_en_authorship/William_Shakespeare/The_Tempest.txt", 20000, 6000),
+    ("prose/gutenberg_en_authorship/Mark_Twain/Life_on_the_Mississippi.txt", 60000, 8000),
+    ("prose/gutenberg_en_authorship/Jane_Austen/Emma.txt", 60000, 8000),
+    ("prose/gutenberg_en_authorship/Charles_Dickens/Great_Expectations.txt", 60000, 8000),
+]
+
+
+def piece(root, path, offset, length):
+    with open(os.path.join(root, path), "rb") as f:
+        data = f.read()
+    if offset:
+        # Start after a line break, end at one.
+        offset = data.index(b"\n", offset) + 1
+    chunk = data[offset:offset + length]
+    # At a line break, or a space where a paragraph is one long line.
+    cut = chunk.rfind(b"\n") if len(chunk) < length or b"\n" in chunk else -1
+    if cut < 0:
+        cut = chunk.rfind(b" ")
+    if cut < 0:
+        sys.exit(f"{path}: no line break or space in the slice")
+    return chunk[:cut + 1]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("corpus", help="the training corpus folder (with the *.tar.xz)")
+    ap.add_argument("out", help="where to write the primer")
+    ap.add_argument("--unpacked", help="an already unpacked corpus folder")
+    ap.add_argument("--scale", type=float, default=1.0, help="scale every piece's length")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.unpacked
+        if root is None:
+            root = tmp
+            for name in sorted(os.listdir(args.corpus)):
+                if name.endswith(".tar.xz"):
+                    subprocess.run(["tar", "-xJf", os.path.join(args.corpus, name), "-C", tmp],
+                                   check=True)
+        out = b""
+        for path, offset, length in PIECES:
+            p = piece(root, path, offset, int(length * args.scale))
+            print(f"{len(p):6d}  {path}")
+            out += p
+    with open(args.out, "wb") as f:
+        f.write(out)
+    print(f"{len(out)} bytes, sha256 {hashlib.sha256(out).hexdigest()}")
+
+
+if __name__ == "__main__":
+    main()
