@@ -141,9 +141,10 @@ impl Config {
 
     /// Whether the mixing predictor starts every block from the embedded primer's state
     /// (default `true`; stored in the header). Small inputs gain most: they start knowing
-    /// common text, code and markup. Each thread primes once per block size (the primer is
-    /// ~96 KB), so `false` saves that start-up time on tiny inputs. The other predictors
-    /// ignore it.
+    /// common text, code and markup. Priming costs about a second (the primer is ~96 KB),
+    /// once per process and table size while a writer or reader holds it (the states of
+    /// small tables are kept, so many small streams prime once); `false` saves it on tiny
+    /// inputs. The other predictors ignore it.
     pub fn primer(mut self, primer: bool) -> Self {
         self.primer = primer;
         self

@@ -862,7 +862,7 @@ const PRIMER_VERSION: u16 = 7;
 
 /// Primed lane states by (version, expert mask, table sizes), shared by every mixing
 /// predictor of the process while one of them holds the state: priming costs as much as
-/// coding the primer (~0.5 s), so threads and streams that start blocks with the same tables
+/// coding the primer (~0.9 s), so threads and streams that start blocks with the same tables
 /// prime once. Weak, so the memory goes when the last predictor using it does...
 type PrimedKey = (u16, u32, (u32, u32));
 static PRIMED: Mutex<Vec<(PrimedKey, Weak<Lane>)>> = Mutex::new(Vec::new());
