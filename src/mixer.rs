@@ -784,8 +784,9 @@ pub struct Mix {
 
 impl Mix {
     /// A mixing predictor with the experts of `mask` ([`Profile::experts`]) for `lanes`
-    /// lanes, as this build writes it ([`crate::container::VERSION`]); `model` is required
-    /// when the mask includes the neural expert.
+    /// lanes, as this build writes it by default ([`crate::container::VERSION`], blocks
+    /// primed with [`PRIMER`]); `model` is required when the mask includes the neural
+    /// expert.
     ///
     /// # Errors
     /// When the neural model cannot be planned for this lane count.
