@@ -38,7 +38,7 @@ usage: nccat [-z|-d|-l|-t] [-o OUT] [-b BLOCK] [-P PREDICTOR] [-m MODEL.onnx]
   -L LANES      blocks coded side by side (default: one per thread, 8 with a model)
   --no-primer   when compressing with fast, default or max: start blocks from empty
                 tables instead of the embedded primer's state (saves ~0.9 s of
-                start-up per thread on tiny inputs; output is larger)
+                start-up per process on tiny inputs; output is larger)
   --offset N    decompress only from uncompressed offset N ...
   --length N    ... and at most N bytes (uses the index: only the blocks needed are read)
   -q            no progress line

@@ -252,22 +252,20 @@ impl Header {
         Ok(header)
     }
 
-    /// Checks that every field is in range and names a predictor this build has.
+    /// Checks that every field is in range and names a predictor this build has, and that
+    /// the flags are ones that predictor has in this version.
     ///
     /// # Errors
-    /// `InvalidConfig` for out-of-range values, `Unsupported` for unknown predictors.
+    /// `InvalidConfig` for out-of-range values, `Unsupported` for unknown predictors or
+    /// flags.
     pub fn validate(&self) -> Result<(), Error> {
+        self.validate_fields()?;
         let known = if self.version >= PRIMED_VERSION && self.predictor == predictor_id::MIX {
             FLAG_PRIMED
         } else {
             0
         };
-        let known_predictor = matches!(
-            self.predictor,
-            predictor_id::CONTEXT_STATS | predictor_id::NEURAL | predictor_id::MIX
-        );
-        // (An unknown predictor is refused below, by its id.)
-        if self.flags & !known != 0 && known_predictor {
+        if self.flags & !known != 0 {
             return Err(Error::Unsupported {
                 what: format!(
                     "header flags {:#06x} in a version {} stream of predictor {}",
@@ -275,6 +273,11 @@ impl Header {
                 ),
             });
         }
+        Ok(())
+    }
+
+    /// [`Header::validate`] for everything but the flags.
+    fn validate_fields(&self) -> Result<(), Error> {
         if !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&self.block_size) {
             return Err(Error::InvalidConfig {
                 what: format!(

@@ -485,6 +485,11 @@ impl Lane {
             }
             self.update(b);
         }
+        self.start_block();
+    }
+
+    /// Marks the block's first byte: the boost and the APMs' fast phase count from here.
+    fn start_block(&mut self) {
         self.start = self.bytes.len();
         let rate = if self.apm_fast_bytes > 0 { 6 } else { 7 };
         self.apm_order0.rate = rate;
@@ -493,7 +498,6 @@ impl Lane {
 
     fn reset(&mut self) {
         self.bytes.clear();
-        self.start = 0;
         if let Some(o) = &mut self.orders {
             o.reset();
         }
@@ -512,12 +516,10 @@ impl Lane {
         self.low_counts = [[[1; 16]; 16]; CLASSES];
         self.apm_order0.reset();
         self.apm_order1.reset();
-        let rate = if self.apm_fast_bytes > 0 { 6 } else { 7 };
-        self.apm_order0.rate = rate;
-        self.apm_order1.rate = rate;
         for row in self.inputs.iter_mut() {
             *row = [0; MAX_INPUTS];
         }
+        self.start_block();
     }
 
     /// Fills `out` with the next byte's weights; `neural` holds the neural expert's weights
@@ -861,19 +863,25 @@ impl Mix {
 /// The first format version with a primer.
 const PRIMER_VERSION: u16 = 7;
 
-/// Primed lane states by (version, expert mask, table sizes), shared by every mixing
-/// predictor of the process while one of them holds the state: priming costs as much as
-/// coding the primer (~0.9 s), so threads and streams that start blocks with the same tables
-/// prime once. Weak, so the memory goes when the last predictor using it does...
+/// Primed lane states of the process, shared by every mixing predictor: priming costs as
+/// much as coding the primer (~0.9 s), so threads and streams that start blocks with the
+/// same tables prime once.
+struct PrimedCache {
+    /// By key. Weak, so the memory goes when the last predictor using a state does...
+    states: Vec<(PrimedKey, Weak<Lane>)>,
+    /// ... except for the [`KEEP_PRIMED`] most recently used states of small tables (at
+    /// most `2^KEEP_TABLE_BITS` context slots, for blocks up to ~160 KB: ~40 MB each), which
+    /// the process keeps: a program that codes many small streams one after another
+    /// (messages, files of a directory) would otherwise prime for every one, where priming
+    /// costs more than coding.
+    kept: Vec<Arc<Lane>>,
+}
+/// What a primed state depends on: format version, expert mask, table sizes.
 type PrimedKey = (u16, u32, (u32, u32));
-static PRIMED: Mutex<Vec<(PrimedKey, Weak<Lane>)>> = Mutex::new(Vec::new());
-
-/// ... except for the [`KEEP_PRIMED`] most recently primed states of small tables (at most
-/// `2^KEEP_TABLE_BITS` context slots, for blocks up to ~160 KB: ~40 MB each), which the
-/// process keeps: a program that codes many small streams one after another (messages,
-/// files of a directory) would otherwise prime for every one, where priming costs more than
-/// coding.
-static KEPT: Mutex<Vec<(PrimedKey, Arc<Lane>)>> = Mutex::new(Vec::new());
+static PRIMED: Mutex<PrimedCache> = Mutex::new(PrimedCache {
+    states: Vec::new(),
+    kept: Vec::new(),
+});
 const KEEP_PRIMED: usize = 2;
 const KEEP_TABLE_BITS: u32 = 20;
 
@@ -889,8 +897,9 @@ impl Mix {
         // A poisoned lock only means another thread panicked while priming; the entries
         // are whole either way.
         let mut cache = PRIMED.lock().unwrap_or_else(PoisonError::into_inner);
-        cache.retain(|(_, l)| l.strong_count() > 0);
+        cache.states.retain(|(_, l)| l.strong_count() > 0);
         let found = cache
+            .states
             .iter()
             .filter(|(k, _)| *k == key)
             .find_map(|(_, l)| l.upgrade());
@@ -898,15 +907,14 @@ impl Mix {
             let mut lane = Lane::new(&self.spec, block_len);
             lane.prime(PRIMER, self.spec.neural);
             let lane = Arc::from(lane);
-            cache.push((key, Arc::downgrade(&lane)));
+            cache.states.push((key, Arc::downgrade(&lane)));
             lane
         });
         if bits.0 <= KEEP_TABLE_BITS {
-            let mut kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
-            kept.retain(|(k, _)| *k != key);
-            kept.push((key, lane.clone()));
-            if kept.len() > KEEP_PRIMED {
-                kept.remove(0);
+            cache.kept.retain(|l| !Arc::ptr_eq(l, &lane));
+            cache.kept.push(lane.clone());
+            if cache.kept.len() > KEEP_PRIMED {
+                cache.kept.remove(0);
             }
         }
         self.primed.push(lane.clone());

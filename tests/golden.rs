@@ -22,16 +22,7 @@ fn test_model() -> Arc<NeuralModel> {
 }
 
 fn config(block_size: u32, predictor: PredictorKind) -> Config {
-    let primed = !matches!(predictor, PredictorKind::MixExperts(_));
-    let predictor = match predictor {
-        // The unprimed default profile (spelled by its expert set here).
-        PredictorKind::MixExperts(mask) => PredictorKind::Mix(Profile::from_experts(mask).unwrap()),
-        p => p,
-    };
-    let config = Config::new()
-        .block_size(block_size)
-        .predictor(predictor)
-        .primer(primed);
+    let config = Config::new().block_size(block_size).predictor(predictor);
     if predictor.uses_model() {
         config.model(test_model())
     } else {
@@ -39,10 +30,9 @@ fn config(block_size: u32, predictor: PredictorKind) -> Config {
     }
 }
 
-fn encode(original: &[u8], block_size: u32, predictor: PredictorKind) -> Vec<u8> {
+fn encode(original: &[u8], config: &Config) -> Vec<u8> {
     use std::io::Write;
-    let config = config(block_size, predictor);
-    let mut w = NcWriter::with_config(Vec::new(), &config).unwrap();
+    let mut w = NcWriter::with_config(Vec::new(), config).unwrap();
     w.write_all(original).unwrap();
     w.finish().unwrap()
 }
@@ -50,27 +40,38 @@ fn encode(original: &[u8], block_size: u32, predictor: PredictorKind) -> Vec<u8>
 #[test]
 fn golden_streams_decode_and_reencode_identically() {
     let bless = std::env::var_os("NC_BLESS").is_some();
-    // (original, suffix of its stream, predictor): the streams this build writes (format
-    // version 7), for the context-statistics predictor, the mixing predictor's default
-    // (primed, and unprimed: the expert-set spelling below), fast and max profiles, and the
-    // neural model alone (the last two with the test model).
-    let unprimed = PredictorKind::MixExperts(Profile::Default.experts());
+    // (original, suffix of its stream, predictor, primed): the streams this build writes
+    // (format version 7), for the context-statistics predictor, the mixing predictor's
+    // default (primed and unprimed), fast and max profiles, and the neural model alone (the
+    // last two with the test model).
+    let default = PredictorKind::Mix(Profile::Default);
     let cases = [
-        ("prose.txt", "ctx.nc", PredictorKind::ContextStats),
-        ("mixed.bin", "ctx.nc", PredictorKind::ContextStats),
-        ("prose.txt", "mix.nc", PredictorKind::Mix(Profile::Default)),
-        ("mixed.bin", "mix.nc", PredictorKind::Mix(Profile::Default)),
-        ("prose.txt", "unprimed.mix.nc", unprimed),
-        ("mixed.bin", "unprimed.mix.nc", unprimed),
-        ("prose.txt", "fast.nc", PredictorKind::Mix(Profile::Fast)),
-        ("prose.txt", "max.nc", PredictorKind::Mix(Profile::Max)),
-        ("prose.txt", "neural.nc", PredictorKind::Neural),
+        ("prose.txt", "ctx.nc", PredictorKind::ContextStats, true),
+        ("mixed.bin", "ctx.nc", PredictorKind::ContextStats, true),
+        ("prose.txt", "mix.nc", default, true),
+        ("mixed.bin", "mix.nc", default, true),
+        ("prose.txt", "unprimed.mix.nc", default, false),
+        ("mixed.bin", "unprimed.mix.nc", default, false),
+        (
+            "prose.txt",
+            "fast.nc",
+            PredictorKind::Mix(Profile::Fast),
+            true,
+        ),
+        (
+            "prose.txt",
+            "max.nc",
+            PredictorKind::Mix(Profile::Max),
+            true,
+        ),
+        ("prose.txt", "neural.nc", PredictorKind::Neural, true),
     ];
-    for (name, suffix, predictor) in cases {
+    for (name, suffix, predictor, primed) in cases {
         let original = std::fs::read(golden_dir().join(name)).unwrap();
         let nc_path = golden_dir().join(format!("{name}.{suffix}"));
+        let config = config(1024, predictor).primer(primed);
         if bless {
-            std::fs::write(&nc_path, encode(&original, 1024, predictor)).unwrap();
+            std::fs::write(&nc_path, encode(&original, &config)).unwrap();
         }
         let stream = std::fs::read(&nc_path).unwrap();
         assert_eq!(
@@ -79,7 +80,7 @@ fn golden_streams_decode_and_reencode_identically() {
             "{name}.{suffix}"
         );
         assert_eq!(
-            decode_with(&stream, &config(1024, predictor)).unwrap(),
+            decode_with(&stream, &config).unwrap(),
             original,
             "{name}: golden stream decodes wrongly"
         );
@@ -90,7 +91,7 @@ fn golden_streams_decode_and_reencode_identically() {
             "{name}: golden streams should span blocks"
         );
         assert_eq!(
-            encode(&original, index.header.block_size, predictor),
+            encode(&original, &config.block_size(index.header.block_size)),
             stream,
             "{name}: the encoder's output changed"
         );
