@@ -73,6 +73,17 @@ pub const DEFAULT_QUANT_BITS: u8 = 16;
 /// Default number of lanes (blocks coded side by side) for predictors with a neural model,
 /// whose calls amortise over lanes; model-free predictors default to one lane per thread.
 pub const DEFAULT_LANES: usize = 8;
+
+/// The lane count: `lanes` when set, else the default for a stream that does (`uses_model`)
+/// or does not run a neural model over `threads` threads. A reader passes what the stream's
+/// header says, not [`Config::predictor`], which only says how to compress.
+pub(crate) fn lanes_for(lanes: Option<usize>, threads: usize, uses_model: bool) -> usize {
+    lanes.unwrap_or(if uses_model {
+        DEFAULT_LANES
+    } else {
+        threads.clamp(1, MAX_LANES)
+    })
+}
 /// Most lanes one coder may drive.
 pub const MAX_LANES: usize = 256;
 
@@ -214,11 +225,12 @@ impl Config {
 
     /// The lane count: as set, or by default one per thread (8 with a neural model).
     pub fn get_lanes(&self) -> usize {
-        self.lanes.unwrap_or(if self.predictor.uses_model() {
-            DEFAULT_LANES
-        } else {
-            self.threads.clamp(1, MAX_LANES)
-        })
+        lanes_for(self.lanes, self.threads, self.predictor.uses_model())
+    }
+
+    /// The lane count as set, `None` for the default.
+    pub(crate) fn lanes_setting(&self) -> Option<usize> {
+        self.lanes
     }
 
     /// The thread count.

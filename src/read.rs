@@ -68,8 +68,9 @@ enum Stage {
 pub struct NcReader<R> {
     /// The source.
     inner: R,
-    /// Lanes and threads for the engine.
-    lanes: usize,
+    /// Lanes and threads for the engine: the lanes as set, or `None` for the default of
+    /// the stream's predictor (more for a neural model, whose calls amortise over lanes).
+    lanes: Option<usize>,
     threads: usize,
     /// A neural model besides the embedded default, for streams that name it.
     model: Option<Arc<NeuralModel>>,
@@ -151,7 +152,7 @@ impl<R: Read> NcReader<R> {
     fn build(inner: R, config: &Config) -> Self {
         NcReader {
             inner,
-            lanes: config.get_lanes(),
+            lanes: config.lanes_setting(),
             threads: config.get_threads(),
             model: config.get_model().cloned(),
             header: None,
@@ -178,7 +179,8 @@ impl<R: Read> NcReader<R> {
     }
 
     fn engine_for(&self, header: &Header) -> Result<Engine, Error> {
-        Engine::new(header, self.lanes, self.threads, self.model.as_ref())
+        let lanes = crate::config::lanes_for(self.lanes, self.threads, header.uses_model());
+        Engine::new(header, lanes, self.threads, self.model.as_ref())
     }
 
     /// The stream header, once the first `read` has read it.
@@ -311,7 +313,9 @@ impl<R: Read> NcReader<R> {
                 self.pending.push((header, payload));
                 self.block_no += 1;
                 self.stage = Stage::BlockHeader;
-                if self.pending.len() >= self.lanes || header.flags & FLAG_SYNC != 0 {
+                if self.pending.len() >= self.engine.as_ref().map_or(1, Engine::lanes)
+                    || header.flags & FLAG_SYNC != 0
+                {
                     self.decode_pending()?;
                 }
             }
@@ -559,5 +563,49 @@ impl<R: std::fmt::Debug> std::fmt::Debug for NcReader<R> {
             .field("block", &self.block_no)
             .field("position", &self.pos)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::{PredictorKind, DEFAULT_LANES};
+    use crate::NcWriter;
+
+    /// A reader takes its default lane count from the stream, not from the config's
+    /// predictor (which only says how to compress): a neural stream decodes `DEFAULT_LANES`
+    /// blocks per model call, as it was encoded, even through `NcReader::new`.
+    #[test]
+    fn the_default_lane_count_follows_the_stream() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("onnx-models/nc-test32.onnx");
+        let model = Arc::new(NeuralModel::from_file(path).unwrap());
+        let config = Config::new()
+            .predictor(PredictorKind::Neural)
+            .model(model.clone())
+            .block_size(4096)
+            .threads(1);
+        let text: Vec<u8> = b"lanes follow the stream. ".repeat(400);
+        let mut w = NcWriter::with_config(Vec::new(), &config).unwrap();
+        w.write_all(&text).unwrap();
+        let stream = w.finish().unwrap();
+        let read_config = Config::new().model(model).threads(1);
+        let mut r = NcReader::with_config(&stream[..], &read_config).unwrap();
+        let mut first = [0u8; 1];
+        r.read_exact(&mut first).unwrap();
+        assert_eq!(r.engine.as_ref().map(Engine::lanes), Some(DEFAULT_LANES));
+        let mut rest = Vec::new();
+        r.read_to_end(&mut rest).unwrap();
+        assert_eq!([&first[..], &rest].concat(), text);
+
+        let plain = NcWriter::with_config(Vec::new(), &Config::new().threads(1))
+            .and_then(|mut w| w.write_all(b"no model").and_then(|()| w.finish()))
+            .unwrap();
+        let mut r = NcReader::with_config(&plain[..], &read_config.clone().threads(1)).unwrap();
+        r.read_exact(&mut first).unwrap();
+        assert_eq!(r.engine.as_ref().map(Engine::lanes), Some(1));
     }
 }
