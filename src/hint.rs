@@ -1,4 +1,4 @@
-//! Memory prefetch: the one place the crate uses `unsafe`.
+//! Memory prefetch: one of the two places the crate uses `unsafe` (with [`crate::wide`]).
 //!
 //! The context statistics, copy and retrieval tables are tens of MiB per lane, so most of
 //! their lookups miss every cache. A lookup whose address is known a byte ahead (the next

@@ -33,6 +33,7 @@ pub mod mixer;
 pub mod quantizer;
 pub mod range_coder;
 mod read;
+mod wide;
 mod write;
 
 pub use config::{Config, PredictorKind};

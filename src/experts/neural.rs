@@ -224,7 +224,7 @@ impl NeuralModel {
 /// `e^x`, deterministic: range reduction by `ln 2` and a degree-7 polynomial, using only
 /// exactly rounded operations and exact conversions (no libm call, so loops over it
 /// vectorise). Relative error below 1e-6 on the range used here.
-#[inline]
+#[inline(always)]
 pub(crate) fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
@@ -248,18 +248,18 @@ pub(crate) fn exp(x: f32) -> f32 {
 
 /// Rounds to the nearest integer, ties to even, for `|x| < 2^22`: adding and subtracting
 /// 1.5 * 2^23 leaves no fraction bits, and IEEE round-to-nearest-even does the rest.
-#[inline]
+#[inline(always)]
 fn round_even(x: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0;
     (x + MAGIC) - MAGIC
 }
 
-#[inline]
+#[inline(always)]
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))
 }
 
-#[inline]
+#[inline(always)]
 fn tanh(x: f32) -> f32 {
     2.0 * sigmoid(2.0 * x) - 1.0
 }
@@ -324,6 +324,7 @@ impl Adapt {
 
     /// Makes lane `lane`'s owed step, and with `state` also computes its correction for
     /// that state into `scratch`, in one pass over `delta`.
+    #[inline(always)]
     fn settle(&mut self, lane: usize, hidden: usize, state: Option<&[f32]>) {
         let z = &mut self.scratch;
         z.copy_from_slice(&self.delta_bias[lane * 256..(lane + 1) * 256]);
@@ -352,6 +353,7 @@ impl Adapt {
     }
 
     /// The correction of lane `lane` for hidden state `state`.
+    #[inline(always)]
     fn correction(&mut self, lane: usize, state: &[f32]) -> &[f32] {
         self.settle(lane, state.len(), Some(state));
         &self.scratch
@@ -360,6 +362,7 @@ impl Adapt {
     /// One gradient step for lane `lane`, whose state was `state` when it predicted
     /// `numerators`, after byte `byte`: the cost's gradient is `p - onehot(byte)`. The
     /// bias learns now, `delta` in the next pass over it.
+    #[inline(always)]
     fn learn(&mut self, lane: usize, state: &[f32], byte: u8) {
         let h = state.len();
         if self.owed[lane] {
@@ -387,6 +390,7 @@ impl Adapt {
 
 /// Sum of `v` in a fixed order (eight running sums, then those in order): vectorises, and
 /// gives the same bits on every machine.
+#[inline(always)]
 fn sum(v: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let chunks = v.chunks_exact(8);
@@ -520,6 +524,28 @@ impl Predictor for NeuralExpert {
         if mm.len() != lanes.len() * width {
             return Err(model_error("matmul output has the wrong shape"));
         }
+        crate::wide::run(
+            #[inline(always)]
+            || self.predict_rows(lanes, out, mm),
+        );
+        Ok(())
+    }
+
+    fn update(&mut self, lanes: &[usize], bytes: &[u8]) {
+        crate::wide::run(
+            #[inline(always)]
+            || self.update_rows(lanes, bytes),
+        );
+    }
+}
+
+impl NeuralExpert {
+    /// The element-wise half of [`Predictor::predict`], from the matmul's rows `mm`.
+    #[inline(always)]
+    fn predict_rows(&mut self, lanes: &[usize], out: &mut [Weights], mm: &[f32]) {
+        let m = &*self.model;
+        let h = m.hidden;
+        let width = 3 * h + 256;
         for ((&lane, weights), row) in lanes.iter().zip(out.iter_mut()).zip(mm.chunks_exact(width))
         {
             let gh = &mut self.gh[lane * 3 * h..(lane + 1) * 3 * h];
@@ -561,10 +587,11 @@ impl Predictor for NeuralExpert {
                 a.sums[lane] = sum(&self.logits);
             }
         }
-        Ok(())
     }
 
-    fn update(&mut self, lanes: &[usize], bytes: &[u8]) {
+    /// [`Predictor::update`]: the online layer's step and the GRU's gates.
+    #[inline(always)]
+    fn update_rows(&mut self, lanes: &[usize], bytes: &[u8]) {
         let m = &*self.model;
         let h = m.hidden;
         for (&lane, &byte) in lanes.iter().zip(bytes) {

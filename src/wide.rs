@@ -1,0 +1,38 @@
+//! Wider vectors for the neural expert's element-wise kernels, where the CPU has them.
+//!
+//! The crate is built for the baseline of its target (SSE2 on x86-64), so the compiler
+//! vectorises four floats at a time. The neural expert's own arithmetic (the online output
+//! layer, the GRU gates, the softmax) is element-wise `+ - * /` over arrays of 256 and more,
+//! and runs twice as wide with AVX2. Width never changes a result: every element sees the
+//! same exactly rounded operations in the same order (AVX2 has no fused multiply-add, and
+//! Rust never contracts `a * b + c` into one), and sums are written with a fixed order of
+//! running sums, not left to the compiler. So a stream coded with AVX2 decodes without it,
+//! bit for bit; `tests/neural.rs` checks both against the reference logits.
+
+/// Runs `f`, compiled for AVX2 when this CPU has it. `f` and what it calls must be inlined
+/// into it (`#[inline(always)]`) to be compiled for AVX2 too.
+#[inline(always)]
+pub(crate) fn run<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        #[target_feature(enable = "avx2")]
+        fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        // SAFETY: the CPU has AVX2 (checked just above), the one requirement of calling a
+        // function compiled for it.
+        #[allow(unsafe_code)]
+        return unsafe { with_avx2(f) };
+    }
+    f()
+}
+
+/// Whether to use AVX2: the CPU has it, and `NC_NO_AVX2` is not set (tests use it to check
+/// that both paths give the same bits).
+#[cfg(target_arch = "x86_64")]
+fn avx2() -> bool {
+    static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVX2.get_or_init(|| {
+        std::is_x86_feature_detected!("avx2") && std::env::var_os("NC_NO_AVX2").is_none()
+    })
+}
