@@ -22,7 +22,7 @@ pub const TAIL_MAGIC: [u8; 4] = *b"NCix";
 /// The format version this build writes. It also reads older versions where it can still
 /// reproduce their arithmetic: version 2 of the mixing predictor, version 1 of the others
 /// (see `FORMAT.md`, "Versioning").
-pub const VERSION: u16 = 7;
+pub const VERSION: u16 = 8;
 /// The oldest format version whose streams of `predictor` this build decodes: the version
 /// that last changed that predictor's arithmetic (`FORMAT.md`, "Versioning").
 fn oldest_version(predictor: u16) -> u16 {

@@ -41,7 +41,7 @@ fn encode(original: &[u8], config: &Config) -> Vec<u8> {
 fn golden_streams_decode_and_reencode_identically() {
     let bless = std::env::var_os("NC_BLESS").is_some();
     // (original, suffix of its stream, predictor, primed): the streams this build writes
-    // (format version 7), for the context-statistics predictor, the mixing predictor's
+    // (format version 8), for the context-statistics predictor, the mixing predictor's
     // default (primed and unprimed), fast and max profiles, and the neural model alone (the
     // last two with the test model).
     let default = PredictorKind::Mix(Profile::Default);
@@ -160,16 +160,19 @@ fn version_4_mixing_streams_decode() {
     }
 }
 
-/// Version 3 streams of the neural expert, alone and in the max profile: this build still
-/// computes them without the output layer's online correction (version 4), so they decode
-/// to the original.
+/// Older streams of the neural expert, alone and in the max profile: this build still
+/// computes version 3 (no online output layer, which came with version 4) and version 7
+/// (plain online steps, before version 8's normalised steps and learned scale), so they
+/// decode to the original.
 #[test]
-fn version_3_neural_streams_decode() {
-    for (suffix, predictor) in [
-        ("v3.neural.nc", PredictorKind::Neural),
-        ("v3.max.nc", PredictorKind::Mix(Profile::Max)),
+fn older_neural_streams_decode() {
+    for (version, suffix, predictor) in [
+        (3, "v3.neural.nc", PredictorKind::Neural),
+        (3, "v3.max.nc", PredictorKind::Mix(Profile::Max)),
+        (7, "v7.neural.nc", PredictorKind::Neural),
+        (7, "v7.max.nc", PredictorKind::Mix(Profile::Max)),
     ] {
-        let (original, stream) = older_stream("prose.txt", suffix, 3);
+        let (original, stream) = older_stream("prose.txt", suffix, version);
         assert_eq!(
             decode_with(&stream, &config(1024, predictor)).unwrap(),
             original,

@@ -277,6 +277,33 @@ const ADAPT_RATE: f32 = 0.004;
 /// The first format version whose neural expert adapts its output layer to the block.
 const ADAPT_VERSION: u16 = 4;
 
+/// The first format version whose online layer takes normalised steps and also learns the
+/// trained logits' scale ([`Rule::Normalised`]).
+const NORMALISED_VERSION: u16 = 8;
+
+/// Format version 8's step size: each output's step is its error divided by the root mean
+/// square of its recent errors, times this.
+const NORM_RATE: f32 = 0.0004;
+/// Decay of each output's mean squared error: it spans about `1 / (1 - NORM_DECAY)` bytes.
+const NORM_DECAY: f32 = 0.9999;
+/// Added to the mean squared error before its root, so an output that has not erred yet
+/// does not take an unbounded step.
+const NORM_EPSILON: f32 = 0.0001;
+/// Learning rate of the scale of the trained logits (format version 8): an online
+/// temperature, which corrects the trained model's over- or under-confidence on the block.
+const SCALE_RATE: f32 = 0.003;
+
+/// How the online output layer steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rule {
+    /// Versions 4 to 7: plain gradient descent at [`ADAPT_RATE`].
+    Plain,
+    /// Version 8 on: each output's gradient divided by the root of its running mean square
+    /// (RMSprop), so rare bytes learn as fast as common ones and the step shrinks where an
+    /// output keeps erring noisily; plus an online scale of the trained logits.
+    Normalised,
+}
+
 /// Dynamic evaluation of the output layer: a correction `delta` (`H x 256`, row `i` for
 /// hidden unit `i`) and `delta_bias` added to the trained logits, learned per lane from
 /// the bytes of the block as they are coded, and cleared at each block start. The trained
@@ -300,11 +327,26 @@ struct Adapt {
     owed: Vec<bool>,
     /// Scratch: the correction of one lane.
     scratch: Vec<f32>,
+    rule: Rule,
+    /// [`Rule::Normalised`] only, per lane: the scale of the trained logits (1 at a block
+    /// start), the trained logits of the last prediction (`256`), and each output's
+    /// running mean squared error (`256`, 0 at a block start).
+    scale: Vec<f32>,
+    trained: Vec<f32>,
+    mean_square: Vec<f32>,
 }
 
 impl Adapt {
-    fn new(lanes: usize, hidden: usize) -> Adapt {
+    fn new(lanes: usize, hidden: usize, rule: Rule) -> Adapt {
+        let per_lane = |n: usize, v: f32| match rule {
+            Rule::Plain => Vec::new(),
+            Rule::Normalised => vec![v; lanes * n],
+        };
         Adapt {
+            rule,
+            scale: per_lane(1, 1.0),
+            trained: per_lane(256, 0.0),
+            mean_square: per_lane(256, 0.0),
             delta: vec![0.0; lanes * hidden * 256],
             delta_bias: vec![0.0; lanes * 256],
             numerators: vec![0.0; lanes * 256],
@@ -320,6 +362,23 @@ impl Adapt {
         self.delta[lane * hidden * 256..(lane + 1) * hidden * 256].fill(0.0);
         self.delta_bias[lane * 256..(lane + 1) * 256].fill(0.0);
         self.owed[lane] = false;
+        if self.rule == Rule::Normalised {
+            self.scale[lane] = 1.0;
+            self.mean_square[lane * 256..(lane + 1) * 256].fill(0.0);
+        }
+    }
+
+    /// Scales lane `lane`'s trained logits by its learned scale (version 8 on), keeping
+    /// them for the scale's next step.
+    #[inline(always)]
+    fn scale_trained(&mut self, lane: usize, logits: &mut [f32]) {
+        if self.rule == Rule::Normalised {
+            self.trained[lane * 256..(lane + 1) * 256].copy_from_slice(logits);
+            let k = self.scale[lane];
+            for l in logits.iter_mut() {
+                *l *= k;
+            }
+        }
     }
 
     /// Makes lane `lane`'s owed step, and with `state` also computes its correction for
@@ -369,14 +428,36 @@ impl Adapt {
             self.settle(lane, h, None);
         }
         let g = &mut self.step[lane * 256..(lane + 1) * 256];
-        let scale = ADAPT_RATE / self.sums[lane];
-        for (g, &e) in g
-            .iter_mut()
-            .zip(&self.numerators[lane * 256..(lane + 1) * 256])
-        {
-            *g = -(e * scale);
+        let numerators = &self.numerators[lane * 256..(lane + 1) * 256];
+        let x = usize::from(byte);
+        match self.rule {
+            Rule::Plain => {
+                let scale = ADAPT_RATE / self.sums[lane];
+                for (g, &e) in g.iter_mut().zip(numerators) {
+                    *g = -(e * scale);
+                }
+                g[x] += ADAPT_RATE;
+            }
+            Rule::Normalised => {
+                let inv = 1.0 / self.sums[lane];
+                // The scale's gradient: E_p[trained] - trained[x], summed in order.
+                let trained = &self.trained[lane * 256..(lane + 1) * 256];
+                let mut slope = -trained[x];
+                for (&e, &a) in numerators.iter().zip(trained) {
+                    slope += e * inv * a;
+                }
+                self.scale[lane] -= SCALE_RATE * slope;
+                for (g, &e) in g.iter_mut().zip(numerators) {
+                    *g = e * inv;
+                }
+                let mean_square = &mut self.mean_square[lane * 256..(lane + 1) * 256];
+                g[x] -= 1.0;
+                for (g, m) in g.iter_mut().zip(mean_square.iter_mut()) {
+                    *m = NORM_DECAY * *m + (1.0 - NORM_DECAY) * *g * *g;
+                    *g = -(NORM_RATE * *g / (*m + NORM_EPSILON).sqrt());
+                }
+            }
         }
-        g[usize::from(byte)] += ADAPT_RATE;
         for (b, &g) in self.delta_bias[lane * 256..(lane + 1) * 256]
             .iter_mut()
             .zip(g.iter())
@@ -466,7 +547,14 @@ impl NeuralExpert {
             h_q: vec![0.0; lanes * h],
             gh: vec![0.0; lanes * 3 * h],
             logits: vec![0.0; 256],
-            adapt: (version >= ADAPT_VERSION).then(|| Adapt::new(lanes, h)),
+            adapt: (version >= ADAPT_VERSION).then(|| {
+                let rule = if version >= NORMALISED_VERSION {
+                    Rule::Normalised
+                } else {
+                    Rule::Plain
+                };
+                Adapt::new(lanes, h, rule)
+            }),
             model,
         })
     }
@@ -565,6 +653,7 @@ impl NeuralExpert {
                 *l = v * f + b;
             }
             if let Some(a) = &mut self.adapt {
+                a.scale_trained(lane, &mut self.logits);
                 let z = a.correction(lane, &self.h[lane * h..(lane + 1) * h]);
                 for (l, &z) in self.logits.iter_mut().zip(z) {
                     *l += z;
