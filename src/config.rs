@@ -74,6 +74,9 @@ pub const DEFAULT_QUANT_BITS: u8 = 16;
 /// whose calls amortise over lanes; model-free predictors default to one lane per thread.
 pub const DEFAULT_LANES: usize = 8;
 
+/// Most lanes one coder may drive.
+pub const MAX_LANES: usize = 256;
+
 /// The lane count: `lanes` when set, else the default for a stream that does (`uses_model`)
 /// or does not run a neural model over `threads` threads. A reader passes what the stream's
 /// header says, not [`Config::predictor`], which only says how to compress.
@@ -84,8 +87,6 @@ pub(crate) fn lanes_for(lanes: Option<usize>, threads: usize, uses_model: bool) 
         threads.clamp(1, MAX_LANES)
     })
 }
-/// Most lanes one coder may drive.
-pub const MAX_LANES: usize = 256;
 
 /// How a stream is coded (stored in its header) and how the work is run (not stored:
 /// any lane or thread count decodes any stream to the same bytes).
@@ -196,7 +197,9 @@ impl Config {
     }
 
     /// Sets how many blocks are coded side by side (`1..=256`). Memory grows with it:
-    /// each lane holds one block of input and output and its predictor state.
+    /// each lane holds one block of input and output and its predictor state. Unset, it is
+    /// one lane per thread, or [`DEFAULT_LANES`] for a predictor with the neural model; a
+    /// reader applies that to the stream it reads (its header says whether it has a model).
     pub fn lanes(mut self, lanes: usize) -> Self {
         self.lanes = Some(lanes);
         self
