@@ -51,7 +51,7 @@ fn header_len(version: u16, predictor: u16, mask: u32) -> usize {
 /// state that knows common text, code and markup.
 pub const FLAG_PRIMED: u16 = 1;
 /// The first version that defines [`FLAG_PRIMED`].
-const PRIMED_VERSION: u16 = 7;
+pub(crate) const PRIMED_VERSION: u16 = 7;
 
 /// The first bytes of every header, which say how long it is: magic, version, flags,
 /// block size, predictor configuration and expert set ([`Header::size_from_prefix`]).

@@ -843,7 +843,7 @@ impl Mix {
         };
         let mut spec = spec;
         if primed {
-            if version < PRIMER_VERSION {
+            if version < crate::container::PRIMED_VERSION {
                 return Err(Error::Unsupported {
                     what: format!("a primer in format version {version}"),
                 });
@@ -859,9 +859,6 @@ impl Mix {
         })
     }
 }
-
-/// The first format version with a primer.
-const PRIMER_VERSION: u16 = 7;
 
 /// Primed lane states of the process, shared by every mixing predictor: priming costs as
 /// much as coding the primer (~0.9 s), so threads and streams that start blocks with the

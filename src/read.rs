@@ -604,7 +604,7 @@ mod tests {
         let plain = NcWriter::with_config(Vec::new(), &Config::new().threads(1))
             .and_then(|mut w| w.write_all(b"no model").and_then(|()| w.finish()))
             .unwrap();
-        let mut r = NcReader::with_config(&plain[..], &read_config.clone().threads(1)).unwrap();
+        let mut r = NcReader::with_config(&plain[..], &read_config).unwrap();
         r.read_exact(&mut first).unwrap();
         assert_eq!(r.engine.as_ref().map(Engine::lanes), Some(1));
     }
