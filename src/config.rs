@@ -74,6 +74,11 @@ pub const DEFAULT_QUANT_BITS: u8 = 16;
 /// whose calls amortise over lanes; model-free predictors default to one lane per thread.
 pub const DEFAULT_LANES: usize = 8;
 
+/// Default memory limit of a writer or reader, 1 GiB: like xz's `--memlimit`, a bound a
+/// stream cannot make the decoder exceed. Lanes shrink to fit it; a stream that needs more
+/// with one lane is refused before anything large is allocated.
+pub const DEFAULT_MEMLIMIT: u64 = 1 << 30;
+
 /// Most lanes one coder may drive.
 pub const MAX_LANES: usize = 256;
 
@@ -107,6 +112,7 @@ pub struct Config {
     lanes: Option<usize>,
     threads: usize,
     primer: bool,
+    memlimit: u64,
 }
 
 impl Default for Config {
@@ -129,6 +135,7 @@ impl Config {
             lanes: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             primer: true,
+            memlimit: DEFAULT_MEMLIMIT,
         }
     }
 
@@ -209,6 +216,21 @@ impl Config {
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads;
         self
+    }
+
+    /// Sets the memory limit in bytes (default [`DEFAULT_MEMLIMIT`]): a writer or reader
+    /// runs fewer lanes than asked where that many would need more, and refuses a stream
+    /// that needs more with one lane (`Error::MemoryLimit`, `io::ErrorKind::OutOfMemory`)
+    /// before allocating it. The need is an upper bound computed from the stream header
+    /// (predictor, block size): see the README's memory table.
+    pub fn memlimit(mut self, bytes: u64) -> Self {
+        self.memlimit = bytes;
+        self
+    }
+
+    /// The memory limit.
+    pub fn get_memlimit(&self) -> u64 {
+        self.memlimit
     }
 
     /// The checkpoint interval.

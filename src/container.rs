@@ -23,6 +23,8 @@ pub const TAIL_MAGIC: [u8; 4] = *b"NCix";
 /// reproduce their arithmetic: version 2 of the mixing predictor, version 1 of the others
 /// (see `FORMAT.md`, "Versioning").
 pub const VERSION: u16 = 8;
+/// The oldest format version this build reads (for some predictor: see [`Header::validate`]).
+pub const OLDEST_READABLE_VERSION: u16 = 1;
 /// The oldest format version whose streams of `predictor` this build decodes: the version
 /// that last changed that predictor's arithmetic (`FORMAT.md`, "Versioning").
 fn oldest_version(predictor: u16) -> u16 {
@@ -756,6 +758,31 @@ impl StreamIndex {
         if offset != end_block_at || tail.legacy_total_len.is_some_and(|t| t != raw_offset) {
             return Err(Error::corrupt("index does not add up to the stream", at).into());
         }
+        // The trailer's CRC only says the index was written as it is: a doctored index with
+        // its CRC recomputed would send seeks to the wrong bytes. Each block header carries
+        // its lengths under a check keyed by its number, so the index must agree with them.
+        let mut check_block = |i: u64, offset: u64, expect: (u32, u32)| -> io::Result<()> {
+            let at = Location {
+                block: Some(i),
+                offset: Some(offset),
+            };
+            let mut b = [0u8; BLOCK_HEADER_LEN];
+            r.seek(SeekFrom::Start(base + offset))?;
+            read_exact_or(r, &mut b, "block header", at)?;
+            let h = BlockHeader::parse(&b, header.block_size, tail_len, i, at)?;
+            if (h.kind == BlockKind::End) != (i == count) || (h.raw_len, h.payload_len) != expect {
+                return Err(Error::corrupt(
+                    format!("index entry {i} does not match its block header"),
+                    at,
+                )
+                .into());
+            }
+            Ok(())
+        };
+        for (i, b) in blocks.iter().enumerate() {
+            check_block(i as u64, b.offset, (b.raw_len, b.payload_len))?;
+        }
+        check_block(count, end_block_at, (0, (entries_len + tail_len) as u32))?;
         r.seek(SeekFrom::Start(base + header_len as u64))?;
         Ok(StreamIndex {
             header,

@@ -44,24 +44,37 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    /// Builds the predictor of `header` for `lanes` lanes split over up to `threads` threads.
-    /// A neural header must name `model` (when given) or the embedded default model.
+    /// Builds the predictor of `header` for `lanes` lanes split over up to `threads` threads,
+    /// with fewer lanes where that many would need more than `memlimit` bytes
+    /// ([`memory`]). A neural header must name `model` (when given) or the embedded
+    /// default model.
+    ///
+    /// # Errors
+    /// `MemoryLimit` when even one lane would need more than `memlimit`, before anything
+    /// large is allocated.
     pub fn new(
         header: &Header,
         lanes: usize,
         threads: usize,
         model: Option<&Arc<NeuralModel>>,
+        memlimit: u64,
     ) -> Result<Engine, Error> {
         header.validate()?;
-        let wants_model = header.predictor == predictor_id::NEURAL
-            || (header.predictor == predictor_id::MIX
-                && header.expert_mask & crate::mixer::EXPERT_NEURAL_INPUT != 0);
-        let neural = if wants_model {
+        let neural = if header.uses_model() {
             Some(resolve_model(header, model)?)
         } else {
             None
         };
-        let threads = threads.clamp(1, lanes.max(1));
+        let hidden = neural.as_ref().map(|m| m.hidden());
+        let wanted = lanes.max(1);
+        let lanes = (1..=wanted)
+            .rev()
+            .find(|&n| memory(header, n, threads, hidden) <= memlimit)
+            .ok_or_else(|| Error::MemoryLimit {
+                need: memory(header, 1, 1, hidden),
+                limit: memlimit,
+            })?;
+        let threads = threads.clamp(1, lanes);
         let per_worker = lanes.div_ceil(threads);
         let workers = (0..threads)
             .map(|_| -> Result<Worker, Error> {
@@ -221,6 +234,34 @@ impl Engine {
     }
 }
 
+/// An upper bound on the memory coding the stream of `header` takes with `lanes` lanes over
+/// `threads` threads (`hidden`: the neural model's hidden size, when it has one): each
+/// worker's predictor, and a block of input and one of output per lane. Tables are sized
+/// by the block size the header states, so this holds whatever the blocks claim.
+pub(crate) fn memory(header: &Header, lanes: usize, threads: usize, hidden: Option<usize>) -> u64 {
+    let lanes = lanes.max(1);
+    let workers = threads.clamp(1, lanes);
+    let per_worker = lanes.div_ceil(workers);
+    let block = header.block_size as usize;
+    let neural = hidden.map_or(0, |h| NeuralExpert::memory(h, per_worker));
+    let predictor = match header.predictor {
+        predictor_id::MIX => {
+            Mix::memory(
+                header.version,
+                header.expert_mask,
+                header.flags & crate::container::FLAG_PRIMED != 0,
+                block,
+                per_worker,
+            ) + neural
+        }
+        predictor_id::CONTEXT_STATS => {
+            ContextStats::memory(header.context_order, per_worker, header.block_size)
+        }
+        _ => neural,
+    };
+    workers as u64 * predictor + lanes as u64 * 2 * u64::from(header.block_size)
+}
+
 /// Finds the model a neural header names: the one given, or the embedded default.
 fn resolve_model(
     header: &Header,
@@ -365,6 +406,12 @@ fn decode_lockstep(
                 quantizer.quantize(&worker.weights[i], &mut table);
                 decoders[lane].decode(&table)
             };
+            if decoders[lane].is_corrupt() {
+                // Out of payload or out of range: no valid block gets here, and running on
+                // to the length the block claims would let a few bytes of input cost
+                // minutes of work.
+                return Err(DecodeFailure::Block(coded[lane], true));
+            }
             outs[coded[lane]][t] = byte;
             bytes[i] = byte;
         }

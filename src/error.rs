@@ -80,6 +80,14 @@ pub enum Error {
     },
     /// The writer was used after `finish`, or after an earlier error left it unusable.
     Finished,
+    /// Coding the stream would need more memory than the limit allows, even with one lane
+    /// ([`crate::Config::memlimit`]). Nothing large was allocated.
+    MemoryLimit {
+        /// Bytes one lane needs (an upper bound from the header).
+        need: u64,
+        /// The limit in force.
+        limit: u64,
+    },
 }
 
 impl Error {
@@ -103,6 +111,7 @@ impl Error {
             Error::Truncated { .. } => io::ErrorKind::UnexpectedEof,
             Error::InvalidConfig { .. } | Error::InvalidSeek { .. } => io::ErrorKind::InvalidInput,
             Error::Finished => io::ErrorKind::Other,
+            Error::MemoryLimit { .. } => io::ErrorKind::OutOfMemory,
         }
     }
 
@@ -135,6 +144,13 @@ impl fmt::Display for Error {
             Error::InvalidSeek { what } => write!(f, "invalid seek: {what}"),
             Error::Model { what } => write!(f, "neural model: {what}"),
             Error::Finished => write!(f, "the writer is finished or failed earlier"),
+            Error::MemoryLimit { need, limit } => write!(
+                f,
+                "the stream needs about {} MiB to code with one lane, above the memory limit of \
+                 {} MiB (raise it with Config::memlimit or nccat --memlimit)",
+                need.div_ceil(1 << 20),
+                limit >> 20
+            ),
         }
     }
 }

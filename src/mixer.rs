@@ -414,6 +414,31 @@ impl Spec {
         )
     }
 
+    /// An upper bound on the heap bytes of one lane coding a block of `len` bytes: the
+    /// tables that scale with the block, exactly, plus a margin for the fixed-size state.
+    fn lane_bytes(&self, len: usize) -> u64 {
+        let (table_bits, copy_bits) = self.table_bits(len);
+        let mut bytes = 0;
+        if !self.kinds.is_empty() {
+            bytes += Orders::table_bytes(table_bits);
+        }
+        bytes +=
+            u64::from(u8::from(self.long) + u8::from(self.short)) * Copy::table_bytes(copy_bits);
+        if self.retrieval {
+            bytes += Retrieval::table_bytes(copy_bits);
+        }
+        let sets: usize = if self.groups {
+            GROUP_SETS.iter().sum::<usize>() * MAX_INPUTS + GROUP_SETS[0] * GROUPS
+        } else {
+            GROUP_SETS[0] * MAX_INPUTS
+        };
+        bytes += (256 * sets * std::mem::size_of::<i32>()) as u64;
+        bytes += ((256 + 256 * 256) * 33 * std::mem::size_of::<u16>()) as u64;
+        // The history holds the primer and the block; a growing `Vec` may double once.
+        bytes += 2 * (len + self.primer.map_or(0, <[u8]>::len)) as u64;
+        bytes + LANE_FIXED_BYTES
+    }
+
     fn inputs(&self) -> usize {
         self.kinds.len()
             + Copy::INPUTS * (usize::from(self.long) + usize::from(self.short))
@@ -860,6 +885,37 @@ impl Mix {
     }
 }
 
+/// Margin in [`Spec::lane_bytes`] for a lane's state that does not scale with the block
+/// (per-node scratch, state maps, counters: about 100 KiB today).
+const LANE_FIXED_BYTES: u64 = 256 << 10;
+
+/// Primed states a mixing predictor holds at once (blocks of more table sizes than this
+/// re-prime instead of keeping one state per size: a stream of blocks of many lengths
+/// would otherwise keep tens of MiB for each).
+const HELD_PRIMED: usize = 2;
+
+impl Mix {
+    /// An upper bound on the memory a mixing predictor of format `version` and expert
+    /// `mask` needs for `lanes` lanes of blocks up to `block_size` bytes, the neural expert
+    /// left out ([`NeuralExpert::memory`] gives it): the lanes' tables, and the primed
+    /// states they start from.
+    pub(crate) fn memory(
+        version: u16,
+        mask: u32,
+        primed: bool,
+        block_size: usize,
+        lanes: usize,
+    ) -> u64 {
+        let mut spec = Spec::new(mask, version);
+        if primed {
+            spec.primer = Some(PRIMER);
+        }
+        let lane = spec.lane_bytes(block_size);
+        let held = if primed { HELD_PRIMED as u64 } else { 0 };
+        (lanes as u64 + held) * lane
+    }
+}
+
 /// Primed lane states of the process, shared by every mixing predictor: priming costs as
 /// much as coding the primer (~0.9 s), so threads and streams that start blocks with the
 /// same tables prime once.
@@ -913,6 +969,9 @@ impl Mix {
             if cache.kept.len() > KEEP_PRIMED {
                 cache.kept.remove(0);
             }
+        }
+        if self.primed.len() >= HELD_PRIMED {
+            self.primed.remove(0);
         }
         self.primed.push(lane.clone());
         lane
@@ -988,6 +1047,56 @@ impl Predictor for Mix {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The memory estimate a reader refuses streams by covers what a lane really holds,
+    /// and not by much more: the tables that scale with the block are counted exactly.
+    #[test]
+    fn the_lane_estimate_bounds_the_lane() {
+        for profile in [Profile::Fast, Profile::Default, Profile::Max] {
+            for (primed, len) in [
+                (false, 300),
+                (true, 5000),
+                (true, 1 << 20),
+                (false, 3 << 20),
+            ] {
+                let mut spec = Spec::new(profile.experts(), crate::container::VERSION);
+                if primed {
+                    spec.primer = Some(PRIMER);
+                }
+                let mut lane = Lane::new(&spec, len);
+                if primed {
+                    lane.prime(PRIMER, spec.neural);
+                }
+                let tables = lane.orders.as_ref().map_or(0, Orders::table_capacity_bytes)
+                    + [&lane.long, &lane.short]
+                        .iter()
+                        .filter_map(|c| c.as_ref().map(Copy::table_capacity_bytes))
+                        .sum::<u64>()
+                    + lane
+                        .retrieval
+                        .as_ref()
+                        .map_or(0, Retrieval::table_capacity_bytes);
+                let gate: u64 = lane
+                    .mixers
+                    .iter()
+                    .map(|m| (m.weights.capacity() * MAX_INPUTS * 4) as u64)
+                    .sum::<u64>()
+                    + ((lane.apm_order0.table.capacity() + lane.apm_order1.table.capacity()) * 2)
+                        as u64
+                    + lane
+                        .final_mix
+                        .as_ref()
+                        .map_or(0, |m| (m.weights.capacity() * GROUPS * 4) as u64);
+                let held = tables + gate + lane.bytes.capacity() as u64;
+                let estimate = spec.lane_bytes(len);
+                assert!(
+                    held <= estimate
+                        && estimate <= held + 2 * LANE_FIXED_BYTES + 2 * len as u64 + 200_000,
+                    "{profile:?} primed {primed} len {len}: holds {held}, estimated {estimate}"
+                );
+            }
+        }
+    }
 
     /// The weights after `data`: the high nibble's 16, then the low nibble's 16 for the
     /// likeliest high nibble.

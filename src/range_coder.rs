@@ -183,6 +183,14 @@ impl<'a> RangeDecoder<'a> {
         symbol
     }
 
+    /// True once the stream proved inconsistent (read past its end, or a target out of
+    /// range). No valid payload ever gets here, so a caller can stop decoding at once instead
+    /// of running on to the length a block claims.
+    #[inline]
+    pub fn is_corrupt(&self) -> bool {
+        self.corrupt
+    }
+
     /// True when the input was consumed exactly and never overrun: the only end state a
     /// valid payload reaches (invariant 5).
     pub fn finished_cleanly(&self) -> bool {

@@ -21,6 +21,9 @@ use crate::engine::Engine;
 use crate::error::{Error, Location};
 use crate::experts::NeuralModel;
 
+/// The gathering buffer grows from this size by doubling as a structure's bytes arrive.
+const FILL_STEP: usize = 64 << 10;
+
 /// Index entries read per piece of the trailer (bounds the buffer whatever the stream says).
 const TRAILER_PIECE_ENTRIES: u64 = 4096;
 
@@ -72,6 +75,8 @@ pub struct NcReader<R> {
     /// the stream's predictor (more for a neural model, whose calls amortise over lanes).
     lanes: Option<usize>,
     threads: usize,
+    /// The memory limit ([`Config::memlimit`]).
+    memlimit: u64,
     /// A neural model besides the embedded default, for streams that name it.
     model: Option<Arc<NeuralModel>>,
     /// The stream header, once read (or given to `resume`).
@@ -111,6 +116,14 @@ pub struct NcReader<R> {
     base: Option<u64>,
     /// A data error that ends the stream (`InvalidData` or `Unsupported`), repeated forever.
     poisoned: Option<(io::ErrorKind, String)>,
+    /// Stop at the end of the first stream instead of reading on ([`NcReader::single_stream`]).
+    single: bool,
+    /// Streams begun before the current one (concatenated streams).
+    streams: u64,
+    /// Compressed bytes consumed from the source, all streams together.
+    total_in: u64,
+    /// Uncompressed bytes returned.
+    total_out: u64,
 }
 
 impl<R: Read> NcReader<R> {
@@ -154,6 +167,7 @@ impl<R: Read> NcReader<R> {
             inner,
             lanes: config.lanes_setting(),
             threads: config.get_threads(),
+            memlimit: config.get_memlimit(),
             model: config.get_model().cloned(),
             header: None,
             engine: None,
@@ -175,12 +189,33 @@ impl<R: Read> NcReader<R> {
             index: None,
             base: None,
             poisoned: None,
+            single: false,
+            streams: 0,
+            total_in: 0,
+            total_out: 0,
         }
+    }
+
+    /// Whether to stop at the end of the first stream (`true`) or, as by default, to read
+    /// every stream that follows it as one: `cat a.nc b.nc` decodes to `a` then `b`, as
+    /// gzip's members and zstd's frames do. A single-stream reader never reads a byte past
+    /// its stream, so something else may follow on the same source (a socket, a container
+    /// format) and be read from it afterwards ([`NcReader::into_inner`]).
+    #[must_use]
+    pub fn single_stream(mut self, single: bool) -> Self {
+        self.single = single;
+        self
     }
 
     fn engine_for(&self, header: &Header) -> Result<Engine, Error> {
         let lanes = crate::config::lanes_for(self.lanes, self.threads, header.uses_model());
-        Engine::new(header, lanes, self.threads, self.model.as_ref())
+        Engine::new(
+            header,
+            lanes,
+            self.threads,
+            self.model.as_ref(),
+            self.memlimit,
+        )
     }
 
     /// The stream header, once the first `read` has read it.
@@ -208,6 +243,23 @@ impl<R: Read> NcReader<R> {
         self.stage == Stage::Done && self.decoded_pos >= self.decoded.len()
     }
 
+    /// Compressed bytes taken from the source so far (every stream, headers and trailers
+    /// included, once each structure is complete).
+    pub fn total_in(&self) -> u64 {
+        self.total_in
+    }
+
+    /// Uncompressed bytes returned by `read` so far.
+    pub fn total_out(&self) -> u64 {
+        self.total_out
+    }
+
+    /// How many streams reading has begun (1 for a single stream, more for concatenated
+    /// ones; 0 before the first read).
+    pub fn streams(&self) -> u64 {
+        self.streams + u64::from(self.header.is_some())
+    }
+
     fn here(&self, block: bool) -> Location {
         Location {
             block: block.then_some(self.block_no),
@@ -217,11 +269,14 @@ impl<R: Read> NcReader<R> {
 
     /// Gathers the first `n` bytes of the current structure into `buf`.
     fn fill(&mut self, n: usize, what: &'static str, in_block: bool) -> io::Result<()> {
-        if self.buf.len() < n {
-            self.buf.resize(n, 0);
-        }
         while self.filled < n {
-            match self.inner.read(&mut self.buf[self.filled..n]) {
+            // Grow with what arrives, not with what a length field claims: a short input
+            // claiming a large block costs no more memory than it holds.
+            let want = n.min(self.filled.max(FILL_STEP / 2) * 2);
+            if self.buf.len() < want {
+                self.buf.resize(want, 0);
+            }
+            match self.inner.read(&mut self.buf[self.filled..want]) {
                 Ok(0) => {
                     return Err(Error::Truncated {
                         what,
@@ -240,6 +295,7 @@ impl<R: Read> NcReader<R> {
     /// Marks the current structure of `n` bytes consumed.
     fn consume(&mut self, n: usize) {
         self.filled = 0;
+        self.total_in += n as u64;
         self.offset = self.offset.map(|o| o + n as u64);
     }
 
@@ -267,7 +323,11 @@ impl<R: Read> NcReader<R> {
                 let len = Header::size_from_prefix(&prefix)?;
                 self.fill(len, "header", false)?;
                 let header = Header::parse(&self.buf[..len])?;
-                self.engine = Some(self.engine_for(&header)?);
+                // A stream that follows one with the same header reuses its predictors.
+                if self.engine.is_none() || self.header.as_ref() != Some(&header) {
+                    self.engine = None;
+                    self.engine = Some(self.engine_for(&header)?);
+                }
                 self.header = Some(header);
                 self.consume(len);
                 self.stage = Stage::BlockHeader;
@@ -369,10 +429,18 @@ impl<R: Read> NcReader<R> {
                 self.consume(tail_len);
                 self.stage = Stage::Eof;
             }
+            Stage::Eof if self.single => self.stage = Stage::Done,
             Stage::Eof => {
                 let mut probe = [0u8; 1];
                 match self.inner.read(&mut probe) {
                     Ok(0) => self.stage = Stage::Done,
+                    Ok(_) if probe[0] == MAGIC[0] && self.first_block == 0 => {
+                        // Another stream follows: read it as a continuation of this one.
+                        self.next_stream();
+                        self.buf.resize(self.buf.len().max(1), 0);
+                        self.buf[0] = probe[0];
+                        self.filled = 1;
+                    }
                     Ok(_) => {
                         return Err(Error::TrailingData {
                             offset: self.offset.unwrap_or(0),
@@ -386,6 +454,22 @@ impl<R: Read> NcReader<R> {
             Stage::Done => {}
         }
         Ok(())
+    }
+
+    /// Resets what is counted per stream, for a stream that follows the one just verified
+    /// (the header and engine stay until the next header says otherwise).
+    fn next_stream(&mut self) {
+        self.stage = Stage::Header;
+        self.offset = self.offset.map(|_| 0);
+        self.block_no = 0;
+        self.first_block = 0;
+        self.seen.clear();
+        self.content_crc = crc32fast::Hasher::new();
+        self.content_len = 0;
+        self.trailer_crc = crc32fast::Hasher::new();
+        self.index = None;
+        self.base = None;
+        self.streams += 1;
     }
 
     /// Decodes the pending blocks as one batch of lanes into `decoded`.
@@ -424,6 +508,7 @@ impl<R: Read> Read for NcReader<R> {
                 out[..n].copy_from_slice(&self.decoded[self.decoded_pos..self.decoded_pos + n]);
                 self.decoded_pos += n;
                 self.pos += n as u64;
+                self.total_out += n as u64;
                 return Ok(n);
             }
             if let Some((kind, msg)) = &self.poisoned {

@@ -73,6 +73,10 @@ pub struct NcWriter<W: Write> {
     stage: Stage,
     /// Set when coding failed: the stream is unusable from then on.
     failed: bool,
+    /// The header, written again by [`NcWriter::reset`].
+    header: Header,
+    /// Compressed bytes the sink has accepted.
+    total_out: u64,
 }
 
 impl<W: Write> NcWriter<W> {
@@ -88,7 +92,8 @@ impl<W: Write> NcWriter<W> {
     /// flush.
     ///
     /// # Errors
-    /// `InvalidInput` when the configuration is out of range.
+    /// `InvalidInput` when the configuration is out of range; `OutOfMemory` when one lane
+    /// would need more than [`Config::memlimit`].
     pub fn with_config(inner: W, config: &Config) -> io::Result<Self> {
         let header: Header = config.header()?;
         let engine = Engine::new(
@@ -96,6 +101,7 @@ impl<W: Write> NcWriter<W> {
             config.get_lanes(),
             config.get_threads(),
             config.get_model(),
+            config.get_memlimit(),
         )?;
         let mut out = Vec::with_capacity(header.size());
         out.extend_from_slice(&header.to_bytes());
@@ -112,6 +118,8 @@ impl<W: Write> NcWriter<W> {
             total_len: 0,
             stage: Stage::Open,
             failed: false,
+            header,
+            total_out: 0,
         })
     }
 
@@ -133,6 +141,37 @@ impl<W: Write> NcWriter<W> {
     /// Uncompressed bytes accepted so far.
     pub fn total_in(&self) -> u64 {
         self.total_len + self.input.len() as u64
+    }
+
+    /// Compressed bytes the sink has accepted so far.
+    pub fn total_out(&self) -> u64 {
+        self.total_out
+    }
+
+    /// Starts a new stream into `inner` with the same configuration and returns the old
+    /// sink. The predictors are kept, so a program that writes many streams pays for
+    /// building (and priming) them once. Whatever the old stream had not finished is
+    /// dropped: call [`try_finish`](NcWriter::try_finish) first.
+    pub fn reset(&mut self, inner: W) -> W {
+        self.input.clear();
+        self.out.clear();
+        self.out.extend_from_slice(&self.header.to_bytes());
+        self.out_pos = 0;
+        self.index_crc = crc32fast::Hasher::new();
+        self.index.clear();
+        self.content_crc = crc32fast::Hasher::new();
+        self.total_len = 0;
+        self.total_out = 0;
+        self.stage = Stage::Open;
+        self.failed = false;
+        std::mem::replace(&mut self.inner, inner)
+    }
+
+    /// A writer that finishes the stream when dropped, ignoring errors there (as zstd's
+    /// `AutoFinishEncoder` does): for callers that cannot call `finish`. Prefer `finish`,
+    /// which reports them.
+    pub fn auto_finish(self) -> AutoFinishNcWriter<W> {
+        AutoFinishNcWriter { writer: Some(self) }
     }
 
     /// Codes any pending data, writes the trailer and flushes the sink. Can be called again
@@ -176,7 +215,10 @@ impl<W: Write> NcWriter<W> {
                         "the sink accepted no bytes",
                     ))
                 }
-                Ok(n) => self.out_pos += n,
+                Ok(n) => {
+                    self.out_pos += n;
+                    self.total_out += n as u64;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -304,5 +346,53 @@ impl<W: Write + std::fmt::Debug> std::fmt::Debug for NcWriter<W> {
             .field("total_in", &self.total_in())
             .field("stage", &self.stage)
             .finish()
+    }
+}
+
+/// An [`NcWriter`] that finishes its stream when dropped ([`NcWriter::auto_finish`]).
+pub struct AutoFinishNcWriter<W: Write> {
+    writer: Option<NcWriter<W>>,
+}
+
+impl<W: Write> AutoFinishNcWriter<W> {
+    /// The writer inside.
+    pub fn get_ref(&self) -> Option<&NcWriter<W>> {
+        self.writer.as_ref()
+    }
+
+    /// Finishes the stream now, reporting errors, and returns the sink.
+    ///
+    /// # Errors
+    /// As [`NcWriter::finish`].
+    pub fn finish(mut self) -> io::Result<W> {
+        match self.writer.take() {
+            Some(w) => w.finish(),
+            None => Err(Error::Finished.into()),
+        }
+    }
+}
+
+impl<W: Write> Write for AutoFinishNcWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.writer {
+            Some(w) => w.write(buf),
+            None => Err(Error::Finished.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.writer {
+            Some(w) => w.flush(),
+            None => Err(Error::Finished.into()),
+        }
+    }
+}
+
+impl<W: Write> Drop for AutoFinishNcWriter<W> {
+    fn drop(&mut self) {
+        if let Some(w) = &mut self.writer {
+            // Drop cannot report: callers who need the error call `finish`.
+            let _ = w.try_finish();
+        }
     }
 }

@@ -53,7 +53,9 @@ fn repetitive_data_compresses_hard() {
 
 #[test]
 fn every_bench_file_round_trips() {
-    let dir = bench_dir();
+    let Some(dir) = bench_dir() else {
+        return;
+    };
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("the bench corpus beside the checkout")
         .map(|e| e.unwrap().path())

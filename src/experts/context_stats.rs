@@ -124,6 +124,18 @@ impl ContextStats {
         }
     }
 
+    /// An upper bound on the memory of a model of `order` over `lanes` lanes of blocks up
+    /// to `block_size` bytes: each lane's tables, allocated on its first block.
+    pub(crate) fn memory(order: u8, lanes: usize, block_size: u32) -> u64 {
+        let model = ContextStats::new(order, 0, block_size);
+        let slot = (256 * std::mem::size_of::<u16>() + std::mem::size_of::<[u32; 4]>()) as u64;
+        let per_lane: u64 = model.table_bits[..=usize::from(model.order)]
+            .iter()
+            .map(|&bits| slot << bits)
+            .sum();
+        lanes as u64 * (per_lane + 4096)
+    }
+
     fn new_lane(order: u8, table_bits: &[u32]) -> Box<LaneState> {
         Box::new(LaneState {
             tables: (0..=usize::from(order))

@@ -49,6 +49,17 @@ pub(crate) struct Copy {
 }
 
 impl Copy {
+    /// Bytes of the table of `2^bits` entries.
+    pub(crate) fn table_bytes(bits: u32) -> u64 {
+        (std::mem::size_of::<u32>() as u64) << bits
+    }
+
+    /// Heap bytes of the table now (the memory estimate is checked against it).
+    #[cfg(test)]
+    pub(crate) fn table_capacity_bytes(&self) -> u64 {
+        (self.table.capacity() * std::mem::size_of::<u32>()) as u64
+    }
+
     /// A copy expert keyed on the last `min_len` bytes, with `2^bits` table entries.
     pub(crate) fn new(min_len: usize, bits: u32) -> Self {
         Copy {

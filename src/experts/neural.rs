@@ -514,6 +514,16 @@ pub struct NeuralExpert {
 }
 
 impl NeuralExpert {
+    /// An upper bound on the memory of an expert over `lanes` lanes of a model of hidden
+    /// size `hidden`: a plan per active-lane count (tract keeps the weights packed in each,
+    /// counted twice over), and per lane the state and the online output layer.
+    pub(crate) fn memory(hidden: usize, lanes: usize) -> u64 {
+        let weights = ((3 * hidden + 256) * hidden * std::mem::size_of::<f32>()) as u64;
+        let input_table = (256 * 3 * hidden * std::mem::size_of::<f32>()) as u64;
+        let per_lane = ((hidden * 256 + 6 * 256 + 6 * hidden) * std::mem::size_of::<f32>()) as u64;
+        (lanes as u64 + 2) * 2 * weights + input_table + lanes as u64 * per_lane + (1 << 20)
+    }
+
     /// An expert over `lanes` lanes, as this build writes it
     /// ([`crate::container::VERSION`]); `temperature` in Q8.8 (256 = 1.0).
     ///

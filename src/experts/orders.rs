@@ -244,6 +244,17 @@ fn mix(a: u64, b: u64) -> u64 {
 }
 
 impl Orders {
+    /// Bytes of the context table of `2^bits` slots: what a lane's memory is mostly made of.
+    pub(crate) fn table_bytes(bits: u32) -> u64 {
+        (std::mem::size_of::<Slot>() as u64) << bits
+    }
+
+    /// Heap bytes held now (the memory estimate is checked against it).
+    #[cfg(test)]
+    pub(crate) fn table_capacity_bytes(&self) -> u64 {
+        (self.table.capacity() * std::mem::size_of::<Slot>()) as u64
+    }
+
     /// A model over `kinds` with a table of `2^bits` slots (`bits >= 7`); `records` lets
     /// the word slots key on records on binary data.
     pub(crate) fn new(kinds: &[Kind], bits: u32, surprise: Surprise, records: bool) -> Self {

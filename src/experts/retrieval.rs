@@ -49,6 +49,17 @@ pub(crate) struct Retrieval {
 }
 
 impl Retrieval {
+    /// Bytes of the table of `2^bits` entries.
+    pub(crate) fn table_bytes(bits: u32) -> u64 {
+        (std::mem::size_of::<[u32; 2]>() as u64) << bits
+    }
+
+    /// Heap bytes of the table now (the memory estimate is checked against it).
+    #[cfg(test)]
+    pub(crate) fn table_capacity_bytes(&self) -> u64 {
+        (self.table.capacity() * std::mem::size_of::<[u32; 2]>()) as u64
+    }
+
     /// Mixer inputs per node.
     pub(crate) const INPUTS: usize = 2;
 

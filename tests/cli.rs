@@ -1,0 +1,277 @@
+//! `nccat` as a user runs it: files beside their inputs, outputs never clobbered or left
+//! half-written, concatenated streams, exit statuses.
+
+mod common;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::text;
+
+fn nccat(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nccat"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn nccat_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nccat"))
+        .current_dir(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    out
+}
+
+/// Quick settings: the fast profile without the primer, small blocks.
+const QUICK: &[&str] = &["-1", "--no-primer", "-b", "16K", "-T", "2"];
+
+fn args<'a>(first: &[&'a str], rest: &[&'a str]) -> Vec<&'a str> {
+    first.iter().chain(rest).copied().collect()
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// No temporary file is left behind in `dir`.
+fn no_temporaries(dir: &Path) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.starts_with(".nccat-"), "left behind: {name}");
+    }
+}
+
+#[test]
+fn files_are_written_beside_their_inputs_and_streams_concatenate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (text(40_000, 1), text(25_000, 2));
+    fs::write(dir.path().join("a"), &a).unwrap();
+    fs::write(dir.path().join("b"), &b).unwrap();
+
+    let out = nccat(dir.path(), &args(&["-z"], &[QUICK, &["a", "b"]].concat()));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        fs::read(dir.path().join("a")).unwrap(),
+        a,
+        "the input is kept"
+    );
+    let (a_nc, b_nc) = (
+        fs::read(dir.path().join("a.nc")).unwrap(),
+        fs::read(dir.path().join("b.nc")).unwrap(),
+    );
+    let ab = [&a[..], &b[..]].concat();
+
+    let out = nccat(dir.path(), &["-d", "-c", "a.nc", "b.nc"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(out.stdout, ab);
+
+    let out = nccat_stdin(dir.path(), &["-d"], &[&a_nc[..], &b_nc[..]].concat());
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(out.stdout, ab);
+
+    // -d FILE.nc writes FILE, and refuses to replace it without -f.
+    fs::remove_file(dir.path().join("a")).unwrap();
+    let out = nccat(dir.path(), &["-d", "a.nc"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(fs::read(dir.path().join("a")).unwrap(), a);
+    let out = nccat(dir.path(), &["-d", "a.nc"]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    no_temporaries(dir.path());
+}
+
+#[test]
+fn an_existing_output_is_never_touched_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = text(30_000, 3);
+    fs::write(dir.path().join("a"), &a).unwrap();
+    let first = nccat(dir.path(), &args(&["-z"], &[QUICK, &["a"]].concat()));
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    fs::write(dir.path().join("a.nc"), b"precious").unwrap();
+
+    let again = nccat(dir.path(), &args(&["-z"], &[QUICK, &["a"]].concat()));
+    assert_eq!(code(&again), 1);
+    assert!(
+        stderr(&again).contains("a.nc"),
+        "names the file: {}",
+        stderr(&again)
+    );
+    assert_eq!(fs::read(dir.path().join("a.nc")).unwrap(), b"precious");
+
+    let forced = nccat(dir.path(), &args(&["-z", "-f"], &[QUICK, &["a"]].concat()));
+    assert_eq!(code(&forced), 0, "{}", stderr(&forced));
+    let out = nccat(dir.path(), &["-d", "-c", "a.nc"]);
+    assert_eq!(out.stdout, a);
+    no_temporaries(dir.path());
+}
+
+#[test]
+fn an_output_that_is_an_input_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = text(10_000, 4);
+    fs::write(dir.path().join("a.txt"), &a).unwrap();
+    for extra in [&[][..], &["-f"][..]] {
+        let out = nccat(
+            dir.path(),
+            &args(&["-z", "-o", "a.txt"], &[QUICK, extra, &["a.txt"]].concat()),
+        );
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("one of the inputs"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(fs::read(dir.path().join("a.txt")).unwrap(), a);
+    }
+    no_temporaries(dir.path());
+}
+
+#[test]
+fn a_failed_run_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = text(50_000, 5);
+    fs::write(dir.path().join("a"), &a).unwrap();
+    assert_eq!(
+        code(&nccat(
+            dir.path(),
+            &args(&["-z"], &[QUICK, &["a"]].concat())
+        )),
+        0
+    );
+    let mut packed = fs::read(dir.path().join("a.nc")).unwrap();
+    let n = packed.len();
+    packed[n / 2] ^= 0x40;
+    fs::write(dir.path().join("bad.nc"), &packed).unwrap();
+
+    let out = nccat(dir.path(), &["-d", "bad.nc"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).starts_with("nccat: bad.nc: "),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !dir.path().join("bad").exists(),
+        "partial output left behind"
+    );
+
+    // A missing input leaves an existing -o target as it was.
+    fs::write(dir.path().join("keep.txt"), b"keep me").unwrap();
+    let out = nccat(dir.path(), &["-d", "-f", "-o", "keep.txt", "missing.nc"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(fs::read(dir.path().join("keep.txt")).unwrap(), b"keep me");
+    let out = nccat(dir.path(), &["-d", "-f", "-o", "keep.txt", "bad.nc"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(fs::read(dir.path().join("keep.txt")).unwrap(), b"keep me");
+    no_temporaries(dir.path());
+
+    // --rm removes an input only after its output is complete.
+    let out = nccat(dir.path(), &["-d", "--rm", "bad.nc"]);
+    assert_eq!(code(&out), 1);
+    assert!(dir.path().join("bad.nc").exists());
+    let out = nccat(dir.path(), &["-d", "-f", "--rm", "a.nc"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!dir.path().join("a.nc").exists());
+    assert_eq!(fs::read(dir.path().join("a")).unwrap(), a);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a"), b"x").unwrap();
+    for bad in [
+        &["-z", "-d", "a"][..],
+        &["-zd", "a"],
+        &["-L", "0", "a"],
+        &["-z", "a", "-o"],
+        &["-z", "-o", "-c", "a"],
+        &["-P", "fastest", "a"],
+        &["--bogus"],
+        &["-c", "-o", "x", "a"],
+    ] {
+        let out = nccat(dir.path(), bad);
+        assert_eq!(code(&out), 2, "{bad:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out).lines().count(), 2, "{bad:?}: {}", stderr(&out));
+    }
+    assert!(!dir.path().join("-c").exists());
+    let out = nccat(
+        dir.path(),
+        &args(&["-z", "-c", "-T", "0"], &[QUICK, &["a"]].concat()),
+    );
+    assert_eq!(code(&out), 0, "-T 0 is all cores: {}", stderr(&out));
+    let out = nccat(dir.path(), &["-V"]);
+    assert_eq!(code(&out), 0);
+    let version = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        version.contains("sha256:") && version.contains("format v"),
+        "{version}"
+    );
+}
+
+#[test]
+fn a_closed_stdout_is_not_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = text(600_000, 6);
+    fs::write(dir.path().join("a"), &a).unwrap();
+    assert_eq!(
+        code(&nccat(
+            dir.path(),
+            &args(&["-z"], &[QUICK, &["a"]].concat())
+        )),
+        0
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nccat"))
+        .current_dir(dir.path())
+        .args(["-d", "-c", "a.nc", "a.nc"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 10];
+    child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+    // stdout is closed here, as `| head -c 10` closes it.
+    let status = child.wait().unwrap();
+    assert_eq!(&head, &a[..10]);
+    assert!(!status.success(), "exit 0 although output was lost");
+}
+
+#[test]
+fn verbose_and_list_report() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a"), text(20_000, 7)).unwrap();
+    let out = nccat(dir.path(), &args(&["-z", "-v"], &[QUICK, &["a"]].concat()));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("bits/byte"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("-> a.nc"), "{}", stderr(&out));
+    let out = nccat(dir.path(), &["-l", "a.nc"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("blocks"));
+
+    // A list of a doctored file fails: the END block header no longer checks.
+    let mut packed = fs::read(dir.path().join("a.nc")).unwrap();
+    let n = packed.len();
+    let end_at = n - 16 - 8 * 2 - 16;
+    packed[end_at + 1] ^= 1;
+    fs::write(dir.path().join("d.nc"), &packed).unwrap();
+    let out = nccat(dir.path(), &["-l", "d.nc"]);
+    assert_eq!(code(&out), 1, "{}", String::from_utf8_lossy(&out.stdout));
+}

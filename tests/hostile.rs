@@ -1,0 +1,309 @@
+//! Crafted input: lengths that claim far more than the stream holds, doctored indexes,
+//! memory limits, and streams back to back.
+
+mod common;
+
+use std::io::{Cursor, ErrorKind, Read, Seek, SeekFrom, Write};
+use std::time::Instant;
+
+use common::*;
+use nc_codec::container::{
+    BlockHeader, BlockKind, IndexEntry, StreamIndex, Tail, INDEX_ENTRY_LEN, MAX_BLOCK_SIZE,
+    TAIL_LEN,
+};
+use nc_codec::{Config, Error, NcReader, PredictorKind, Profile};
+
+/// Every predictor a header can name, as `Config`s that write it.
+fn every_predictor() -> Vec<(&'static str, Config)> {
+    vec![
+        (
+            "fast",
+            Config::new().predictor(PredictorKind::Mix(Profile::Fast)),
+        ),
+        ("default", Config::new()),
+        (
+            "max",
+            Config::new().predictor(PredictorKind::Mix(Profile::Max)),
+        ),
+        ("ctx", Config::new().predictor(PredictorKind::ContextStats)),
+        ("neural", Config::new().predictor(PredictorKind::Neural)),
+    ]
+}
+
+/// A stream of `config`'s header and block size `block_size` whose blocks are the given
+/// (raw length, payload) pairs, each claimed as coded, with a valid index and trailer.
+fn crafted(config: &Config, block_size: u32, blocks: &[(u32, Vec<u8>)]) -> Vec<u8> {
+    let header = config.clone().block_size(block_size).header().unwrap();
+    let mut out = header.to_bytes();
+    let mut entries = Vec::new();
+    for (i, (raw_len, payload)) in blocks.iter().enumerate() {
+        let h = BlockHeader {
+            kind: BlockKind::Coded,
+            flags: 0,
+            raw_len: *raw_len,
+            payload_len: payload.len() as u32,
+            crc: 0,
+        };
+        out.extend_from_slice(&h.to_bytes(i as u64));
+        out.extend_from_slice(payload);
+        entries.extend_from_slice(
+            &IndexEntry {
+                payload_len: payload.len() as u32,
+                raw_len: *raw_len,
+            }
+            .to_bytes(),
+        );
+    }
+    let end = BlockHeader {
+        kind: BlockKind::End,
+        flags: 0,
+        raw_len: 0,
+        payload_len: (entries.len() + TAIL_LEN) as u32,
+        crc: 0,
+    };
+    out.extend_from_slice(&end.to_bytes(blocks.len() as u64));
+    out.extend_from_slice(&entries);
+    let mut h = crc32fast::Hasher::new();
+    h.update(&entries);
+    let tail = Tail {
+        block_count: blocks.len() as u64,
+        content_crc: 0,
+        legacy_total_len: None,
+    };
+    out.extend_from_slice(&tail.to_bytes(h));
+    out
+}
+
+/// The 88-byte file: one block claiming 64 MiB behind a 4-byte payload. Before a
+/// lane stopped at the end of its payload, `default` decoded it for 485 s.
+#[test]
+fn a_block_claiming_more_than_its_payload_holds_fails_at_once() {
+    for (name, config) in every_predictor() {
+        for payload in [vec![0u8; 4], vec![0xA5; 4], (0..200u8).collect::<Vec<_>>()] {
+            let stream = crafted(&config, MAX_BLOCK_SIZE, &[(MAX_BLOCK_SIZE, payload)]);
+            let start = Instant::now();
+            let mut out = Vec::new();
+            let err = NcReader::with_config(&stream[..], &Config::new().threads(1))
+                .unwrap()
+                .read_to_end(&mut out)
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidData, "{name}: {err}");
+            assert!(out.is_empty(), "{name}");
+            // A guard against the old behaviour (minutes), not a speed target.
+            assert!(
+                start.elapsed().as_secs() < 60,
+                "{name}: {:?}",
+                start.elapsed()
+            );
+        }
+    }
+}
+
+/// Many small crafted streams of up to 4 KB, with blocks of several sizes each claiming
+/// the most they may: every one is rejected, none takes long.
+#[test]
+fn small_crafted_streams_are_rejected_quickly() {
+    let mut rng = Rng(0x5EED);
+    for (name, config) in every_predictor() {
+        for _ in 0..4 {
+            let count = 1 + rng.below(8) as usize;
+            let blocks: Vec<(u32, Vec<u8>)> = (0..count)
+                .map(|_| {
+                    let n = 4 + rng.below(400) as usize;
+                    let payload = rng.bytes(n);
+                    (1 << (12 + rng.below(14)), payload)
+                })
+                .collect();
+            let stream = crafted(&config, MAX_BLOCK_SIZE, &blocks);
+            assert!(stream.len() <= 4096);
+            let start = Instant::now();
+            let err = NcReader::with_config(&stream[..], &Config::new().threads(2))
+                .unwrap()
+                .read_to_end(&mut Vec::new())
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidData, "{name}: {err}");
+            assert!(
+                start.elapsed().as_secs() < 60,
+                "{name}: {:?}",
+                start.elapsed()
+            );
+        }
+    }
+}
+
+/// A stream whose one lane would need more than the limit is refused before anything
+/// large is allocated, with an error naming the need and the limit.
+#[test]
+fn a_stream_over_the_memory_limit_is_refused() {
+    let stream = crafted(
+        &Config::new(),
+        MAX_BLOCK_SIZE,
+        &[(MAX_BLOCK_SIZE, vec![0; 4])],
+    );
+    let limit = 256 << 20;
+    let err = NcReader::with_config(&stream[..], &Config::new().memlimit(limit))
+        .unwrap()
+        .read_to_end(&mut Vec::new())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::OutOfMemory, "{err}");
+    match Error::from_io(&err) {
+        Some(Error::MemoryLimit { need, limit: l }) => {
+            assert!(*need > limit, "{need}");
+            assert_eq!(*l, limit);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("256 MiB"), "{err}");
+
+    // The writer is held to its limit in the same way.
+    let config = Config::new().block_size(MAX_BLOCK_SIZE).memlimit(limit);
+    let err = nc_codec::NcWriter::with_config(Vec::new(), &config).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::OutOfMemory, "{err}");
+}
+
+/// More lanes than the limit allows: the reader runs fewer, and decodes the same bytes.
+#[test]
+fn lanes_shrink_to_fit_the_memory_limit() {
+    let data = text(40_000, 5);
+    let config = Config::new()
+        .predictor(PredictorKind::Mix(Profile::Fast))
+        .block_size(4096)
+        .lanes(8)
+        .threads(2);
+    let packed = compress(&data, &config);
+    for limit in [100 << 20, 300 << 20, 1 << 30] {
+        let read = Config::new().lanes(64).threads(4).memlimit(limit);
+        let out = nc_codec::decompress(&packed, &read).unwrap();
+        assert_eq!(out, data, "limit {limit}");
+    }
+}
+
+/// Block 0's index entry changed from 4096 to 4000 with the trailer CRC recomputed: the
+/// index no longer matches the block headers, and a seek must not trust it.
+#[test]
+fn a_doctored_index_is_refused_before_a_seek_uses_it() {
+    let data = text(3 * 4096 + 100, 9);
+    let packed = compress(&data, &Config::new().block_size(4096).threads(1));
+    let count = 4usize;
+    let tail_at = packed.len() - TAIL_LEN;
+    let entries_at = tail_at - count * INDEX_ENTRY_LEN;
+    let mut doctored = packed.clone();
+    let e = IndexEntry::parse(&doctored[entries_at..entries_at + INDEX_ENTRY_LEN]);
+    assert_eq!(e.raw_len, 4096);
+    doctored[entries_at..entries_at + INDEX_ENTRY_LEN].copy_from_slice(
+        &IndexEntry {
+            payload_len: e.payload_len,
+            raw_len: 4000,
+        }
+        .to_bytes(),
+    );
+    let mut h = crc32fast::Hasher::new();
+    h.update(&doctored[entries_at..tail_at]);
+    let old_tail = Tail::parse(
+        &packed[tail_at..],
+        {
+            let mut h = crc32fast::Hasher::new();
+            h.update(&packed[entries_at..tail_at]);
+            h
+        },
+        Default::default(),
+    )
+    .unwrap();
+    doctored[tail_at..].copy_from_slice(&old_tail.to_bytes(h));
+
+    let err = StreamIndex::read_from(&mut Cursor::new(&doctored)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
+
+    let mut r = NcReader::new(Cursor::new(&doctored));
+    let err = r.seek(SeekFrom::Start(4050)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
+}
+
+/// Streams back to back decode as one, as gzip members and zstd frames do.
+#[test]
+fn concatenated_streams_decode_as_one() {
+    let a = text(9000, 1);
+    let b = text(5000, 2);
+    let config = Config::new().block_size(4096).threads(1);
+    let mut both = compress(&a, &config);
+    let first_len = both.len();
+    both.extend(compress(
+        &b,
+        &config.clone().predictor(PredictorKind::ContextStats),
+    ));
+    both.extend(compress(b"", &config));
+    let mut r = NcReader::new(&both[..]);
+    let mut out = Vec::new();
+    r.read_to_end(&mut out).unwrap();
+    assert_eq!(out, [&a[..], &b[..]].concat());
+    assert_eq!(r.streams(), 3);
+    assert_eq!(r.total_in(), both.len() as u64);
+    assert_eq!(r.total_out(), out.len() as u64);
+
+    // Garbage after a stream is still an error, whether or not it starts like a stream.
+    let lookalike = [&[0x89, b'N', b'X', b'\n'][..], &[0; 60]].concat();
+    for garbage in [&b"garbage"[..], &lookalike[..]] {
+        let mut bad = both[..first_len].to_vec();
+        bad.extend_from_slice(garbage);
+        let err = NcReader::new(&bad[..])
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
+    }
+}
+
+/// A single-stream reader stops exactly at its stream's end: what follows on the same
+/// source (another stream, or anything else) is left there to read.
+#[test]
+fn a_single_stream_reader_leaves_what_follows() {
+    let a = text(7000, 3);
+    let config = Config::new().block_size(4096).threads(1);
+    let mut src = compress(&a, &config);
+    src.extend_from_slice(b"and then other bytes");
+    let mut cursor = Cursor::new(&src);
+    let mut r = NcReader::new(&mut cursor).single_stream(true);
+    let mut out = Vec::new();
+    r.read_to_end(&mut out).unwrap();
+    assert_eq!(out, a);
+    let mut rest = Vec::new();
+    cursor.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"and then other bytes");
+}
+
+/// The one-shot helpers and the auto-finishing writer.
+#[test]
+fn one_shot_helpers_round_trip() {
+    let data = text(20_000, 4);
+    let config = Config::new().block_size(8192).threads(2);
+    let packed = nc_codec::compress(&data, &config).unwrap();
+    assert_eq!(nc_codec::decompress(&packed, &config).unwrap(), data);
+
+    let mut streamed = Vec::new();
+    let n = nc_codec::copy_encode(&data[..], &mut streamed, &config).unwrap();
+    assert_eq!(n, data.len() as u64);
+    assert_eq!(streamed, packed);
+    let mut back = Vec::new();
+    nc_codec::copy_decode(&streamed[..], &mut back, &config).unwrap();
+    assert_eq!(back, data);
+
+    let mut sink = Vec::new();
+    {
+        let mut w = nc_codec::NcWriter::with_config(&mut sink, &config)
+            .unwrap()
+            .auto_finish();
+        w.write_all(&data).unwrap();
+    }
+    assert_eq!(sink, packed);
+
+    // A reset writer codes the next stream the same way, without building anew.
+    let mut w = nc_codec::NcWriter::with_config(Vec::new(), &config).unwrap();
+    w.write_all(&data).unwrap();
+    w.try_finish().unwrap();
+    assert_eq!(w.total_in(), data.len() as u64);
+    assert_eq!(w.total_out(), packed.len() as u64);
+    let first = w.reset(Vec::new());
+    assert_eq!(first, packed);
+    w.write_all(b"second").unwrap();
+    let second = w.finish().unwrap();
+    assert_eq!(nc_codec::decompress(&second, &config).unwrap(), b"second");
+}
