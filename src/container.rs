@@ -542,6 +542,19 @@ impl BlockHeader {
     }
 }
 
+/// The most bytes a coded block's payload of `payload_len` bytes can decode to under
+/// frequency tables of `2^quant_bits`.
+///
+/// Every symbol of a 16- or 256-symbol table has a frequency of at least 1, so the likeliest
+/// symbol has at most `2^bits - 15` and each byte (two nibbles, or one byte symbol) costs at
+/// least `30 / (2^bits ln 2)` = `43.28 / 2^bits` bits, while a payload carries at most
+/// `8 * payload_len` bits (range coder invariant 5). A block that claims more cannot be valid,
+/// and is refused before its predictor is built or primed.
+pub fn max_raw_len(payload_len: u32, quant_bits: u8) -> u64 {
+    // 43 < 43.28 and 64 bits of slack: the bound errs towards allowing.
+    ((u64::from(payload_len) * 8 + 64) << quant_bits.min(16)) / 43
+}
+
 /// One trailer index entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IndexEntry {

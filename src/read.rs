@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::container::{
-    BlockHeader, BlockKind, Header, IndexEntry, StreamIndex, Tail, BLOCK_HEADER_LEN, FLAG_SYNC,
-    HEADER_PREFIX_LEN, INDEX_ENTRY_LEN, LEGACY_TAIL_LEN, MAGIC,
+    max_raw_len, BlockHeader, BlockKind, Header, IndexEntry, StreamIndex, Tail, BLOCK_HEADER_LEN,
+    FLAG_SYNC, HEADER_PREFIX_LEN, INDEX_ENTRY_LEN, LEGACY_TAIL_LEN, MAGIC,
 };
 use crate::engine::Engine;
 use crate::error::{Error, Location};
@@ -356,6 +356,19 @@ impl<R: Read> NcReader<R> {
                     self.decode_pending()?;
                     self.stage = Stage::Entries { next: 0, count };
                 } else {
+                    let quant_bits = self.header.as_ref().map_or(16, |h| h.quant_bits);
+                    if header.kind == BlockKind::Coded
+                        && u64::from(header.raw_len) > max_raw_len(header.payload_len, quant_bits)
+                    {
+                        return Err(Error::corrupt(
+                            format!(
+                                "a payload of {} bytes cannot code {} bytes",
+                                header.payload_len, header.raw_len
+                            ),
+                            self.here(true),
+                        )
+                        .into());
+                    }
                     self.stage = Stage::Payload(header);
                 }
                 self.consume(BLOCK_HEADER_LEN);

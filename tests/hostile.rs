@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use common::*;
 use nc_codec::container::{
-    BlockHeader, BlockKind, IndexEntry, StreamIndex, Tail, INDEX_ENTRY_LEN, MAX_BLOCK_SIZE,
-    TAIL_LEN,
+    max_raw_len, BlockHeader, BlockKind, IndexEntry, StreamIndex, Tail, INDEX_ENTRY_LEN,
+    MAX_BLOCK_SIZE, TAIL_LEN,
 };
 use nc_codec::{Config, Error, NcReader, PredictorKind, Profile};
 
@@ -79,23 +79,59 @@ fn crafted(config: &Config, block_size: u32, blocks: &[(u32, Vec<u8>)]) -> Vec<u
 #[test]
 fn a_block_claiming_more_than_its_payload_holds_fails_at_once() {
     for (name, config) in every_predictor() {
-        for payload in [vec![0u8; 4], vec![0xA5; 4], (0..200u8).collect::<Vec<_>>()] {
-            let stream = crafted(&config, MAX_BLOCK_SIZE, &[(MAX_BLOCK_SIZE, payload)]);
-            let start = Instant::now();
-            let mut out = Vec::new();
-            let err = NcReader::with_config(&stream[..], &Config::new().threads(1))
-                .unwrap()
-                .read_to_end(&mut out)
-                .unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::InvalidData, "{name}: {err}");
-            assert!(out.is_empty(), "{name}");
-            // A guard against the old behaviour (minutes), not a speed target.
-            assert!(
-                start.elapsed().as_secs() < 60,
-                "{name}: {:?}",
-                start.elapsed()
+        let mut rng = Rng(77);
+        for payload in [vec![0u8; 4], vec![0xA5; 4], rng.bytes(200), rng.bytes(3000)] {
+            // The most a payload could code ([`max_raw_len`]), and more: the first is
+            // decoded until the payload runs out, the second refused from its header.
+            let most = max_raw_len(payload.len() as u32, 16).min(u64::from(MAX_BLOCK_SIZE));
+            for claim in [most as u32, MAX_BLOCK_SIZE] {
+                let stream = crafted(&config, MAX_BLOCK_SIZE, &[(claim, payload.clone())]);
+                let start = Instant::now();
+                let mut out = Vec::new();
+                let err = NcReader::with_config(&stream[..], &Config::new().threads(1))
+                    .unwrap()
+                    .read_to_end(&mut out)
+                    .unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::InvalidData, "{name}: {err}");
+                assert!(out.is_empty(), "{name}");
+                // A guard against the old behaviour (minutes), not a speed target.
+                assert!(
+                    start.elapsed().as_secs() < 60,
+                    "{name}: {:?}",
+                    start.elapsed()
+                );
+            }
+        }
+    }
+}
+
+/// The bound on what a payload can code admits the most compressible input there is: long
+/// runs of one byte.
+#[test]
+fn the_payload_bound_admits_runs() {
+    let zeros = vec![0u8; 600_000];
+    for (name, config) in every_predictor() {
+        if name == "neural" || name == "max" {
+            continue; // the slow expert; its tables are no sharper than the quantizer's
+        }
+        let config = config.block_size(1 << 20).threads(1);
+        let packed = compress(&zeros, &config);
+        let index = StreamIndex::read_from(&mut Cursor::new(&packed)).unwrap();
+        for b in &index.blocks {
+            let most = max_raw_len(b.payload_len, 16);
+            assert!(u64::from(b.raw_len) <= most, "{name}: {b:?} over {most}");
+            eprintln!(
+                "{name}: {} bytes in {} ({:.1}% of the bound)",
+                b.raw_len,
+                b.payload_len,
+                f64::from(b.raw_len) * 100.0 / most as f64
             );
         }
+        assert_eq!(
+            nc_codec::decompress(&packed, &config).unwrap(),
+            zeros,
+            "{name}"
+        );
     }
 }
 
