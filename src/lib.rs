@@ -34,6 +34,7 @@ mod oneshot;
 pub mod quantizer;
 pub mod range_coder;
 mod read;
+#[cfg(feature = "neural")]
 mod wide;
 mod write;
 

@@ -11,13 +11,15 @@ type Target = (&'static str, fn(&[u8]));
 #[test]
 fn replay_fuzz_regressions() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
-    let targets: [Target; 6] = [
+    let targets: [Target; 8] = [
         ("roundtrip", nc_fuzz::roundtrip),
         ("decode_raw", nc_fuzz::decode_raw),
         ("decode_behind_header", nc_fuzz::decode_behind_header),
         ("header", nc_fuzz::header),
         ("range_coder", nc_fuzz::range_coder),
         ("writer_ops", nc_fuzz::writer_ops),
+        ("crafted_lengths", nc_fuzz::crafted_lengths),
+        ("slice", nc_fuzz::slice),
     ];
     let mut replayed = 0;
     for (name, target) in targets {

@@ -232,3 +232,167 @@ pub fn writer_ops(data: &[u8]) {
     NcReader::new(&packed[..]).read_to_end(&mut out).unwrap();
     assert_eq!(out, expected);
 }
+
+/// Little-endian `u32` from up to 4 bytes of `b` (missing bytes are 0).
+fn le32(b: &[u8]) -> u32 {
+    let mut x = [0u8; 4];
+    let n = b.len().min(4);
+    x[..n].copy_from_slice(&b[..n]);
+    u32::from_le_bytes(x)
+}
+
+/// A structurally valid stream whose blocks claim what the input says: any predictor a
+/// header can name (primed or not), block sizes up to 64 MiB, blocks of any kind and
+/// lengths with their checks and a valid index and trailer, so the decoder itself meets the
+/// claims. Under a 512 MiB memory limit the reader must refuse, fail or decode, quickly and
+/// within the limit; never panic.
+pub fn crafted_lengths(data: &[u8]) {
+    use nc_codec::container::{BlockHeader, BlockKind, IndexEntry, Tail, TAIL_LEN};
+    use nc_codec::{PredictorKind, Profile};
+    let ([p, size_shift, count], mut rest) = take::<3>(data);
+    let predictor = match p % 4 {
+        0 => PredictorKind::Mix(Profile::Fast),
+        1 => PredictorKind::Mix(Profile::Default),
+        _ => PredictorKind::ContextStats,
+    };
+    let block_size = 256u32 << (size_shift % 19);
+    let Ok(header) = Config::new()
+        .predictor(predictor)
+        .primer(p & 0x10 != 0)
+        .block_size(block_size)
+        .header()
+    else {
+        return;
+    };
+    let mut stream = header.to_bytes();
+    let mut entries = Vec::new();
+    let count = usize::from(count % 8);
+    for i in 0..count {
+        let (spec, tail) = rest.split_at(rest.len().min(9));
+        rest = tail;
+        let kind = if spec.first().is_some_and(|k| k & 3 == 1) {
+            BlockKind::Stored
+        } else {
+            BlockKind::Coded
+        };
+        let raw_len = le32(spec.get(1..5).unwrap_or(&[])) % block_size.max(1) + 1;
+        let want = le32(spec.get(5..9).unwrap_or(&[])) as usize % 2048;
+        let (payload, tail) = rest.split_at(rest.len().min(want));
+        rest = tail;
+        let payload_len = match kind {
+            BlockKind::Stored => raw_len,
+            _ => payload.len() as u32,
+        };
+        let h = BlockHeader {
+            kind,
+            flags: 0,
+            raw_len,
+            payload_len,
+            crc: le32(spec.get(1..5).unwrap_or(&[])),
+        };
+        stream.extend_from_slice(&h.to_bytes(i as u64));
+        if kind == BlockKind::Stored {
+            stream.extend((0..raw_len.min(1 << 16)).map(|j| {
+                payload
+                    .get(j as usize % payload.len().max(1))
+                    .copied()
+                    .unwrap_or(0)
+            }));
+        } else {
+            stream.extend_from_slice(payload);
+        }
+        entries.extend_from_slice(
+            &IndexEntry {
+                payload_len,
+                raw_len,
+            }
+            .to_bytes(),
+        );
+    }
+    let end = BlockHeader {
+        kind: BlockKind::End,
+        flags: 0,
+        raw_len: 0,
+        payload_len: (entries.len() + TAIL_LEN) as u32,
+        crc: 0,
+    };
+    stream.extend_from_slice(&end.to_bytes(count as u64));
+    stream.extend_from_slice(&entries);
+    let mut h = crc32fast::Hasher::new();
+    h.update(&entries);
+    let tail = Tail {
+        block_count: count as u64,
+        content_crc: le32(rest),
+        legacy_total_len: None,
+    };
+    stream.extend_from_slice(&tail.to_bytes(h));
+
+    let config = Config::new().threads(1).memlimit(512 << 20);
+    let mut reader = NcReader::with_config(&stream[..], &config).unwrap();
+    match reader.read_to_end(&mut Vec::new()) {
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::OutOfMemory => {}
+        Err(e) => expect_data_error(&e),
+    }
+}
+
+/// Slices of a valid stream whose index and trailer were then altered (the trailer's CRC
+/// recomputed, as a forger would): a seek and read either fail with a data error or return
+/// exactly the original bytes at that offset.
+pub fn slice(data: &[u8]) {
+    use nc_codec::container::{Tail, INDEX_ENTRY_LEN, TAIL_LEN};
+    let ([p, edits, at_lo, at_hi, len], payload) = take::<5>(data);
+    let config = Config::new()
+        .predictor(nc_codec::PredictorKind::ContextStats)
+        .block_size(256 << (p % 3))
+        .threads(1);
+    let split = payload.len().min(usize::from(edits % 16) * 4);
+    let (edit_bytes, original) = payload.split_at(split);
+    let mut w = NcWriter::with_config(Vec::new(), &config).unwrap();
+    w.write_all(original).unwrap();
+    let mut stream = w.finish().unwrap();
+
+    // Alter bytes of the index (or anywhere before the tail) and re-seal the trailer.
+    let n = stream.len();
+    let tail_at = n - TAIL_LEN;
+    let count = u32::from_le_bytes(stream[tail_at..tail_at + 4].try_into().unwrap()) as usize;
+    let entries_at = tail_at - count * INDEX_ENTRY_LEN;
+    for e in edit_bytes.chunks_exact(4) {
+        let within = if e[0] & 1 == 0 && count > 0 {
+            entries_at + usize::from(u16::from_le_bytes([e[1], e[2]])) % (count * INDEX_ENTRY_LEN)
+        } else {
+            usize::from(u16::from_le_bytes([e[1], e[2]])) % tail_at
+        };
+        stream[within] = e[3];
+    }
+    let mut h = crc32fast::Hasher::new();
+    h.update(&stream[entries_at..tail_at]);
+    let content_crc = u32::from_le_bytes(stream[tail_at + 4..tail_at + 8].try_into().unwrap());
+    let tail = Tail {
+        block_count: count as u64,
+        content_crc,
+        legacy_total_len: None,
+    };
+    stream[tail_at..].copy_from_slice(&tail.to_bytes(h));
+
+    let at = u64::from(u16::from_le_bytes([at_lo, at_hi])) % (original.len() as u64 + 1);
+    let mut r = NcReader::new(Cursor::new(&stream[..]));
+    let got = r.seek(SeekFrom::Start(at)).and_then(|_| {
+        let mut out = Vec::new();
+        r.by_ref()
+            .take(u64::from(len) * 16)
+            .read_to_end(&mut out)
+            .map(|_| out)
+    });
+    match got {
+        Ok(out) => {
+            let start = at as usize;
+            assert_eq!(
+                out,
+                &original[start..(start + out.len()).min(original.len())],
+                "a slice returned wrong bytes"
+            );
+        }
+        Err(e) => expect_data_error(&e),
+    }
+}

@@ -6,6 +6,7 @@
 
 pub mod context_stats;
 pub(crate) mod copy;
+#[cfg_attr(not(feature = "neural"), path = "neural_off.rs")]
 pub mod neural;
 pub(crate) mod orders;
 pub(crate) mod retrieval;
