@@ -22,6 +22,8 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+#[cfg(feature = "tokio")]
+pub mod async_io;
 pub mod config;
 pub mod container;
 mod engine;
