@@ -5,7 +5,7 @@
 //! cargo bench --bench corpus -- [DIR] [--predictor fast|default|max|ctx|neural]
 //!     [--experts orders,text,sparse,long,short,retrieval,neural] [--model FILE.onnx] [--block N] [--lanes N]
 //!     [--threads N] [--order N] [--no-primer] [--only nc] [--min-size N] [--concat BYTES]
-//!     [--lpaq1 PATH] [--ablation [--no-neural]]
+//!     [--lpaq1 PATH] [--ablation [--no-neural]] [--summary PLOT.svg]
 //! ```
 //!
 //! `--lpaq1 PATH` adds Matt Mahoney's lpaq1 (the reference of issue 4's per-file targets) as
@@ -18,6 +18,12 @@
 //! gives compressed bytes, bits per byte and compress/decompress MB/s (10^6 bytes per
 //! second of uncompressed data), then totals over all files.
 //!
+//! `--summary PLOT.svg` runs the `fast`, `default` and `max` profiles instead of one
+//! configuration, prints a Markdown table of totals (bytes, bits per byte, MB/s both ways,
+//! peak memory: the process's resident peak above its size before each codec ran, reset
+//! with Linux's `clear_refs`; lpaq1's from GNU time) and writes a plot of bits per byte
+//! against compression speed.
+//!
 //! `--concat BYTES` codes one input instead: DIR's files in name order, concatenated and cut
 //! at BYTES (a speed test on a long stream). `--ablation` codes every file with a series of
 //! expert sets of the mixing predictor, each adding experts to the one before (plus the
@@ -29,13 +35,16 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use nc_codec::experts::NeuralModel;
-use nc_codec::{Config, NcReader, NcWriter, PredictorKind};
+use nc_codec::{Config, NcReader, NcWriter, PredictorKind, Profile};
 use std::sync::Arc;
 
 struct Result {
     bytes: usize,
     compress_s: f64,
     decompress_s: f64,
+    /// Peak memory above the process's resident set before the codec ran, in bytes (0
+    /// where it cannot be read: not Linux).
+    peak: u64,
 }
 
 type Codec = (&'static str, Box<dyn Fn(&[u8]) -> Result>);
@@ -62,14 +71,41 @@ fn measure(
     compress: impl FnOnce(&[u8]) -> Vec<u8>,
     decompress: impl FnOnce(&[u8]) -> Vec<u8>,
 ) -> Result {
+    let base = reset_peak();
     let (packed, compress_s) = timed(|| compress(data));
     let (unpacked, decompress_s) = timed(|| decompress(&packed));
+    let peak = peak_rss().saturating_sub(base);
     check(name, data, &unpacked);
     Result {
         bytes: packed.len(),
         compress_s,
         decompress_s,
+        peak,
     }
+}
+
+/// A field of `/proc/self/status` in bytes (Linux; 0 elsewhere).
+fn status_bytes(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb << 10)
+}
+
+/// Resets the process's peak resident set to the current one (Linux: `clear_refs` 5) and
+/// returns the current one.
+fn reset_peak() -> u64 {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    status_bytes("VmRSS:")
+}
+
+fn peak_rss() -> u64 {
+    status_bytes("VmHWM:")
 }
 
 /// Reads a whole decoder into a vector sized for the original.
@@ -151,22 +187,40 @@ fn lpaq1_codec(path: PathBuf) -> impl Fn(&[u8]) -> Result {
             dir.path().join("in.lpq"),
             dir.path().join("back"),
         );
+        // A child's peak memory comes from GNU time, where it is installed.
+        let gnu_time = std::path::Path::new("/usr/bin/time").exists();
+        let peak = std::cell::Cell::new(0u64);
         let run = |mode: &str, from: &PathBuf, to: &PathBuf| {
-            let status = std::process::Command::new(&path)
+            let mut command = if gnu_time {
+                let mut c = std::process::Command::new("/usr/bin/time");
+                c.args(["-f", "%M"]).arg(&path);
+                c
+            } else {
+                std::process::Command::new(&path)
+            };
+            let out = command
                 .args([mode.as_ref(), from.as_os_str(), to.as_os_str()])
                 .stdout(std::process::Stdio::null())
-                .status()
+                .output()
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            assert!(status.success(), "lpaq1 {mode} failed");
+            assert!(out.status.success(), "lpaq1 {mode} failed");
+            let kb = String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .and_then(|l| l.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            peak.set(peak.get().max(kb << 10));
             std::fs::read(to).expect("lpaq1 output")
         };
         std::fs::write(&raw, data).expect("temporary file");
-        measure(
+        let mut r = measure(
             "lpaq1",
             data,
             |_| run("9", &raw, &packed),
             |_| run("d", &packed, &back),
-        )
+        );
+        r.peak = peak.get();
+        r
     }
 }
 
@@ -175,6 +229,8 @@ fn lpaq1_codec(path: PathBuf) -> impl Fn(&[u8]) -> Result {
 struct Opts {
     concat: Option<usize>,
     lpaq1: Option<PathBuf>,
+    /// `--summary PLOT.svg`: the profiles beside the peers, as a table and a plot.
+    summary: Option<PathBuf>,
     ablation: bool,
     no_neural: bool,
 }
@@ -241,6 +297,9 @@ fn parse_args() -> (PathBuf, Config, bool, u64, Opts) {
             "--ablation" => opts.ablation = true,
             "--no-primer" => config = config.primer(false),
             "--lpaq1" => opts.lpaq1 = Some(args.next().expect("--lpaq1 needs a path").into()),
+            "--summary" => {
+                opts.summary = Some(args.next().expect("--summary needs a file").into());
+            }
             "--no-neural" => opts.no_neural = true,
             "--experts" => {
                 let list = args.next().unwrap_or_default();
@@ -343,7 +402,19 @@ fn main() {
         return;
     }
 
-    let mut codecs: Vec<Codec> = vec![("nc", Box::new(nc_codec(config.clone())))];
+    let mut codecs: Vec<Codec> = if opts.summary.is_some() {
+        [Profile::Fast, Profile::Default, Profile::Max]
+            .into_iter()
+            .map(|p| -> Codec {
+                (
+                    p.name(),
+                    Box::new(nc_codec(config.clone().predictor(PredictorKind::Mix(p)))),
+                )
+            })
+            .collect()
+    } else {
+        vec![("nc", Box::new(nc_codec(config.clone())))]
+    };
     if !only_nc {
         codecs.push(("zstd-19", Box::new(zstd_codec)));
         codecs.push(("xz-9e", Box::new(xz_codec)));
@@ -370,6 +441,7 @@ fn main() {
     println!(" | MB/s compress/decompress");
 
     let mut totals = vec![(0usize, 0f64, 0f64); codecs.len()];
+    let mut peaks = vec![0u64; codecs.len()];
     let mut total_in = 0usize;
     for (name, data) in &files {
         let data = &data[..];
@@ -384,6 +456,9 @@ fn main() {
             );
         }
         print!(" |");
+        for (peak, r) in peaks.iter_mut().zip(&results) {
+            *peak = (*peak).max(r.peak);
+        }
         for (t, r) in totals.iter_mut().zip(&results) {
             print!(
                 " {:.2}/{:.2}",
@@ -411,6 +486,142 @@ fn main() {
         "(MB/s columns in codec order: {})",
         codecs.iter().map(|c| c.0).collect::<Vec<_>>().join(", ")
     );
+    if let Some(plot) = &opts.summary {
+        let rows: Vec<Row> = codecs
+            .iter()
+            .zip(&totals)
+            .zip(&peaks)
+            .map(|((c, t), &peak)| Row {
+                name: c.0,
+                bytes: t.0,
+                bpb: t.0 as f64 * 8.0 / total_in.max(1) as f64,
+                compress: mbs(total_in, t.1),
+                decompress: mbs(total_in, t.2),
+                peak,
+            })
+            .collect();
+        summary(&rows, total_in, files.len(), plot);
+    }
+}
+
+/// One codec's totals for `--summary`.
+struct Row {
+    name: &'static str,
+    bytes: usize,
+    bpb: f64,
+    compress: f64,
+    decompress: f64,
+    peak: u64,
+}
+
+/// Prints the Markdown table and writes the ratio-versus-speed plot (SVG).
+fn summary(rows: &[Row], total_in: usize, files: usize, plot: &std::path::Path) {
+    println!();
+    println!("{files} files, {total_in} bytes:");
+    println!();
+    println!("| codec | bytes | bits/byte | compress MB/s | decompress MB/s | peak memory MB |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let name = match r.name {
+            "fast" | "default" | "max" => format!("**nc {}**", r.name),
+            other => other.to_string(),
+        };
+        println!(
+            "| {name} | {} | {:.3} | {:.3} | {:.3} | {} |",
+            r.bytes,
+            r.bpb,
+            r.compress,
+            r.decompress,
+            if r.peak == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.0}", r.peak as f64 / 1e6)
+            }
+        );
+    }
+    // Bits per byte against compression speed, speed on a log scale.
+    let (w, h, left, bottom, top, right) = (640.0, 400.0, 70.0, 50.0, 30.0, 30.0);
+    let lo = rows
+        .iter()
+        .map(|r| r.compress)
+        .fold(f64::MAX, f64::min)
+        .max(1e-4);
+    let hi = rows
+        .iter()
+        .map(|r| r.compress)
+        .fold(0.0, f64::max)
+        .max(lo * 10.0);
+    let (lx0, lx1) = (lo.log10().floor(), hi.log10().ceil());
+    let b0 = rows.iter().map(|r| r.bpb).fold(f64::MAX, f64::min);
+    let b1 = rows.iter().map(|r| r.bpb).fold(0.0, f64::max);
+    let (y0, y1) = (
+        (b0 * 10.0).floor() / 10.0 - 0.1,
+        (b1 * 10.0).ceil() / 10.0 + 0.1,
+    );
+    let x = |v: f64| left + (v.log10() - lx0) / (lx1 - lx0) * (w - left - right);
+    let y = |v: f64| top + (y1 - v) / (y1 - y0) * (h - top - bottom);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
+         font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{}\" y=\"18\" text-anchor=\"middle\">bits per byte against compression \
+         speed, {files} files, {total_in} bytes (lower and to the right is better)</text>\n",
+        w / 2.0
+    );
+    for k in (lx0 as i32)..=(lx1 as i32) {
+        let v = 10f64.powi(k);
+        svg += &format!(
+            "<line x1=\"{0:.1}\" y1=\"{top}\" x2=\"{0:.1}\" y2=\"{1:.1}\" stroke=\"#ddd\"/>\
+             <text x=\"{0:.1}\" y=\"{2:.1}\" text-anchor=\"middle\">{v}</text>\n",
+            x(v),
+            h - bottom,
+            h - bottom + 16.0
+        );
+    }
+    let mut b = y0;
+    while b <= y1 + 1e-9 {
+        svg += &format!(
+            "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{1:.1}\" y2=\"{0:.1}\" stroke=\"#ddd\"/>\
+             <text x=\"{2:.1}\" y=\"{3:.1}\" text-anchor=\"end\">{b:.1}</text>\n",
+            y(b),
+            w - right,
+            left - 6.0,
+            y(b) + 4.0
+        );
+        b += 0.1;
+    }
+    svg += &format!(
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">compress MB/s (log)</text>\n\
+         <text x=\"16\" y=\"{:.1}\" transform=\"rotate(-90 16 {:.1})\" \
+         text-anchor=\"middle\">bits per byte</text>\n",
+        (left + w - right) / 2.0,
+        h - 12.0,
+        (top + h - bottom) / 2.0,
+        (top + h - bottom) / 2.0
+    );
+    for r in rows {
+        let colour = if matches!(r.name, "fast" | "default" | "max") {
+            "#c0392b"
+        } else {
+            "#2c3e50"
+        };
+        svg += &format!(
+            "<circle cx=\"{0:.1}\" cy=\"{1:.1}\" r=\"5\" fill=\"{colour}\"/>\
+             <text x=\"{2:.1}\" y=\"{3:.1}\">{4}</text>\n",
+            x(r.compress),
+            y(r.bpb),
+            x(r.compress) + 8.0,
+            y(r.bpb) + 4.0,
+            match r.name {
+                "fast" | "default" | "max" => format!("nc {}", r.name),
+                other => other.to_string(),
+            }
+        );
+    }
+    svg += "</svg>\n";
+    std::fs::write(plot, svg).unwrap_or_else(|e| panic!("{}: {e}", plot.display()));
+    println!();
+    println!("plot written to {}", plot.display());
 }
 
 /// Adds one result to running totals of (bytes, compress s, decompress s).
