@@ -75,6 +75,15 @@ impl Engine {
                 limit: memlimit,
             })?;
         let threads = threads.clamp(1, lanes);
+        // What the limit leaves after the lanes goes to keeping primed states of more table
+        // sizes (so blocks of many lengths do not prime again and again), shared by workers.
+        let primed_budget = memlimit.saturating_sub(memory(header, lanes, threads, hidden))
+            / threads as u64
+            + Mix::primed_state_bytes(
+                header.version,
+                header.expert_mask,
+                header.block_size as usize,
+            );
         let per_worker = lanes.div_ceil(threads);
         let workers = (0..threads)
             .map(|_| -> Result<Worker, Error> {
@@ -85,14 +94,18 @@ impl Engine {
                         per_worker,
                         header.temperature,
                     )?),
-                    (predictor_id::MIX, m) => Box::new(Mix::for_version(
-                        header.version,
-                        header.expert_mask,
-                        per_worker,
-                        m.clone(),
-                        header.temperature,
-                        header.flags & crate::container::FLAG_PRIMED != 0,
-                    )?),
+                    (predictor_id::MIX, m) => {
+                        let mut mix = Mix::for_version(
+                            header.version,
+                            header.expert_mask,
+                            per_worker,
+                            m.clone(),
+                            header.temperature,
+                            header.flags & crate::container::FLAG_PRIMED != 0,
+                        )?;
+                        mix.set_primed_budget(primed_budget);
+                        Box::new(mix)
+                    }
                     (predictor_id::CONTEXT_STATS, _) => Box::new(ContextStats::new(
                         header.context_order,
                         per_worker,
@@ -243,23 +256,26 @@ pub(crate) fn memory(header: &Header, lanes: usize, threads: usize, hidden: Opti
     let workers = threads.clamp(1, lanes);
     let per_worker = lanes.div_ceil(workers);
     let block = header.block_size as usize;
-    let neural = hidden.map_or(0, |h| NeuralExpert::memory(h, per_worker));
+    // Each worker's predictor keeps the state of every lane slot it has used.
+    let slots = workers * per_worker;
+    let neural = workers as u64 * hidden.map_or(0, |h| NeuralExpert::memory(h, per_worker));
     let predictor = match header.predictor {
         predictor_id::MIX => {
+            // Primed states are shared by the workers (one per table size, process-wide).
             Mix::memory(
                 header.version,
                 header.expert_mask,
                 header.flags & crate::container::FLAG_PRIMED != 0,
                 block,
-                per_worker,
+                slots,
             ) + neural
         }
         predictor_id::CONTEXT_STATS => {
-            ContextStats::memory(header.context_order, per_worker, header.block_size)
+            ContextStats::memory(header.context_order, slots, header.block_size)
         }
         _ => neural,
     };
-    workers as u64 * predictor + lanes as u64 * 2 * u64::from(header.block_size)
+    predictor + lanes as u64 * 2 * u64::from(header.block_size)
 }
 
 /// Finds the model a neural header names: the one given, or the embedded default.

@@ -803,8 +803,12 @@ fn neural_inputs(w: &Weights, inputs: &mut [[i32; MAX_INPUTS]; 256], col: usize)
 pub struct Mix {
     spec: Spec,
     lanes: Vec<Option<Box<Lane>>>,
-    /// The primed lane states this predictor has started blocks from, one per table size.
+    /// The primed lane states this predictor has started blocks from, one per table size,
+    /// least recently used first.
     primed: Vec<Arc<Lane>>,
+    /// Bytes the primed states may hold before the least recently used go
+    /// ([`Mix::set_primed_budget`]).
+    primed_budget: u64,
     neural: Option<NeuralExpert>,
     neural_out: Vec<Weights>,
 }
@@ -879,6 +883,7 @@ impl Mix {
             spec,
             lanes: (0..lanes).map(|_| None).collect(),
             primed: Vec::new(),
+            primed_budget: u64::MAX,
             neural_out: vec![[0; 256]; if neural.is_some() { lanes } else { 0 }],
             neural,
         })
@@ -889,16 +894,13 @@ impl Mix {
 /// (per-node scratch, state maps, counters: about 100 KiB today).
 const LANE_FIXED_BYTES: u64 = 256 << 10;
 
-/// Primed states a mixing predictor holds at once (blocks of more table sizes than this
-/// re-prime instead of keeping one state per size: a stream of blocks of many lengths
-/// would otherwise keep tens of MiB for each).
-const HELD_PRIMED: usize = 2;
-
 impl Mix {
     /// An upper bound on the memory a mixing predictor of format `version` and expert
-    /// `mask` needs for `lanes` lanes of blocks up to `block_size` bytes, the neural expert
-    /// left out ([`NeuralExpert::memory`] gives it): the lanes' tables, and the primed
-    /// states they start from.
+    /// `mask` needs for `lanes` lane slots of blocks up to `block_size` bytes, the neural
+    /// expert left out ([`NeuralExpert::memory`] gives it): the lanes' tables, and when
+    /// `primed` the primed state the next block starts from plus the small ones the process
+    /// keeps ([`KEEP_PRIMED`]). States of more table sizes are kept only within what
+    /// [`Mix::set_primed_budget`] allows.
     pub(crate) fn memory(
         version: u16,
         mask: u32,
@@ -907,12 +909,23 @@ impl Mix {
         lanes: usize,
     ) -> u64 {
         let mut spec = Spec::new(mask, version);
-        if primed {
-            spec.primer = Some(PRIMER);
+        let lane = |spec: &Spec| spec.lane_bytes(block_size);
+        if !primed {
+            return lanes as u64 * lane(&spec);
         }
-        let lane = spec.lane_bytes(block_size);
-        let held = if primed { HELD_PRIMED as u64 } else { 0 };
-        (lanes as u64 + held) * lane
+        spec.primer = Some(PRIMER);
+        // The largest block whose state the process keeps: context table <= 2^KEEP_TABLE_BITS.
+        let kept_len = (1usize << (KEEP_TABLE_BITS - spec.table_extra))
+            .saturating_sub(PRIMER.len())
+            .clamp(1, block_size.max(1));
+        (lanes as u64 + 1) * lane(&spec) + KEEP_PRIMED as u64 * spec.lane_bytes(kept_len)
+    }
+
+    /// What one primed state of the largest table size takes.
+    pub(crate) fn primed_state_bytes(version: u16, mask: u32, block_size: usize) -> u64 {
+        let mut spec = Spec::new(mask, version);
+        spec.primer = Some(PRIMER);
+        spec.lane_bytes(block_size)
     }
 }
 
@@ -943,8 +956,10 @@ impl Mix {
     fn primed_lane(&mut self, block_len: usize) -> Arc<Lane> {
         let bits = self.spec.table_bits(block_len);
         let same = |l: &&Arc<Lane>| self.spec.table_bits(l.block_len) == bits;
-        if let Some(l) = self.primed.iter().find(same) {
-            return l.clone();
+        if let Some(i) = self.primed.iter().position(|l| same(&l)) {
+            let l = self.primed.remove(i);
+            self.primed.push(l.clone());
+            return l;
         }
         let key = (self.spec.version, self.spec.mask, bits);
         // A poisoned lock only means another thread panicked while priming; the entries
@@ -957,6 +972,8 @@ impl Mix {
             .filter(|(k, _)| *k == key)
             .find_map(|(_, l)| l.upgrade());
         let lane = found.unwrap_or_else(|| {
+            #[cfg(test)]
+            tests::PRIMINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut lane = Lane::new(&self.spec, block_len);
             lane.prime(PRIMER, self.spec.neural);
             let lane = Arc::from(lane);
@@ -970,11 +987,22 @@ impl Mix {
                 cache.kept.remove(0);
             }
         }
-        if self.primed.len() >= HELD_PRIMED {
+        self.primed.push(lane.clone());
+        // Keep every table size's state while the budget allows (blocks of many lengths
+        // then prime once per size); past it, the least recently used go first.
+        let bytes = |l: &Arc<Lane>| self.spec.lane_bytes(l.block_len);
+        while self.primed.len() > 1
+            && self.primed.iter().map(bytes).sum::<u64>() > self.primed_budget
+        {
             self.primed.remove(0);
         }
-        self.primed.push(lane.clone());
         lane
+    }
+
+    /// Sets the bytes the primed states this predictor keeps may take (default: no limit):
+    /// what its memory limit leaves after the lanes. One state is always kept.
+    pub(crate) fn set_primed_budget(&mut self, bytes: u64) {
+        self.primed_budget = bytes;
     }
 }
 
@@ -1047,6 +1075,35 @@ impl Predictor for Mix {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    pub(super) static PRIMINGS: std::sync::atomic::AtomicUsize =
+        std::sync::atomic::AtomicUsize::new(0);
+
+    /// Blocks of lengths that cycle through table sizes prime once per size while the
+    /// budget allows: a crafted stream of short blocks of many lengths cannot make every
+    /// block pay for priming.
+    #[test]
+    fn blocks_of_many_lengths_prime_once_per_size() {
+        use std::sync::atomic::Ordering;
+        let mut mix = Mix::new(Profile::Fast.experts(), 1, None, 256).unwrap();
+        let lens = [1000, 140_000, 200_000, 600_000];
+        let sizes: std::collections::HashSet<_> =
+            lens.iter().map(|&l| mix.spec.table_bits(l)).collect();
+        let before = PRIMINGS.load(Ordering::Relaxed);
+        for _ in 0..3 {
+            for len in lens {
+                mix.reset_lane(0, len);
+            }
+        }
+        // Other tests may prime at the same time, never fewer than this one needs.
+        let primed = PRIMINGS.load(Ordering::Relaxed) - before;
+        assert_eq!(mix.primed.len(), sizes.len());
+        assert!(
+            primed <= sizes.len() + 8,
+            "{primed} primings for {} sizes",
+            sizes.len()
+        );
+    }
 
     /// The memory estimate a reader refuses streams by covers what a lane really holds,
     /// and not by much more: the tables that scale with the block are counted exactly.
