@@ -565,7 +565,7 @@ fn summary(rows: &[Row], total_in: usize, files: usize, plot: &std::path::Path) 
          font-family=\"sans-serif\" font-size=\"12\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
          <text x=\"{}\" y=\"18\" text-anchor=\"middle\">bits per byte against compression \
-         speed, {files} files, {total_in} bytes (lower and to the right is better)</text>\n",
+         speed ({files} files, {total_in} bytes)</text>\n",
         w / 2.0
     );
     for k in (lx0 as i32)..=(lx1 as i32) {
