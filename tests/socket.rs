@@ -78,3 +78,44 @@ fn connection_dropped_mid_block_is_unexpected_eof() {
         writer.join().unwrap();
     }
 }
+
+/// One connection carries a stream, then other bytes, then a second stream: a
+/// single-stream reader stops exactly at each stream's end, so the bytes between are read
+/// from the socket itself and the next reader picks up the next stream.
+#[test]
+fn single_stream_readers_share_one_socket() {
+    let (mut client, server) = pair();
+    let (a, b) = (text(30_000, 31), text(12_000, 32));
+    let config = small_config(BLOCK);
+    let (a2, b2, config2) = (a.clone(), b.clone(), config.clone());
+    let sender = thread::spawn(move || {
+        let mut w = NcWriter::with_config(&mut client, &config2).unwrap();
+        w.write_all(&a2).unwrap();
+        w.finish().unwrap();
+        client.write_all(b"HEADER LINE\n").unwrap();
+        let mut w = NcWriter::with_config(&mut client, &config2).unwrap();
+        w.write_all(&b2).unwrap();
+        w.finish().unwrap();
+        // The connection stays open: a reader that read past its stream would hang here.
+        thread::sleep(Duration::from_millis(300));
+    });
+    let mut socket = server;
+    let mut first = Vec::new();
+    NcReader::with_config(&mut socket, &config)
+        .unwrap()
+        .single_stream(true)
+        .read_to_end(&mut first)
+        .unwrap();
+    assert_eq!(first, a);
+    let mut line = [0u8; 12];
+    socket.read_exact(&mut line).unwrap();
+    assert_eq!(&line, b"HEADER LINE\n");
+    let mut second = Vec::new();
+    NcReader::with_config(&mut socket, &config)
+        .unwrap()
+        .single_stream(true)
+        .read_to_end(&mut second)
+        .unwrap();
+    assert_eq!(second, b);
+    sender.join().unwrap();
+}
