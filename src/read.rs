@@ -118,7 +118,7 @@ pub struct NcReader<R> {
     poisoned: Option<(io::ErrorKind, String)>,
     /// Stop at the end of the first stream instead of reading on ([`NcReader::single_stream`]).
     single: bool,
-    /// Streams begun before the current one (concatenated streams).
+    /// Streams whose header has been read (more than one when streams are concatenated).
     streams: u64,
     /// Compressed bytes consumed from the source, all streams together.
     total_in: u64,
@@ -243,6 +243,25 @@ impl<R: Read> NcReader<R> {
         self.stage == Stage::Done && self.decoded_pos >= self.decoded.len()
     }
 
+    /// Starts reading a new stream from `inner` and returns the old source. The predictors
+    /// are kept, so a program that reads many streams with the same settings builds (and
+    /// primes) them once, as [`crate::NcWriter::reset`] does for writers.
+    pub fn reset(&mut self, inner: R) -> R {
+        self.next_stream();
+        self.streams = 0;
+        self.offset = Some(0);
+        self.filled = 0;
+        self.pending.clear();
+        self.decoded.clear();
+        self.decoded_pos = 0;
+        self.skip = 0;
+        self.pos = 0;
+        self.total_in = 0;
+        self.total_out = 0;
+        self.poisoned = None;
+        std::mem::replace(&mut self.inner, inner)
+    }
+
     /// Compressed bytes taken from the source so far (every stream, headers and trailers
     /// included, once each structure is complete).
     pub fn total_in(&self) -> u64 {
@@ -257,7 +276,7 @@ impl<R: Read> NcReader<R> {
     /// How many streams reading has begun (1 for a single stream, more for concatenated
     /// ones; 0 before the first read).
     pub fn streams(&self) -> u64 {
-        self.streams + u64::from(self.header.is_some())
+        self.streams
     }
 
     fn here(&self, block: bool) -> Location {
@@ -329,6 +348,7 @@ impl<R: Read> NcReader<R> {
                     self.engine = Some(self.engine_for(&header)?);
                 }
                 self.header = Some(header);
+                self.streams += 1;
                 self.consume(len);
                 self.stage = Stage::BlockHeader;
             }
@@ -482,7 +502,6 @@ impl<R: Read> NcReader<R> {
         self.trailer_crc = crc32fast::Hasher::new();
         self.index = None;
         self.base = None;
-        self.streams += 1;
     }
 
     /// Decodes the pending blocks as one batch of lanes into `decoded`.
@@ -574,18 +593,25 @@ impl<R: Read + Seek> NcReader<R> {
             self.inner.seek(SeekFrom::Start(base))?;
             let index = StreamIndex::read_from(&mut self.inner)?;
             self.inner.seek(SeekFrom::Start(here))?;
+            // Before this stream's header is read, a header kept from an earlier stream
+            // (after `reset`) only says which predictors can be reused.
+            let fresh = self.stage == Stage::Header;
             match &self.header {
-                Some(h) if *h != index.header => {
+                Some(h) if !fresh && *h != index.header => {
                     return Err(Error::corrupt(
                         "header changed under the reader",
                         Location::default(),
                     )
                     .into())
                 }
-                Some(_) => {}
-                None => {
-                    self.engine = Some(self.engine_for(&index.header)?);
+                Some(_) if !fresh => {}
+                _ => {
+                    if self.engine.is_none() || self.header.as_ref() != Some(&index.header) {
+                        self.engine = None;
+                        self.engine = Some(self.engine_for(&index.header)?);
+                    }
                     self.header = Some(index.header.clone());
+                    self.streams = 1;
                     if self.stage == Stage::Header {
                         // The header is known now: skip it if reading goes on from here.
                         let len = index.header.size() as u64;

@@ -342,4 +342,28 @@ fn one_shot_helpers_round_trip() {
     w.write_all(b"second").unwrap();
     let second = w.finish().unwrap();
     assert_eq!(nc_codec::decompress(&second, &config).unwrap(), b"second");
+
+    // A reset reader reads the next stream with the predictors it has.
+    let mut r = NcReader::with_config(&packed[..], &config).unwrap();
+    let mut out = Vec::new();
+    r.read_to_end(&mut out).unwrap();
+    assert_eq!(out, data);
+    r.reset(&second[..]);
+    out.clear();
+    r.read_to_end(&mut out).unwrap();
+    assert_eq!(out, b"second");
+    assert_eq!((r.streams(), r.total_out()), (1, 6));
+
+    // ... and a seeking one seeks in a stream of another predictor after a reset.
+    let other = compress(
+        b"another predictor entirely",
+        &config.clone().predictor(PredictorKind::ContextStats),
+    );
+    let mut r = NcReader::with_config(Cursor::new(&packed[..]), &config).unwrap();
+    r.read_to_end(&mut Vec::new()).unwrap();
+    r.reset(Cursor::new(&other[..]));
+    r.seek(SeekFrom::Start(8)).unwrap();
+    let mut tail = String::new();
+    r.read_to_string(&mut tail).unwrap();
+    assert_eq!(tail, "predictor entirely");
 }
