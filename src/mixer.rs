@@ -909,23 +909,23 @@ impl Mix {
         lanes: usize,
     ) -> u64 {
         let mut spec = Spec::new(mask, version);
-        let lane = |spec: &Spec| spec.lane_bytes(block_size);
         if !primed {
-            return lanes as u64 * lane(&spec);
+            return lanes as u64 * spec.lane_bytes(block_size);
         }
         spec.primer = Some(PRIMER);
         // The largest block whose state the process keeps: context table <= 2^KEEP_TABLE_BITS.
         let kept_len = (1usize << (KEEP_TABLE_BITS - spec.table_extra))
             .saturating_sub(PRIMER.len())
             .clamp(1, block_size.max(1));
-        (lanes as u64 + 1) * lane(&spec) + KEEP_PRIMED as u64 * spec.lane_bytes(kept_len)
+        (lanes as u64 + 1) * spec.lane_bytes(block_size)
+            + KEEP_PRIMED as u64 * spec.lane_bytes(kept_len)
     }
 
-    /// What one primed state of the largest table size takes.
+    /// What one primed state of the largest table size takes: the part of [`Mix::memory`]
+    /// each further lane does not add.
     pub(crate) fn primed_state_bytes(version: u16, mask: u32, block_size: usize) -> u64 {
-        let mut spec = Spec::new(mask, version);
-        spec.primer = Some(PRIMER);
-        spec.lane_bytes(block_size)
+        Mix::memory(version, mask, true, block_size, 1)
+            - Mix::memory(version, mask, true, block_size, 0)
     }
 }
 

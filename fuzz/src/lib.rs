@@ -241,13 +241,54 @@ fn le32(b: &[u8]) -> u32 {
     u32::from_le_bytes(x)
 }
 
+/// A complete stream of `header` and `blocks` (each block header with its payload, checks
+/// computed), with the index and trailer they imply: structurally valid whatever the blocks
+/// claim, so a decoder meets the claims themselves.
+pub fn framed(
+    header: &nc_codec::Header,
+    blocks: &[(nc_codec::container::BlockHeader, Vec<u8>)],
+    content_crc: u32,
+) -> Vec<u8> {
+    use nc_codec::container::{BlockHeader, BlockKind, IndexEntry, Tail, TAIL_LEN};
+    let mut stream = header.to_bytes();
+    let mut entries = Vec::new();
+    for (i, (h, payload)) in blocks.iter().enumerate() {
+        stream.extend_from_slice(&h.to_bytes(i as u64));
+        stream.extend_from_slice(payload);
+        entries.extend_from_slice(
+            &IndexEntry {
+                payload_len: h.payload_len,
+                raw_len: h.raw_len,
+            }
+            .to_bytes(),
+        );
+    }
+    let end = BlockHeader {
+        kind: BlockKind::End,
+        flags: 0,
+        raw_len: 0,
+        payload_len: (entries.len() + TAIL_LEN) as u32,
+        crc: 0,
+    };
+    stream.extend_from_slice(&end.to_bytes(blocks.len() as u64));
+    stream.extend_from_slice(&entries);
+    let mut h = crc32fast::Hasher::new();
+    h.update(&entries);
+    let tail = Tail {
+        block_count: blocks.len() as u64,
+        content_crc,
+        legacy_total_len: None,
+    };
+    stream.extend_from_slice(&tail.to_bytes(h));
+    stream
+}
+
 /// A structurally valid stream whose blocks claim what the input says: any predictor a
 /// header can name (primed or not), block sizes up to 64 MiB, blocks of any kind and
-/// lengths with their checks and a valid index and trailer, so the decoder itself meets the
-/// claims. Under a 512 MiB memory limit the reader must refuse, fail or decode, quickly and
-/// within the limit; never panic.
+/// lengths ([`framed`]). Under a 512 MiB memory limit the reader must refuse, fail or
+/// decode, quickly and within the limit; never panic.
 pub fn crafted_lengths(data: &[u8]) {
-    use nc_codec::container::{BlockHeader, BlockKind, IndexEntry, Tail, TAIL_LEN};
+    use nc_codec::container::{BlockHeader, BlockKind};
     use nc_codec::{PredictorKind, Profile};
     let ([p, size_shift, count], mut rest) = take::<3>(data);
     let predictor = match p % 4 {
@@ -264,69 +305,36 @@ pub fn crafted_lengths(data: &[u8]) {
     else {
         return;
     };
-    let mut stream = header.to_bytes();
-    let mut entries = Vec::new();
-    let count = usize::from(count % 8);
-    for i in 0..count {
+    let mut blocks = Vec::new();
+    for _ in 0..count % 8 {
         let (spec, tail) = rest.split_at(rest.len().min(9));
         rest = tail;
-        let kind = if spec.first().is_some_and(|k| k & 3 == 1) {
-            BlockKind::Stored
-        } else {
-            BlockKind::Coded
-        };
+        let stored = spec.first().is_some_and(|k| k & 3 == 1);
         let raw_len = le32(spec.get(1..5).unwrap_or(&[])) % block_size.max(1) + 1;
         let want = le32(spec.get(5..9).unwrap_or(&[])) as usize % 2048;
-        let (payload, tail) = rest.split_at(rest.len().min(want));
+        let (bytes, tail) = rest.split_at(rest.len().min(want));
         rest = tail;
-        let payload_len = match kind {
-            BlockKind::Stored => raw_len,
-            _ => payload.len() as u32,
+        let (kind, payload) = if stored {
+            let n = raw_len.min(1 << 16) as usize;
+            let fill = (0..n).map(|j| bytes.get(j % bytes.len().max(1)).copied().unwrap_or(0));
+            (BlockKind::Stored, fill.collect::<Vec<u8>>())
+        } else {
+            (BlockKind::Coded, bytes.to_vec())
         };
         let h = BlockHeader {
             kind,
             flags: 0,
             raw_len,
-            payload_len,
+            payload_len: if stored {
+                raw_len
+            } else {
+                payload.len() as u32
+            },
             crc: le32(spec.get(1..5).unwrap_or(&[])),
         };
-        stream.extend_from_slice(&h.to_bytes(i as u64));
-        if kind == BlockKind::Stored {
-            stream.extend((0..raw_len.min(1 << 16)).map(|j| {
-                payload
-                    .get(j as usize % payload.len().max(1))
-                    .copied()
-                    .unwrap_or(0)
-            }));
-        } else {
-            stream.extend_from_slice(payload);
-        }
-        entries.extend_from_slice(
-            &IndexEntry {
-                payload_len,
-                raw_len,
-            }
-            .to_bytes(),
-        );
+        blocks.push((h, payload));
     }
-    let end = BlockHeader {
-        kind: BlockKind::End,
-        flags: 0,
-        raw_len: 0,
-        payload_len: (entries.len() + TAIL_LEN) as u32,
-        crc: 0,
-    };
-    stream.extend_from_slice(&end.to_bytes(count as u64));
-    stream.extend_from_slice(&entries);
-    let mut h = crc32fast::Hasher::new();
-    h.update(&entries);
-    let tail = Tail {
-        block_count: count as u64,
-        content_crc: le32(rest),
-        legacy_total_len: None,
-    };
-    stream.extend_from_slice(&tail.to_bytes(h));
-
+    let stream = framed(&header, &blocks, le32(rest));
     let config = Config::new().threads(1).memlimit(512 << 20);
     let mut reader = NcReader::with_config(&stream[..], &config).unwrap();
     match reader.read_to_end(&mut Vec::new()) {
