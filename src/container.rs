@@ -22,7 +22,7 @@ pub const TAIL_MAGIC: [u8; 4] = *b"NCix";
 /// The format version this build writes. It also reads older versions where it can still
 /// reproduce their arithmetic: version 2 of the mixing predictor, version 1 of the others
 /// (see `FORMAT.md`, "Versioning").
-pub const VERSION: u16 = 8;
+pub const VERSION: u16 = 9;
 /// The oldest format version this build reads (for some predictor: see [`Header::validate`]).
 pub const OLDEST_READABLE_VERSION: u16 = 1;
 /// The oldest format version whose streams of `predictor` this build decodes: the version
@@ -52,6 +52,8 @@ fn header_len(version: u16, predictor: u16, mask: u32) -> usize {
 /// the embedded primer ([`crate::mixer::PRIMER`]) without output, so blocks start from a
 /// state that knows common text, code and markup.
 pub const FLAG_PRIMED: u16 = 1;
+/// The first version whose mixing predictor codes a byte as 8 binary decisions.
+pub(crate) const BITS_VERSION: u16 = 9;
 /// The first version that defines [`FLAG_PRIMED`].
 pub(crate) const PRIMED_VERSION: u16 = 7;
 
@@ -553,6 +555,21 @@ impl BlockHeader {
 pub fn max_raw_len(payload_len: u32, quant_bits: u8) -> u64 {
     // 43 < 43.28 and 64 bits of slack: the bound errs towards allowing.
     ((u64::from(payload_len) * 8 + 64) << quant_bits.min(16)) / 43
+}
+
+impl Header {
+    /// The most bytes a coded block's payload of `payload_len` bytes can decode to in this
+    /// stream: [`max_raw_len`] under its tables, or, where the mixing predictor codes bit by
+    /// bit (version [`BITS_VERSION`] on), under 16-bit tables: each of a byte's 8 decisions
+    /// has probability at most `1 - 2^-13` (`mixer::P_MIN`), so a byte costs at least
+    /// `2^-10 / ln 2` bits, more than the `43.28 / 2^16` bound of 16-bit tables.
+    pub fn max_raw_len(&self, payload_len: u32) -> u64 {
+        if self.predictor == predictor_id::MIX && self.version >= BITS_VERSION {
+            max_raw_len(payload_len, 16)
+        } else {
+            max_raw_len(payload_len, self.quant_bits)
+        }
+    }
 }
 
 /// One trailer index entry.

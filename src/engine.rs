@@ -324,13 +324,21 @@ fn encode_lockstep(
     let mut bytes = vec![0u8; blocks.len()];
     let mut table = FreqTable::new(quantizer.bits());
     let nibbles = predictor.codes_nibbles();
+    let bits = predictor.codes_bits();
     let mut low = [0u32; 16];
     for t in 0..longest {
         active.retain(|&lane| t < blocks[lane].len());
         predictor.predict(&active, &mut worker.weights)?;
         for (i, &lane) in active.iter().enumerate() {
             let byte = blocks[lane][t];
-            if nibbles {
+            if bits {
+                let mut c0 = 1;
+                for j in (0..8).rev() {
+                    let bit = (byte >> j) & 1;
+                    encoders[lane].encode_bit(predictor.predict_bit(lane, c0), bit != 0);
+                    c0 = (c0 << 1) | usize::from(bit);
+                }
+            } else if nibbles {
                 quantizer.quantize(&worker.weights[i][..16], &mut table);
                 encoders[lane].encode(&table, byte >> 4);
                 predictor.predict_low(lane, byte >> 4, &mut low);
@@ -405,6 +413,7 @@ fn decode_lockstep(
     let mut bytes = vec![0u8; coded.len()];
     let mut table = FreqTable::new(quantizer.bits());
     let nibbles = predictor.codes_nibbles();
+    let bits = predictor.codes_bits();
     let mut low = [0u32; 16];
     for t in 0..longest {
         active.retain(|&lane| t < outs[coded[lane]].len());
@@ -412,7 +421,14 @@ fn decode_lockstep(
             .predict(&active, &mut worker.weights)
             .map_err(DecodeFailure::Predictor)?;
         for (i, &lane) in active.iter().enumerate() {
-            let byte = if nibbles {
+            let byte = if bits {
+                let mut c0 = 1;
+                while c0 < 256 {
+                    let p1 = predictor.predict_bit(lane, c0);
+                    c0 = (c0 << 1) | usize::from(decoders[lane].decode_bit(p1));
+                }
+                (c0 - 256) as u8
+            } else if nibbles {
                 quantizer.quantize(&worker.weights[i][..16], &mut table);
                 let high = decoders[lane].decode(&table);
                 predictor.predict_low(lane, high, &mut low);

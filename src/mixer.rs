@@ -191,16 +191,17 @@ impl Apm {
         Self::init(&mut self.table);
     }
 
-    /// Refined 12-bit probability of stretch `st` in context `cx`, and the index to update.
+    /// Refined 16-bit probability (`0..2^16`) of stretch `st` in context `cx`, and the
+    /// index to update.
     #[inline]
     fn refine(&self, st: i32, cx: usize) -> (i32, u32) {
         let s = st + 2048;
         let w = s & 127;
         let i = (s >> 7) as usize + cx * 33;
-        let p = (i32::from(self.table[i]) * (128 - w) + i32::from(self.table[i + 1]) * w) >> 11;
+        let p = (i32::from(self.table[i]) * (128 - w) + i32::from(self.table[i + 1]) * w) >> 7;
         // Point to the nearer of the two points: it learns.
         let near = if w < 64 { i } else { i + 1 };
-        (p.clamp(1, 4095), near as u32)
+        (p, near as u32)
     }
 
     #[inline]
@@ -227,6 +228,10 @@ const CLASSES: usize = 5;
 /// threads), format version 2: 8 gave 1,384,463 bytes and 0.245/0.213 MB/s, 7 gives
 /// 1,388,064 and about 0.27/0.28 MB/s.
 const SKIP_BELOW_BITS: u32 = 7;
+/// The least probability a decision is coded with, out of 2^16 (bit coding): a surprise
+/// costs at most 13 bits, and `Header::max_raw_len` relies on it. On the bench corpus 32
+/// cost 0.03% on the most predictable files, 2 and 8 were within 40 bytes of each other.
+const P_MIN: i32 = 8;
 /// Match-state buckets for the first mixer's weight sets.
 const MATCH_STATES: usize = 4;
 /// From version 6 the APMs learn at rate 1/64 over a block's first 128 KiB, then 1/128
@@ -274,11 +279,16 @@ struct Lane {
     final_mix: Option<Mixer<GROUPS>>,
     apm_order0: Apm,
     apm_order1: Apm,
+    /// Format version 9 on: secondary estimation on the node and the last two bytes
+    /// (hashed with the node to 2^16 contexts, as lpaq's second APM).
+    apm_order2: Option<Apm>,
+    /// Its context for the current byte: the hash of the last two bytes.
+    cx2: usize,
     /// Per node: the inputs, the gate's output, the APM points used, and each group's
     /// output (stretch, for the second layer) and prediction (for its own training).
     inputs: Box<[[i32; MAX_INPUTS]; 256]>,
     p_mix: Box<[i32; 256]>,
-    apm_index: Box<[[u32; 2]; 256]>,
+    apm_index: Box<[[u32; 3]; 256]>,
     group_st: Box<[[i32; GROUPS]; 256]>,
     group_p: Box<[[i32; GROUPS]; 256]>,
     /// Subtrees coded flat share their mass by `low_counts` (format version 5 on) rather
@@ -294,6 +304,8 @@ struct Lane {
     low_class: usize,
     /// Code the byte as two nibbles (`Spec::nibbles`).
     nibbles: bool,
+    /// Code the byte bit by bit (`Spec::bits`).
+    bits: bool,
     /// The gate's learning boost (`Spec::boost`).
     boost: (usize, usize),
     /// The APMs learn at rate 1/64 before this many bytes, 1/128 after (`Spec`).
@@ -337,6 +349,10 @@ struct Spec {
     nibbles: bool,
     /// Format version 6 on: the gate has [`GROUPS`] weight-set groups under a second layer.
     groups: bool,
+    /// Format version 9 on: a byte is coded as 8 binary decisions
+    /// ([`Predictor::codes_bits`]), so only the 8 nodes on its path are evaluated, with a
+    /// 16-bit probability each.
+    bits: bool,
     /// The gate's learning boost at the block start and the bytes over which it halves.
     boost: (usize, usize),
     /// The APMs learn at rate 1/64 over the block's first this many bytes (0 before
@@ -387,6 +403,7 @@ impl Spec {
             records: version >= 5,
             nibbles: version >= 6,
             groups: version >= 6,
+            bits: version >= 9,
             boost: if version >= 6 { BOOST } else { (36, 8192) },
             apm_fast_bytes: if version >= 6 { APM_FAST_BYTES } else { 0 },
             primer: None,
@@ -481,13 +498,16 @@ impl Lane {
             group_p: Box::new([[2048; GROUPS]; 256]),
             apm_order0: Apm::new(256, 7),
             apm_order1: Apm::new(256 * 256, 7),
+            apm_order2: spec.bits.then(|| Apm::new(1 << 16, 7)),
+            cx2: 0,
             inputs: Box::new([[0; MAX_INPUTS]; 256]),
             p_mix: Box::new([2048; 256]),
-            apm_index: Box::new([[0; 2]; 256]),
+            apm_index: Box::new([[0; 3]; 256]),
             spread_by_counts: spec.records,
             low_counts: [[[1; 16]; 16]; CLASSES],
             low_class: 0,
             nibbles: spec.nibbles,
+            bits: spec.bits,
             boost: spec.boost,
             apm_fast_bytes: spec.apm_fast_bytes,
             start: 0,
@@ -505,7 +525,11 @@ impl Lane {
         let mut low = [0u32; 16];
         for &b in primer {
             self.predict(neural.then_some(&even), &mut out);
-            if self.nibbles {
+            if self.bits {
+                for j in 0..8 {
+                    self.predict_bit((1 << j) | usize::from(b) >> (8 - j));
+                }
+            } else if self.nibbles {
                 self.predict_low(usize::from(b >> 4), &mut low);
             }
             self.update(b);
@@ -519,6 +543,9 @@ impl Lane {
         let rate = if self.apm_fast_bytes > 0 { 6 } else { 7 };
         self.apm_order0.rate = rate;
         self.apm_order1.rate = rate;
+        if let Some(a) = &mut self.apm_order2 {
+            a.rate = rate;
+        }
     }
 
     fn reset(&mut self) {
@@ -541,6 +568,9 @@ impl Lane {
         self.low_counts = [[[1; 16]; 16]; CLASSES];
         self.apm_order0.reset();
         self.apm_order1.reset();
+        if let Some(a) = &mut self.apm_order2 {
+            a.reset();
+        }
         for row in self.inputs.iter_mut() {
             *row = [0; MAX_INPUTS];
         }
@@ -552,7 +582,12 @@ impl Lane {
     fn predict(&mut self, neural: Option<&Weights>, out: &mut Weights) {
         let mut col = 0;
         if let Some(o) = &mut self.orders {
-            o.predict_high(&mut self.inputs, col);
+            if self.bits {
+                // The inputs follow node by node in `predict_bit`.
+                o.lookup_high();
+            } else {
+                o.predict_high(&mut self.inputs, col);
+            }
             col += o.inputs();
         }
         let mut longest = 0;
@@ -586,6 +621,11 @@ impl Lane {
         .map(|s| s * 256);
         self.low_class = class(last);
         self.cx1 = usize::from(last) * 256;
+        let two = u32::from(last) | u32::from(before) << 8;
+        self.cx2 = (two.wrapping_mul(0x9E37_79B1) >> 16) as usize;
+        if self.bits {
+            return;
+        }
 
         // Probabilities of the high nibble's nodes, then the mass of every high nibble.
         let mut high = [0u64; 32];
@@ -676,9 +716,35 @@ impl Lane {
         }
     }
 
+    /// P(1) of node `c0` out of 2^16 (bit coding): its inputs, then the gate.
+    fn predict_bit(&mut self, c0: usize) -> u32 {
+        if let Some(o) = &mut self.orders {
+            if (16..32).contains(&c0) {
+                // The high nibble is known: its low nibble's slots.
+                o.lookup_low(c0 - 16);
+            }
+            o.node_inputs(c0, &mut self.inputs[c0], 0);
+        }
+        if (16..32).contains(&c0) {
+            self.evaluated = 1 << (c0 - 16);
+        }
+        let (p_mix, a0, a1, a2) = self.gate(c0);
+        // Measured on the bench corpus (`.ci/sizes`-style per-file runs): weights 4/16 on
+        // the gate, 5, 3 and 4 on the APMs of orders 0, 1 and 2.
+        ((p_mix * 64 + a0 * 5 + a1 * 3 + a2 * 4 + 8) >> 4).clamp(P_MIN, (1 << 16) - P_MIN) as u32
+    }
+
     /// Evaluates node `c0`, remembering what training needs; returns its 12-bit P(1).
-    #[inline(never)]
     fn eval(&mut self, c0: usize) -> i32 {
+        let (p_mix, a0, a1, _) = self.gate(c0);
+        let (a0, a1) = ((a0 >> 4).clamp(1, 4095), (a1 >> 4).clamp(1, 4095));
+        ((p_mix + a0 + 2 * a1 + 2) >> 2).clamp(1, 4095)
+    }
+
+    /// The gate's output for node `c0`, remembering what training needs: its 12-bit P(1)
+    /// and the two APMs' 16-bit refinements of it.
+    #[inline(never)]
+    fn gate(&mut self, c0: usize) -> (i32, i32, i32, i32) {
         let x = &self.inputs[c0];
         let mut group_st = [0; GROUPS];
         for (g, m) in self.mixers.iter().enumerate() {
@@ -694,8 +760,12 @@ impl Lane {
         self.p_mix[c0] = p_mix;
         let (a0, i0) = self.apm_order0.refine(st, c0);
         let (a1, i1) = self.apm_order1.refine(st, self.cx1 + c0);
-        self.apm_index[c0] = [i0, i1];
-        ((p_mix + a0 + 2 * a1 + 2) >> 2).clamp(1, 4095)
+        let (a2, i2) = match &self.apm_order2 {
+            Some(a) => a.refine(st, (self.cx2 ^ c0) & 0xFFFF),
+            None => (0, 0),
+        };
+        self.apm_index[c0] = [i0, i1, i2];
+        (p_mix, a0, a1, a2)
     }
 
     /// Evaluates node `c0` and splits its mass, `mass[k]`, between its children at `2k`
@@ -719,6 +789,9 @@ impl Lane {
         if coded == self.apm_fast_bytes {
             self.apm_order0.rate = 7;
             self.apm_order1.rate = 7;
+            if let Some(a) = &mut self.apm_order2 {
+                a.rate = 7;
+            }
         }
         let nibble = b >> 4;
         if self.evaluated & (1 << nibble) == 0 {
@@ -776,9 +849,12 @@ impl Lane {
                     0,
                 );
             }
-            let [i0, i1] = self.apm_index[c0];
+            let [i0, i1, i2] = self.apm_index[c0];
             self.apm_order0.update(i0, bit);
             self.apm_order1.update(i1, bit);
+            if let Some(a) = &mut self.apm_order2 {
+                a.update(i2, bit);
+            }
         }
     }
 }
@@ -1065,6 +1141,16 @@ impl Predictor for Mix {
         self.spec.nibbles
     }
 
+    fn codes_bits(&self) -> bool {
+        self.spec.bits
+    }
+
+    fn predict_bit(&mut self, lane: usize, c0: usize) -> u32 {
+        self.lanes[lane]
+            .as_mut()
+            .map_or(1 << 15, |l| l.predict_bit(c0))
+    }
+
     fn predict_low(&mut self, lane: usize, high: u8, out: &mut [u32; 16]) {
         if let Some(l) = &mut self.lanes[lane] {
             l.predict_low(usize::from(high & 15), out);
@@ -1155,18 +1241,43 @@ mod tests {
         }
     }
 
-    /// The weights after `data`: the high nibble's 16, then the low nibble's 16 for the
-    /// likeliest high nibble.
-    fn run(mix: &mut Mix, data: &[u8]) -> Vec<u32> {
+    /// Feeds `data` to lane 0 as the engine would (the decisions of each byte, or its
+    /// nibbles), after a reset.
+    fn feed(mix: &mut Mix, data: &[u8]) {
         mix.reset_lane(0, 1 << 16);
         let mut out = [[0u32; 256]];
         for &b in data {
             mix.predict(&[0], &mut out).unwrap();
-            let mut low = [0; 16];
-            mix.predict_low(0, b >> 4, &mut low);
+            if mix.codes_bits() {
+                for j in 0..8 {
+                    mix.predict_bit(0, (1 << j) | usize::from(b) >> (8 - j));
+                }
+            } else {
+                let mut low = [0; 16];
+                mix.predict_low(0, b >> 4, &mut low);
+            }
             mix.update(&[0], &[b]);
         }
+    }
+
+    /// What the predictor says next, after `data`: the 8 decisions of the likeliest byte
+    /// (bit coding), or the high nibble's 16 weights and the low nibble's 16 for the
+    /// likeliest high nibble.
+    fn run(mix: &mut Mix, data: &[u8]) -> Vec<u32> {
+        feed(mix, data);
+        let mut out = [[0u32; 256]];
         mix.predict(&[0], &mut out).unwrap();
+        if mix.codes_bits() {
+            let mut c0 = 1;
+            let mut said = Vec::new();
+            while c0 < 256 {
+                let p1 = mix.predict_bit(0, c0);
+                said.push(p1);
+                c0 = 2 * c0 + usize::from(p1 >= 1 << 15);
+            }
+            said.push(c0 as u32 - 256);
+            return said;
+        }
         let high = (0..16).max_by_key(|&h| out[0][h]).unwrap();
         let mut low = [0; 16];
         mix.predict_low(0, high as u8, &mut low);
@@ -1175,20 +1286,33 @@ mod tests {
 
     #[test]
     fn learns_and_keeps_every_byte_codable() {
-        let mut mix = Mix::new(Profile::Default.experts(), 1, None, 256).unwrap();
-        assert!(mix.codes_nibbles());
         let data: Vec<u8> = b"abcdefgh".iter().cycle().take(4000).copied().collect();
+        // Bit by bit: 'a' (0x61) follows "...h" with near certainty, and no decision is
+        // ever certain.
+        let mut mix = Mix::new(Profile::Default.experts(), 1, None, 256).unwrap();
+        assert!(mix.codes_bits());
+        let said = run(&mut mix, &data);
+        assert_eq!(said[8], 0x61);
+        let mut p = 1.0;
+        for &p1 in &said[..8] {
+            assert!((P_MIN as u32..=(1 << 16) - P_MIN as u32).contains(&p1));
+            p *= f64::from(p1.max((1 << 16) - p1)) / 65536.0;
+        }
+        assert!(p > 0.99, "{p}");
+        // By nibbles (format version 8).
+        let mut mix = Mix::for_version(8, Profile::Default.experts(), 1, None, 256, true).unwrap();
+        assert!(mix.codes_nibbles() && !mix.codes_bits());
         let w = run(&mut mix, &data);
         for (nibble, half) in [(6, &w[..16]), (1, &w[16..])] {
             let total: u64 = half.iter().map(|&x| u64::from(x)).sum();
             // Masses sum to 2^31 (rounding down loses at most one unit per leaf).
             assert!(total <= 1 << 31 && total > (1 << 31) - 16);
-            // 'a' (0x61) follows "...h" with near certainty.
             assert!(u64::from(half[nibble]) * 100 > total * 99);
         }
     }
 
-    /// Bits `mix` spends on `data` (from its weights, as the quantizer would see them).
+    /// Bits `mix` spends on `data` (from its weights or decisions, as the coder would see
+    /// them).
     fn cost_in_bits(mix: &mut Mix, data: &[u8]) -> f64 {
         mix.reset_lane(0, data.len());
         let mut out = [[0u32; 256]];
@@ -1199,7 +1323,14 @@ mod tests {
         };
         for &b in data {
             mix.predict(&[0], &mut out).unwrap();
-            if mix.codes_nibbles() {
+            if mix.codes_bits() {
+                for j in 0..8 {
+                    let c0 = (1 << j) | usize::from(b) >> (8 - j);
+                    let p1 = f64::from(mix.predict_bit(0, c0)) / 65536.0;
+                    let one = (b >> (7 - j)) & 1 == 1;
+                    bits -= if one { p1 } else { 1.0 - p1 }.log2();
+                }
+            } else if mix.codes_nibbles() {
                 let mut low = [0; 16];
                 mix.predict_low(0, b >> 4, &mut low);
                 bits +=

@@ -25,6 +25,10 @@
 //!    table total can only come from corruption: it is clamped and flagged, never panics.
 //! 7. All arithmetic is on integers; encoder and decoder compute the same `r = range >> bits`,
 //!    so the stream is identical on every machine.
+//! 8. A binary decision (format version 9's mixing predictor) is given by the probability of
+//!    a 1, `p1` in `1..2^16` out of 2^16: the 1 takes the interval's bottom `range * p1 >> 16`
+//!    (computed in 64 bits), the 0 the rest. Both parts are non-empty (`range >= 2^24`), and
+//!    no division or table is needed.
 //!
 //! `tests` holds a plain reference encoder (explicit carry propagation into the output vector)
 //! that this one must match bit for bit.
@@ -33,6 +37,13 @@ use crate::quantizer::FreqTable;
 
 /// Normalisation bound: `range` never stays below this.
 const TOP: u32 = 1 << 24;
+
+/// Where a binary decision splits `range` (invariant 8): the exact `range * p1 / 2^16`,
+/// rounded down, so the split loses no coding space to rounding `range` first.
+#[inline(always)]
+fn split(range: u32, p1: u32) -> u32 {
+    ((u64::from(range) * u64::from(p1)) >> 16) as u32
+}
 
 /// Encodes symbols into a byte vector.
 #[derive(Debug)]
@@ -74,6 +85,24 @@ impl RangeEncoder {
         let r = self.range >> table.bits();
         self.low += u64::from(r) * u64::from(start);
         self.range = r * freq;
+        while self.range < TOP {
+            self.range <<= 8;
+            self.shift_low();
+        }
+    }
+
+    /// Codes a binary decision `bit` whose 1 has probability `p1 / 2^16`, `p1` in
+    /// `1..2^16` (invariant 8).
+    #[inline]
+    pub fn encode_bit(&mut self, p1: u32, bit: bool) {
+        debug_assert!((1..1 << 16).contains(&p1));
+        let bound = split(self.range, p1);
+        if bit {
+            self.range = bound;
+        } else {
+            self.low += u64::from(bound);
+            self.range -= bound;
+        }
         while self.range < TOP {
             self.range <<= 8;
             self.shift_low();
@@ -183,6 +212,26 @@ impl<'a> RangeDecoder<'a> {
         symbol
     }
 
+    /// Decodes a binary decision coded by [`RangeEncoder::encode_bit`] with the same `p1`.
+    #[inline]
+    pub fn decode_bit(&mut self, p1: u32) -> bool {
+        let bound = split(self.range, p1);
+        let bit = self.code < bound;
+        if bit {
+            self.range = bound;
+        } else {
+            // A valid stream keeps `code < range` (invariant 6); past it lies corruption.
+            self.corrupt |= self.code >= self.range;
+            self.code = self.code.wrapping_sub(bound);
+            self.range -= bound;
+        }
+        while self.range < TOP {
+            self.range <<= 8;
+            self.code = (self.code << 8) | u32::from(self.next_byte());
+        }
+        bit
+    }
+
     /// True once the stream proved inconsistent (read past its end, or a target out of
     /// range). No valid payload ever gets here, so a caller can stop decoding at once instead
     /// of running on to the length a block claims.
@@ -223,8 +272,25 @@ mod tests {
         fn encode(&mut self, table: &FreqTable, symbol: u8) {
             let (start, freq) = table.interval(symbol);
             let r = self.range / (1u64 << table.bits());
-            self.low += r * u64::from(start);
-            self.range = r * u64::from(freq);
+            self.narrow(r * u64::from(start), r * u64::from(freq));
+        }
+
+        fn encode_bit(&mut self, p1: u32, bit: bool) {
+            // A two-symbol table: the 1 first, the 0 after it.
+            let bound = self.range * u64::from(p1) / (1 << 16);
+            let (start, size) = if bit {
+                (0, bound)
+            } else {
+                (bound, self.range - bound)
+            };
+            self.narrow(start, size);
+        }
+
+        /// Moves to the sub-interval at `start` of width `size`, adding a carry into the
+        /// bytes written, then normalises.
+        fn narrow(&mut self, start: u64, size: u64) {
+            self.low += start;
+            self.range = size;
             if self.low >= 1 << 32 {
                 self.low -= 1 << 32;
                 for byte in self.out.iter_mut().rev() {
@@ -311,6 +377,69 @@ mod tests {
                 assert_eq!(dec.decode(table), s, "case {case}, symbol {i}");
             }
             assert!(dec.finished_cleanly(), "case {case}");
+        }
+    }
+
+    #[test]
+    fn binary_decisions_match_reference_and_mix_with_tables() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for case in 0..100 {
+            let n = (rng(&mut seed) % 20_000) as usize;
+            let table = random_table(&mut seed, 16);
+            let mut coded = Vec::new();
+            let mut enc = RangeEncoder::new();
+            let mut reference = ReferenceEncoder::new();
+            for i in 0..n {
+                if i % 9 == 8 {
+                    // Symbols under tables and bits interleave in one code.
+                    let s = table.find((rng(&mut seed) % 65536) as u32);
+                    enc.encode(&table, s);
+                    reference.encode(&table, s);
+                    coded.push((u32::MAX, u32::from(s)));
+                    continue;
+                }
+                // Extreme probabilities as well as even ones, and bits against the odds.
+                let p1 = match rng(&mut seed) % 4 {
+                    0 => 1 + (rng(&mut seed) % 65535) as u32,
+                    1 => 65535,
+                    2 => 1,
+                    _ => 32768,
+                };
+                let likely = p1 >= 32768;
+                let bit = if rng(&mut seed) % 16 == 0 {
+                    !likely
+                } else {
+                    likely
+                };
+                enc.encode_bit(p1, bit);
+                reference.encode_bit(p1, bit);
+                coded.push((p1, u32::from(bit)));
+            }
+            let fast = enc.finish();
+            assert_eq!(fast, reference.finish(), "case {case}");
+            let mut dec = RangeDecoder::new(&fast);
+            for (i, &(p1, value)) in coded.iter().enumerate() {
+                if p1 == u32::MAX {
+                    assert_eq!(u32::from(dec.decode(&table)), value, "case {case}, {i}");
+                } else {
+                    assert_eq!(u32::from(dec.decode_bit(p1)), value, "case {case}, {i}");
+                }
+            }
+            assert!(dec.finished_cleanly(), "case {case}");
+        }
+    }
+
+    #[test]
+    fn garbage_bits_never_panic_and_are_flagged() {
+        let mut seed = 777u64;
+        for len in 0..64 {
+            let data: Vec<u8> = (0..len).map(|_| rng(&mut seed) as u8).collect();
+            let mut dec = RangeDecoder::new(&data);
+            for _ in 0..1000 {
+                dec.decode_bit(32768);
+            }
+            // 1000 even bits need 125 bytes.
+            assert!(!dec.finished_cleanly());
         }
     }
 

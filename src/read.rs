@@ -376,10 +376,11 @@ impl<R: Read> NcReader<R> {
                     self.decode_pending()?;
                     self.stage = Stage::Entries { next: 0, count };
                 } else {
-                    let quant_bits = self.header.as_ref().map_or(16, |h| h.quant_bits);
-                    if header.kind == BlockKind::Coded
-                        && u64::from(header.raw_len) > max_raw_len(header.payload_len, quant_bits)
-                    {
+                    let most = self.header.as_ref().map_or_else(
+                        || max_raw_len(header.payload_len, 16),
+                        |h| h.max_raw_len(header.payload_len),
+                    );
+                    if header.kind == BlockKind::Coded && u64::from(header.raw_len) > most {
                         return Err(Error::corrupt(
                             format!(
                                 "a payload of {} bytes cannot code {} bytes",

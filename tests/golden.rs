@@ -41,7 +41,7 @@ fn encode(original: &[u8], config: &Config) -> Vec<u8> {
 fn golden_streams_decode_and_reencode_identically() {
     let bless = std::env::var_os("NC_BLESS").is_some();
     // (original, suffix of its stream, predictor, primed): the streams this build writes
-    // (format version 8), for the context-statistics predictor, the mixing predictor's
+    // (format version 9), for the context-statistics predictor, the mixing predictor's
     // default (primed and unprimed), fast and max profiles, and the neural model alone (the
     // last two with the test model).
     let default = PredictorKind::Mix(Profile::Default);
@@ -95,6 +95,25 @@ fn golden_streams_decode_and_reencode_identically() {
             stream,
             "{name}: the encoder's output changed"
         );
+    }
+}
+
+/// Version 8 streams of the mixing predictor (default primed and unprimed, fast, max): this
+/// build still codes them a nibble at a time (version 9 codes 8 binary decisions), so they
+/// decode.
+#[test]
+fn version_8_mixing_streams_decode() {
+    for (name, predictor, primed) in [
+        ("prose.txt.v8.mix.nc", Profile::Default, true),
+        ("mixed.bin.v8.mix.nc", Profile::Default, true),
+        ("prose.txt.v8.unprimed.mix.nc", Profile::Default, false),
+        ("prose.txt.v8.fast.nc", Profile::Fast, true),
+        ("prose.txt.v8.max.nc", Profile::Max, true),
+    ] {
+        let (stem, suffix) = name.split_once(".v").unwrap();
+        let (original, stream) = older_stream(stem, &format!("v{suffix}"), 8);
+        let config = config(1024, PredictorKind::Mix(predictor)).primer(primed);
+        assert_eq!(decode_with(&stream, &config).unwrap(), original, "{name}");
     }
 }
 

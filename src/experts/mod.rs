@@ -63,4 +63,23 @@ pub trait Predictor: Send {
         let _ = (lane, high);
         out.fill(1);
     }
+
+    /// Whether a byte is coded as 8 binary decisions, from its top bit down (format version
+    /// 9's mixing predictor). A predictor that answers true is asked, after
+    /// [`Predictor::predict`] (whose `out` it may leave alone), for each decision in turn by
+    /// [`Predictor::predict_bit`]. It takes precedence over
+    /// [`codes_nibbles`](Predictor::codes_nibbles).
+    fn codes_bits(&self) -> bool {
+        false
+    }
+
+    /// For a predictor that [`codes_bits`](Predictor::codes_bits): the probability, in
+    /// `1..2^16` out of `2^16`, that the next bit of lane `lane`'s byte is 1, when the bits
+    /// before it in the byte make up `c0` (`1`, then `c0 * 2 + bit`: the node of the byte's
+    /// bit tree). Called for `c0 = 1` and then the node each decoded bit leads to, 8 times
+    /// per lane and byte between that lane's `predict` and `update`.
+    fn predict_bit(&mut self, lane: usize, c0: usize) -> u32 {
+        let _ = (lane, c0);
+        1 << 15
+    }
 }

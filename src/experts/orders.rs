@@ -428,14 +428,7 @@ impl Orders {
         inputs: &mut [[i32; N]; 256],
         first: usize,
     ) {
-        for k in 0..self.kinds.len() {
-            let found = self.found[k];
-            self.found[k].high = if found.idle {
-                None
-            } else {
-                self.lookup(place(found.hash, self.bits))
-            };
-        }
+        self.lookup_high();
         // Inputs only once every lookup has been issued, so their cache misses overlap.
         for k in 0..self.kinds.len() {
             let col = first + k;
@@ -453,6 +446,62 @@ impl Orders {
                     }
                 }
             }
+        }
+    }
+
+    /// Looks up every context's high-nibble slot (coding bit by bit: the inputs follow
+    /// node by node from [`Orders::node_inputs`]).
+    pub(crate) fn lookup_high(&mut self) {
+        for k in 0..self.kinds.len() {
+            let found = self.found[k];
+            self.found[k].high = if found.idle {
+                None
+            } else {
+                self.lookup(place(found.hash, self.bits))
+            };
+        }
+    }
+
+    /// Looks up every context's slot for the low nibble under high nibble `nibble`, once
+    /// the high nibble is known (coding bit by bit).
+    pub(crate) fn lookup_low(&mut self, nibble: usize) {
+        for k in 0..self.kinds.len() {
+            if !self.found[k].idle {
+                let hash = self.found[k].hash;
+                self.found[k].low[nibble] = self.lookup(place_low(hash, nibble, self.bits));
+            }
+        }
+    }
+
+    /// Writes the inputs of node `c0` alone into `row[first..]`, from the slots
+    /// [`Orders::lookup_high`] and [`Orders::lookup_low`] found: the values
+    /// [`Orders::predict_high`] and [`Orders::predict_low`] give that node.
+    #[inline]
+    pub(crate) fn node_inputs<const N: usize>(&self, c0: usize, row: &mut [i32; N], first: usize) {
+        let depth = c0.ilog2() as usize;
+        if depth < 4 {
+            self.node_inputs_at(row, first, depth, c0, |f| f.high);
+        } else {
+            let j = depth - 4;
+            let nibble = (c0 >> j) - 16;
+            let cell = (1 << j) | (c0 & ((1 << j) - 1));
+            self.node_inputs_at(row, first, depth, cell, |f| f.low[nibble]);
+        }
+    }
+
+    #[inline(always)]
+    fn node_inputs_at<const N: usize>(
+        &self,
+        row: &mut [i32; N],
+        first: usize,
+        depth: usize,
+        cell: usize,
+        slot: impl Fn(&Found) -> Option<u32>,
+    ) {
+        for (k, (found, x)) in self.found.iter().zip(&mut row[first..]).enumerate() {
+            *x = slot(found).map_or(0, |s| {
+                input(&self.adapt, k, depth, self.table[s as usize][cell])
+            });
         }
     }
 
