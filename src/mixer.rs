@@ -113,10 +113,23 @@ impl Profile {
 /// Online logistic mixing: `p = squash(sum w_i x_i)` with one weight vector per selected set.
 /// Vectors are a fixed `N` wide (unused inputs are zero) so the products vectorise; every
 /// term is shifted before summing so `i32` cannot overflow (`|x| < 2^11`, `|w| < 2^19`).
-#[derive(Clone)]
 struct Mixer<const N: usize = MAX_INPUTS> {
-    weights: Vec<[i32; N]>,
+    /// The weight sets, set `i` at `weights[start + i * N..][..N]`: `start` puts the first
+    /// on a cache-line boundary, so a 16-input set is one line (a `Vec` from the allocator
+    /// starts 16 bytes into a page, which put every set across two).
+    weights: Vec<i32>,
+    start: usize,
+    sets: usize,
     rate: i32,
+}
+
+impl<const N: usize> Clone for Mixer<N> {
+    fn clone(&self) -> Self {
+        // A copy has its own address, hence its own `start`.
+        let mut m = Mixer::new(self.sets, self.rate, 0);
+        m.weights[m.start..].copy_from_slice(&self.weights[self.start..]);
+        m
+    }
 }
 
 /// Weight 1.0.
@@ -126,20 +139,50 @@ const WEIGHT_LIMIT: i32 = (8 << 16) - 1;
 
 impl<const N: usize> Mixer<N> {
     fn new(sets: usize, rate: i32, init: i32) -> Self {
+        const LINE: usize = 64 / std::mem::size_of::<i32>();
+        let mut weights = vec![init; sets * N + LINE];
+        let start = weights.as_ptr().align_offset(64).min(LINE);
+        weights.truncate(start + sets * N);
         Mixer {
-            weights: vec![[init; N]; sets],
+            weights,
+            start,
+            sets,
             rate,
         }
     }
 
     fn reset(&mut self, init: i32) {
-        self.weights.fill([init; N]);
+        self.weights.fill(init);
+    }
+
+    /// Heap bytes held.
+    #[cfg(test)]
+    fn capacity_bytes(&self) -> u64 {
+        (self.weights.capacity() * std::mem::size_of::<i32>()) as u64
+    }
+
+    #[inline(always)]
+    fn row(&self, set: usize) -> &[i32; N] {
+        let at = self.start + set * N;
+        self.weights[at..at + N].try_into().unwrap()
+    }
+
+    #[inline(always)]
+    fn row_mut(&mut self, set: usize) -> &mut [i32; N] {
+        let at = self.start + set * N;
+        (&mut self.weights[at..at + N]).try_into().unwrap()
+    }
+
+    /// Starts fetching weight set `set`.
+    #[inline(always)]
+    fn prefetch(&self, set: usize) {
+        prefetch(&self.weights, self.start + set * N);
     }
 
     /// The mixed stretch of inputs `x` under weight set `set`.
     #[inline(always)]
     fn dot(&self, set: usize, x: &[i32; N]) -> i32 {
-        let w = &self.weights[set];
+        let w = self.row(set);
         let mut sum = 0i32;
         for i in 0..N {
             sum += (w[i] * x[i]) >> 8;
@@ -149,11 +192,11 @@ impl<const N: usize> Mixer<N> {
 
     /// One gradient step of set `set` after predicting `p` (12-bit) for a bit that came out
     /// `bit`.
-    #[inline]
+    #[inline(always)]
     fn train(&mut self, set: usize, x: &[i32; N], p: i32, bit: u32, boost: i32) {
         let err = ((bit as i32) << 12) - p;
         let rate = self.rate + boost;
-        let w = &mut self.weights[set];
+        let w = self.row_mut(set);
         for i in 0..N {
             w[i] = (w[i] + ((x[i] * err * rate) >> 16)).clamp(-WEIGHT_LIMIT, WEIGHT_LIMIT);
         }
@@ -193,7 +236,7 @@ impl Apm {
 
     /// Refined 16-bit probability (`0..2^16`) of stretch `st` in context `cx`, and the
     /// index to update.
-    #[inline]
+    #[inline(always)]
     fn refine(&self, st: i32, cx: usize) -> (i32, u32) {
         let s = st + 2048;
         let w = s & 127;
@@ -204,7 +247,7 @@ impl Apm {
         (p, near as u32)
     }
 
-    #[inline]
+    #[inline(always)]
     fn update(&mut self, index: u32, bit: u32) {
         let g = ((bit << 16) + (bit << self.rate) - bit - bit) as i32;
         let t = &mut self.table[index as usize];
@@ -232,6 +275,8 @@ const SKIP_BELOW_BITS: u32 = 7;
 /// costs at most 13 bits, and `Header::max_raw_len` relies on it. On the bench corpus 32
 /// cost 0.03% on the most predictable files, 2 and 8 were within 40 bytes of each other.
 const P_MIN: i32 = 8;
+/// Contexts of the order-2 APM (format version 9 on).
+const APM2_ROWS: usize = 1 << 16;
 /// Match-state buckets for the first mixer's weight sets.
 const MATCH_STATES: usize = 4;
 /// From version 6 the APMs learn at rate 1/64 over a block's first 128 KiB, then 1/128
@@ -278,6 +323,7 @@ struct Lane {
     /// weight sets.
     final_mix: Option<Mixer<GROUPS>>,
     apm_order0: Apm,
+    /// Secondary estimation on the node and the previous byte (empty from version 9).
     apm_order1: Apm,
     /// Format version 9 on: secondary estimation on the node and the last two bytes
     /// (hashed with the node to 2^16 contexts, as lpaq's second APM).
@@ -288,7 +334,7 @@ struct Lane {
     /// output (stretch, for the second layer) and prediction (for its own training).
     inputs: Box<[[i32; MAX_INPUTS]; 256]>,
     p_mix: Box<[i32; 256]>,
-    apm_index: Box<[[u32; 3]; 256]>,
+    apm_index: Box<[[u32; 2]; 256]>,
     group_st: Box<[[i32; GROUPS]; 256]>,
     group_p: Box<[[i32; GROUPS]; 256]>,
     /// Subtrees coded flat share their mass by `low_counts` (format version 5 on) rather
@@ -444,13 +490,17 @@ impl Spec {
         if self.retrieval {
             bytes += Retrieval::table_bytes(copy_bits);
         }
-        let sets: usize = if self.groups {
-            GROUP_SETS.iter().sum::<usize>() * MAX_INPUTS + GROUP_SETS[0] * GROUPS
+        // Each mixer's sets, and up to a cache line to align them.
+        let rows = |sets: usize, n: usize| ((256 * sets * n + 16) * 4) as u64;
+        bytes += if self.groups {
+            GROUP_SETS.iter().map(|&s| rows(s, MAX_INPUTS)).sum::<u64>()
+                + rows(GROUP_SETS[0], GROUPS)
         } else {
-            GROUP_SETS[0] * MAX_INPUTS
+            rows(GROUP_SETS[0], MAX_INPUTS)
         };
-        bytes += (256 * sets * std::mem::size_of::<i32>()) as u64;
-        bytes += ((256 + 256 * 256) * 33 * std::mem::size_of::<u16>()) as u64;
+        // Bit coding refines with the order-2 APM where nibble coding used the order-1.
+        let apm_rows = 256 + if self.bits { APM2_ROWS } else { 256 * 256 };
+        bytes += (apm_rows * 33 * std::mem::size_of::<u16>()) as u64;
         // The history holds the primer and the block; a growing `Vec` may double once.
         bytes += 2 * (len + self.primer.map_or(0, <[u8]>::len)) as u64;
         bytes + LANE_FIXED_BYTES
@@ -497,12 +547,14 @@ impl Lane {
             group_st: Box::new([[0; GROUPS]; 256]),
             group_p: Box::new([[2048; GROUPS]; 256]),
             apm_order0: Apm::new(256, 7),
-            apm_order1: Apm::new(256 * 256, 7),
-            apm_order2: spec.bits.then(|| Apm::new(1 << 16, 7)),
+            // Bit coding has the order-2 APM instead (on the bench corpus the order-1 one
+            // beside it saved 0.003%, for 4 MiB per lane and a cache miss per node).
+            apm_order1: Apm::new(if spec.bits { 0 } else { 256 * 256 }, 7),
+            apm_order2: spec.bits.then(|| Apm::new(APM2_ROWS, 7)),
             cx2: 0,
             inputs: Box::new([[0; MAX_INPUTS]; 256]),
             p_mix: Box::new([2048; 256]),
-            apm_index: Box::new([[0; 3]; 256]),
+            apm_index: Box::new([[0; 2]; 256]),
             spread_by_counts: spec.records,
             low_counts: [[[1; 16]; 16]; CLASSES],
             low_class: 0,
@@ -624,6 +676,7 @@ impl Lane {
         let two = u32::from(last) | u32::from(before) << 8;
         self.cx2 = (two.wrapping_mul(0x9E37_79B1) >> 16) as usize;
         if self.bits {
+            self.prefetch_gate(1);
             return;
         }
 
@@ -716,9 +769,35 @@ impl Lane {
         }
     }
 
+    /// Starts fetching the gate's weight and APM rows of node `c0` (and of its sibling,
+    /// which shares their cache lines or sits next to them): the node's rows are known a
+    /// decision ahead, and a decision waits on them otherwise.
+    #[inline(always)]
+    fn prefetch_gate(&self, c0: usize) {
+        for (g, m) in self.mixers.iter().enumerate() {
+            m.prefetch(self.sets[g] + c0);
+            m.prefetch(self.sets[g] + (c0 ^ 1));
+        }
+        if let Some(f) = &self.final_mix {
+            f.prefetch(self.sets[0] + c0);
+        }
+        if let Some(a) = &self.apm_order2 {
+            prefetch(&a.table, ((self.cx2 ^ c0) & (APM2_ROWS - 1)) * 33 + 16);
+            prefetch(&a.table, ((self.cx2 ^ c0 ^ 1) & (APM2_ROWS - 1)) * 33 + 16);
+        }
+    }
+
     /// P(1) of node `c0` out of 2^16 (bit coding): its inputs, then the gate.
     fn predict_bit(&mut self, c0: usize) -> u32 {
+        if c0 < 128 {
+            self.prefetch_gate(2 * c0);
+        }
         if let Some(o) = &mut self.orders {
+            if (8..16).contains(&c0) {
+                // The high nibble is one of two: fetch both candidates' low slots.
+                o.prefetch_low(2 * c0 - 16);
+                o.prefetch_low(2 * c0 + 1 - 16);
+            }
             if (16..32).contains(&c0) {
                 // The high nibble is known: its low nibble's slots.
                 o.lookup_low(c0 - 16);
@@ -728,23 +807,28 @@ impl Lane {
         if (16..32).contains(&c0) {
             self.evaluated = 1 << (c0 - 16);
         }
-        let (p_mix, a0, a1, a2) = self.gate(c0);
-        // Measured on the bench corpus (`.ci/sizes`-style per-file runs): weights 4/16 on
-        // the gate, 5, 3 and 4 on the APMs of orders 0, 1 and 2.
-        ((p_mix * 64 + a0 * 5 + a1 * 3 + a2 * 4 + 8) >> 4).clamp(P_MIN, (1 << 16) - P_MIN) as u32
+        let (p_mix, a0, a2) = self.gate(c0);
+        // The gate's output and the two APMs' (docs/tuning.md, "Bit coding").
+        ((p_mix * 64 + a0 * 5 + a2 * 7 + 8) >> 4).clamp(P_MIN, (1 << 16) - P_MIN) as u32
     }
 
     /// Evaluates node `c0`, remembering what training needs; returns its 12-bit P(1).
     fn eval(&mut self, c0: usize) -> i32 {
-        let (p_mix, a0, a1, _) = self.gate(c0);
+        let (p_mix, a0, a1) = self.gate(c0);
         let (a0, a1) = ((a0 >> 4).clamp(1, 4095), (a1 >> 4).clamp(1, 4095));
         ((p_mix + a0 + 2 * a1 + 2) >> 2).clamp(1, 4095)
     }
 
     /// The gate's output for node `c0`, remembering what training needs: its 12-bit P(1)
-    /// and the two APMs' 16-bit refinements of it.
+    /// and the APMs' 16-bit refinements of it. Integer arithmetic throughout, so AVX2
+    /// (where the CPU has it) gives the same bits as SSE2.
     #[inline(never)]
-    fn gate(&mut self, c0: usize) -> (i32, i32, i32, i32) {
+    fn gate(&mut self, c0: usize) -> (i32, i32, i32) {
+        crate::wide::run(|| self.gate_body(c0))
+    }
+
+    #[inline(always)]
+    fn gate_body(&mut self, c0: usize) -> (i32, i32, i32) {
         let x = &self.inputs[c0];
         let mut group_st = [0; GROUPS];
         for (g, m) in self.mixers.iter().enumerate() {
@@ -759,13 +843,12 @@ impl Lane {
         let p_mix = squash(st);
         self.p_mix[c0] = p_mix;
         let (a0, i0) = self.apm_order0.refine(st, c0);
-        let (a1, i1) = self.apm_order1.refine(st, self.cx1 + c0);
-        let (a2, i2) = match &self.apm_order2 {
-            Some(a) => a.refine(st, (self.cx2 ^ c0) & 0xFFFF),
-            None => (0, 0),
+        let (a1, i1) = match &self.apm_order2 {
+            Some(a) => a.refine(st, (self.cx2 ^ c0) & (APM2_ROWS - 1)),
+            None => self.apm_order1.refine(st, self.cx1 + c0),
         };
-        self.apm_index[c0] = [i0, i1, i2];
-        (p_mix, a0, a1, a2)
+        self.apm_index[c0] = [i0, i1];
+        (p_mix, a0, a1)
     }
 
     /// Evaluates node `c0` and splits its mass, `mass[k]`, between its children at `2k`
@@ -828,11 +911,19 @@ impl Lane {
         if let Some(r) = &mut self.retrieval {
             r.update(&self.bytes, byte);
         }
-        // The order-1 APM rows of the next byte's first nodes.
-        let next_rows = b * 256 * 33;
-        for i in (next_rows + 33..next_rows + 16 * 33).step_by(32) {
-            prefetch(&self.apm_order1.table, i);
+        // The order-1 APM rows of the next byte's first nodes (nibble coding).
+        if !self.bits {
+            let next_rows = b * 256 * 33;
+            for i in (next_rows + 33..next_rows + 16 * 33).step_by(32) {
+                prefetch(&self.apm_order1.table, i);
+            }
         }
+        crate::wide::run(|| self.learn_path(b, boost));
+    }
+
+    /// Trains the gate and the APMs on the 8 nodes of byte `b`'s path.
+    #[inline(always)]
+    fn learn_path(&mut self, b: usize, boost: i32) {
         for j in 0..8 {
             let c0 = (1 << j) | (b >> (8 - j));
             let bit = ((b >> (7 - j)) & 1) as u32;
@@ -849,11 +940,11 @@ impl Lane {
                     0,
                 );
             }
-            let [i0, i1, i2] = self.apm_index[c0];
+            let [i0, i1] = self.apm_index[c0];
             self.apm_order0.update(i0, bit);
-            self.apm_order1.update(i1, bit);
-            if let Some(a) = &mut self.apm_order2 {
-                a.update(i2, bit);
+            match &mut self.apm_order2 {
+                Some(a) => a.update(i1, bit),
+                None => self.apm_order1.update(i1, bit),
             }
         }
     }
@@ -1219,17 +1310,12 @@ mod tests {
                         .retrieval
                         .as_ref()
                         .map_or(0, Retrieval::table_capacity_bytes);
-                let gate: u64 = lane
-                    .mixers
-                    .iter()
-                    .map(|m| (m.weights.capacity() * MAX_INPUTS * 4) as u64)
-                    .sum::<u64>()
-                    + ((lane.apm_order0.table.capacity() + lane.apm_order1.table.capacity()) * 2)
-                        as u64
-                    + lane
-                        .final_mix
-                        .as_ref()
-                        .map_or(0, |m| (m.weights.capacity() * GROUPS * 4) as u64);
+                let gate: u64 = lane.mixers.iter().map(Mixer::capacity_bytes).sum::<u64>()
+                    + ((lane.apm_order0.table.capacity()
+                        + lane.apm_order1.table.capacity()
+                        + lane.apm_order2.as_ref().map_or(0, |a| a.table.capacity()))
+                        * 2) as u64
+                    + lane.final_mix.as_ref().map_or(0, Mixer::capacity_bytes);
                 let held = tables + gate + lane.bytes.capacity() as u64;
                 let estimate = spec.lane_bytes(len);
                 assert!(

@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 
 use common::*;
 use nc_codec::container::{MIN_HEADER_LEN, TAIL_LEN};
-use nc_codec::{Config, NcReader, NcWriter};
+use nc_codec::{Config, NcReader, NcWriter, PredictorKind, Profile};
 use rstest::rstest;
 
 const BLOCK: u32 = 1024;
@@ -223,4 +223,50 @@ fn resume_at_a_checkpoint_block() {
     .unwrap();
     let err = reader.read_to_end(&mut Vec::new()).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+}
+
+/// The mixing predictor's gate runs with AVX2 where the CPU has it; without it (in a child
+/// process with `NC_NO_AVX2`) every profile writes the same bytes and decodes this process's
+/// stream. On a CPU without AVX2 both sides run the same code and the test still passes.
+#[test]
+fn mixing_streams_are_identical_without_avx2() {
+    let data = [text(30_000, 5), Rng(3).bytes(3_000), text(20_000, 8)].concat();
+    let profiles = [Profile::Fast, Profile::Default];
+    if let Some(dir) = std::env::var_os("NC_NO_AVX2_CHILD") {
+        // Child: write each profile's stream, and decode the parent's.
+        for profile in profiles {
+            let config = Config::new()
+                .block_size(16 << 10)
+                .predictor(PredictorKind::Mix(profile));
+            let name = std::path::Path::new(&dir).join(profile.name());
+            let theirs = std::fs::read(&name).unwrap();
+            assert_eq!(decompress(&theirs).unwrap(), data, "{profile:?}");
+            std::fs::write(name.with_extension("child"), compress(&data, &config)).unwrap();
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut ours = Vec::new();
+    for profile in profiles {
+        let config = Config::new()
+            .block_size(16 << 10)
+            .predictor(PredictorKind::Mix(profile));
+        let packed = compress(&data, &config);
+        std::fs::write(dir.path().join(profile.name()), &packed).unwrap();
+        ours.push(packed);
+    }
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "mixing_streams_are_identical_without_avx2"])
+        .env("NC_NO_AVX2_CHILD", dir.path())
+        .env("NC_NO_AVX2", "1")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for (profile, packed) in profiles.iter().zip(ours) {
+        let child = std::fs::read(dir.path().join(profile.name()).with_extension("child")).unwrap();
+        assert!(
+            child == packed,
+            "{profile:?}: the streams differ without AVX2"
+        );
+    }
 }

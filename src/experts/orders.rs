@@ -50,6 +50,45 @@ pub(crate) enum RecordKey {
 /// One 32-byte slot: `[0]` is the check, `[1..16]` the counters of one nibble's nodes.
 type Slot = [u16; 16];
 
+/// The two slots a context may use, on one cache line (a `Vec<Slot>` from the allocator
+/// starts 16 bytes into a page, which put every pair across two lines).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([Slot; 2]);
+
+/// The context table: slots indexed one by one, stored by cache line.
+#[derive(Clone)]
+struct SlotTable(Vec<Line>);
+
+impl SlotTable {
+    fn new(bits: u32) -> Self {
+        SlotTable(vec![Line([[0; 16]; 2]); 1 << (bits - 1)])
+    }
+
+    fn clear(&mut self) {
+        self.0.fill(Line([[0; 16]; 2]));
+    }
+
+    fn lines(&self) -> &[Line] {
+        &self.0
+    }
+}
+
+impl std::ops::Index<usize> for SlotTable {
+    type Output = Slot;
+    #[inline(always)]
+    fn index(&self, i: usize) -> &Slot {
+        &self.0[i >> 1].0[i & 1]
+    }
+}
+
+impl std::ops::IndexMut<usize> for SlotTable {
+    #[inline(always)]
+    fn index_mut(&mut self, i: usize) -> &mut Slot {
+        &mut self.0[i >> 1].0[i & 1]
+    }
+}
+
 /// `Orders::binary` above which sparse contexts run: a steady 1/8 of non-text bytes gives
 /// `2^16 / 8`.
 const BINARY_ON: u32 = 1 << 13;
@@ -76,7 +115,7 @@ struct Found {
 #[derive(Clone)]
 pub(crate) struct Orders {
     kinds: Vec<Kind>,
-    table: Vec<Slot>,
+    table: SlotTable,
     bits: u32,
     /// True once the table has been written since it was last cleared.
     dirty: bool,
@@ -252,7 +291,7 @@ impl Orders {
     /// Heap bytes held now (the memory estimate is checked against it).
     #[cfg(test)]
     pub(crate) fn table_capacity_bytes(&self) -> u64 {
-        (self.table.capacity() * std::mem::size_of::<Slot>()) as u64
+        (self.table.0.capacity() * std::mem::size_of::<Line>()) as u64
     }
 
     /// A model over `kinds` with a table of `2^bits` slots (`bits >= 7`); `records` lets
@@ -263,7 +302,7 @@ impl Orders {
         let rows = kinds.len() * 8 * 16;
         let mut orders = Orders {
             kinds: kinds.to_vec(),
-            table: vec![[0; 16]; 1 << bits],
+            table: SlotTable::new(bits),
             bits,
             dirty: false,
             adapt: StateMap::with_rows(rows, &centres, ADAPT_LIMIT),
@@ -300,7 +339,7 @@ impl Orders {
     /// Forgets the block.
     pub(crate) fn reset(&mut self) {
         if self.dirty {
-            self.table.fill([0; 16]);
+            self.table.clear();
             self.dirty = false;
         }
         self.adapt.reset();
@@ -459,6 +498,18 @@ impl Orders {
             } else {
                 self.lookup(place(found.hash, self.bits))
             };
+        }
+    }
+
+    /// Starts fetching every context's low-nibble slot under high nibble `nibble`, before
+    /// the high nibble is known (coding bit by bit: with 3 of its bits known, the two
+    /// candidates), so [`Orders::lookup_low`] finds them in the cache.
+    pub(crate) fn prefetch_low(&self, nibble: usize) {
+        for found in self.found.iter().filter(|f| !f.idle) {
+            prefetch(
+                self.table.lines(),
+                place_low(found.hash, nibble, self.bits).0 >> 1,
+            );
         }
     }
 
@@ -621,7 +672,7 @@ impl Orders {
             let (kind, idle) = self.in_force(k);
             let hash = self.hash(k, kind, bytes);
             if !idle {
-                prefetch(&self.table, place(hash, self.bits).0);
+                prefetch(self.table.lines(), place(hash, self.bits).0 >> 1);
             }
             self.found[k] = Found {
                 hash,
