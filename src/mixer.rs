@@ -67,7 +67,9 @@ pub const MIX_EXPERTS: u32 = EXPERT_ORDERS
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Profile {
-    /// Orders 1-4 and 6 with the long copy: the quickest.
+    /// Orders 1-4 and 6, word and column contexts, the long copy: the quickest. (Before
+    /// format version 9 it left the word and column contexts out: streams of that expert
+    /// set still decode, and are listed as `fast`.)
     Fast,
     /// All context (orders, text, sparse), copy and retrieval experts; no neural model.
     #[default]
@@ -80,7 +82,7 @@ impl Profile {
     /// The experts of this profile, as an `expert_mask`.
     pub fn experts(self) -> u32 {
         match self {
-            Profile::Fast => EXPERT_ORDERS | EXPERT_LONG_COPY,
+            Profile::Fast => EXPERT_ORDERS | EXPERT_TEXT | EXPERT_LONG_COPY,
             Profile::Default => {
                 EXPERT_ORDERS
                     | EXPERT_TEXT
@@ -93,8 +95,12 @@ impl Profile {
         }
     }
 
-    /// The profile whose expert set is `mask`, if any.
+    /// The profile whose expert set is `mask`, if any (`fast`'s set before format version
+    /// 9 included).
     pub fn from_experts(mask: u32) -> Option<Profile> {
+        if mask == EXPERT_ORDERS | EXPERT_LONG_COPY {
+            return Some(Profile::Fast);
+        }
         [Profile::Fast, Profile::Default, Profile::Max]
             .into_iter()
             .find(|p| p.experts() == mask)
