@@ -168,15 +168,15 @@ impl<const N: usize> Mixer<N> {
     }
 
     #[inline(always)]
-    fn row(&self, set: usize) -> &[i32; N] {
+    fn row(&self, set: usize) -> &[i32] {
         let at = self.start + set * N;
-        self.weights[at..at + N].try_into().unwrap()
+        &self.weights[at..at + N]
     }
 
     #[inline(always)]
-    fn row_mut(&mut self, set: usize) -> &mut [i32; N] {
+    fn row_mut(&mut self, set: usize) -> &mut [i32] {
         let at = self.start + set * N;
-        (&mut self.weights[at..at + N]).try_into().unwrap()
+        &mut self.weights[at..at + N]
     }
 
     /// Starts fetching weight set `set`.
@@ -188,10 +188,9 @@ impl<const N: usize> Mixer<N> {
     /// The mixed stretch of inputs `x` under weight set `set`.
     #[inline(always)]
     fn dot(&self, set: usize, x: &[i32; N]) -> i32 {
-        let w = self.row(set);
         let mut sum = 0i32;
-        for i in 0..N {
-            sum += (w[i] * x[i]) >> 8;
+        for (&w, &x) in self.row(set).iter().zip(x) {
+            sum += (w * x) >> 8;
         }
         (sum >> 8).clamp(-STRETCH_MAX, STRETCH_MAX)
     }
@@ -202,9 +201,8 @@ impl<const N: usize> Mixer<N> {
     fn train(&mut self, set: usize, x: &[i32; N], p: i32, bit: u32, boost: i32) {
         let err = ((bit as i32) << 12) - p;
         let rate = self.rate + boost;
-        let w = self.row_mut(set);
-        for i in 0..N {
-            w[i] = (w[i] + ((x[i] * err * rate) >> 16)).clamp(-WEIGHT_LIMIT, WEIGHT_LIMIT);
+        for (w, &x) in self.row_mut(set).iter_mut().zip(x) {
+            *w = (*w + ((x * err * rate) >> 16)).clamp(-WEIGHT_LIMIT, WEIGHT_LIMIT);
         }
     }
 }
