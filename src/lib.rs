@@ -36,7 +36,6 @@ mod oneshot;
 pub mod quantizer;
 pub mod range_coder;
 mod read;
-#[cfg(feature = "neural")]
 mod wide;
 mod write;
 

@@ -1,4 +1,5 @@
-//! Wider vectors for the neural expert's element-wise kernels, where the CPU has them.
+//! Wider vectors where the CPU has them: for the mixing gate's integer arithmetic and the
+//! neural expert's element-wise kernels.
 //!
 //! The crate is built for the baseline of its target (SSE2 on x86-64), so the compiler
 //! vectorises four floats at a time. The neural expert's own arithmetic (the online output
@@ -7,7 +8,9 @@
 //! same exactly rounded operations in the same order (AVX2 has no fused multiply-add, and
 //! Rust never contracts `a * b + c` into one), and sums are written with a fixed order of
 //! running sums, not left to the compiler. So a stream coded with AVX2 decodes without it,
-//! bit for bit; `tests/neural.rs` checks both against the reference logits.
+//! bit for bit; `tests/neural.rs` checks both against the reference logits. The gate's
+//! arithmetic is integer, so width cannot change it either; `tests/roundtrip.rs` checks that
+//! the mixing streams written without AVX2 are the same bytes.
 
 /// Runs `f`, compiled for AVX2 when this CPU has it. `f` and what it calls must be inlined
 /// into it (`#[inline(always)]`) to be compiled for AVX2 too.
