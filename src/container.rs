@@ -15,16 +15,16 @@ use std::io::{self, Read, Seek, SeekFrom};
 
 use crate::error::{Error, Location};
 
-/// First four bytes of every stream.
-pub const MAGIC: [u8; 4] = [0x89, b'N', b'C', b'\n'];
-/// Last four bytes of every complete stream: lets a seeking reader find the index.
-pub const TAIL_MAGIC: [u8; 4] = *b"NCix";
-/// The format version this build writes. It also reads older versions where it can still
-/// reproduce their arithmetic: version 2 of the mixing predictor, version 1 of the others
-/// (see `FORMAT.md`, "Versioning").
-pub const VERSION: u16 = 9;
-/// The oldest format version this build reads (for some predictor: see [`Header::validate`]).
-pub const OLDEST_READABLE_VERSION: u16 = 1;
+pub use crate::format::{
+    predictor_id, BLOCK_HEADER_LEN, EXPERT_CONTEXT_STATS, EXPERT_NEURAL, FLAG_PRIMED, FLAG_SYNC,
+    HEADER_PREFIX_LEN, INDEX_ENTRY_LEN, LEGACY_TAIL_LEN, MAGIC, MAX_BLOCKS, MAX_BLOCK_SIZE,
+    MAX_HEADER_LEN, MIN_BLOCK_SIZE, MIN_HEADER_LEN, OLDEST_READABLE_VERSION, TAIL_LEN, TAIL_MAGIC,
+    TEMPERATURE_ONE, VERSION,
+};
+use crate::format::{
+    profile_mask, BITS_VERSION, COMPACT_HEADER_VERSION, MIX_EXPERTS, PRIMED_VERSION,
+};
+
 /// The oldest format version whose streams of `predictor` this build decodes: the version
 /// that last changed that predictor's arithmetic (`FORMAT.md`, "Versioning").
 fn oldest_version(predictor: u16) -> u16 {
@@ -33,6 +33,7 @@ fn oldest_version(predictor: u16) -> u16 {
         _ => 1,
     }
 }
+
 /// Whether predictor `predictor` with experts `mask` runs a neural model.
 fn uses_model(predictor: u16, mask: u32) -> bool {
     predictor == predictor_id::NEURAL
@@ -48,33 +49,6 @@ fn header_len(version: u16, predictor: u16, mask: u32) -> usize {
     }
 }
 
-/// Header flag (format version 7 on, mixing predictor only): every block's lanes first code
-/// the embedded primer ([`crate::mixer::PRIMER`]) without output, so blocks start from a
-/// state that knows common text, code and markup.
-pub const FLAG_PRIMED: u16 = 1;
-/// The first version whose mixing predictor codes a byte as 8 binary decisions.
-pub(crate) const BITS_VERSION: u16 = 9;
-/// The first version that defines [`FLAG_PRIMED`].
-pub(crate) const PRIMED_VERSION: u16 = 7;
-
-/// The first bytes of every header, which say how long it is: magic, version, flags,
-/// block size, predictor configuration and expert set ([`Header::size_from_prefix`]).
-pub const HEADER_PREFIX_LEN: usize = 24;
-/// The header without a model identity (format version 6 on, no neural expert).
-pub const MIN_HEADER_LEN: usize = 28;
-/// The header with a model identity, and every header before format version 6.
-pub const MAX_HEADER_LEN: usize = 76;
-/// The first version whose header leaves out an empty model identity.
-const COMPACT_HEADER_VERSION: u16 = 6;
-/// Size of a block header.
-pub const BLOCK_HEADER_LEN: usize = 16;
-/// Size of one trailer index entry.
-pub const INDEX_ENTRY_LEN: usize = 8;
-/// Size of the fixed tail that closes the trailer (format version 6 on).
-pub const TAIL_LEN: usize = 16;
-/// Size of the tail before format version 6, which also held the total length.
-pub const LEGACY_TAIL_LEN: usize = 28;
-
 /// Size of the tail of a format `version` stream.
 pub fn tail_len(version: u16) -> usize {
     if version < COMPACT_HEADER_VERSION {
@@ -83,30 +57,6 @@ pub fn tail_len(version: u16) -> usize {
         TAIL_LEN
     }
 }
-/// Smallest checkpoint interval.
-pub const MIN_BLOCK_SIZE: u32 = 256;
-/// Largest checkpoint interval: also the most a reader ever allocates for one block.
-pub const MAX_BLOCK_SIZE: u32 = 64 << 20;
-/// Most blocks one stream can hold (the trailer length must fit the END block's `u32`).
-pub const MAX_BLOCKS: u64 = (u32::MAX as u64 - TAIL_LEN as u64) / INDEX_ENTRY_LEN as u64;
-
-/// Identifies the predictor a stream was coded with.
-pub mod predictor_id {
-    /// Adaptive context statistics alone (`experts::ContextStats`).
-    pub const CONTEXT_STATS: u16 = 1;
-    /// The neural expert alone (`experts::NeuralExpert`).
-    pub const NEURAL: u16 = 2;
-    /// Experts mixed by the gate (`mixer::Mix`); `expert_mask` says which.
-    pub const MIX: u16 = 3;
-}
-
-/// Bit of `expert_mask`: adaptive context statistics.
-pub const EXPERT_CONTEXT_STATS: u32 = 1 << 0;
-/// Bit of `expert_mask`: the neural expert.
-pub const EXPERT_NEURAL: u32 = 1 << 1;
-
-/// Temperature 1.0 in the header's Q8.8 fixed point.
-pub const TEMPERATURE_ONE: u16 = 256;
 
 /// The stream header: everything a decoder needs to rebuild the encoder's predictor.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -346,7 +296,6 @@ impl Header {
                 Ok(())
             }
             predictor_id::MIX => {
-                use crate::mixer::{EXPERT_NEURAL_INPUT, MIX_EXPERTS};
                 if self.expert_mask & !MIX_EXPERTS != 0 || self.expert_mask & MIX_EXPERTS == 0 {
                     return Err(Error::Unsupported {
                         what: format!("expert set {:#x}", self.expert_mask),
@@ -357,7 +306,7 @@ impl Header {
                         what: "context order must be 0 for the mixing predictor".into(),
                     });
                 }
-                let neural = self.expert_mask & EXPERT_NEURAL_INPUT != 0;
+                let neural = self.expert_mask & EXPERT_NEURAL != 0;
                 if neural && (self.temperature == 0 || self.model_fingerprint == [0; 32]) {
                     return Err(Error::InvalidConfig {
                         what: "a neural expert needs a temperature above 0 and a model".into(),
@@ -404,13 +353,11 @@ impl Header {
         match self.predictor {
             predictor_id::CONTEXT_STATS => "context-stats",
             predictor_id::NEURAL => "neural",
-            predictor_id::MIX => match crate::mixer::Profile::from_experts(self.expert_mask) {
-                Some(p) => match p {
-                    crate::mixer::Profile::Fast => "mix (fast)",
-                    crate::mixer::Profile::Max => "mix (max)",
-                    _ => "mix (default)",
-                },
-                None => "mix (custom)",
+            predictor_id::MIX => match self.expert_mask {
+                profile_mask::FAST | profile_mask::FAST_BEFORE_9 => "mix (fast)",
+                profile_mask::DEFAULT => "mix (default)",
+                profile_mask::MAX => "mix (max)",
+                _ => "mix (custom)",
             },
             _ => "unknown",
         }
@@ -427,10 +374,6 @@ pub enum BlockKind {
     /// End of the blocks; the payload is the trailer.
     End,
 }
-
-/// Block header flag: the writer flushed after this block, so a reader must decode what it
-/// holds instead of waiting for more blocks to fill its lanes.
-pub const FLAG_SYNC: u8 = 1;
 
 /// One block header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -29,6 +29,7 @@ pub mod container;
 mod engine;
 pub mod error;
 pub mod experts;
+pub mod format;
 mod hint;
 mod logistic;
 pub mod mixer;

@@ -25,11 +25,12 @@ use crate::experts::copy::Copy;
 use crate::experts::orders::{Kind, Orders, Surprise};
 use crate::experts::retrieval::Retrieval;
 use crate::experts::{NeuralExpert, NeuralModel, Predictor, Weights};
+use crate::format::{profile_mask, BITS_VERSION};
 use crate::hint::prefetch;
 use crate::logistic::{squash, stretch, STRETCH_MAX};
 
 /// The primer (format version 7 on, with the header flag
-/// [`FLAG_PRIMED`](crate::container::FLAG_PRIMED)): text, code, markup and data cut from the
+/// [`FLAG_PRIMED`](crate::format::FLAG_PRIMED)): text, code, markup and data cut from the
 /// training corpus by `onnx-models/primer.py`. Every lane codes it, without output, before
 /// each block, so a block starts with tables, copy history and gate that know what such
 /// bytes look like (a small file gains most; zstd's and brotli's dictionaries play the same
@@ -40,28 +41,10 @@ pub const PRIMER: &[u8] = include_bytes!("../onnx-models/nc-primer.bin");
 /// bias input is needed).
 const MAX_INPUTS: usize = 16;
 
-/// Bit of `expert_mask`: context statistics of orders 1-4 and 6.
-pub const EXPERT_ORDERS: u32 = 1 << 2;
-/// Bit of `expert_mask`: word and column contexts.
-pub const EXPERT_TEXT: u32 = 1 << 3;
-/// Bit of `expert_mask`: the long-copy expert.
-pub const EXPERT_LONG_COPY: u32 = 1 << 4;
-/// Bit of `expert_mask`: the short-copy expert.
-pub const EXPERT_SHORT_COPY: u32 = 1 << 5;
-/// Bit of `expert_mask`: sparse contexts (skipping bytes), for binary data.
-pub const EXPERT_SPARSE: u32 = 1 << 7;
-/// Bit of `expert_mask`: the retrieval expert (similar earlier contexts).
-pub const EXPERT_RETRIEVAL: u32 = 1 << 6;
-/// Bit of `expert_mask`: the neural expert as a mixer input (`container::EXPERT_NEURAL`).
-pub const EXPERT_NEURAL_INPUT: u32 = crate::container::EXPERT_NEURAL;
-/// Every expert bit the mixing predictor knows.
-pub const MIX_EXPERTS: u32 = EXPERT_ORDERS
-    | EXPERT_TEXT
-    | EXPERT_LONG_COPY
-    | EXPERT_SHORT_COPY
-    | EXPERT_RETRIEVAL
-    | EXPERT_SPARSE
-    | EXPERT_NEURAL_INPUT;
+pub use crate::format::{
+    EXPERT_LONG_COPY, EXPERT_NEURAL_INPUT, EXPERT_ORDERS, EXPERT_RETRIEVAL, EXPERT_SHORT_COPY,
+    EXPERT_SPARSE, EXPERT_TEXT, MIX_EXPERTS,
+};
 
 /// Named presets of the mixing predictor.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -82,23 +65,16 @@ impl Profile {
     /// The experts of this profile, as an `expert_mask`.
     pub fn experts(self) -> u32 {
         match self {
-            Profile::Fast => EXPERT_ORDERS | EXPERT_TEXT | EXPERT_LONG_COPY,
-            Profile::Default => {
-                EXPERT_ORDERS
-                    | EXPERT_TEXT
-                    | EXPERT_SPARSE
-                    | EXPERT_LONG_COPY
-                    | EXPERT_SHORT_COPY
-                    | EXPERT_RETRIEVAL
-            }
-            Profile::Max => MIX_EXPERTS,
+            Profile::Fast => profile_mask::FAST,
+            Profile::Default => profile_mask::DEFAULT,
+            Profile::Max => profile_mask::MAX,
         }
     }
 
     /// The profile whose expert set is `mask`, if any (`fast`'s set before format version
     /// 9 included).
     pub fn from_experts(mask: u32) -> Option<Profile> {
-        if mask == EXPERT_ORDERS | EXPERT_LONG_COPY {
+        if mask == profile_mask::FAST_BEFORE_9 {
             return Some(Profile::Fast);
         }
         [Profile::Fast, Profile::Default, Profile::Max]
@@ -453,7 +429,7 @@ impl Spec {
             records: version >= 5,
             nibbles: version >= 6,
             groups: version >= 6,
-            bits: version >= 9,
+            bits: version >= BITS_VERSION,
             boost: if version >= 6 { BOOST } else { (36, 8192) },
             apm_fast_bytes: if version >= 6 { APM_FAST_BYTES } else { 0 },
             primer: None,
@@ -986,7 +962,7 @@ pub struct Mix {
 
 impl Mix {
     /// A mixing predictor with the experts of `mask` ([`Profile::experts`]) for `lanes`
-    /// lanes, as this build writes it by default ([`crate::container::VERSION`], blocks
+    /// lanes, as this build writes it by default ([`crate::format::VERSION`], blocks
     /// primed with [`PRIMER`]); `model` is required when the mask includes the neural
     /// expert.
     ///
@@ -999,7 +975,7 @@ impl Mix {
         temperature_q8: u16,
     ) -> Result<Mix, Error> {
         Mix::for_version(
-            crate::container::VERSION,
+            crate::format::VERSION,
             mask,
             lanes,
             model,
@@ -1023,7 +999,7 @@ impl Mix {
         temperature_q8: u16,
         primed: bool,
     ) -> Result<Mix, Error> {
-        if !(2..=crate::container::VERSION).contains(&version) {
+        if !(2..=crate::format::VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion { version });
         }
         let spec = Spec::new(mask, version);
@@ -1043,7 +1019,7 @@ impl Mix {
         };
         let mut spec = spec;
         if primed {
-            if version < crate::container::PRIMED_VERSION {
+            if version < crate::format::PRIMED_VERSION {
                 return Err(Error::Unsupported {
                     what: format!("a primer in format version {version}"),
                 });
@@ -1297,7 +1273,7 @@ mod tests {
                 (true, 1 << 20),
                 (false, 3 << 20),
             ] {
-                let mut spec = Spec::new(profile.experts(), crate::container::VERSION);
+                let mut spec = Spec::new(profile.experts(), crate::format::VERSION);
                 if primed {
                     spec.primer = Some(PRIMER);
                 }

@@ -1,0 +1,113 @@
+//! The format's constants: versions, flags, sizes, predictor ids and expert-mask bits.
+//!
+//! A leaf: it depends on nothing else in the crate, so the container (which frames streams)
+//! and the predictors (which compute them) both read their numbers from here instead of from
+//! each other. `FORMAT.md` says what each one means on the wire.
+
+/// First four bytes of every stream.
+pub const MAGIC: [u8; 4] = [0x89, b'N', b'C', b'\n'];
+/// Last four bytes of every complete stream: lets a seeking reader find the index.
+pub const TAIL_MAGIC: [u8; 4] = *b"NCix";
+/// The format version this build writes. It also reads older versions where it can still
+/// reproduce their arithmetic: version 2 of the mixing predictor, version 1 of the others
+/// (see `FORMAT.md`, "Versioning").
+pub const VERSION: u16 = 9;
+/// The oldest format version this build reads (for some predictor: see `Header::validate`).
+pub const OLDEST_READABLE_VERSION: u16 = 1;
+
+/// Header flag (format version 7 on, mixing predictor only): every block's lanes first code
+/// the embedded primer (`mixer::PRIMER`) without output, so blocks start from a
+/// state that knows common text, code and markup.
+pub const FLAG_PRIMED: u16 = 1;
+/// The first version whose mixing predictor codes a byte as 8 binary decisions.
+pub const BITS_VERSION: u16 = 9;
+/// The first version that defines [`FLAG_PRIMED`].
+pub const PRIMED_VERSION: u16 = 7;
+
+/// The first bytes of every header, which say how long it is: magic, version, flags,
+/// block size, predictor configuration and expert set (`Header::size_from_prefix`).
+pub const HEADER_PREFIX_LEN: usize = 24;
+/// The header without a model identity (format version 6 on, no neural expert).
+pub const MIN_HEADER_LEN: usize = 28;
+/// The header with a model identity, and every header before format version 6.
+pub const MAX_HEADER_LEN: usize = 76;
+/// The first version whose header leaves out an empty model identity.
+pub const COMPACT_HEADER_VERSION: u16 = 6;
+/// Size of a block header.
+pub const BLOCK_HEADER_LEN: usize = 16;
+/// Size of one trailer index entry.
+pub const INDEX_ENTRY_LEN: usize = 8;
+/// Size of the fixed tail that closes the trailer (format version 6 on).
+pub const TAIL_LEN: usize = 16;
+/// Size of the tail before format version 6, which also held the total length.
+pub const LEGACY_TAIL_LEN: usize = 28;
+
+/// Smallest checkpoint interval.
+pub const MIN_BLOCK_SIZE: u32 = 256;
+/// Largest checkpoint interval: also the most a reader ever allocates for one block.
+pub const MAX_BLOCK_SIZE: u32 = 64 << 20;
+/// Most blocks one stream can hold (the trailer length must fit the END block's `u32`).
+pub const MAX_BLOCKS: u64 = (u32::MAX as u64 - TAIL_LEN as u64) / INDEX_ENTRY_LEN as u64;
+
+/// Identifies the predictor a stream was coded with.
+pub mod predictor_id {
+    /// Adaptive context statistics alone (`experts::ContextStats`).
+    pub const CONTEXT_STATS: u16 = 1;
+    /// The neural expert alone (`experts::NeuralExpert`).
+    pub const NEURAL: u16 = 2;
+    /// Experts mixed by the gate (`mixer::Mix`); `expert_mask` says which.
+    pub const MIX: u16 = 3;
+}
+
+/// Bit of `expert_mask`: adaptive context statistics.
+pub const EXPERT_CONTEXT_STATS: u32 = 1 << 0;
+/// Bit of `expert_mask`: the neural expert.
+pub const EXPERT_NEURAL: u32 = 1 << 1;
+
+/// Temperature 1.0 in the header's Q8.8 fixed point.
+pub const TEMPERATURE_ONE: u16 = 256;
+
+/// Bit of `expert_mask`: context statistics of orders 1-4 and 6.
+pub const EXPERT_ORDERS: u32 = 1 << 2;
+/// Bit of `expert_mask`: word and column contexts.
+pub const EXPERT_TEXT: u32 = 1 << 3;
+/// Bit of `expert_mask`: the long-copy expert.
+pub const EXPERT_LONG_COPY: u32 = 1 << 4;
+/// Bit of `expert_mask`: the short-copy expert.
+pub const EXPERT_SHORT_COPY: u32 = 1 << 5;
+/// Bit of `expert_mask`: sparse contexts (skipping bytes), for binary data.
+pub const EXPERT_SPARSE: u32 = 1 << 7;
+/// Bit of `expert_mask`: the retrieval expert (similar earlier contexts).
+pub const EXPERT_RETRIEVAL: u32 = 1 << 6;
+/// Bit of `expert_mask`: the neural expert as a mixer input ([`EXPERT_NEURAL`]).
+pub const EXPERT_NEURAL_INPUT: u32 = EXPERT_NEURAL;
+/// Every expert bit the mixing predictor knows.
+pub const MIX_EXPERTS: u32 = EXPERT_ORDERS
+    | EXPERT_TEXT
+    | EXPERT_LONG_COPY
+    | EXPERT_SHORT_COPY
+    | EXPERT_RETRIEVAL
+    | EXPERT_SPARSE
+    | EXPERT_NEURAL_INPUT;
+
+/// The expert sets of the mixing predictor's profiles (`mixer::Profile`).
+pub mod profile_mask {
+    use super::*;
+    /// `fast`: orders, word and column contexts, the long copy (format version 9 on).
+    pub const FAST: u32 = EXPERT_ORDERS | EXPERT_TEXT | EXPERT_LONG_COPY;
+    /// `fast` before format version 9: orders and the long copy.
+    pub const FAST_BEFORE_9: u32 = EXPERT_ORDERS | EXPERT_LONG_COPY;
+    /// `default`: every context, copy and retrieval expert; no neural model.
+    pub const DEFAULT: u32 = EXPERT_ORDERS
+        | EXPERT_TEXT
+        | EXPERT_SPARSE
+        | EXPERT_LONG_COPY
+        | EXPERT_SHORT_COPY
+        | EXPERT_RETRIEVAL;
+    /// `max`: everything, the neural expert included.
+    pub const MAX: u32 = MIX_EXPERTS;
+}
+
+/// Block header flag: the writer flushed after this block, so a reader must decode what it
+/// holds instead of waiting for more blocks to fill its lanes.
+pub const FLAG_SYNC: u8 = 1;
