@@ -31,7 +31,7 @@ fn bucket(len: u32) -> usize {
 
 /// One copy expert of one lane.
 #[derive(Clone)]
-pub(crate) struct Copy {
+pub(crate) struct CopyExpert {
     min_len: usize,
     /// `table[hash]` = position after an occurrence of the hashed context, plus 1 (0 = none).
     table: Vec<u32>,
@@ -48,7 +48,7 @@ pub(crate) struct Copy {
     expected: Option<u8>,
 }
 
-impl Copy {
+impl CopyExpert {
     /// Bytes of the table of `2^bits` entries.
     pub(crate) fn table_bytes(bits: u32) -> u64 {
         (std::mem::size_of::<u32>() as u64) << bits
@@ -62,7 +62,7 @@ impl Copy {
 
     /// A copy expert keyed on the last `min_len` bytes, with `2^bits` table entries.
     pub(crate) fn new(min_len: usize, bits: u32) -> Self {
-        Copy {
+        CopyExpert {
             min_len,
             table: vec![0; 1 << bits],
             bits,
@@ -118,7 +118,7 @@ impl Copy {
         write_path(inputs, first, e, &self.confidence, self.context(), strength);
     }
 
-    /// Starts fetching the table entry [`Copy::update`] will read for `bytes` (which ends
+    /// Starts fetching the table entry [`CopyExpert::update`] will read for `bytes` (which ends
     /// with the byte just coded), so the miss overlaps other work.
     pub(crate) fn prefetch(&self, bytes: &[u8]) {
         let pos = bytes.len();

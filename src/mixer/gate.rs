@@ -1,0 +1,150 @@
+//! The gate's parts: online logistic mixers (weight sets chosen per node and context) and
+//! adaptive probability maps that calibrate their output.
+
+use super::lane::MAX_INPUTS;
+use crate::hint::prefetch;
+use crate::logistic::{squash, STRETCH_MAX};
+
+/// Online logistic mixing: `p = squash(sum w_i x_i)` with one weight vector per selected set.
+/// Vectors are a fixed `N` wide (unused inputs are zero) so the products vectorise; every
+/// term is shifted before summing so `i32` cannot overflow (`|x| < 2^11`, `|w| < 2^19`).
+pub(super) struct Mixer<const N: usize = MAX_INPUTS> {
+    /// The weight sets, set `i` at `weights[start + i * N..][..N]`: `start` puts the first
+    /// on a cache-line boundary, so a 16-input set is one line (a `Vec` from the allocator
+    /// starts 16 bytes into a page, which put every set across two).
+    pub(super) weights: Vec<i32>,
+    pub(super) start: usize,
+    pub(super) sets: usize,
+    pub(super) rate: i32,
+}
+
+impl<const N: usize> Clone for Mixer<N> {
+    fn clone(&self) -> Self {
+        // A copy has its own address, hence its own `start`.
+        let mut m = Mixer::new(self.sets, self.rate, 0);
+        m.weights[m.start..].copy_from_slice(&self.weights[self.start..]);
+        m
+    }
+}
+
+/// Weight 1.0.
+pub(super) const WEIGHT_ONE: i32 = 1 << 16;
+
+/// Weights stay within +-8.0.
+pub(super) const WEIGHT_LIMIT: i32 = (8 << 16) - 1;
+
+impl<const N: usize> Mixer<N> {
+    pub(super) fn new(sets: usize, rate: i32, init: i32) -> Self {
+        const LINE: usize = 64 / std::mem::size_of::<i32>();
+        let mut weights = vec![init; sets * N + LINE];
+        let start = weights.as_ptr().align_offset(64).min(LINE);
+        weights.truncate(start + sets * N);
+        Mixer {
+            weights,
+            start,
+            sets,
+            rate,
+        }
+    }
+
+    pub(super) fn reset(&mut self, init: i32) {
+        self.weights.fill(init);
+    }
+
+    /// Heap bytes held.
+    #[cfg(test)]
+    pub(super) fn capacity_bytes(&self) -> u64 {
+        (self.weights.capacity() * std::mem::size_of::<i32>()) as u64
+    }
+
+    #[inline(always)]
+    pub(super) fn row(&self, set: usize) -> &[i32] {
+        let at = self.start + set * N;
+        &self.weights[at..at + N]
+    }
+
+    #[inline(always)]
+    pub(super) fn row_mut(&mut self, set: usize) -> &mut [i32] {
+        let at = self.start + set * N;
+        &mut self.weights[at..at + N]
+    }
+
+    /// Starts fetching weight set `set`.
+    #[inline(always)]
+    pub(super) fn prefetch(&self, set: usize) {
+        prefetch(&self.weights, self.start + set * N);
+    }
+
+    /// The mixed stretch of inputs `x` under weight set `set`.
+    #[inline(always)]
+    pub(super) fn dot(&self, set: usize, x: &[i32; N]) -> i32 {
+        let mut sum = 0i32;
+        for (&w, &x) in self.row(set).iter().zip(x) {
+            sum += (w * x) >> 8;
+        }
+        (sum >> 8).clamp(-STRETCH_MAX, STRETCH_MAX)
+    }
+
+    /// One gradient step of set `set` after predicting `p` (12-bit) for a bit that came out
+    /// `bit`.
+    #[inline(always)]
+    pub(super) fn train(&mut self, set: usize, x: &[i32; N], p: i32, bit: u32, boost: i32) {
+        let err = ((bit as i32) << 12) - p;
+        let rate = self.rate + boost;
+        for (w, &x) in self.row_mut(set).iter_mut().zip(x) {
+            *w = (*w + ((x * err * rate) >> 16)).clamp(-WEIGHT_LIMIT, WEIGHT_LIMIT);
+        }
+    }
+}
+
+/// Adaptive probability map: refines a probability given a context, interpolating between
+/// 33 points on the stretch axis.
+#[derive(Clone)]
+pub(super) struct Apm {
+    pub(super) table: Vec<u16>,
+    pub(super) rate: u32,
+}
+
+impl Apm {
+    pub(super) fn new(contexts: usize, rate: u32) -> Self {
+        let mut table = vec![0u16; contexts * 33];
+        Self::init(&mut table);
+        Apm { table, rate }
+    }
+
+    pub(super) fn init(table: &mut [u16]) {
+        // Every context starts as the identity map; build the row once and copy it (a
+        // reset runs at every block, and the order-1 map has 65,536 rows).
+        let mut identity = [0u16; 33];
+        for (j, t) in identity.iter_mut().enumerate() {
+            *t = (squash((j as i32 - 16) * 128) * 16) as u16;
+        }
+        for row in table.chunks_exact_mut(33) {
+            row.copy_from_slice(&identity);
+        }
+    }
+
+    pub(super) fn reset(&mut self) {
+        Self::init(&mut self.table);
+    }
+
+    /// Refined 16-bit probability (`0..2^16`) of stretch `st` in context `cx`, and the
+    /// index to update.
+    #[inline(always)]
+    pub(super) fn refine(&self, st: i32, cx: usize) -> (i32, u32) {
+        let s = st + 2048;
+        let w = s & 127;
+        let i = (s >> 7) as usize + cx * 33;
+        let p = (i32::from(self.table[i]) * (128 - w) + i32::from(self.table[i + 1]) * w) >> 7;
+        // Point to the nearer of the two points: it learns.
+        let near = if w < 64 { i } else { i + 1 };
+        (p, near as u32)
+    }
+
+    #[inline(always)]
+    pub(super) fn update(&mut self, index: u32, bit: u32) {
+        let g = ((bit << 16) + (bit << self.rate) - bit - bit) as i32;
+        let t = &mut self.table[index as usize];
+        *t = (i32::from(*t) + ((g - i32::from(*t)) >> self.rate)) as u16;
+    }
+}

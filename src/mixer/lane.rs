@@ -1,0 +1,741 @@
+//! One lane of the mixing predictor: a block's history, its experts and its gate, and the
+//! [`Spec`] that says which experts a format version and expert set run.
+
+use super::gate::{Apm, Mixer, WEIGHT_ONE};
+use crate::experts::copy::CopyExpert;
+use crate::experts::orders::{Kind, Orders, Surprise};
+use crate::experts::retrieval::Retrieval;
+use crate::experts::Weights;
+use crate::format::{
+    BITS_VERSION, EXPERT_LONG_COPY, EXPERT_NEURAL_INPUT, EXPERT_ORDERS, EXPERT_RETRIEVAL,
+    EXPERT_SHORT_COPY, EXPERT_SPARSE, EXPERT_TEXT,
+};
+use crate::hint::prefetch;
+use crate::logistic::{squash, stretch};
+
+/// Most mixer inputs per node (all experts together need 16; the APMs calibrate, so no
+/// bias input is needed).
+pub(super) const MAX_INPUTS: usize = 16;
+
+/// Character class of a byte, for choosing weight sets: the gate's context class.
+pub(super) fn class(byte: u8) -> usize {
+    match byte {
+        b'a'..=b'z' | b'A'..=b'Z' => 0,
+        b'0'..=b'9' => 1,
+        b' ' | b'\n' | b'\r' | b'\t' => 2,
+        0x21..=0x7E => 3,
+        _ => 4,
+    }
+}
+
+pub(super) const CLASSES: usize = 5;
+
+/// A high nibble below `2^-SKIP_BELOW_BITS` probability gets no low-nibble evaluation.
+/// Measured on the bench corpus (`nccat -z` per file) and 8 MiB of text (`nccat`, 2
+/// threads), format version 2: 8 gave 1,384,463 bytes and 0.245/0.213 MB/s, 7 gives
+/// 1,388,064 and about 0.27/0.28 MB/s.
+pub(super) const SKIP_BELOW_BITS: u32 = 7;
+
+/// The least probability a decision is coded with, out of 2^16 (bit coding): a surprise
+/// costs at most 13 bits, and `Header::max_raw_len` relies on it. On the bench corpus 32
+/// cost 0.03% on the most predictable files, 2 and 8 were within 40 bytes of each other.
+pub(super) const P_MIN: i32 = 8;
+
+/// Contexts of the order-2 APM (format version 9 on).
+pub(super) const APM2_ROWS: usize = 1 << 16;
+
+/// Match-state buckets for the first mixer's weight sets.
+pub(super) const MATCH_STATES: usize = 4;
+
+/// From version 6 the APMs learn at rate 1/64 over a block's first 128 KiB, then 1/128
+/// (before, 1/128 throughout). On the 7 files of `GROUPS`: 249,817 bytes at 1/128
+/// throughout, 249,660 switching at 32 KiB, 249,655 at 128 KiB (book1 200,161 -> 200,113,
+/// enwik6 225,362 -> 225,308); 1/64 throughout had cost book1 119 bytes in version 5.
+pub(super) const APM_FAST_BYTES: usize = 128 << 10;
+
+/// The gate's learning boost from version 6 (version 5: 36 over 8 KiB): the rate gains
+/// `peak * horizon / (horizon + bytes so far)`. The three groups each see a third of the
+/// traffic a single set saw, and learn faster for longer. On the 7 files of `GROUPS`: 36/8
+/// KiB gave 250,961 bytes, 64/16 KiB 250,093, 96/16 KiB 249,817, 128/16 KiB 249,727 (the
+/// text files a little larger); on paper1, 3, 4, 5, 6, progc, fields.c, cp.html,
+/// grammar.lsp and xargs.1, 69,240 bytes at 36/8 KiB, 68,867 at 96/16 KiB.
+pub(super) const BOOST: (usize, usize) = (96, 16384);
+
+/// Learning rate of the gate's second layer (the first's is 12, plus a boost while the
+/// block is young). Its weight sets are the first group's (node, match state, class). On
+/// the 7 files of `GROUPS`, with all four groups: rate 6 and sets per node alone 251,403
+/// bytes; per node and match state 251,140 (rate 9) and 251,158 (rate 12); per node, match
+/// state and class 251,083 (rate 9); per node and class 251,156.
+pub(super) const FINAL_RATE: i32 = 9;
+
+/// The mixing state of one lane: its block so far, its experts and its gate.
+#[derive(Clone)]
+pub(super) struct Lane {
+    /// Length of the block the tables were sized for.
+    pub(super) block_len: usize,
+    pub(super) bytes: Vec<u8>,
+    pub(super) orders: Option<Orders>,
+    pub(super) long: Option<CopyExpert>,
+    pub(super) short: Option<CopyExpert>,
+    pub(super) retrieval: Option<Retrieval>,
+    pub(super) n: usize,
+    /// Context of the order-1 APM: the previous byte, times 256.
+    pub(super) cx1: usize,
+    /// High nibbles whose low-nibble subtree was evaluated for the current byte.
+    pub(super) evaluated: u16,
+    /// The gate's first layer: one mixer per weight-set group ([`GROUPS`] from version 6,
+    /// the first alone before).
+    pub(super) mixers: Vec<Mixer>,
+    /// The weight set each group uses for the current byte, times 256: the node is added
+    /// to it.
+    pub(super) sets: [usize; GROUPS],
+    /// The second layer (version 6 on): weighs the groups' outputs, with the first group's
+    /// weight sets.
+    pub(super) final_mix: Option<Mixer<GROUPS>>,
+    pub(super) apm_order0: Apm,
+    /// Secondary estimation on the node and the previous byte (empty from version 9).
+    pub(super) apm_order1: Apm,
+    /// Format version 9 on: secondary estimation on the node and the last two bytes
+    /// (hashed with the node to 2^16 contexts, as lpaq's second APM).
+    pub(super) apm_order2: Option<Apm>,
+    /// Its context for the current byte: the hash of the last two bytes.
+    pub(super) cx2: usize,
+    /// Per node: the inputs, the gate's output, the APM points used, and each group's
+    /// output (stretch, for the second layer) and prediction (for its own training).
+    pub(super) inputs: Box<[[i32; MAX_INPUTS]; 256]>,
+    pub(super) p_mix: Box<[i32; 256]>,
+    pub(super) apm_index: Box<[[u32; 2]; 256]>,
+    pub(super) group_st: Box<[[i32; GROUPS]; 256]>,
+    pub(super) group_p: Box<[[i32; GROUPS]; 256]>,
+    /// Subtrees coded flat share their mass by `low_counts` (format version 5 on) rather
+    /// than evenly.
+    pub(super) spread_by_counts: bool,
+    /// Per character class of the previous byte and high nibble: how often each low nibble
+    /// came (counts from 1, in steps of 16, halved past 4000). On alice29.txt, paper2,
+    /// progc, news, obj2, cp.html and bib (`nccat -z` per file, builds differing only in
+    /// this index): evenly 256,273 bytes, counts per high nibble alone 255,517, per class
+    /// 255,357, per previous byte 255,368.
+    pub(super) low_counts: [[[u16; 16]; 16]; CLASSES],
+    /// `class` of the previous byte.
+    pub(super) low_class: usize,
+    /// Code the byte as two nibbles (`Spec::nibbles`).
+    pub(super) nibbles: bool,
+    /// Code the byte bit by bit (`Spec::bits`).
+    pub(super) bits: bool,
+    /// The gate's learning boost (`Spec::boost`).
+    pub(super) boost: (usize, usize),
+    /// The APMs learn at rate 1/64 before this many bytes, 1/128 after (`Spec`).
+    pub(super) apm_fast_bytes: usize,
+    /// Bytes of `bytes` before the block's first: the primer's. The boost and the APMs'
+    /// fast start count from the block's first byte.
+    pub(super) start: usize,
+}
+
+/// Weight-set groups of the gate's first layer from format version 6. Each group's context
+/// (with the node): the copy match state and the previous byte's class (version 2's single
+/// set); none; the top 3 bits of the two previous bytes. On alice29.txt, paper2, progc,
+/// news, obj2, cp.html and bib (`nccat -z` per file, builds differing only in the groups,
+/// second layer per node at rate 6): the first alone 254,705 bytes; with the classes of the
+/// two previous bytes, averaged 252,772, under a second layer 252,531; first, classes and
+/// none 251,879; first, none and top bits (kept) 251,580; all four 251,403, but each group
+/// costs about 10% of the time (its weights miss the caches), so the classes were left out.
+pub(super) const GROUPS: usize = 3;
+
+/// Weight sets per group, each times 256 nodes.
+pub(super) const GROUP_SETS: [usize; GROUPS] = [MATCH_STATES * CLASSES, 1, 64];
+
+/// Which experts a lane runs and how large its tables are.
+#[derive(Clone, Debug)]
+pub(super) struct Spec {
+    pub(super) kinds: Vec<Kind>,
+    pub(super) long: bool,
+    pub(super) short: bool,
+    pub(super) retrieval: bool,
+    pub(super) neural: bool,
+    /// The context table holds `2^(block_bits + table_extra)` slots, at most
+    /// `2^table_max`.
+    pub(super) table_extra: u32,
+    pub(super) table_max: u32,
+    /// The context counters' setback on a surprise.
+    pub(super) surprise: Surprise,
+    /// Format version 5 on: record contexts in the word slots on binary data
+    /// (`Orders::new`), and subtrees coded flat share their mass by low-nibble counts.
+    pub(super) records: bool,
+    /// Format version 6 on: a byte is coded as its high nibble, then its low nibble
+    /// ([`Predictor::codes_nibbles`]), so no subtree is coded flat.
+    pub(super) nibbles: bool,
+    /// Format version 6 on: the gate has [`GROUPS`] weight-set groups under a second layer.
+    pub(super) groups: bool,
+    /// Format version 9 on: a byte is coded as 8 binary decisions
+    /// ([`Predictor::codes_bits`]), so only the 8 nodes on its path are evaluated, with a
+    /// 16-bit probability each.
+    pub(super) bits: bool,
+    /// The gate's learning boost at the block start and the bytes over which it halves.
+    pub(super) boost: (usize, usize),
+    /// The APMs learn at rate 1/64 over the block's first this many bytes (0 before
+    /// version 6), then 1/128.
+    pub(super) apm_fast_bytes: usize,
+    /// Format version 7 on, when the header says so: the lanes code [`PRIMER`] before each
+    /// block.
+    pub(super) primer: Option<&'static [u8]>,
+    /// What the spec was made from: the key of a primed state.
+    pub(super) version: u16,
+    pub(super) mask: u32,
+}
+
+impl Spec {
+    /// The lanes of experts `mask` as format `version` (`2..=VERSION`) computes them.
+    pub(super) fn new(mask: u32, version: u16) -> Spec {
+        let mut kinds = Vec::new();
+        if mask & EXPERT_ORDERS != 0 {
+            kinds.extend([1, 2, 3, 4, 6].map(Kind::Order));
+        }
+        if mask & EXPERT_TEXT != 0 {
+            kinds.extend([Kind::Word, Kind::Column]);
+            // Version 4: the current word alone as well, where the mixer has room for it
+            // (16 inputs): with the neural expert, which knows words, it is left out.
+            if version >= 4 && mask & EXPERT_NEURAL_INPUT == 0 {
+                kinds.push(Kind::Unigram);
+            }
+        }
+        if mask & EXPERT_SPARSE != 0 {
+            kinds.extend([Kind::Sparse(0b110), Kind::Sparse(0b1101)]);
+        }
+        Spec {
+            kinds,
+            long: mask & EXPERT_LONG_COPY != 0,
+            short: mask & EXPERT_SHORT_COPY != 0,
+            retrieval: mask & EXPERT_RETRIEVAL != 0,
+            neural: mask & EXPERT_NEURAL_INPUT != 0,
+            // Version 3: twice the slots for blocks under 1 MiB (a block can create up to 18
+            // slots per byte, so small tables lost contexts to collisions) but no more than
+            // version 2's 64 MiB for the default block, and nonstationary counters.
+            table_extra: if version >= 3 { 2 } else { 1 },
+            table_max: if version >= 3 { 21 } else { 22 },
+            surprise: if version >= 3 {
+                Surprise::CURRENT
+            } else {
+                Surprise::NONE
+            },
+            records: version >= 5,
+            nibbles: version >= 6,
+            groups: version >= 6,
+            bits: version >= BITS_VERSION,
+            boost: if version >= 6 { BOOST } else { (36, 8192) },
+            apm_fast_bytes: if version >= 6 { APM_FAST_BYTES } else { 0 },
+            primer: None,
+            version,
+            mask,
+        }
+    }
+
+    /// log2 of the context table's slots and of the copy tables' entries for a block of
+    /// `len` bytes. Tables follow the block's length, never the lane count, so a decoder
+    /// builds the same tables whatever lanes it runs; short blocks get small, cache-resident
+    /// tables.
+    pub(super) fn table_bits(&self, len: usize) -> (u32, u32) {
+        let bits = |len: usize| usize::BITS - len.max(256).saturating_sub(1).leading_zeros();
+        let primer = self.primer.map_or(0, <[u8]>::len);
+        // A primed lane's context table holds the primer's contexts as well as the
+        // block's; its copy tables index positions of either, never fewer than the
+        // primer's. (Copy tables sized for the sum would double for the default 1 MiB
+        // block, +70 MB of peak memory at 2 lanes, for 3 bytes on enwik6; a context table
+        // sized by the larger alone lost 0.5% on asyoulik.txt, bib and obj2.)
+        let (context_bits, copy_bits) = (bits(len + primer), bits(len.max(primer)));
+        (
+            (context_bits + self.table_extra).clamp(10, self.table_max),
+            copy_bits.clamp(10, 22),
+        )
+    }
+
+    /// An upper bound on the heap bytes of one lane coding a block of `len` bytes: the
+    /// tables that scale with the block, exactly, plus a margin for the fixed-size state.
+    pub(super) fn lane_bytes(&self, len: usize) -> u64 {
+        let (table_bits, copy_bits) = self.table_bits(len);
+        let mut bytes = 0;
+        if !self.kinds.is_empty() {
+            bytes += Orders::table_bytes(table_bits);
+        }
+        bytes += u64::from(u8::from(self.long) + u8::from(self.short))
+            * CopyExpert::table_bytes(copy_bits);
+        if self.retrieval {
+            bytes += Retrieval::table_bytes(copy_bits);
+        }
+        // Each mixer's sets, and up to a cache line to align them.
+        let rows = |sets: usize, n: usize| ((256 * sets * n + 16) * 4) as u64;
+        bytes += if self.groups {
+            GROUP_SETS.iter().map(|&s| rows(s, MAX_INPUTS)).sum::<u64>()
+                + rows(GROUP_SETS[0], GROUPS)
+        } else {
+            rows(GROUP_SETS[0], MAX_INPUTS)
+        };
+        // Bit coding refines with the order-2 APM where nibble coding used the order-1.
+        let apm_rows = 256 + if self.bits { APM2_ROWS } else { 256 * 256 };
+        bytes += (apm_rows * 33 * std::mem::size_of::<u16>()) as u64;
+        // The history holds the primer and the block; a growing `Vec` may double once.
+        bytes += 2 * (len + self.primer.map_or(0, <[u8]>::len)) as u64;
+        bytes + LANE_FIXED_BYTES
+    }
+
+    pub(super) fn inputs(&self) -> usize {
+        self.kinds.len()
+            + CopyExpert::INPUTS * (usize::from(self.long) + usize::from(self.short))
+            + Retrieval::INPUTS * usize::from(self.retrieval)
+            + usize::from(self.neural)
+    }
+}
+
+impl Lane {
+    pub(super) fn new(spec: &Spec, block_len: usize) -> Box<Lane> {
+        let n = spec.inputs();
+        // Every expert set fits: 10 contexts + 3 x 2 copy/retrieval = 16, or 9 contexts (no
+        // unigram) + 3 x 2 + 1 neural = 16.
+        debug_assert!(n <= MAX_INPUTS);
+        let (table_bits, copy_bits) = spec.table_bits(block_len);
+        let mut lane = Box::new(Lane {
+            block_len,
+            bytes: Vec::with_capacity(block_len),
+            orders: (!spec.kinds.is_empty())
+                .then(|| Orders::new(&spec.kinds, table_bits, spec.surprise, spec.records)),
+            long: spec.long.then(|| CopyExpert::new(12, copy_bits)),
+            short: spec.short.then(|| CopyExpert::new(4, copy_bits)),
+            retrieval: spec.retrieval.then(|| Retrieval::new(copy_bits)),
+            n,
+            cx1: 0,
+            evaluated: 0,
+            mixers: if spec.groups {
+                GROUP_SETS
+                    .iter()
+                    .map(|&n| Mixer::new(256 * n, 12, WEIGHT_ONE / 4))
+                    .collect()
+            } else {
+                vec![Mixer::new(256 * GROUP_SETS[0], 12, WEIGHT_ONE / 4)]
+            },
+            sets: [0; GROUPS],
+            final_mix: spec
+                .groups
+                .then(|| Mixer::new(256 * GROUP_SETS[0], FINAL_RATE, WEIGHT_ONE / GROUPS as i32)),
+            group_st: Box::new([[0; GROUPS]; 256]),
+            group_p: Box::new([[2048; GROUPS]; 256]),
+            apm_order0: Apm::new(256, 7),
+            // Bit coding has the order-2 APM instead (on the bench corpus the order-1 one
+            // beside it saved 0.003%, for 4 MiB per lane and a cache miss per node).
+            apm_order1: Apm::new(if spec.bits { 0 } else { 256 * 256 }, 7),
+            apm_order2: spec.bits.then(|| Apm::new(APM2_ROWS, 7)),
+            cx2: 0,
+            inputs: Box::new([[0; MAX_INPUTS]; 256]),
+            p_mix: Box::new([2048; 256]),
+            apm_index: Box::new([[0; 2]; 256]),
+            spread_by_counts: spec.records,
+            low_counts: [[[1; 16]; 16]; CLASSES],
+            low_class: 0,
+            nibbles: spec.nibbles,
+            bits: spec.bits,
+            boost: spec.boost,
+            apm_fast_bytes: spec.apm_fast_bytes,
+            start: 0,
+        });
+        lane.reset();
+        lane
+    }
+
+    /// Codes `primer` as if it began the block (its bytes stay in the history for the copy
+    /// experts); the block's own bytes then start the boost and the APMs' fast phase. A
+    /// neural input, which the primer does not drive, sits at 0 (even odds).
+    pub(super) fn prime(&mut self, primer: &[u8], neural: bool) {
+        let even = [1u32; 256];
+        let mut out = [0u32; 256];
+        let mut low = [0u32; 16];
+        for &b in primer {
+            self.predict(neural.then_some(&even), &mut out);
+            if self.bits {
+                for j in 0..8 {
+                    self.predict_bit((1 << j) | usize::from(b) >> (8 - j));
+                }
+            } else if self.nibbles {
+                self.predict_low(usize::from(b >> 4), &mut low);
+            }
+            self.update(b);
+        }
+        self.start_block();
+    }
+
+    /// Marks the block's first byte: the boost and the APMs' fast phase count from here.
+    pub(super) fn start_block(&mut self) {
+        self.start = self.bytes.len();
+        let rate = if self.apm_fast_bytes > 0 { 6 } else { 7 };
+        self.apm_order0.rate = rate;
+        self.apm_order1.rate = rate;
+        if let Some(a) = &mut self.apm_order2 {
+            a.rate = rate;
+        }
+    }
+
+    pub(super) fn reset(&mut self) {
+        self.bytes.clear();
+        if let Some(o) = &mut self.orders {
+            o.reset();
+        }
+        for c in [&mut self.long, &mut self.short].into_iter().flatten() {
+            c.reset();
+        }
+        if let Some(r) = &mut self.retrieval {
+            r.reset();
+        }
+        for m in self.mixers.iter_mut() {
+            m.reset(WEIGHT_ONE / 4);
+        }
+        if let Some(f) = &mut self.final_mix {
+            f.reset(WEIGHT_ONE / GROUPS as i32);
+        }
+        self.low_counts = [[[1; 16]; 16]; CLASSES];
+        self.apm_order0.reset();
+        self.apm_order1.reset();
+        if let Some(a) = &mut self.apm_order2 {
+            a.reset();
+        }
+        for row in self.inputs.iter_mut() {
+            *row = [0; MAX_INPUTS];
+        }
+        self.start_block();
+    }
+
+    /// Fills `out` with the next byte's weights; `neural` holds the neural expert's weights
+    /// when it takes part.
+    pub(super) fn predict(&mut self, neural: Option<&Weights>, out: &mut Weights) {
+        let mut col = 0;
+        if let Some(o) = &mut self.orders {
+            if self.bits {
+                // The inputs follow node by node in `predict_bit`.
+                o.lookup_high();
+            } else {
+                o.predict_high(&mut self.inputs, col);
+            }
+            col += o.inputs();
+        }
+        let mut longest = 0;
+        for c in [&mut self.long, &mut self.short].into_iter().flatten() {
+            c.predict(&self.bytes, &mut self.inputs, col);
+            col += CopyExpert::INPUTS;
+            longest = longest.max(c.len());
+        }
+        if let Some(r) = &mut self.retrieval {
+            r.predict(&self.bytes, &mut self.inputs, col);
+            col += Retrieval::INPUTS;
+        }
+        if let Some(w) = neural {
+            neural_inputs(w, &mut self.inputs, col);
+            col += 1;
+        }
+        debug_assert_eq!(col, self.n);
+        let last = self.bytes.last().copied().unwrap_or(0);
+        let match_state = match longest {
+            0 => 0,
+            1..=15 => 1,
+            16..=31 => 2,
+            _ => 3,
+        };
+        let before = self.bytes.len().checked_sub(2).map_or(0, |i| self.bytes[i]);
+        self.sets = [
+            match_state * CLASSES + class(last),
+            0,
+            usize::from(before >> 5) * 8 + usize::from(last >> 5),
+        ]
+        .map(|s| s * 256);
+        self.low_class = class(last);
+        self.cx1 = usize::from(last) * 256;
+        let two = u32::from(last) | u32::from(before) << 8;
+        self.cx2 = (two.wrapping_mul(0x9E37_79B1) >> 16) as usize;
+        if self.bits {
+            self.prefetch_gate(1);
+            return;
+        }
+
+        // Probabilities of the high nibble's nodes, then the mass of every high nibble.
+        let mut high = [0u64; 32];
+        high[1] = 1 << 40;
+        for c0 in 1..16 {
+            self.split(c0, c0, &mut high);
+        }
+        if self.nibbles {
+            // The high nibble is coded by itself; `predict_low` follows for the one that
+            // came. Masses sum to 2^40; scaled down they stay below 2^31.
+            for (w, &m) in out[..16].iter_mut().zip(&high[16..]) {
+                *w = (m >> 9) as u32;
+            }
+            return;
+        }
+        let mut mass = [0u64; 512];
+        mass[..32].copy_from_slice(&high);
+        // The low nibble's subtree only where its high nibble is plausible: elsewhere its
+        // 16 bytes share the (tiny) mass by how often each came after such a byte (evenly
+        // before version 5), and the subtree is evaluated after the fact if the byte
+        // lands there. Encoder and decoder skip the same subtrees.
+        self.evaluated = 0;
+        for nibble in 0..16 {
+            if mass[16 + nibble] >= (1 << 40) >> SKIP_BELOW_BITS {
+                self.evaluated |= 1 << nibble;
+            }
+        }
+        if let Some(o) = &mut self.orders {
+            o.predict_low(self.evaluated, &mut self.inputs, 0);
+        }
+        for nibble in 0..16 {
+            if self.evaluated & (1 << nibble) == 0 {
+                let m = mass[16 + nibble];
+                let leaves = &mut mass[256 + nibble * 16..256 + nibble * 16 + 16];
+                if self.spread_by_counts {
+                    // In proportion to how often each low nibble followed this high
+                    // nibble after a byte of this class (every count is at least 1).
+                    // One division per subtree: a unit of `m / Σc` per count.
+                    let counts = &self.low_counts[self.low_class][nibble];
+                    let total: u64 = counts.iter().map(|&c| u64::from(c)).sum();
+                    let unit = m / total;
+                    let mut given = 0;
+                    for (leaf, &c) in leaves.iter_mut().zip(counts) {
+                        *leaf = unit * u64::from(c);
+                        given += *leaf;
+                    }
+                    leaves[0] += m - given;
+                } else {
+                    leaves.fill(m / 16);
+                    leaves[0] += m % 16;
+                }
+                continue;
+            }
+            for j in 0..4 {
+                for low in 0..(1usize << j) {
+                    let c0 = ((16 + nibble) << j) | low;
+                    self.split(c0, c0, &mut mass);
+                }
+            }
+        }
+        for (w, &m) in out.iter_mut().zip(mass[256..].iter()) {
+            // Path masses sum to 2^40; scaled down they stay below 2^31.
+            *w = (m >> 9) as u32;
+        }
+    }
+
+    /// The low nibble's 16 weights once the high nibble is known to be `high` (nibble
+    /// coding): its subtree is evaluated from a mass of 2^40.
+    pub(super) fn predict_low(&mut self, high: usize, out: &mut [u32; 16]) {
+        self.evaluated = 1 << high;
+        if let Some(o) = &mut self.orders {
+            o.predict_low(self.evaluated, &mut self.inputs, 0);
+        }
+        // `mass[k]` is the mass of node `((16 + high) << depth) | offset` for `k = (1 <<
+        // depth) | offset`, as in a tree of its own.
+        let mut mass = [0u64; 32];
+        mass[1] = 1 << 40;
+        for k in 1..16 {
+            let depth = 31 - (k as u32).leading_zeros();
+            self.split(
+                ((16 + high) << depth) | (k & ((1 << depth) - 1)),
+                k,
+                &mut mass,
+            );
+        }
+        for (w, &m) in out.iter_mut().zip(&mass[16..]) {
+            *w = (m >> 9) as u32;
+        }
+    }
+
+    /// Starts fetching the gate's weight and APM rows of node `c0` (and of its sibling,
+    /// which shares their cache lines or sits next to them): the node's rows are known a
+    /// decision ahead, and a decision waits on them otherwise.
+    #[inline(always)]
+    pub(super) fn prefetch_gate(&self, c0: usize) {
+        for (g, m) in self.mixers.iter().enumerate() {
+            m.prefetch(self.sets[g] + c0);
+            m.prefetch(self.sets[g] + (c0 ^ 1));
+        }
+        if let Some(f) = &self.final_mix {
+            f.prefetch(self.sets[0] + c0);
+        }
+        if let Some(a) = &self.apm_order2 {
+            prefetch(&a.table, ((self.cx2 ^ c0) & (APM2_ROWS - 1)) * 33 + 16);
+            prefetch(&a.table, ((self.cx2 ^ c0 ^ 1) & (APM2_ROWS - 1)) * 33 + 16);
+        }
+    }
+
+    /// P(1) of node `c0` out of 2^16 (bit coding): its inputs, then the gate.
+    pub(super) fn predict_bit(&mut self, c0: usize) -> u32 {
+        if c0 < 128 {
+            self.prefetch_gate(2 * c0);
+        }
+        if let Some(o) = &mut self.orders {
+            if (8..16).contains(&c0) {
+                // The high nibble is one of two: fetch both candidates' low slots.
+                o.prefetch_low(2 * c0 - 16);
+                o.prefetch_low(2 * c0 + 1 - 16);
+            }
+            if (16..32).contains(&c0) {
+                // The high nibble is known: its low nibble's slots.
+                o.lookup_low(c0 - 16);
+            }
+            o.node_inputs(c0, &mut self.inputs[c0], 0);
+        }
+        if (16..32).contains(&c0) {
+            self.evaluated = 1 << (c0 - 16);
+        }
+        let (p_mix, a0, a2) = self.gate(c0);
+        // The gate's output and the two APMs' (docs/tuning.md, "Bit coding").
+        ((p_mix * 64 + a0 * 5 + a2 * 7 + 8) >> 4).clamp(P_MIN, (1 << 16) - P_MIN) as u32
+    }
+
+    /// Evaluates node `c0`, remembering what training needs; returns its 12-bit P(1).
+    pub(super) fn eval(&mut self, c0: usize) -> i32 {
+        let (p_mix, a0, a1) = self.gate(c0);
+        let (a0, a1) = ((a0 >> 4).clamp(1, 4095), (a1 >> 4).clamp(1, 4095));
+        ((p_mix + a0 + 2 * a1 + 2) >> 2).clamp(1, 4095)
+    }
+
+    /// The gate's output for node `c0`, remembering what training needs: its 12-bit P(1)
+    /// and the APMs' 16-bit refinements of it. Integer arithmetic throughout, so AVX2
+    /// (where the CPU has it) gives the same bits as SSE2.
+    #[inline(never)]
+    pub(super) fn gate(&mut self, c0: usize) -> (i32, i32, i32) {
+        crate::wide::run(|| self.gate_body(c0))
+    }
+
+    #[inline(always)]
+    pub(super) fn gate_body(&mut self, c0: usize) -> (i32, i32, i32) {
+        let x = &self.inputs[c0];
+        let mut group_st = [0; GROUPS];
+        for (g, m) in self.mixers.iter().enumerate() {
+            group_st[g] = m.dot(self.sets[g] + c0, x);
+            self.group_p[c0][g] = squash(group_st[g]);
+        }
+        let st = match &self.final_mix {
+            Some(f) => f.dot(self.sets[0] + c0, &group_st),
+            None => group_st[0],
+        };
+        self.group_st[c0] = group_st;
+        let p_mix = squash(st);
+        self.p_mix[c0] = p_mix;
+        let (a0, i0) = self.apm_order0.refine(st, c0);
+        let (a1, i1) = match &self.apm_order2 {
+            Some(a) => a.refine(st, (self.cx2 ^ c0) & (APM2_ROWS - 1)),
+            None => self.apm_order1.refine(st, self.cx1 + c0),
+        };
+        self.apm_index[c0] = [i0, i1];
+        (p_mix, a0, a1)
+    }
+
+    /// Evaluates node `c0` and splits its mass, `mass[k]`, between its children at `2k`
+    /// and `2k + 1` (`k` is `c0` in a whole tree, or the node's place in a subtree's own).
+    #[inline]
+    pub(super) fn split(&mut self, c0: usize, k: usize, mass: &mut [u64]) {
+        let p = self.eval(c0) as u64;
+        let m = mass[k];
+        let one = (m * p) >> 12;
+        mass[2 * k + 1] = one;
+        mass[2 * k] = m - one;
+    }
+
+    pub(super) fn update(&mut self, byte: u8) {
+        let b = usize::from(byte);
+        // Learn fast while the block is young and the weight sets have seen little; the
+        // calibration too, from version 6.
+        let (peak, horizon) = self.boost;
+        let coded = self.bytes.len() - self.start;
+        let boost = (peak * horizon / (horizon + coded.min(1 << 30))) as i32;
+        if coded == self.apm_fast_bytes {
+            self.apm_order0.rate = 7;
+            self.apm_order1.rate = 7;
+            if let Some(a) = &mut self.apm_order2 {
+                a.rate = 7;
+            }
+        }
+        let nibble = b >> 4;
+        if self.evaluated & (1 << nibble) == 0 {
+            // The byte landed in a subtree coded flat: evaluate its path now so the gate
+            // and the calibration learn from it as usual.
+            if let Some(o) = &mut self.orders {
+                o.predict_low(1 << nibble, &mut self.inputs, 0);
+            }
+            for j in 4..8 {
+                self.eval((1 << j) | (b >> (8 - j)));
+            }
+        }
+        if self.spread_by_counts && !self.nibbles {
+            let counts = &mut self.low_counts[self.low_class][nibble];
+            counts[b & 15] += 16;
+            if counts[b & 15] > 4000 {
+                for c in counts.iter_mut() {
+                    *c = c.div_ceil(2);
+                }
+            }
+        }
+        // The experts first: each starts fetching what its next lookup needs, and the
+        // gate's training below runs while those cache misses are served.
+        self.bytes.push(byte);
+        for c in [&self.long, &self.short].into_iter().flatten() {
+            c.prefetch(&self.bytes);
+        }
+        if let Some(o) = &mut self.orders {
+            o.update(&self.bytes, byte);
+        }
+        for c in [&mut self.long, &mut self.short].into_iter().flatten() {
+            c.update(&self.bytes, byte);
+        }
+        if let Some(r) = &mut self.retrieval {
+            r.update(&self.bytes, byte);
+        }
+        // The order-1 APM rows of the next byte's first nodes (nibble coding).
+        if !self.bits {
+            let next_rows = b * 256 * 33;
+            for i in (next_rows + 33..next_rows + 16 * 33).step_by(32) {
+                prefetch(&self.apm_order1.table, i);
+            }
+        }
+        crate::wide::run(|| self.learn_path(b, boost));
+    }
+
+    /// Trains the gate and the APMs on the 8 nodes of byte `b`'s path.
+    #[inline(always)]
+    pub(super) fn learn_path(&mut self, b: usize, boost: i32) {
+        for j in 0..8 {
+            let c0 = (1 << j) | (b >> (8 - j));
+            let bit = ((b >> (7 - j)) & 1) as u32;
+            let x = &self.inputs[c0];
+            for (g, m) in self.mixers.iter_mut().enumerate() {
+                m.train(self.sets[g] + c0, x, self.group_p[c0][g], bit, boost);
+            }
+            if let Some(f) = &mut self.final_mix {
+                f.train(
+                    self.sets[0] + c0,
+                    &self.group_st[c0],
+                    self.p_mix[c0],
+                    bit,
+                    0,
+                );
+            }
+            let [i0, i1] = self.apm_index[c0];
+            self.apm_order0.update(i0, bit);
+            match &mut self.apm_order2 {
+                Some(a) => a.update(i1, bit),
+                None => self.apm_order1.update(i1, bit),
+            }
+        }
+    }
+}
+
+/// The neural expert's bit probabilities for every node, from its byte weights.
+pub(super) fn neural_inputs(w: &Weights, inputs: &mut [[i32; MAX_INPUTS]; 256], col: usize) {
+    let mut sums = [0u64; 512];
+    for (s, &w) in sums[256..].iter_mut().zip(w.iter()) {
+        *s = u64::from(w) + 1;
+    }
+    for n in (1..256).rev() {
+        sums[n] = sums[2 * n] + sums[2 * n + 1];
+    }
+    for c0 in 1..256 {
+        let p = ((sums[2 * c0 + 1] << 12) / sums[c0]).clamp(1, 4095) as i32;
+        inputs[c0][col] = stretch(p);
+    }
+}
+
+/// Margin in [`Spec::lane_bytes`] for a lane's state that does not scale with the block
+/// (per-node scratch, state maps, counters: about 100 KiB today).
+pub(super) const LANE_FIXED_BYTES: u64 = 256 << 10;
