@@ -149,22 +149,45 @@ pub fn range_coder(data: &[u8]) {
         quantizer.quantize(&weights[..n], &mut table);
         tables.push(table);
     }
+    // Symbols under the tables, and every third one a binary decision (format version 9's
+    // mixing predictor) whose probability and bit come from the data.
+    let p1 = |i: usize, s: u8| -> u32 {
+        let b = u32::from(rest.get(i % rest.len().max(1)).copied().unwrap_or(0));
+        match b % 4 {
+            0 => 1 + (b * 257 + u32::from(s)) % 65535,
+            1 => 8,
+            2 => 65528,
+            _ => 32768,
+        }
+    };
     let symbols = data;
     let mut enc = RangeEncoder::new();
     let symbol = |i: usize, s: u8| (usize::from(s) % tables[i % n_tables].symbols()) as u8;
     for (i, &s) in symbols.iter().enumerate() {
-        enc.encode(&tables[i % n_tables], symbol(i, s));
+        if i % 3 == 2 {
+            enc.encode_bit(p1(i, s), s & 1 == 1);
+        } else {
+            enc.encode(&tables[i % n_tables], symbol(i, s));
+        }
     }
     let coded = enc.finish();
     let mut dec = RangeDecoder::new(&coded);
     for (i, &s) in symbols.iter().enumerate() {
-        assert_eq!(dec.decode(&tables[i % n_tables]), symbol(i, s));
+        if i % 3 == 2 {
+            assert_eq!(dec.decode_bit(p1(i, s)), s & 1 == 1);
+        } else {
+            assert_eq!(dec.decode(&tables[i % n_tables]), symbol(i, s));
+        }
     }
     assert!(dec.finished_cleanly());
     // And garbage never panics.
     let mut dec = RangeDecoder::new(data);
     for i in 0..data.len().min(4096) {
-        dec.decode(&tables[i % n_tables]);
+        if i % 2 == 1 {
+            dec.decode_bit(p1(i, 0));
+        } else {
+            dec.decode(&tables[i % n_tables]);
+        }
     }
 }
 
