@@ -30,15 +30,13 @@ pub(super) fn class(byte: u8) -> usize {
 
 pub(super) const CLASSES: usize = 5;
 
-/// A high nibble below `2^-SKIP_BELOW_BITS` probability gets no low-nibble evaluation.
-/// Measured on the bench corpus (`nccat -z` per file) and 8 MiB of text (`nccat`, 2
-/// threads), format version 2: 8 gave 1,384,463 bytes and 0.245/0.213 MB/s, 7 gives
-/// 1,388,064 and about 0.27/0.28 MB/s.
+/// Before version 6: a high nibble below `2^-SKIP_BELOW_BITS` probability gets no
+/// low-nibble evaluation (`docs/tuning.md`, "Gate constants").
 pub(super) const SKIP_BELOW_BITS: u32 = 7;
 
 /// The least probability a decision is coded with, out of 2^16 (bit coding): a surprise
-/// costs at most 13 bits, and `Header::max_raw_len` relies on it. On the bench corpus 32
-/// cost 0.03% on the most predictable files, 2 and 8 were within 40 bytes of each other.
+/// costs at most 13 bits, and `Header::max_raw_len` relies on it (`docs/tuning.md`, "Bit
+/// coding").
 pub(super) const P_MIN: i32 = 8;
 
 /// Contexts of the order-2 APM (format version 9 on).
@@ -48,24 +46,19 @@ pub(super) const APM2_ROWS: usize = 1 << 16;
 pub(super) const MATCH_STATES: usize = 4;
 
 /// From version 6 the APMs learn at rate 1/64 over a block's first 128 KiB, then 1/128
-/// (before, 1/128 throughout). On the 7 files of `GROUPS`: 249,817 bytes at 1/128
-/// throughout, 249,660 switching at 32 KiB, 249,655 at 128 KiB (book1 200,161 -> 200,113,
-/// enwik6 225,362 -> 225,308); 1/64 throughout had cost book1 119 bytes in version 5.
+/// (before, 1/128 throughout): a young block's calibration has little to go on, an old
+/// one's should not drift (`docs/tuning.md`, "Gate constants").
 pub(super) const APM_FAST_BYTES: usize = 128 << 10;
 
 /// The gate's learning boost from version 6 (version 5: 36 over 8 KiB): the rate gains
 /// `peak * horizon / (horizon + bytes so far)`. The three groups each see a third of the
-/// traffic a single set saw, and learn faster for longer. On the 7 files of `GROUPS`: 36/8
-/// KiB gave 250,961 bytes, 64/16 KiB 250,093, 96/16 KiB 249,817, 128/16 KiB 249,727 (the
-/// text files a little larger); on paper1, 3, 4, 5, 6, progc, fields.c, cp.html,
-/// grammar.lsp and xargs.1, 69,240 bytes at 36/8 KiB, 68,867 at 96/16 KiB.
+/// traffic a single set saw, and learn faster for longer (`docs/tuning.md`, "Gate
+/// constants").
 pub(super) const BOOST: (usize, usize) = (96, 16384);
 
 /// Learning rate of the gate's second layer (the first's is 12, plus a boost while the
-/// block is young). Its weight sets are the first group's (node, match state, class). On
-/// the 7 files of `GROUPS`, with all four groups: rate 6 and sets per node alone 251,403
-/// bytes; per node and match state 251,140 (rate 9) and 251,158 (rate 12); per node, match
-/// state and class 251,083 (rate 9); per node and class 251,156.
+/// block is young). Its weight sets are the first group's (node, match state, class)
+/// (`docs/tuning.md`, "Gate constants").
 pub(super) const FINAL_RATE: i32 = 9;
 
 /// The mixing state of one lane: its block so far, its experts and its gate.
@@ -111,10 +104,8 @@ pub(super) struct Lane {
     /// than evenly.
     pub(super) spread_by_counts: bool,
     /// Per character class of the previous byte and high nibble: how often each low nibble
-    /// came (counts from 1, in steps of 16, halved past 4000). On alice29.txt, paper2,
-    /// progc, news, obj2, cp.html and bib (`nccat -z` per file, builds differing only in
-    /// this index): evenly 256,273 bytes, counts per high nibble alone 255,517, per class
-    /// 255,357, per previous byte 255,368.
+    /// came (counts from 1, in steps of 16, halved past 4000; `docs/tuning.md`, "Gate
+    /// constants").
     pub(super) low_counts: [[[u16; 16]; 16]; CLASSES],
     /// `class` of the previous byte.
     pub(super) low_class: usize,
@@ -133,12 +124,8 @@ pub(super) struct Lane {
 
 /// Weight-set groups of the gate's first layer from format version 6. Each group's context
 /// (with the node): the copy match state and the previous byte's class (version 2's single
-/// set); none; the top 3 bits of the two previous bytes. On alice29.txt, paper2, progc,
-/// news, obj2, cp.html and bib (`nccat -z` per file, builds differing only in the groups,
-/// second layer per node at rate 6): the first alone 254,705 bytes; with the classes of the
-/// two previous bytes, averaged 252,772, under a second layer 252,531; first, classes and
-/// none 251,879; first, none and top bits (kept) 251,580; all four 251,403, but each group
-/// costs about 10% of the time (its weights miss the caches), so the classes were left out.
+/// set); none; the top 3 bits of the two previous bytes. A fourth (the classes of the two
+/// previous bytes) gained 0.07% for 10% of the time (`docs/tuning.md`, "Gate constants").
 pub(super) const GROUPS: usize = 3;
 
 /// Weight sets per group, each times 256 nodes.
