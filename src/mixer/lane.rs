@@ -563,6 +563,7 @@ impl Lane {
             o.node_inputs(c0, &mut self.inputs[c0], 0);
         }
         if (16..32).contains(&c0) {
+            // `update` finds this subtree evaluated and does not evaluate it again.
             self.evaluated = 1 << (c0 - 16);
         }
         let (p_mix, a0, a2) = self.gate(c0);

@@ -6,9 +6,7 @@ use crate::format::profile_mask;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Profile {
-    /// Orders 1-4 and 6, word and column contexts, the long copy: the quickest. (Before
-    /// format version 9 it left the word and column contexts out: streams of that expert
-    /// set still decode, and are listed as `fast`.)
+    /// Orders 1-4 and 6, word and column contexts, the long copy: the quickest.
     Fast,
     /// All context (orders, text, sparse), copy and retrieval experts; no neural model.
     #[default]
