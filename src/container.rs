@@ -743,6 +743,18 @@ impl StreamIndex {
             r.seek(SeekFrom::Start(base + offset))?;
             read_exact_or(r, &mut b, "block header", at)?;
             let h = BlockHeader::parse(&b, header.block_size, tail_len, i, at)?;
+            let overlong = h.kind == BlockKind::Coded
+                && u64::from(h.raw_len) > header.max_raw_len(h.payload_len);
+            if overlong {
+                return Err(Error::corrupt(
+                    format!(
+                        "a payload of {} bytes cannot code {} bytes",
+                        h.payload_len, h.raw_len
+                    ),
+                    at,
+                )
+                .into());
+            }
             if (h.kind == BlockKind::End) != (i == count) || (h.raw_len, h.payload_len) != expect {
                 return Err(Error::corrupt(
                     format!("index entry {i} does not match its block header"),

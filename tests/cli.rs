@@ -254,6 +254,28 @@ fn a_closed_stdout_is_not_success() {
     assert!(!status.success(), "exit 0 although output was lost");
 }
 
+/// A descriptor closed before the start (`>&-`), which Rust's runtime reopens on
+/// `/dev/null`: an error, while `>/dev/null` itself stays a success.
+#[cfg(unix)]
+#[test]
+fn a_stdout_closed_at_start_is_not_success() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a"), b"some bytes").unwrap();
+    let run = |redirect: &str| {
+        Command::new("sh")
+            .current_dir(dir.path())
+            .arg("-c")
+            .arg(format!("exec \"$0\" -zc --no-primer -P fast a {redirect}"))
+            .arg(env!("CARGO_BIN_EXE_nccat"))
+            .output()
+            .unwrap()
+    };
+    let closed = run(">&-");
+    assert_eq!(code(&closed), 1, "{closed:?}");
+    assert!(String::from_utf8_lossy(&closed.stderr).contains("stdout"));
+    assert_eq!(code(&run(">/dev/null")), 0);
+}
+
 #[test]
 fn verbose_and_list_report() {
     let dir = tempfile::tempdir().unwrap();

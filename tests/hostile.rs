@@ -237,6 +237,18 @@ fn a_doctored_index_is_refused_before_a_seek_uses_it() {
     assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
 }
 
+/// An index whose entries agree with their block headers, but whose block claims more than
+/// its payload could code: listing or seeking refuses it, as decoding does.
+#[test]
+fn an_index_claiming_more_than_a_payload_holds_is_refused() {
+    for (name, config) in every_predictor() {
+        let stream = crafted(&config, MAX_BLOCK_SIZE, &[(MAX_BLOCK_SIZE, vec![0; 4])]);
+        let err = StreamIndex::read_from(&mut Cursor::new(&stream)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidData, "{name}: {err}");
+        assert!(err.to_string().contains("cannot code"), "{name}: {err}");
+    }
+}
+
 /// Streams back to back decode as one, as gzip members and zstd frames do.
 #[test]
 fn concatenated_streams_decode_as_one() {

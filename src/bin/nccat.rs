@@ -748,6 +748,37 @@ fn report(name: &str, target: &str, stats: &Stats, mode: Mode) {
     );
 }
 
+/// Whether stdout was closed when the process started. Rust's runtime reopens a closed
+/// standard descriptor on `/dev/null`, read-write, so writes "succeed" and the output is
+/// lost; a shell's `>/dev/null` opens it write-only.
+fn stdout_was_closed() -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: F_GETFL only reads the descriptor's flags.
+        #[allow(unsafe_code)]
+        let flags = unsafe { libc::fcntl(1, libc::F_GETFL) };
+        if flags < 0 {
+            return true;
+        }
+        if flags & libc::O_ACCMODE != libc::O_RDWR {
+            return false;
+        }
+        let on = |m: fs::Metadata| (m.dev(), m.ino(), m.rdev());
+        let out = io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .and_then(|fd| File::from(fd).metadata());
+        match (out, fs::metadata("/dev/null")) {
+            (Ok(out), Ok(null)) => on(out) == on(null),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    false
+}
+
 /// Whether an error means the reader of our stdout went away.
 fn is_broken_pipe(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe
@@ -757,6 +788,20 @@ fn run(opts: &Options) -> Result<(), ()> {
     let to_stdout = opts.output.is_none() && (opts.stdout || opts.inputs.iter().any(|i| i == "-"));
     if opts.mode == Mode::Compress && to_stdout && io::stdout().is_terminal() {
         eprintln!("nccat: compressed data not written to a terminal (use -o, -c with a redirect, or name a FILE)");
+        return Err(());
+    }
+    // Rust's stdio treats a closed descriptor as empty input and a sink for output; say so
+    // rather than exit 0 with the output lost. Checked before any file is opened, which
+    // would take the closed descriptor's number.
+    let beside = |name: &str| {
+        opts.output.is_none()
+            && !opts.stdout
+            && name != "-"
+            && matches!(opts.mode, Mode::Compress | Mode::Decompress)
+    };
+    let uses_stdout = opts.mode != Mode::Test && opts.inputs.iter().any(|name| !beside(name));
+    if uses_stdout && stdout_was_closed() {
+        eprintln!("nccat: stdout: closed (nothing would be written)");
         return Err(());
     }
     let mut ok = true;
@@ -828,8 +873,7 @@ fn run(opts: &Options) -> Result<(), ()> {
     let mut stdout = BufWriter::with_capacity(1 << 20, stdout.lock());
     for (name, input) in &mut inputs {
         let start = Instant::now();
-        let beside =
-            !opts.stdout && name != "-" && matches!(opts.mode, Mode::Compress | Mode::Decompress);
+        let beside = beside(name);
         let result: Result<(Stats, String), Failure> = if beside {
             (|| {
                 let target = output_name(name, opts.mode).map_err(|e| fail(&*name, e))?;
