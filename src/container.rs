@@ -18,11 +18,11 @@ use crate::error::{Error, Location};
 pub use crate::format::{
     predictor_id, BLOCK_HEADER_LEN, EXPERT_CONTEXT_STATS, EXPERT_NEURAL, FLAG_PRIMED, FLAG_SYNC,
     HEADER_PREFIX_LEN, INDEX_ENTRY_LEN, LEGACY_TAIL_LEN, MAGIC, MAX_BLOCKS, MAX_BLOCK_SIZE,
-    MAX_HEADER_LEN, MIN_BLOCK_SIZE, MIN_HEADER_LEN, OLDEST_READABLE_VERSION, TAIL_LEN, TAIL_MAGIC,
-    TEMPERATURE_ONE, VERSION,
+    MAX_HEADER_LEN, MAX_RATIO, MIN_BLOCK_SIZE, MIN_HEADER_LEN, OLDEST_READABLE_VERSION, TAIL_LEN,
+    TAIL_MAGIC, TEMPERATURE_ONE, VERSION,
 };
 use crate::format::{
-    profile_mask, BITS_VERSION, COMPACT_HEADER_VERSION, MIX_EXPERTS, PRIMED_VERSION,
+    profile_mask, BITS_VERSION, COMPACT_HEADER_VERSION, MIX_EXPERTS, PRIMED_VERSION, RATIO_VERSION,
 };
 
 /// The oldest format version whose streams of `predictor` this build decodes: the version
@@ -506,11 +506,17 @@ impl Header {
     /// bit (version [`BITS_VERSION`] on), under 16-bit tables: each of a byte's 8 decisions
     /// has probability at most `1 - 2^-13` (`mixer::P_MIN`), so a byte costs at least
     /// `2^-10 / ln 2` bits, more than the `43.28 / 2^16` bound of 16-bit tables.
+    /// From version [`RATIO_VERSION`] on, also at most [`MAX_RATIO`] bytes per payload byte.
     pub fn max_raw_len(&self, payload_len: u32) -> u64 {
-        if self.predictor == predictor_id::MIX && self.version >= BITS_VERSION {
+        let coded = if self.predictor == predictor_id::MIX && self.version >= BITS_VERSION {
             max_raw_len(payload_len, 16)
         } else {
             max_raw_len(payload_len, self.quant_bits)
+        };
+        if self.version >= RATIO_VERSION {
+            coded.min(u64::from(payload_len) * u64::from(MAX_RATIO))
+        } else {
+            coded
         }
     }
 }

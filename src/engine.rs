@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::container::{predictor_id, BlockHeader, BlockKind, Header};
 use crate::error::{Error, Location};
 use crate::experts::{ContextStats, NeuralExpert, NeuralModel, Predictor, Weights};
+use crate::format::{MAX_RATIO, RATIO_VERSION};
 use crate::mixer::Mix;
 use crate::quantizer::{FreqTable, Quantizer};
 use crate::range_coder::{RangeDecoder, RangeEncoder};
@@ -39,6 +40,9 @@ struct Worker {
 /// Codes batches of blocks with the predictor a header describes.
 pub(crate) struct Engine {
     quantizer: Quantizer,
+    /// Coded blocks keep at most `MAX_RATIO` bytes per payload byte (format version
+    /// `RATIO_VERSION` on): short range codes are padded with zero bytes.
+    padded: bool,
     workers: Vec<Worker>,
     lanes: usize,
 }
@@ -125,6 +129,7 @@ impl Engine {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Engine {
             quantizer: Quantizer::new(u32::from(header.quant_bits)),
+            padded: header.version >= RATIO_VERSION,
             workers,
             lanes,
         })
@@ -144,10 +149,15 @@ impl Engine {
     pub fn encode(&mut self, blocks: &[&[u8]]) -> Result<Vec<CodedBlock>, Error> {
         debug_assert!(blocks.len() <= self.lanes);
         let group = self.group_size(blocks.len());
-        let quantizer = self.quantizer;
+        let (quantizer, padded) = (self.quantizer, self.padded);
         let mut results: Vec<Result<Vec<CodedBlock>, Error>> = Vec::new();
         if blocks.len() <= group {
-            results.push(encode_lockstep(&mut self.workers[0], quantizer, blocks));
+            results.push(encode_lockstep(
+                &mut self.workers[0],
+                quantizer,
+                padded,
+                blocks,
+            ));
         } else {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = self
@@ -155,7 +165,7 @@ impl Engine {
                     .iter_mut()
                     .zip(blocks.chunks(group))
                     .map(|(worker, chunk)| {
-                        scope.spawn(move || encode_lockstep(worker, quantizer, chunk))
+                        scope.spawn(move || encode_lockstep(worker, quantizer, padded, chunk))
                     })
                     .collect();
                 for h in handles {
@@ -191,12 +201,13 @@ impl Engine {
             rest = tail;
         }
         let group = self.group_size(blocks.len());
-        let quantizer = self.quantizer;
+        let (quantizer, padded) = (self.quantizer, self.padded);
         let mut results = Vec::new();
         if blocks.len() <= group {
             results.push(decode_lockstep(
                 &mut self.workers[0],
                 quantizer,
+                padded,
                 blocks,
                 &mut slices,
             ));
@@ -207,7 +218,7 @@ impl Engine {
                     .iter_mut()
                     .zip(blocks.chunks(group).zip(slices.chunks_mut(group)))
                     .map(|(worker, (chunk, outs))| {
-                        scope.spawn(move || decode_lockstep(worker, quantizer, chunk, outs))
+                        scope.spawn(move || decode_lockstep(worker, quantizer, padded, chunk, outs))
                     })
                     .collect();
                 for h in handles {
@@ -310,6 +321,7 @@ fn resolve_model(
 fn encode_lockstep(
     worker: &mut Worker,
     quantizer: Quantizer,
+    padded: bool,
     blocks: &[&[u8]],
 ) -> Result<Vec<CodedBlock>, Error> {
     let predictor = worker.predictor.as_mut();
@@ -357,7 +369,13 @@ fn encode_lockstep(
         .zip(blocks)
         .map(|(enc, block)| {
             let crc = crc32fast::hash(block);
-            let payload = enc.finish();
+            let mut payload = enc.finish();
+            if padded {
+                let least = block.len().div_ceil(MAX_RATIO as usize);
+                if payload.len() < least {
+                    payload.resize(least, 0);
+                }
+            }
             if payload.len() < block.len() {
                 CodedBlock {
                     kind: BlockKind::Coded,
@@ -387,6 +405,7 @@ enum DecodeFailure {
 fn decode_lockstep(
     worker: &mut Worker,
     quantizer: Quantizer,
+    padded: bool,
     blocks: &[(BlockHeader, &[u8])],
     outs: &mut [&mut [u8]],
 ) -> Result<(), DecodeFailure> {
@@ -451,7 +470,14 @@ fn decode_lockstep(
     }
     let mut lanes = decoders.iter();
     for (i, (h, _)) in blocks.iter().enumerate() {
-        if h.kind != BlockKind::Stored && !lanes.next().is_some_and(|d| d.finished_cleanly()) {
+        let clean = |d: &RangeDecoder<'_>| {
+            if padded {
+                d.finished_before_padding()
+            } else {
+                d.finished_cleanly()
+            }
+        };
+        if h.kind != BlockKind::Stored && !lanes.next().is_some_and(clean) {
             return Err(DecodeFailure::Block(i, true));
         }
         if crc32fast::hash(outs[i]) != h.crc {

@@ -11,7 +11,7 @@ pub const TAIL_MAGIC: [u8; 4] = *b"NCix";
 /// The format version this build writes. It also reads older versions where it can still
 /// reproduce their arithmetic: version 2 of the mixing predictor, version 1 of the others
 /// (see `FORMAT.md`, "Versioning").
-pub const VERSION: u16 = 9;
+pub const VERSION: u16 = 10;
 /// The oldest format version this build reads (for some predictor: see `Header::validate`).
 pub const OLDEST_READABLE_VERSION: u16 = 1;
 
@@ -21,6 +21,14 @@ pub const OLDEST_READABLE_VERSION: u16 = 1;
 pub const FLAG_PRIMED: u16 = 1;
 /// The first version whose mixing predictor codes a byte as 8 binary decisions.
 pub const BITS_VERSION: u16 = 9;
+/// The first version whose coded blocks hold at most [`MAX_RATIO`] bytes per payload byte.
+pub const RATIO_VERSION: u16 = 10;
+/// The most bytes a coded block may hold per byte of its payload (version [`RATIO_VERSION`]
+/// on): the encoder pads the range code of a block that would code smaller with zero bytes.
+/// It bounds the work a few bytes of input can ask of a decoder (a 4 KB stream decodes to at
+/// most 512 KiB) at the price of a floor of 1/16 bit per byte, which only runs and sparse
+/// data come near.
+pub const MAX_RATIO: u32 = 128;
 /// The first version that defines [`FLAG_PRIMED`].
 pub const PRIMED_VERSION: u16 = 7;
 

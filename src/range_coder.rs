@@ -245,6 +245,12 @@ impl<'a> RangeDecoder<'a> {
     pub fn finished_cleanly(&self) -> bool {
         !self.corrupt && self.pos == self.input.len()
     }
+
+    /// [`finished_cleanly`](Self::finished_cleanly) for a payload that may continue with
+    /// zero bytes after the code (format version 10 on): nothing else may follow.
+    pub fn finished_before_padding(&self) -> bool {
+        !self.corrupt && self.input[self.pos..].iter().all(|&b| b == 0)
+    }
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ fn encode(original: &[u8], config: &Config) -> Vec<u8> {
 fn golden_streams_decode_and_reencode_identically() {
     let bless = std::env::var_os("NC_BLESS").is_some();
     // (original, suffix of its stream, predictor, primed): the streams this build writes
-    // (format version 9), for the context-statistics predictor, the mixing predictor's
+    // (format version 10), for the context-statistics predictor, the mixing predictor's
     // default (primed and unprimed), fast and max profiles, and the neural model alone (the
     // last two with the test model).
     let default = PredictorKind::Mix(Profile::Default);
@@ -95,6 +95,38 @@ fn golden_streams_decode_and_reencode_identically() {
             stream,
             "{name}: the encoder's output changed"
         );
+    }
+}
+
+/// Version 9 streams of every predictor: version 10 only adds the bound on bytes per payload
+/// byte (which these streams keep) and the zero padding that enforces it, so they decode, and
+/// their payloads must end where the code does.
+#[test]
+fn version_9_streams_decode() {
+    let default = PredictorKind::Mix(Profile::Default);
+    for (name, predictor, primed) in [
+        ("prose.txt.v9.ctx.nc", PredictorKind::ContextStats, true),
+        ("mixed.bin.v9.ctx.nc", PredictorKind::ContextStats, true),
+        ("prose.txt.v9.mix.nc", default, true),
+        ("mixed.bin.v9.mix.nc", default, true),
+        ("prose.txt.v9.unprimed.mix.nc", default, false),
+        ("mixed.bin.v9.unprimed.mix.nc", default, false),
+        (
+            "prose.txt.v9.fast.nc",
+            PredictorKind::Mix(Profile::Fast),
+            true,
+        ),
+        (
+            "prose.txt.v9.max.nc",
+            PredictorKind::Mix(Profile::Max),
+            true,
+        ),
+        ("prose.txt.v9.neural.nc", PredictorKind::Neural, true),
+    ] {
+        let (stem, suffix) = name.split_once(".v").unwrap();
+        let (original, stream) = older_stream(stem, &format!("v{suffix}"), 9);
+        let config = config(1024, predictor).primer(primed);
+        assert_eq!(decode_with(&stream, &config).unwrap(), original, "{name}");
     }
 }
 

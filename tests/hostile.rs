@@ -14,7 +14,7 @@ use std::time::Instant;
 use common::*;
 use nc_codec::container::{
     max_raw_len, BlockHeader, BlockKind, IndexEntry, StreamIndex, Tail, INDEX_ENTRY_LEN,
-    MAX_BLOCK_SIZE, TAIL_LEN,
+    MAX_BLOCK_SIZE, MAX_RATIO, TAIL_LEN,
 };
 use nc_codec::{Config, Error, NcReader, PredictorKind, Profile};
 
@@ -63,9 +63,12 @@ fn a_block_claiming_more_than_its_payload_holds_fails_at_once() {
     for (name, config) in every_predictor() {
         let mut rng = Rng(77);
         for payload in [vec![0u8; 4], vec![0xA5; 4], rng.bytes(200), rng.bytes(3000)] {
-            // The most a payload could code ([`max_raw_len`]), and more: the first is
+            // The most a payload could code (`Header::max_raw_len`), and more: the first is
             // decoded until the payload runs out, the second refused from its header.
-            let most = max_raw_len(payload.len() as u32, 16).min(u64::from(MAX_BLOCK_SIZE));
+            let header = config.clone().block_size(MAX_BLOCK_SIZE).header().unwrap();
+            let most = header
+                .max_raw_len(payload.len() as u32)
+                .min(u64::from(MAX_BLOCK_SIZE));
             for claim in [most as u32, MAX_BLOCK_SIZE] {
                 let stream = crafted(&config, MAX_BLOCK_SIZE, &[(claim, payload.clone())]);
                 let start = Instant::now();
@@ -114,6 +117,30 @@ fn the_payload_bound_admits_runs() {
             zeros,
             "{name}"
         );
+    }
+}
+
+/// From format version 10 a coded block holds at most `MAX_RATIO` bytes per payload byte: a
+/// run codes into a payload padded with zeros to that length, and the padding is checked.
+#[test]
+fn runs_are_padded_to_the_ratio_bound() {
+    let zeros = vec![0u8; 300_000];
+    for (name, config) in every_predictor() {
+        if name == "neural" || name == "max" {
+            continue; // the slow expert; the bound is the container's, the same for all
+        }
+        let config = config.block_size(1 << 20).threads(1);
+        let packed = compress(&zeros, &config);
+        let index = StreamIndex::read_from(&mut Cursor::new(&packed)).unwrap();
+        let b = index.blocks[0];
+        assert_eq!(b.payload_len, 300_000u32.div_ceil(MAX_RATIO), "{name}");
+        assert_eq!(nc_codec::decompress(&packed, &config).unwrap(), zeros);
+
+        // The padding must be zeros: the block's checksum covers only what it decodes to.
+        let mut bad = packed.clone();
+        bad[(b.offset + 16) as usize + b.payload_len as usize - 1] = 1;
+        let err = nc_codec::decompress(&bad, &config).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidData, "{name}: {err}");
     }
 }
 
