@@ -101,32 +101,16 @@ pub(crate) fn bump16(cell: &mut u16, bit: u32, limit: u16, surprise: u16) {
 pub(crate) const CELL_INIT: u16 = 2048 << 4;
 
 /// A 32-bit adaptive probability for small context sets (22-bit probability above a
-/// 10-bit count), finer than [`bump16`] for contexts that see millions of bits. Each cell
-/// keeps the stretch of its probability beside it, refreshed when the cell learns: mixer
-/// inputs read it far more often than cells learn (the context statistics read ~100 cells
-/// per context and byte and train 8), and an update finds the line its read brought in.
+/// 10-bit count), finer than [`bump16`] for contexts that see millions of bits. Coding bit
+/// by bit, a context's cells are read about as often as they learn, so a cell is the state
+/// alone (4 bytes; its stretch comes from the L1-resident table on each read): the map the
+/// context statistics read on every decision is half the size a cached stretch made it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct StateMap {
-    cells: Vec<Cell>,
+    cells: Vec<u32>,
     /// What a reset returns each run of `row.len()` cells to.
-    row: Vec<Cell>,
+    row: Vec<u32>,
     limit: u32,
-}
-
-/// One [`StateMap`] context: the probability and count, and the probability's stretch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Cell {
-    state: u32,
-    st: i32,
-}
-
-impl Cell {
-    fn new(state: u32) -> Cell {
-        Cell {
-            state,
-            st: stretch((state >> 20) as i32),
-        }
-    }
 }
 
 impl StateMap {
@@ -138,9 +122,9 @@ impl StateMap {
     /// `rows` rows of contexts, context `i` of each row starting at 12-bit probability
     /// `row[i]`.
     pub(crate) fn with_rows(rows: usize, row: &[i32], limit: u32) -> Self {
-        let row: Vec<Cell> = row
+        let row: Vec<u32> = row
             .iter()
-            .map(|&p| Cell::new((p.clamp(1, 4095) as u32) << 20))
+            .map(|&p| (p.clamp(1, 4095) as u32) << 20)
             .collect();
         let mut map = StateMap {
             cells: vec![row[0]; rows * row.len()],
@@ -152,15 +136,15 @@ impl StateMap {
     }
 
     /// 12-bit probability of context `cx`.
-    #[cfg(test)]
+    #[inline]
     pub(crate) fn p(&self, cx: usize) -> i32 {
-        (self.cells[cx].state >> 20) as i32
+        (self.cells[cx] >> 20) as i32
     }
 
     /// `stretch(self.p(cx))`.
     #[inline]
     pub(crate) fn st(&self, cx: usize) -> i32 {
-        self.cells[cx].st
+        stretch(self.p(cx))
     }
 
     /// Starts fetching context `cx` (see [`crate::hint::prefetch`]).
@@ -172,12 +156,12 @@ impl StateMap {
     /// Moves context `cx` toward `bit`.
     #[inline]
     pub(crate) fn update(&mut self, cx: usize, bit: u32) {
-        let cell = self.cells[cx].state;
+        let cell = self.cells[cx];
         let n = cell & 1023;
         let p = i64::from(cell >> 10);
         let target = if bit != 0 { (1i64 << 22) - 1 } else { 0 };
         let p = p + (((target - p) * i64::from(RECIPROCAL[n as usize])) >> 16);
-        self.cells[cx] = Cell::new(((p as u32) << 10) | (n + u32::from(n < self.limit)));
+        self.cells[cx] = ((p as u32) << 10) | (n + u32::from(n < self.limit));
     }
 
     /// Forgets everything.

@@ -8,7 +8,7 @@ use crate::experts::retrieval::Retrieval;
 use crate::experts::Weights;
 use crate::format::{
     BITS_VERSION, EXPERT_LONG_COPY, EXPERT_NEURAL_INPUT, EXPERT_ORDERS, EXPERT_RETRIEVAL,
-    EXPERT_SHORT_COPY, EXPERT_SPARSE, EXPERT_TEXT,
+    EXPERT_SHORT_COPY, EXPERT_SPARSE, EXPERT_TEXT, RATIO_VERSION,
 };
 use crate::hint::prefetch;
 use crate::logistic::{squash, stretch};
@@ -60,6 +60,11 @@ pub(super) const BOOST: (usize, usize) = (96, 16384);
 /// block is young). Its weight sets are the first group's (node, match state, class)
 /// (`docs/tuning.md`, "Gate constants").
 pub(super) const FINAL_RATE: i32 = 9;
+
+/// Format version 10 on: the error (12-bit) within which a first-layer mixer skips its
+/// training step: most decisions of predictable data are predicted that well, and their
+/// steps are small (`docs/tuning.md`, "Gate constants").
+pub(super) const SKIP_ERROR: i32 = 32;
 
 /// The mixing state of one lane: its block so far, its experts and its gate.
 #[derive(Clone)]
@@ -115,6 +120,8 @@ pub(super) struct Lane {
     pub(super) bits: bool,
     /// The gate's learning boost (`Spec::boost`).
     pub(super) boost: (usize, usize),
+    /// Training skipped within this error (`Spec::skip_error`).
+    pub(super) skip_error: i32,
     /// The APMs learn at rate 1/64 before this many bytes, 1/128 after (`Spec`).
     pub(super) apm_fast_bytes: usize,
     /// Bytes of `bytes` before the block's first: the primer's. The boost and the APMs'
@@ -159,6 +166,9 @@ pub(super) struct Spec {
     pub(super) bits: bool,
     /// The gate's learning boost at the block start and the bytes over which it halves.
     pub(super) boost: (usize, usize),
+    /// Format version 10 on: a first-layer mixer skips its training step on a decision it
+    /// predicted within this error (12-bit), as paq8px does ([`SKIP_ERROR`]).
+    pub(super) skip_error: i32,
     /// The APMs learn at rate 1/64 over the block's first this many bytes (0 before
     /// version 6), then 1/128.
     pub(super) apm_fast_bytes: usize,
@@ -209,6 +219,11 @@ impl Spec {
             groups: version >= 6,
             bits: version >= BITS_VERSION,
             boost: if version >= 6 { BOOST } else { (36, 8192) },
+            skip_error: if version >= RATIO_VERSION {
+                SKIP_ERROR
+            } else {
+                0
+            },
             apm_fast_bytes: if version >= 6 { APM_FAST_BYTES } else { 0 },
             primer: None,
             version,
@@ -319,6 +334,7 @@ impl Lane {
             nibbles: spec.nibbles,
             bits: spec.bits,
             boost: spec.boost,
+            skip_error: spec.skip_error,
             apm_fast_bytes: spec.apm_fast_bytes,
             start: 0,
         });
@@ -688,7 +704,10 @@ impl Lane {
             let bit = ((b >> (7 - j)) & 1) as u32;
             let x = &self.inputs[c0];
             for (g, m) in self.mixers.iter_mut().enumerate() {
-                m.train(self.sets[g] + c0, x, self.group_p[c0][g], bit, boost);
+                let p = self.group_p[c0][g];
+                if ((bit << 12) as i32 - p).abs() >= self.skip_error {
+                    m.train(self.sets[g] + c0, x, p, bit, boost);
+                }
             }
             if let Some(f) = &mut self.final_mix {
                 f.train(
