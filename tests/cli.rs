@@ -276,6 +276,28 @@ fn a_stdout_closed_at_start_is_not_success() {
     assert_eq!(code(&run(">/dev/null")), 0);
 }
 
+/// `--help` and `--version` into a pipe whose reader has gone (`nccat -V | true`): no
+/// panic, and no exit 0 for output that was lost.
+#[cfg(unix)]
+#[test]
+fn help_into_a_closed_pipe_does_not_panic() {
+    for flag in ["-h", "-V"] {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("sleep 0.3; exec \"$0\" {flag}"))
+            .arg(env!("CARGO_BIN_EXE_nccat"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader goes before anything is written
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{flag}: {err}");
+        assert_eq!(code(&out), 1, "{flag}: {err}");
+    }
+}
+
 #[test]
 fn verbose_and_list_report() {
     let dir = tempfile::tempdir().unwrap();

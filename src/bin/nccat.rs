@@ -212,14 +212,8 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Options, Usage> {
             Long("no-primer") => opts.config = opts.config.primer(false),
             Long("offset") => opts.offset = Some(parse_size(&value(&mut parser, "--offset")?)?),
             Long("length") => opts.length = Some(parse_size(&value(&mut parser, "--length")?)?),
-            Short('h') | Long("help") => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            Short('V') | Long("version") => {
-                println!("{}", version_text());
-                std::process::exit(0);
-            }
+            Short('h') | Long("help") => print_and_exit(USAGE),
+            Short('V') | Long("version") => print_and_exit(&version_text()),
             Value(v) => opts.inputs.push(
                 v.into_string()
                     .map_err(|_| Usage("file name is not valid UTF-8".into()))?,
@@ -746,6 +740,20 @@ fn report(name: &str, target: &str, stats: &Stats, mode: Mode) {
             format!(" -> {target}")
         }
     );
+}
+
+/// Prints `text` (help, version) and exits: 0 once written, or 1 where stdout failed (a
+/// reader that went away, as with `nccat -V | head -1`, ends it quietly, as `cat` does).
+fn print_and_exit(text: &str) -> ! {
+    let mut out = io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => std::process::exit(0),
+        Err(e) if is_broken_pipe(&e) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("nccat: stdout: {e}");
+            std::process::exit(1)
+        }
+    }
 }
 
 /// Whether stdout was closed when the process started. Rust's runtime reopens a closed
