@@ -254,11 +254,11 @@ fn a_closed_stdout_is_not_success() {
     assert!(!status.success(), "exit 0 although output was lost");
 }
 
-/// A descriptor closed before the start (`>&-`), which Rust's runtime reopens on
-/// `/dev/null`: an error, while `>/dev/null` itself stays a success.
+/// A descriptor closed before the start (`>&-`, `<&-`), which Rust's runtime reopens on
+/// `/dev/null`: an error, while `>/dev/null` and `</dev/null` stay a success.
 #[cfg(unix)]
 #[test]
-fn a_stdout_closed_at_start_is_not_success() {
+fn stdio_closed_at_start_is_not_success() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("a"), b"some bytes").unwrap();
     let run = |redirect: &str| {
@@ -274,6 +274,23 @@ fn a_stdout_closed_at_start_is_not_success() {
     assert_eq!(code(&closed), 1, "{closed:?}");
     assert!(String::from_utf8_lossy(&closed.stderr).contains("stdout"));
     assert_eq!(code(&run(">/dev/null")), 0);
+
+    // The same for stdin: a closed one is not an empty input, `</dev/null` is.
+    let from_stdin = |redirect: &str| {
+        Command::new("sh")
+            .current_dir(dir.path())
+            .arg("-c")
+            .arg(format!(
+                "exec \"$0\" -zc --no-primer -P fast - >/dev/null {redirect}"
+            ))
+            .arg(env!("CARGO_BIN_EXE_nccat"))
+            .output()
+            .unwrap()
+    };
+    let closed = from_stdin("<&-");
+    assert_eq!(code(&closed), 1, "{closed:?}");
+    assert!(String::from_utf8_lossy(&closed.stderr).contains("stdin"));
+    assert_eq!(code(&from_stdin("</dev/null")), 0);
 }
 
 /// `--help` and `--version` into a pipe whose reader has gone (`nccat -V | true`): no

@@ -756,34 +756,36 @@ fn print_and_exit(text: &str) -> ! {
     }
 }
 
-/// Whether stdout was closed when the process started. Rust's runtime reopens a closed
-/// standard descriptor on `/dev/null`, read-write, so writes "succeed" and the output is
-/// lost; a shell's `>/dev/null` opens it write-only.
-fn stdout_was_closed() -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsFd;
-        use std::os::unix::fs::MetadataExt;
-        // SAFETY: F_GETFL only reads the descriptor's flags.
-        #[allow(unsafe_code)]
-        let flags = unsafe { libc::fcntl(1, libc::F_GETFL) };
-        if flags < 0 {
-            return true;
-        }
-        if flags & libc::O_ACCMODE != libc::O_RDWR {
-            return false;
-        }
-        let on = |m: fs::Metadata| (m.dev(), m.ino(), m.rdev());
-        let out = io::stdout()
-            .as_fd()
-            .try_clone_to_owned()
-            .and_then(|fd| File::from(fd).metadata());
-        match (out, fs::metadata("/dev/null")) {
-            (Ok(out), Ok(null)) => on(out) == on(null),
-            _ => false,
-        }
+/// Whether a standard descriptor (`io::stdin()`, `io::stdout()`) was closed when the
+/// process started. Rust's runtime reopens a closed standard descriptor on `/dev/null`,
+/// read-write, so reads see an empty input and writes "succeed" with the output lost; a
+/// shell's `</dev/null` or `>/dev/null` opens it read-only or write-only.
+#[cfg(unix)]
+fn closed_at_start(std: impl std::os::fd::AsFd) -> bool {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let fd = std.as_fd();
+    // SAFETY: F_GETFL only reads the flags of a descriptor the handle keeps open.
+    #[allow(unsafe_code)]
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 {
+        return true;
     }
-    #[cfg(not(unix))]
+    if flags & libc::O_ACCMODE != libc::O_RDWR {
+        return false;
+    }
+    let on = |m: fs::Metadata| (m.dev(), m.ino(), m.rdev());
+    let this = fd
+        .try_clone_to_owned()
+        .and_then(|fd| File::from(fd).metadata());
+    match (this, fs::metadata("/dev/null")) {
+        (Ok(this), Ok(null)) => on(this) == on(null),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn closed_at_start<T>(_: T) -> bool {
     false
 }
 
@@ -808,8 +810,12 @@ fn run(opts: &Options) -> Result<(), ()> {
             && matches!(opts.mode, Mode::Compress | Mode::Decompress)
     };
     let uses_stdout = opts.mode != Mode::Test && opts.inputs.iter().any(|name| !beside(name));
-    if uses_stdout && stdout_was_closed() {
+    if uses_stdout && closed_at_start(io::stdout()) {
         eprintln!("nccat: stdout: closed (nothing would be written)");
+        return Err(());
+    }
+    if opts.inputs.iter().any(|name| name == "-") && closed_at_start(io::stdin()) {
+        eprintln!("nccat: stdin: closed (nothing to read)");
         return Err(());
     }
     let mut ok = true;
