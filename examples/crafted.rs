@@ -10,7 +10,7 @@
 #[path = "../fuzz/src/lib.rs"]
 mod nc_fuzz;
 
-use nc_codec::container::{BlockHeader, BlockKind, MAX_BLOCK_SIZE};
+use nc_codec::container::MAX_BLOCK_SIZE;
 use nc_codec::{Config, PredictorKind, Profile};
 
 fn main() {
@@ -32,19 +32,13 @@ fn main() {
         // Header, block header, END block header, one index entry, tail: the rest is payload.
         let frame = nc_fuzz::framed(&header, &[], 0).len() + 16 + 8;
         let payload = vec![0u8; 4096 - frame];
-        let block = BlockHeader {
-            kind: BlockKind::Coded,
-            flags: 0,
-            raw_len: header
-                .max_raw_len(payload.len() as u32)
-                .min(u64::from(MAX_BLOCK_SIZE)) as u32,
-            payload_len: payload.len() as u32,
-            crc: 0,
-        };
-        let stream = nc_fuzz::framed(&header, &[(block, payload)], 0);
+        let claim = header
+            .max_raw_len(payload.len() as u32)
+            .min(u64::from(MAX_BLOCK_SIZE)) as u32;
+        let stream = nc_fuzz::claimed(&header, &[(claim, payload)]);
         assert_eq!(stream.len(), 4096);
         let path = format!("{dir}/{name}.nc");
         std::fs::write(&path, &stream).unwrap();
-        println!("{path}: claims {} bytes", block.raw_len);
+        println!("{path}: claims {claim} bytes");
     }
 }

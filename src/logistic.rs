@@ -101,10 +101,10 @@ pub(crate) fn bump16(cell: &mut u16, bit: u32, limit: u16, surprise: u16) {
 pub(crate) const CELL_INIT: u16 = 2048 << 4;
 
 /// A 32-bit adaptive probability for small context sets (22-bit probability above a
-/// 10-bit count), finer than [`bump16`] for contexts that see millions of bits. Coding bit
-/// by bit, a context's cells are read about as often as they learn, so a cell is the state
-/// alone (4 bytes; its stretch comes from the L1-resident table on each read): the map the
-/// context statistics read on every decision is half the size a cached stretch made it.
+/// 10-bit count), finer than [`bump16`] for contexts that see millions of bits. A cell is
+/// the state alone, 4 bytes, its stretch looked up in the (L1-resident) table on each read:
+/// coding bit by bit, cells are read about as often as they learn, and the smaller map
+/// stays in L2.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct StateMap {
     cells: Vec<u32>,

@@ -1,6 +1,8 @@
 //! Replays every committed fuzz input (`fuzz/regressions/<target>/*`: minimised crashers and
 //! seeds) through the same function the fuzz target runs, under plain `cargo test`.
 
+// Its stream builders serve tests/hostile.rs and examples/crafted.rs, not this file.
+#[allow(dead_code)]
 #[path = "../fuzz/src/lib.rs"]
 mod nc_fuzz;
 

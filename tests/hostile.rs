@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use common::*;
 use nc_codec::container::{
-    max_raw_len, BlockHeader, BlockKind, IndexEntry, StreamIndex, Tail, INDEX_ENTRY_LEN,
-    MAX_BLOCK_SIZE, MAX_RATIO, TAIL_LEN,
+    max_raw_len, IndexEntry, StreamIndex, Tail, INDEX_ENTRY_LEN, MAX_BLOCK_SIZE, MAX_RATIO,
+    TAIL_LEN,
 };
 use nc_codec::{Config, Error, NcReader, PredictorKind, Profile};
 
@@ -36,23 +36,10 @@ fn every_predictor() -> Vec<(&'static str, Config)> {
 }
 
 /// A stream of `config`'s header with block size `block_size` whose blocks are the given
-/// (raw length, payload) pairs, each claimed as coded ([`nc_fuzz::framed`]).
+/// (raw length, payload) pairs, each claimed as coded ([`nc_fuzz::claimed`]).
 fn crafted(config: &Config, block_size: u32, blocks: &[(u32, Vec<u8>)]) -> Vec<u8> {
     let header = config.clone().block_size(block_size).header().unwrap();
-    let blocks: Vec<_> = blocks
-        .iter()
-        .map(|(raw_len, payload)| {
-            let h = BlockHeader {
-                kind: BlockKind::Coded,
-                flags: 0,
-                raw_len: *raw_len,
-                payload_len: payload.len() as u32,
-                crc: 0,
-            };
-            (h, payload.clone())
-        })
-        .collect();
-    nc_fuzz::framed(&header, &blocks, 0)
+    nc_fuzz::claimed(&header, blocks)
 }
 
 /// One block claiming 64 MiB behind a few payload bytes (88 bytes in all with a 4-byte

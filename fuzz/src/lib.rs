@@ -306,6 +306,26 @@ pub fn framed(
     stream
 }
 
+/// A stream of `header` whose blocks are the given (raw length, payload) pairs, each
+/// claimed as coded (CRC 0), framed by [`framed`]: a decoder meets the claims.
+pub fn claimed(header: &nc_codec::Header, blocks: &[(u32, Vec<u8>)]) -> Vec<u8> {
+    use nc_codec::container::{BlockHeader, BlockKind};
+    let blocks: Vec<_> = blocks
+        .iter()
+        .map(|(raw_len, payload)| {
+            let h = BlockHeader {
+                kind: BlockKind::Coded,
+                flags: 0,
+                raw_len: *raw_len,
+                payload_len: payload.len() as u32,
+                crc: 0,
+            };
+            (h, payload.clone())
+        })
+        .collect();
+    framed(header, &blocks, 0)
+}
+
 /// A structurally valid stream whose blocks claim what the input says: any predictor a
 /// header can name (primed or not), block sizes up to 64 MiB, blocks of any kind and
 /// lengths ([`framed`]). Under a 512 MiB memory limit the reader must refuse, fail or

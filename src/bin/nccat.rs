@@ -800,9 +800,8 @@ fn run(opts: &Options) -> Result<(), ()> {
         eprintln!("nccat: compressed data not written to a terminal (use -o, -c with a redirect, or name a FILE)");
         return Err(());
     }
-    // Rust's stdio treats a closed descriptor as empty input and a sink for output; say so
-    // rather than exit 0 with the output lost. Checked before any file is opened, which
-    // would take the closed descriptor's number.
+    // A standard descriptor closed at the start reads as empty input and swallows output
+    // (`closed_at_start`); say so rather than exit 0 with the output lost.
     let beside = |name: &str| {
         opts.output.is_none()
             && !opts.stdout

@@ -46,8 +46,8 @@ pub(crate) struct Retrieval {
     context: usize,
     confidence: StateMap,
     record: u32,
-    /// The candidates scored at the last byte (continuation index, normalised match
-    /// length): a candidate that continues one of them extends its length by a byte
+    /// The candidates scored at the last byte (normalised match length, continuation
+    /// index): a candidate that continues one of them extends its length by a byte
     /// instead of comparing up to `MAX_LEN` bytes again.
     scored: [(usize, usize); 2],
 }
@@ -78,7 +78,7 @@ impl Retrieval {
             context: 0,
             confidence: StateMap::new(BUCKETS * 3 * 4 * 2, 255),
             record: 0,
-            scored: [(usize::MAX, 0); 2],
+            scored: [(0, usize::MAX); 2],
         }
     }
 
@@ -93,7 +93,7 @@ impl Retrieval {
         self.context = 0;
         self.confidence.reset();
         self.record = 0;
-        self.scored = [(usize::MAX, 0); 2];
+        self.scored = [(0, usize::MAX); 2];
     }
 
     fn bucket(&self) -> usize {
@@ -104,16 +104,20 @@ impl Retrieval {
     /// a candidate scored then: its context is that one's plus one byte.
     fn similarity_after(&self, bytes: &[u8], candidate: usize) -> usize {
         let pos = bytes.len();
-        for &(before, len) in &self.scored {
-            if before.wrapping_add(1) == candidate {
-                return if normalise(bytes[candidate - 1]) == normalise(bytes[pos - 1]) {
-                    (len + 1).min(MAX_LEN)
-                } else {
-                    0
-                };
-            }
-        }
-        Self::similarity(bytes, candidate)
+        let Some(&(len, _)) = self
+            .scored
+            .iter()
+            .find(|&&(_, before)| before.wrapping_add(1) == candidate)
+        else {
+            return Self::similarity(bytes, candidate);
+        };
+        let len = if normalise(bytes[candidate - 1]) == normalise(bytes[pos - 1]) {
+            (len + 1).min(MAX_LEN)
+        } else {
+            0
+        };
+        debug_assert_eq!(len, Self::similarity(bytes, candidate));
+        len
     }
 
     /// Normalised match length of the context ending before index `candidate` with the
@@ -146,18 +150,14 @@ impl Retrieval {
         }
         let [a, b] = self.table[self.bucket()];
         // A candidate is stored as the index of its continuation plus one.
-        let lens = [a, b].map(|c| {
+        let scored = [a, b].map(|c| {
             (c > 0).then(|| {
                 let at = c as usize - 1;
-                (at, self.similarity_after(bytes, at))
+                (self.similarity_after(bytes, at), at)
             })
         });
-        self.scored = lens.map(|l| l.unwrap_or((usize::MAX, 0)));
-        let score = |l: Option<(usize, usize)>| {
-            l.filter(|&(_, len)| len >= MIN_LEN)
-                .map(|(at, len)| (len, at))
-        };
-        let (first_c, second_c) = (score(lens[0]), score(lens[1]));
+        self.scored = scored.map(|s| s.unwrap_or((0, usize::MAX)));
+        let [first_c, second_c] = scored.map(|s| s.filter(|&(len, _)| len >= MIN_LEN));
         let best = match (first_c, second_c) {
             (Some(x), Some(y)) => Some(if y.0 > x.0 { y } else { x }),
             (x, y) => x.or(y),

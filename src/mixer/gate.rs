@@ -16,12 +16,15 @@ pub(super) struct Mixer<const N: usize = MAX_INPUTS> {
     pub(super) start: usize,
     pub(super) sets: usize,
     pub(super) rate: i32,
+    /// A training step is skipped where the prediction was within this 12-bit error of
+    /// the bit (0: never).
+    pub(super) skip: i32,
 }
 
 impl<const N: usize> Clone for Mixer<N> {
     fn clone(&self) -> Self {
         // A copy has its own address, hence its own `start`.
-        let mut m = Mixer::new(self.sets, self.rate, 0);
+        let mut m = Mixer::new(self.sets, self.rate, 0).skipping(self.skip);
         m.weights[m.start..].copy_from_slice(&self.weights[self.start..]);
         m
     }
@@ -44,7 +47,14 @@ impl<const N: usize> Mixer<N> {
             start,
             sets,
             rate,
+            skip: 0,
         }
+    }
+
+    /// The mixer, skipping training steps within error `skip` ([`Mixer::skip`]).
+    pub(super) fn skipping(mut self, skip: i32) -> Self {
+        self.skip = skip;
+        self
     }
 
     pub(super) fn reset(&mut self, init: i32) {
@@ -90,6 +100,9 @@ impl<const N: usize> Mixer<N> {
     #[inline(always)]
     pub(super) fn train(&mut self, set: usize, x: &[i32; N], p: i32, bit: u32, boost: i32) {
         let err = ((bit as i32) << 12) - p;
+        if err.abs() < self.skip {
+            return;
+        }
         let rate = self.rate + boost;
         for (w, &x) in self.row_mut(set).iter_mut().zip(x) {
             *w = (*w + ((x * err * rate) >> 16)).clamp(-WEIGHT_LIMIT, WEIGHT_LIMIT);

@@ -63,7 +63,7 @@ pub(super) const FINAL_RATE: i32 = 9;
 
 /// Format version 10 on: the error (12-bit) within which a first-layer mixer skips its
 /// training step: most decisions of predictable data are predicted that well, and their
-/// steps are small (`docs/tuning.md`, "Gate constants").
+/// steps would be small (`docs/tuning.md`, "Gate constants").
 pub(super) const SKIP_ERROR: i32 = 32;
 
 /// The mixing state of one lane: its block so far, its experts and its gate.
@@ -105,25 +105,14 @@ pub(super) struct Lane {
     pub(super) apm_index: Box<[[u32; 2]; 256]>,
     pub(super) group_st: Box<[[i32; GROUPS]; 256]>,
     pub(super) group_p: Box<[[i32; GROUPS]; 256]>,
-    /// Subtrees coded flat share their mass by `low_counts` (format version 5 on) rather
-    /// than evenly.
-    pub(super) spread_by_counts: bool,
     /// Per character class of the previous byte and high nibble: how often each low nibble
     /// came (counts from 1, in steps of 16, halved past 4000; `docs/tuning.md`, "Gate
     /// constants").
     pub(super) low_counts: [[[u16; 16]; 16]; CLASSES],
     /// `class` of the previous byte.
     pub(super) low_class: usize,
-    /// Code the byte as two nibbles (`Spec::nibbles`).
-    pub(super) nibbles: bool,
-    /// Code the byte bit by bit (`Spec::bits`).
-    pub(super) bits: bool,
-    /// The gate's learning boost (`Spec::boost`).
-    pub(super) boost: (usize, usize),
-    /// Training skipped within this error (`Spec::skip_error`).
-    pub(super) skip_error: i32,
-    /// The APMs learn at rate 1/64 before this many bytes, 1/128 after (`Spec`).
-    pub(super) apm_fast_bytes: usize,
+    /// What the lane runs, and how its format version codes and learns.
+    pub(super) spec: Spec,
     /// Bytes of `bytes` before the block's first: the primer's. The boost and the APMs'
     /// fast start count from the block's first byte.
     pub(super) start: usize,
@@ -131,8 +120,8 @@ pub(super) struct Lane {
 
 /// Weight-set groups of the gate's first layer from format version 6. Each group's context
 /// (with the node): the copy match state and the previous byte's class (version 2's single
-/// set); none; the top 3 bits of the two previous bytes. A fourth (the classes of the two
-/// previous bytes) gained 0.07% for 10% of the time (`docs/tuning.md`, "Gate constants").
+/// set); none; the top 3 bits of the two previous bytes (`docs/tuning.md`, "Gate
+/// constants").
 pub(super) const GROUPS: usize = 3;
 
 /// Weight sets per group, each times 256 nodes.
@@ -216,8 +205,8 @@ impl Spec {
             },
             records: version >= 5,
             nibbles: version >= 6,
-            // Version 10: `fast` keeps the first group alone, for 15% of its time (and
-            // 0.9% more bytes on the bench corpus; `docs/tuning.md`, "Gate constants").
+            // Version 10: `fast`, the profile for speed, keeps the first group alone
+            // (`docs/tuning.md`, "Gate constants").
             groups: version >= 6 && !(version >= RATIO_VERSION && mask == profile_mask::FAST),
             bits: version >= BITS_VERSION,
             boost: if version >= 6 { BOOST } else { (36, 8192) },
@@ -242,9 +231,7 @@ impl Spec {
         let primer = self.primer.map_or(0, <[u8]>::len);
         // A primed lane's context table holds the primer's contexts as well as the
         // block's; its copy tables index positions of either, never fewer than the
-        // primer's. (Copy tables sized for the sum would double for the default 1 MiB
-        // block, +70 MB of peak memory at 2 lanes, for 3 bytes on enwik6; a context table
-        // sized by the larger alone lost 0.5% on asyoulik.txt, bib and obj2.)
+        // primer's (`docs/tuning.md`, "Table sizes when primed").
         let (context_bits, copy_bits) = (bits(len + primer), bits(len.max(primer)));
         (
             (context_bits + self.table_extra).clamp(10, self.table_max),
@@ -307,14 +294,10 @@ impl Lane {
             n,
             cx1: 0,
             evaluated: 0,
-            mixers: if spec.groups {
-                GROUP_SETS
-                    .iter()
-                    .map(|&n| Mixer::new(256 * n, 12, WEIGHT_ONE / 4))
-                    .collect()
-            } else {
-                vec![Mixer::new(256 * GROUP_SETS[0], 12, WEIGHT_ONE / 4)]
-            },
+            mixers: GROUP_SETS[..if spec.groups { GROUPS } else { 1 }]
+                .iter()
+                .map(|&n| Mixer::new(256 * n, 12, WEIGHT_ONE / 4).skipping(spec.skip_error))
+                .collect(),
             sets: [0; GROUPS],
             final_mix: spec
                 .groups
@@ -322,22 +305,17 @@ impl Lane {
             group_st: Box::new([[0; GROUPS]; 256]),
             group_p: Box::new([[2048; GROUPS]; 256]),
             apm_order0: Apm::new(256, 7),
-            // Bit coding has the order-2 APM instead (on the bench corpus the order-1 one
-            // beside it saved 0.003%, for 4 MiB per lane and a cache miss per node).
+            // Bit coding has the order-2 APM instead: the order-1 one beside it was worth
+            // nothing for 4 MiB per lane and a cache miss per node (`docs/tuning.md`, "Bit coding").
             apm_order1: Apm::new(if spec.bits { 0 } else { 256 * 256 }, 7),
             apm_order2: spec.bits.then(|| Apm::new(APM2_ROWS, 7)),
             cx2: 0,
             inputs: Box::new([[0; MAX_INPUTS]; 256]),
             p_mix: Box::new([2048; 256]),
             apm_index: Box::new([[0; 2]; 256]),
-            spread_by_counts: spec.records,
             low_counts: [[[1; 16]; 16]; CLASSES],
             low_class: 0,
-            nibbles: spec.nibbles,
-            bits: spec.bits,
-            boost: spec.boost,
-            skip_error: spec.skip_error,
-            apm_fast_bytes: spec.apm_fast_bytes,
+            spec: spec.clone(),
             start: 0,
         });
         lane.reset();
@@ -353,11 +331,11 @@ impl Lane {
         let mut low = [0u32; 16];
         for &b in primer {
             self.predict(neural.then_some(&even), &mut out);
-            if self.bits {
+            if self.spec.bits {
                 for j in 0..8 {
                     self.predict_bit((1 << j) | usize::from(b) >> (8 - j));
                 }
-            } else if self.nibbles {
+            } else if self.spec.nibbles {
                 self.predict_low(usize::from(b >> 4), &mut low);
             }
             self.update(b);
@@ -368,7 +346,7 @@ impl Lane {
     /// Marks the block's first byte: the boost and the APMs' fast phase count from here.
     pub(super) fn start_block(&mut self) {
         self.start = self.bytes.len();
-        let rate = if self.apm_fast_bytes > 0 { 6 } else { 7 };
+        let rate = if self.spec.apm_fast_bytes > 0 { 6 } else { 7 };
         self.apm_order0.rate = rate;
         self.apm_order1.rate = rate;
         if let Some(a) = &mut self.apm_order2 {
@@ -410,7 +388,7 @@ impl Lane {
     pub(super) fn predict(&mut self, neural: Option<&Weights>, out: &mut Weights) {
         let mut col = 0;
         if let Some(o) = &mut self.orders {
-            if self.bits {
+            if self.spec.bits {
                 // The inputs follow node by node in `predict_bit`.
                 o.lookup_high();
             } else {
@@ -451,7 +429,7 @@ impl Lane {
         self.cx1 = usize::from(last) * 256;
         let two = u32::from(last) | u32::from(before) << 8;
         self.cx2 = (two.wrapping_mul(0x9E37_79B1) >> 16) as usize;
-        if self.bits {
+        if self.spec.bits {
             self.prefetch_gate(1);
             return;
         }
@@ -462,7 +440,7 @@ impl Lane {
         for c0 in 1..16 {
             self.split(c0, c0, &mut high);
         }
-        if self.nibbles {
+        if self.spec.nibbles {
             // The high nibble is coded by itself; `predict_low` follows for the one that
             // came. Masses sum to 2^40; scaled down they stay below 2^31.
             for (w, &m) in out[..16].iter_mut().zip(&high[16..]) {
@@ -489,7 +467,7 @@ impl Lane {
             if self.evaluated & (1 << nibble) == 0 {
                 let m = mass[16 + nibble];
                 let leaves = &mut mass[256 + nibble * 16..256 + nibble * 16 + 16];
-                if self.spread_by_counts {
+                if self.spec.records {
                     // In proportion to how often each low nibble followed this high
                     // nibble after a byte of this class (every count is at least 1).
                     // One division per subtree: a unit of `m / Σc` per count.
@@ -643,10 +621,10 @@ impl Lane {
         let b = usize::from(byte);
         // Learn fast while the block is young and the weight sets have seen little; the
         // calibration too, from version 6.
-        let (peak, horizon) = self.boost;
+        let (peak, horizon) = self.spec.boost;
         let coded = self.bytes.len() - self.start;
         let boost = (peak * horizon / (horizon + coded.min(1 << 30))) as i32;
-        if coded == self.apm_fast_bytes {
+        if coded == self.spec.apm_fast_bytes {
             self.apm_order0.rate = 7;
             self.apm_order1.rate = 7;
             if let Some(a) = &mut self.apm_order2 {
@@ -664,7 +642,7 @@ impl Lane {
                 self.eval((1 << j) | (b >> (8 - j)));
             }
         }
-        if self.spread_by_counts && !self.nibbles {
+        if self.spec.records && !self.spec.nibbles {
             let counts = &mut self.low_counts[self.low_class][nibble];
             counts[b & 15] += 16;
             if counts[b & 15] > 4000 {
@@ -689,7 +667,7 @@ impl Lane {
             r.update(&self.bytes, byte);
         }
         // The order-1 APM rows of the next byte's first nodes (nibble coding).
-        if !self.bits {
+        if !self.spec.bits {
             let next_rows = b * 256 * 33;
             for i in (next_rows + 33..next_rows + 16 * 33).step_by(32) {
                 prefetch(&self.apm_order1.table, i);
@@ -706,10 +684,7 @@ impl Lane {
             let bit = ((b >> (7 - j)) & 1) as u32;
             let x = &self.inputs[c0];
             for (g, m) in self.mixers.iter_mut().enumerate() {
-                let p = self.group_p[c0][g];
-                if ((bit << 12) as i32 - p).abs() >= self.skip_error {
-                    m.train(self.sets[g] + c0, x, p, bit, boost);
-                }
+                m.train(self.sets[g] + c0, x, self.group_p[c0][g], bit, boost);
             }
             if let Some(f) = &mut self.final_mix {
                 f.train(
