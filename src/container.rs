@@ -471,7 +471,7 @@ impl BlockHeader {
                     && header.crc == 0
                     && flags == 0
                     && header.payload_len >= tail_len as u32
-                    && (header.payload_len - tail_len as u32) % INDEX_ENTRY_LEN as u32 == 0
+                    && (header.payload_len - tail_len as u32).is_multiple_of(INDEX_ENTRY_LEN as u32)
             }
         };
         if !ok {

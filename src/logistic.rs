@@ -147,12 +147,6 @@ impl StateMap {
         stretch(self.p(cx))
     }
 
-    /// Starts fetching context `cx` (see [`crate::hint::prefetch`]).
-    #[inline(always)]
-    pub(crate) fn prefetch(&self, cx: usize) {
-        crate::hint::prefetch(&self.cells, cx);
-    }
-
     /// Moves context `cx` toward `bit`.
     #[inline]
     pub(crate) fn update(&mut self, cx: usize, bit: u32) {

@@ -339,7 +339,7 @@ mod tests {
             *w = match skew {
                 0 => (x % 1000) as u32,
                 1 => (x % 3) as u32,
-                2 => ((x % 100 == 0) as u32) * 1_000_000,
+                2 => (x.is_multiple_of(100) as u32) * 1_000_000,
                 _ => (x >> 40) as u32,
             };
         }
@@ -364,7 +364,7 @@ mod tests {
                 }
                 let table = tables.last().unwrap();
                 // Draw symbols mostly from the likely ones so carries and 0xFF runs happen.
-                let s = if rng(&mut seed) % 4 == 0 {
+                let s = if rng(&mut seed).is_multiple_of(4) {
                     (rng(&mut seed) % 256) as u8
                 } else {
                     table.find((rng(&mut seed) % u64::from(table.total())) as u32)
@@ -412,7 +412,7 @@ mod tests {
                     _ => 32768,
                 };
                 let likely = p1 >= 32768;
-                let bit = if rng(&mut seed) % 16 == 0 {
+                let bit = if rng(&mut seed).is_multiple_of(16) {
                     !likely
                 } else {
                     likely

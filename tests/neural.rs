@@ -202,8 +202,9 @@ fn corrupt_model_files_are_invalid_data() {
 /// Encodes here, then decodes in a child process whose tract is limited to other kernels
 /// (`TRACT_CPU_ISA` switches instruction sets off: on an AVX2 machine the second and third
 /// sets move tract from its `fma_mmm_f32_*` kernels to its generic one), and compares.
-/// Where AVX2 is off for tract it is off for nc's own element-wise kernels too
-/// (`NC_NO_AVX2`), so an AVX2 machine also checks them against their SSE2 build.
+/// Where AVX2 is off for tract it is off for nc's own kernels too (`NC_NO_AVX2`: the integer
+/// matmul and the element-wise arithmetic), so an AVX2 machine also checks them against
+/// their scalar and SSE2 builds; where only AVX-512 is off, so is nc's (`NC_NO_AVX512`).
 #[test]
 fn decodes_identically_with_other_tract_kernels() {
     if let Some(path) = std::env::var_os("NC_CROSS_KERNEL_STREAM") {
@@ -239,6 +240,10 @@ fn decodes_identically_with_other_tract_kernels() {
             .env("TRACT_CPU_ISA", isa);
         if isa.contains("-avx2") {
             child.env("NC_NO_AVX2", "1");
+        } else {
+            // nc's own AVX2 kernels (the integer matmul, the element-wise arithmetic)
+            // against the AVX-512 ones this process ran where the CPU has them.
+            child.env("NC_NO_AVX512", "1");
         }
         let output = child.output().unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);

@@ -225,9 +225,10 @@ fn resume_at_a_checkpoint_block() {
     assert_eq!(err.kind(), io::ErrorKind::InvalidData);
 }
 
-/// The mixing predictor's gate runs with AVX2 where the CPU has it; without it (in a child
-/// process with `NC_NO_AVX2`) every profile writes the same bytes and decodes this process's
-/// stream. On a CPU without AVX2 both sides run the same code and the test still passes.
+/// The mixing predictor's gate runs with AVX-512 or AVX2 where the CPU has them; without
+/// them (in child processes with `NC_NO_AVX512`, then `NC_NO_AVX2`) every profile writes
+/// the same bytes and decodes this process's stream. On a CPU without them every side
+/// runs the same code and the test still passes.
 #[test]
 fn mixing_streams_are_identical_without_avx2() {
     let data = [text(30_000, 5), Rng(3).bytes(3_000), text(20_000, 8)].concat();
@@ -255,18 +256,21 @@ fn mixing_streams_are_identical_without_avx2() {
         std::fs::write(dir.path().join(profile.name()), &packed).unwrap();
         ours.push(packed);
     }
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "mixing_streams_are_identical_without_avx2"])
-        .env("NC_NO_AVX2_CHILD", dir.path())
-        .env("NC_NO_AVX2", "1")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    for (profile, packed) in profiles.iter().zip(ours) {
-        let child = std::fs::read(dir.path().join(profile.name()).with_extension("child")).unwrap();
-        assert!(
-            child == packed,
-            "{profile:?}: the streams differ without AVX2"
-        );
+    for switch in ["NC_NO_AVX512", "NC_NO_AVX2"] {
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "mixing_streams_are_identical_without_avx2"])
+            .env("NC_NO_AVX2_CHILD", dir.path())
+            .env(switch, "1")
+            .status()
+            .unwrap();
+        assert!(status.success(), "{switch}");
+        for (profile, packed) in profiles.iter().zip(&ours) {
+            let child =
+                std::fs::read(dir.path().join(profile.name()).with_extension("child")).unwrap();
+            assert!(
+                child == *packed,
+                "{profile:?}: the streams differ with {switch}"
+            );
+        }
     }
 }

@@ -201,7 +201,7 @@ pub fn writer_ops(data: &[u8]) {
     impl Write for Flaky {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             self.calls += 1;
-            if self.refuse_every > 1 && self.calls % self.refuse_every == 0 {
+            if self.refuse_every > 1 && self.calls.is_multiple_of(self.refuse_every) {
                 return Err(ErrorKind::WouldBlock.into());
             }
             let n = buf.len().min(97);

@@ -6,6 +6,8 @@
 
 pub mod context_stats;
 pub(crate) mod copy;
+#[cfg(feature = "neural")]
+mod matvec;
 #[cfg_attr(not(feature = "neural"), path = "neural_off.rs")]
 pub mod neural;
 pub(crate) mod orders;

@@ -24,6 +24,7 @@ use std::sync::{Arc, OnceLock};
 use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 
+use super::matvec::PackedMatrix;
 use super::{Predictor, Weights};
 use crate::error::Error;
 
@@ -51,6 +52,9 @@ pub struct NeuralModel {
     col_factor: Vec<f32>,
     /// Output bias, 256.
     out_bias: Vec<f32>,
+    /// The matmul's weights as `i8`, when they are integers in `[-127, 127]` (every model
+    /// `export.py` writes): what the plans multiply by.
+    packed: Option<Arc<PackedMatrix>>,
 }
 
 impl fmt::Debug for NeuralModel {
@@ -146,6 +150,7 @@ impl NeuralModel {
             hidden_bias: Vec::new(),
             col_factor: Vec::new(),
             out_bias: Vec::new(),
+            packed: None,
         };
         // The constant outputs do not depend on the input: read them from one run.
         let plan = model.plan(1, false)?;
@@ -174,12 +179,18 @@ impl NeuralModel {
             .map(|s| s / 127.0)
             .collect();
         model.out_bias = floats(4, 256, "out_bias")?;
+        model.packed = int8::weights(&model.graph, hidden)
+            .map_err(|e| model_error(format!("cannot read the weights: {e:#}")))?
+            .map(Arc::new);
         Ok(model)
     }
 
     /// An optimised plan for `lanes` lanes; with `matmul_only`, the constant outputs are
-    /// cut so each run computes nothing but the matmul.
+    /// cut so each run computes nothing but the matmul, and the matmul is this crate's
+    /// integer operator ([`int8::MatVecI8`]) where the weights allow it.
     fn plan(&self, lanes: usize, matmul_only: bool) -> Result<Plan, Error> {
+        let plan_error =
+            |e: TractError| model_error(format!("cannot plan for {lanes} lanes: {e:#}"));
         let mut graph = self.graph.clone();
         if matmul_only {
             let mm = graph
@@ -191,11 +202,20 @@ impl NeuralModel {
                 .select_output_outlets(&[mm])
                 .map_err(|e| model_error(format!("cannot select the matmul: {e:#}")))?;
         }
-        graph
+        let mut typed = graph
             .with_input_fact(0, f32::fact([lanes, self.hidden]).into())
-            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_typed())
+            .and_then(|m| m.into_decluttered())
+            .map_err(plan_error)?;
+        if matmul_only {
+            if let Some(weights) = &self.packed {
+                int8::substitute(&mut typed, weights).map_err(plan_error)?;
+            }
+        }
+        typed
+            .into_optimized()
             .and_then(|m| m.into_runnable())
-            .map_err(|e| model_error(format!("cannot plan for {lanes} lanes: {e:#}")))
+            .map_err(plan_error)
     }
 
     /// Name stored in stream headers.
@@ -387,7 +407,6 @@ impl Adapt {
     fn settle(&mut self, lane: usize, hidden: usize, state: Option<&[f32]>) {
         let z = &mut self.scratch;
         z.copy_from_slice(&self.delta_bias[lane * 256..(lane + 1) * 256]);
-        let rows = self.delta[lane * hidden * 256..(lane + 1) * hidden * 256].chunks_exact_mut(256);
         let owed = self.owed[lane].then(|| {
             (
                 &self.step[lane * 256..(lane + 1) * 256],
@@ -395,19 +414,31 @@ impl Adapt {
             )
         });
         self.owed[lane] = false;
-        for (i, row) in rows.enumerate() {
-            if let Some((step, owed_state)) = owed {
-                let s = owed_state[i];
-                for (d, &g) in row.iter_mut().zip(step) {
-                    *d += g * s;
+        let delta = &mut self.delta[lane * hidden * 256..(lane + 1) * hidden * 256];
+        // Column tiles, so a tile of `z` (and of the step) stays in registers down all the
+        // rows; each element still sees its rows in order, so the bits are the same.
+        const TILE: usize = 32;
+        for t in (0..256).step_by(TILE) {
+            let mut zt: [f32; TILE] = z[t..t + TILE].try_into().unwrap_or([0.0; TILE]);
+            let gt: [f32; TILE] = owed
+                .and_then(|(step, _)| step[t..t + TILE].try_into().ok())
+                .unwrap_or([0.0; TILE]);
+            for (i, row) in delta.chunks_exact_mut(256).enumerate() {
+                let dt = &mut row[t..t + TILE];
+                if let Some((_, owed_state)) = owed {
+                    let s = owed_state[i];
+                    for (d, &g) in dt.iter_mut().zip(&gt) {
+                        *d += g * s;
+                    }
+                }
+                if let Some(state) = state {
+                    let s = state[i];
+                    for (z, &d) in zt.iter_mut().zip(dt.iter()) {
+                        *z += d * s;
+                    }
                 }
             }
-            if let Some(state) = state {
-                let s = state[i];
-                for (z, &d) in z.iter_mut().zip(row.iter()) {
-                    *z += d * s;
-                }
-            }
+            z[t..t + TILE].copy_from_slice(&zt);
         }
     }
 
@@ -721,6 +752,140 @@ impl NeuralExpert {
                 *q = round_even(new * 127.0).clamp(-127.0, 127.0);
             }
         }
+    }
+}
+
+/// The matmul as an operator of the tract plan with `i8` weights ([`PackedMatrix`]):
+/// the plan, its state and the model stay tract's; the one node that multiplies is ours.
+mod int8 {
+    use std::sync::Arc;
+
+    use tract_onnx::prelude::*;
+    use tract_onnx::tract_core::internal::{
+        bail, format_err, EvalContext, EvalOp, Op, StaticName, TypedModelPatch, TypedOp,
+    };
+    use tract_onnx::tract_core::ops::einsum::EinSum;
+    use tract_onnx::tract_core::ops::konst::Const;
+
+    use super::PackedMatrix;
+
+    /// `y[k, cols] = x[k, rows] W`, `x` integer-valued `f32` in `[-127, 127]` (the
+    /// quantised states), `y` the exact sums as `f32`: what the model's matmul computes.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub(super) struct MatVecI8 {
+        weights: Arc<PackedMatrix>,
+    }
+
+    impl Op for MatVecI8 {
+        fn name(&self) -> StaticName {
+            "NcMatVecI8".into()
+        }
+
+        fn as_typed(&self) -> Option<&dyn TypedOp> {
+            Some(self)
+        }
+    }
+
+    impl EvalOp for MatVecI8 {
+        fn eval_out_of_plan(&self, inputs: TVec<TValue>) -> TractResult<Option<TVec<TValue>>> {
+            Ok(Some(self.eval(&EvalContext::out_of_plan(), inputs)?))
+        }
+
+        fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+            let (rows, cols) = (self.weights.rows(), self.weights.cols());
+            let input = inputs.first().ok_or_else(|| format_err!("no input"))?;
+            let x = input.try_as_plain_ram()?;
+            let x = x.as_slice::<f32>()?;
+            if x.len() % rows != 0 {
+                bail!("input of {} values for {rows} rows", x.len());
+            }
+            let k = x.len() / rows;
+            let mut out = Tensor::zero::<f32>(&[k, cols])?;
+            {
+                let mut view = out.try_as_plain_ram_mut()?;
+                let y = view.as_slice_mut::<f32>()?;
+                let mut xi = vec![0i8; rows];
+                let mut yi = vec![0i32; cols];
+                for (x, y) in x.chunks_exact(rows).zip(y.chunks_exact_mut(cols)) {
+                    for (q, &v) in xi.iter_mut().zip(x) {
+                        // The states are rounded and clamped to [-127, 127] before this.
+                        *q = v.clamp(-127.0, 127.0) as i8;
+                    }
+                    self.weights.mul(&xi, &mut yi);
+                    for (y, &s) in y.iter_mut().zip(&yi) {
+                        // |s| <= rows * 127^2 < 2^24 (rows <= 1040): exact as f32.
+                        *y = s as f32;
+                    }
+                }
+            }
+            Ok(tvec!(out.into_tvalue()))
+        }
+    }
+
+    impl TypedOp for MatVecI8 {
+        fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+            let k = inputs[0].shape[0].clone();
+            Ok(tvec!(f32::fact([k, self.weights.cols().to_dim()])))
+        }
+
+        fn as_op(&self) -> &dyn Op {
+            self
+        }
+
+        fn as_op_mut(&mut self) -> &mut dyn Op {
+            self
+        }
+    }
+
+    /// The model's matmul node: an `EinSum` of the input by a constant `[hidden, cols]`.
+    fn matmul(model: &TypedModel) -> Option<(usize, Arc<Tensor>)> {
+        model.nodes().iter().find_map(|node| {
+            node.op_as::<EinSum>()?;
+            let [_, b] = node.inputs[..] else { return None };
+            let konst = model.node(b.node).op_as::<Const>()?;
+            Some((node.id, konst.val().clone()))
+        })
+    }
+
+    /// The weights of the matmul of `graph`, packed, if they are integers in range.
+    pub(super) fn weights(
+        graph: &InferenceModel,
+        hidden: usize,
+    ) -> TractResult<Option<PackedMatrix>> {
+        let mut graph = graph.clone();
+        let mm = graph.output_outlets()?[0];
+        graph.select_output_outlets(&[mm])?;
+        let typed = graph
+            .with_input_fact(0, f32::fact([1, hidden]).into())?
+            .into_typed()?
+            .into_decluttered()?;
+        let Some((_, w)) = matmul(&typed) else {
+            return Ok(None);
+        };
+        let &[rows, cols] = w.shape() else {
+            return Ok(None);
+        };
+        if rows != hidden || w.datum_type() != f32::datum_type() {
+            return Ok(None);
+        }
+        let view = w.try_as_plain_ram()?;
+        Ok(PackedMatrix::pack(view.as_slice::<f32>()?, rows, cols))
+    }
+
+    /// Replaces the matmul of `model` by [`MatVecI8`] over `weights`.
+    pub(super) fn substitute(
+        model: &mut TypedModel,
+        weights: &Arc<PackedMatrix>,
+    ) -> TractResult<()> {
+        let Some((id, _)) = matmul(model) else {
+            bail!("the model has no matmul by constant weights");
+        };
+        let node = model.node(id);
+        let op = MatVecI8 {
+            weights: weights.clone(),
+        };
+        let patch = TypedModelPatch::replace_single_op(model, node, &[node.inputs[0]], op)?;
+        patch.apply(model)
     }
 }
 

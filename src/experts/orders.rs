@@ -551,16 +551,7 @@ impl Orders {
     ) {
         for (k, (found, x)) in self.found.iter().zip(&mut row[first..]).enumerate() {
             *x = slot(found).map_or(0, |s| {
-                let slot = &self.table[s as usize];
-                if cell < 8 {
-                    // The next decision reads one of this node's children in the same
-                    // slot: start fetching the adapt cells both would select.
-                    for child in [&slot[2 * cell], &slot[2 * cell + 1]] {
-                        let st = stretch(i32::from(child >> 4));
-                        self.adapt.prefetch(adapt_index(k, depth + 1, *child, st));
-                    }
-                }
-                input(&self.adapt, k, depth, slot[cell])
+                input(&self.adapt, k, depth, self.table[s as usize][cell])
             });
         }
     }

@@ -536,8 +536,13 @@ impl Lane {
             f.prefetch(self.sets[0] + c0);
         }
         if let Some(a) = &self.apm_order2 {
-            prefetch(&a.table, ((self.cx2 ^ c0) & (APM2_ROWS - 1)) * 33 + 16);
-            prefetch(&a.table, ((self.cx2 ^ c0 ^ 1) & (APM2_ROWS - 1)) * 33 + 16);
+            // A row of 33 points is 66 bytes: two cache lines, either of which the
+            // refinement may read.
+            for row in [self.cx2 ^ c0, self.cx2 ^ c0 ^ 1] {
+                let at = (row & (APM2_ROWS - 1)) * 33;
+                prefetch(&a.table, at);
+                prefetch(&a.table, at + 32);
+            }
         }
     }
 
