@@ -113,8 +113,8 @@ impl PackedMatrix {
         self.cols
     }
 
-    /// `y = x W` with the best tier this CPU has: `x` holds `rows` values in
-    /// `[-127, 127]`, `y` gets `cols` exact sums.
+    /// `y = x W` with the best tier this CPU has, for `k` rows of `x` at once (`x` holds
+    /// `k * rows` values in `[-127, 127]`, `y` gets `k * cols` exact sums, row after row).
     pub(crate) fn mul(&self, x: &[i8], y: &mut [i32]) {
         static TIER: std::sync::OnceLock<Tier> = std::sync::OnceLock::new();
         self.mul_with(*TIER.get_or_init(Tier::detect), x, y);
@@ -122,102 +122,139 @@ impl PackedMatrix {
 
     /// [`PackedMatrix::mul`] with `tier`, which the CPU must have ([`Tier::available`]).
     pub(crate) fn mul_with(&self, tier: Tier, x: &[i8], y: &mut [i32]) {
-        assert!(x.len() == self.rows && y.len() == self.cols && tier.available());
-        // The x values of each row quad, 4 bytes (the padding rows 0).
-        let mut quads = vec![[0i8; 4]; self.rows.div_ceil(4)];
-        for (i, &v) in x.iter().enumerate() {
-            quads[i / 4][i % 4] = v;
+        let k = x.len() / self.rows;
+        assert!(x.len() == k * self.rows && y.len() == k * self.cols && tier.available());
+        // Up to four rows share each pass over the weights (the lanes of one call).
+        for (x, y) in x.chunks(4 * self.rows).zip(y.chunks_mut(4 * self.cols)) {
+            match x.len() / self.rows {
+                1 => self.rows_with::<1>(tier, x, y),
+                2 => self.rows_with::<2>(tier, x, y),
+                3 => self.rows_with::<3>(tier, x, y),
+                _ => self.rows_with::<4>(tier, x, y),
+            }
         }
-        let per_block = quads.len() * 4 * BLOCK;
+    }
+
+    /// `R` rows of `x` through the weights in one pass.
+    fn rows_with<const R: usize>(&self, tier: Tier, x: &[i8], y: &mut [i32]) {
+        // Each row's values by row quad, 4 bytes as one `i32` (the padding rows 0).
+        let quads = self.rows.div_ceil(4);
+        let mut xq = vec![[0i32; R]; quads];
+        for (r, x) in x.chunks_exact(self.rows).enumerate() {
+            for (q, chunk) in x.chunks(4).enumerate() {
+                let mut bytes = [0u8; 4];
+                for (b, &v) in bytes.iter_mut().zip(chunk) {
+                    *b = v as u8;
+                }
+                xq[q][r] = i32::from_le_bytes(bytes);
+            }
+        }
+        let per_block = quads * 4 * BLOCK;
+        let mut acc = [[0i32; BLOCK]; R];
         for (b, chunk) in self.data.chunks_exact(per_block).enumerate() {
-            let mut acc = [0i32; BLOCK];
             match tier {
-                Tier::Scalar => block_scalar(chunk, &quads, &mut acc),
+                Tier::Scalar => block_scalar(chunk, &xq, &mut acc),
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: the CPU has AVX2 (asserted above).
+                // SAFETY: the CPU has AVX2 (asserted by the caller).
                 #[allow(unsafe_code)]
-                Tier::Avx2 => unsafe { block_avx2(chunk, &quads, &mut acc) },
+                Tier::Avx2 => unsafe { block_avx2(chunk, &xq, &mut acc) },
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: the CPU has AVX-512 F, BW and VNNI (asserted above).
+                // SAFETY: the CPU has AVX-512 F, BW and VNNI (asserted by the caller).
                 #[allow(unsafe_code)]
                 Tier::Avx512Vnni => unsafe {
-                    block_avx512vnni(chunk, &quads, &self.sums[b * BLOCK..][..BLOCK], &mut acc)
+                    block_avx512vnni(chunk, &xq, &self.sums[b * BLOCK..][..BLOCK], &mut acc)
                 },
                 #[cfg(not(target_arch = "x86_64"))]
                 _ => unreachable!("no such tier here"),
             }
             let start = b * BLOCK;
             let end = (start + BLOCK).min(self.cols);
-            y[start..end].copy_from_slice(&acc[..end - start]);
-        }
-    }
-}
-
-/// One column block in plain Rust: the reference the SIMD tiers are checked against.
-fn block_scalar(chunk: &[i8], quads: &[[i8; 4]], acc: &mut [i32; BLOCK]) {
-    for (line, x) in chunk.chunks_exact(4 * BLOCK).zip(quads) {
-        for (a, w) in acc.iter_mut().zip(line.chunks_exact(4)) {
-            for (&w, &x) in w.iter().zip(x) {
-                *a += i32::from(w) * i32::from(x);
+            for (y, acc) in y.chunks_exact_mut(self.cols).zip(&acc) {
+                y[start..end].copy_from_slice(&acc[..end - start]);
             }
         }
     }
 }
 
-/// One column block with AVX2: `vpmaddubsw` multiplies unsigned by signed bytes, so it
-/// takes `|x|` and the weights with `x`'s sign (`vpsignb`); pairs of products stay within
-/// `i16` (`2 * 127 * 127`), and `vpmaddwd` by ones adds the pairs into `i32`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[allow(unsafe_code)]
-unsafe fn block_avx2(chunk: &[i8], quads: &[[i8; 4]], acc: &mut [i32; BLOCK]) {
-    use std::arch::x86_64::*;
-    let ones = _mm256_set1_epi16(1);
-    let mut sums = [_mm256_setzero_si256(); BLOCK / 8];
-    for (line, x) in chunk.chunks_exact(4 * BLOCK).zip(quads) {
-        let xs = _mm256_set1_epi32(i32::from_le_bytes(x.map(|v| v as u8)));
-        let magnitude = _mm256_abs_epi8(xs);
-        for (j, s) in sums.iter_mut().enumerate() {
-            // SAFETY: `line` holds 256 bytes: eight 32-byte loads (unaligned).
-            let w = unsafe { _mm256_loadu_si256(line.as_ptr().add(32 * j).cast::<__m256i>()) };
-            let pairs = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(w, xs));
-            *s = _mm256_add_epi32(*s, _mm256_madd_epi16(pairs, ones));
+/// One column block in plain Rust: the reference the SIMD tiers are checked against.
+fn block_scalar<const R: usize>(chunk: &[i8], xq: &[[i32; R]], acc: &mut [[i32; BLOCK]; R]) {
+    for (acc, r) in acc.iter_mut().zip(0..R) {
+        acc.fill(0);
+        for (line, x) in chunk.chunks_exact(4 * BLOCK).zip(xq) {
+            let x = x[r].to_le_bytes().map(|v| i32::from(v as i8));
+            for (a, w) in acc.iter_mut().zip(line.chunks_exact(4)) {
+                for (&w, &x) in w.iter().zip(&x) {
+                    *a += i32::from(w) * x;
+                }
+            }
         }
-    }
-    for (j, s) in sums.iter().enumerate() {
-        // SAFETY: `acc` has room for eight stores of eight lanes.
-        unsafe { _mm256_storeu_si256(acc.as_mut_ptr().add(8 * j).cast::<__m256i>(), *s) };
     }
 }
 
-/// One column block with AVX-512 VNNI: `vpdpbusd` adds four products of unsigned by
-/// signed bytes into each `i32` lane, so it takes `x + 128` (in `1..=255`) and subtracts
-/// `128` times the column's weight sum after.
+/// One column block with AVX2, one row at a time (the eight accumulators of a row fill
+/// half the registers): `vpmaddubsw` multiplies unsigned by signed bytes, so it takes `|x|`
+/// and the weights with `x`'s sign (`vpsignb`); pairs of products stay within `i16`
+/// (`2 * 127 * 127`), and `vpmaddwd` by ones adds the pairs into `i32`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(unsafe_code)]
+unsafe fn block_avx2<const R: usize>(chunk: &[i8], xq: &[[i32; R]], acc: &mut [[i32; BLOCK]; R]) {
+    use std::arch::x86_64::*;
+    let ones = _mm256_set1_epi16(1);
+    for (acc, r) in acc.iter_mut().zip(0..R) {
+        let mut sums = [_mm256_setzero_si256(); BLOCK / 8];
+        for (line, x) in chunk.chunks_exact(4 * BLOCK).zip(xq) {
+            let xs = _mm256_set1_epi32(x[r]);
+            let magnitude = _mm256_abs_epi8(xs);
+            for (j, s) in sums.iter_mut().enumerate() {
+                // SAFETY: `line` holds 256 bytes: eight 32-byte loads (unaligned).
+                let w = unsafe { _mm256_loadu_si256(line.as_ptr().add(32 * j).cast::<__m256i>()) };
+                let pairs = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(w, xs));
+                *s = _mm256_add_epi32(*s, _mm256_madd_epi16(pairs, ones));
+            }
+        }
+        for (j, s) in sums.iter().enumerate() {
+            // SAFETY: `acc` has room for eight stores of eight lanes.
+            unsafe { _mm256_storeu_si256(acc.as_mut_ptr().add(8 * j).cast::<__m256i>(), *s) };
+        }
+    }
+}
+
+/// One column block with AVX-512 VNNI, all `R` rows in one pass over the weights:
+/// `vpdpbusd` adds four products of unsigned by signed bytes into each `i32` lane, so it
+/// takes `x + 128` (in `1..=255`) and subtracts `128` times the column's weight sum after.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 #[allow(unsafe_code)]
-unsafe fn block_avx512vnni(
+unsafe fn block_avx512vnni<const R: usize>(
     chunk: &[i8],
-    quads: &[[i8; 4]],
+    xq: &[[i32; R]],
     col_sums: &[i32],
-    acc: &mut [i32; BLOCK],
+    acc: &mut [[i32; BLOCK]; R],
 ) {
     use std::arch::x86_64::*;
-    let mut sums = [_mm512_setzero_si512(); BLOCK / 16];
-    for (line, x) in chunk.chunks_exact(4 * BLOCK).zip(quads) {
-        let xs = _mm512_set1_epi32(i32::from_le_bytes(x.map(|v| (v as u8) ^ 0x80)));
-        for (j, s) in sums.iter_mut().enumerate() {
+    let mut sums = [[_mm512_setzero_si512(); BLOCK / 16]; R];
+    for (line, x) in chunk.chunks_exact(4 * BLOCK).zip(xq) {
+        let mut w = [_mm512_setzero_si512(); BLOCK / 16];
+        for (j, w) in w.iter_mut().enumerate() {
             // SAFETY: `line` holds 256 bytes: four 64-byte loads (unaligned).
-            let w = unsafe { _mm512_loadu_si512(line.as_ptr().add(64 * j).cast()) };
-            *s = _mm512_dpbusd_epi32(*s, xs, w);
+            *w = unsafe { _mm512_loadu_si512(line.as_ptr().add(64 * j).cast()) };
+        }
+        for (sums, &x) in sums.iter_mut().zip(x) {
+            let xs = _mm512_set1_epi32(x ^ 0x8080_8080u32 as i32);
+            for (s, &w) in sums.iter_mut().zip(&w) {
+                *s = _mm512_dpbusd_epi32(*s, xs, w);
+            }
         }
     }
-    for (j, s) in sums.iter().enumerate() {
-        // SAFETY: `col_sums` holds 64 values: four loads of sixteen.
-        let sum = unsafe { _mm512_loadu_si512(col_sums.as_ptr().add(16 * j).cast()) };
-        let exact = _mm512_sub_epi32(*s, _mm512_slli_epi32(sum, 7));
-        // SAFETY: `acc` has room for four stores of sixteen lanes.
-        unsafe { _mm512_storeu_si512(acc.as_mut_ptr().add(16 * j).cast(), exact) };
+    for (acc, sums) in acc.iter_mut().zip(&sums) {
+        for (j, s) in sums.iter().enumerate() {
+            // SAFETY: `col_sums` holds 64 values: four loads of sixteen.
+            let sum = unsafe { _mm512_loadu_si512(col_sums.as_ptr().add(16 * j).cast()) };
+            let exact = _mm512_sub_epi32(*s, _mm512_slli_epi32(sum, 7));
+            // SAFETY: `acc` has room for four stores of sixteen lanes.
+            unsafe { _mm512_storeu_si512(acc.as_mut_ptr().add(16 * j).cast(), exact) };
+        }
     }
 }
 
@@ -262,6 +299,22 @@ mod tests {
                     let mut y = vec![0; cols];
                     m.mul_with(tier, &x, &mut y);
                     assert_eq!(y, want, "{tier:?} {rows}x{cols}");
+                    // Several rows at once: each row's product, whatever its neighbours.
+                    for k in [2, 3, 4, 5, 9] {
+                        let xs: Vec<i8> = (0..k)
+                            .flat_map(|j| {
+                                x.iter()
+                                    .map(move |&v| if j % 2 == 0 { v } else { v.wrapping_neg() })
+                            })
+                            .collect();
+                        let mut ys = vec![0; k * cols];
+                        m.mul_with(tier, &xs, &mut ys);
+                        for (j, y) in ys.chunks_exact(cols).enumerate() {
+                            let sign = if j % 2 == 0 { 1 } else { -1 };
+                            let want: Vec<i32> = want.iter().map(|&v| sign * v).collect();
+                            assert_eq!(y, want, "{tier:?} {rows}x{cols}, row {j} of {k}");
+                        }
+                    }
                 }
             }
         }

@@ -804,18 +804,13 @@ mod int8 {
             {
                 let mut view = out.try_as_plain_ram_mut()?;
                 let y = view.as_slice_mut::<f32>()?;
-                let mut xi = vec![0i8; rows];
-                let mut yi = vec![0i32; cols];
-                for (x, y) in x.chunks_exact(rows).zip(y.chunks_exact_mut(cols)) {
-                    for (q, &v) in xi.iter_mut().zip(x) {
-                        // The states are rounded and clamped to [-127, 127] before this.
-                        *q = v.clamp(-127.0, 127.0) as i8;
-                    }
-                    self.weights.mul(&xi, &mut yi);
-                    for (y, &s) in y.iter_mut().zip(&yi) {
-                        // |s| <= rows * 127^2 < 2^24 (rows <= 1040): exact as f32.
-                        *y = s as f32;
-                    }
+                // The states are rounded and clamped to [-127, 127] before this.
+                let xi: Vec<i8> = x.iter().map(|&v| v.clamp(-127.0, 127.0) as i8).collect();
+                let mut yi = vec![0i32; k * cols];
+                self.weights.mul(&xi, &mut yi);
+                for (y, &s) in y.iter_mut().zip(&yi) {
+                    // |s| <= rows * 127^2 < 2^24 (rows <= 1040): exact as f32.
+                    *y = s as f32;
                 }
             }
             Ok(tvec!(out.into_tvalue()))
