@@ -11,7 +11,7 @@ pub const TAIL_MAGIC: [u8; 4] = *b"NCix";
 /// The format version this build writes. It also reads older versions where it can still
 /// reproduce their arithmetic: version 2 of the mixing predictor, version 1 of the others
 /// (see `FORMAT.md`, "Versioning").
-pub const VERSION: u16 = 10;
+pub const VERSION: u16 = 11;
 /// The oldest format version this build reads (for some predictor: see `Header::validate`).
 pub const OLDEST_READABLE_VERSION: u16 = 1;
 
@@ -29,6 +29,9 @@ pub const RATIO_VERSION: u16 = 10;
 /// most 512 KiB) at the price of a floor of 1/16 bit per byte, which only runs and sparse
 /// data come near.
 pub const MAX_RATIO: u32 = 128;
+/// The first version whose neural expert keeps its online output layer's weights only for
+/// the byte values that have occurred in the block (`FORMAT.md`, "Predictor 2").
+pub const SEEN_COLUMNS_VERSION: u16 = 11;
 /// The first version that defines [`FLAG_PRIMED`].
 pub const PRIMED_VERSION: u16 = 7;
 

@@ -27,6 +27,7 @@ use tract_onnx::prelude::*;
 use super::matvec::PackedMatrix;
 use super::{Predictor, Weights};
 use crate::error::Error;
+use crate::format::SEEN_COLUMNS_VERSION;
 
 /// The default model, embedded in the binary (see `onnx-models/README.md`).
 const DEFAULT_MODEL: &[u8] = include_bytes!("../../onnx-models/nc-gru256.onnx");
@@ -287,6 +288,9 @@ fn tanh(x: f32) -> f32 {
 /// Scale of the softmax weights handed to the quantizer (the largest is `2^22`).
 const WEIGHT_ONE: f32 = (1u32 << 22) as f32;
 
+/// Columns of the online layer's correction per tile of its pass (see `Adapt::settle`).
+const TILE: usize = 32;
+
 /// Learning rate of the output layer's online correction (format version 4): one step of
 /// plain gradient descent on the coding cost per byte. Chosen on the training corpus's
 /// held-out split (`onnx-models/README.md` has the commands and the table): 0.004 codes it
@@ -354,15 +358,30 @@ struct Adapt {
     scale: Vec<f32>,
     trained: Vec<f32>,
     mean_square: Vec<f32>,
+    /// Version 11 on: `delta` has a column only for each byte value that has occurred in
+    /// the block, in the order they first occurred, and the pass over it reads only those
+    /// (text uses a third of the 256). Per lane: each byte's column (`NO_COLUMN` for none
+    /// yet), each column's byte, and the count of columns.
+    seen: bool,
+    column_of: Vec<u16>,
+    byte_of: Vec<u8>,
+    columns: Vec<usize>,
 }
 
+/// [`Adapt::column_of`] of a byte that has not occurred in the block.
+const NO_COLUMN: u16 = u16::MAX;
+
 impl Adapt {
-    fn new(lanes: usize, hidden: usize, rule: Rule) -> Adapt {
+    fn new(lanes: usize, hidden: usize, rule: Rule, seen: bool) -> Adapt {
         let per_lane = |n: usize, v: f32| match rule {
             Rule::Plain => Vec::new(),
             Rule::Normalised => vec![v; lanes * n],
         };
         Adapt {
+            seen,
+            column_of: vec![NO_COLUMN; lanes * 256],
+            byte_of: vec![0; lanes * 256],
+            columns: vec![0; lanes],
             rule,
             scale: per_lane(1, 1.0),
             trained: per_lane(256, 0.0),
@@ -382,6 +401,8 @@ impl Adapt {
         self.delta[lane * hidden * 256..(lane + 1) * hidden * 256].fill(0.0);
         self.delta_bias[lane * 256..(lane + 1) * 256].fill(0.0);
         self.owed[lane] = false;
+        self.column_of[lane * 256..(lane + 1) * 256].fill(NO_COLUMN);
+        self.columns[lane] = 0;
         if self.rule == Rule::Normalised {
             self.scale[lane] = 1.0;
             self.mean_square[lane * 256..(lane + 1) * 256].fill(0.0);
@@ -406,7 +427,23 @@ impl Adapt {
     #[inline(always)]
     fn settle(&mut self, lane: usize, hidden: usize, state: Option<&[f32]>) {
         let z = &mut self.scratch;
-        z.copy_from_slice(&self.delta_bias[lane * 256..(lane + 1) * 256]);
+        let bias = &self.delta_bias[lane * 256..(lane + 1) * 256];
+        // Columns in use (all 256 before version 11), in whole tiles: a column past the
+        // last byte seen holds zeros and steps by zero.
+        let used = if self.seen {
+            self.columns[lane].div_ceil(TILE) * TILE
+        } else {
+            256
+        };
+        if self.seen {
+            // `z` in column order: each seen byte's bias, then its sum below.
+            let bytes = &self.byte_of[lane * 256..(lane + 1) * 256];
+            for (z, &b) in z.iter_mut().zip(bytes).take(used) {
+                *z = bias[usize::from(b)];
+            }
+        } else {
+            z.copy_from_slice(bias);
+        }
         let owed = self.owed[lane].then(|| {
             (
                 &self.step[lane * 256..(lane + 1) * 256],
@@ -417,8 +454,7 @@ impl Adapt {
         let delta = &mut self.delta[lane * hidden * 256..(lane + 1) * hidden * 256];
         // Column tiles, so a tile of `z` (and of the step) stays in registers down all the
         // rows; each element still sees its rows in order, so the bits are the same.
-        const TILE: usize = 32;
-        for t in (0..256).step_by(TILE) {
+        for t in (0..used).step_by(TILE) {
             let mut zt: [f32; TILE] = z[t..t + TILE].try_into().unwrap_or([0.0; TILE]);
             let gt: [f32; TILE] = owed
                 .and_then(|(step, _)| step[t..t + TILE].try_into().ok())
@@ -439,6 +475,19 @@ impl Adapt {
                 }
             }
             z[t..t + TILE].copy_from_slice(&zt);
+        }
+        if self.seen && state.is_some() {
+            // Back to byte order; a byte not seen yet has its bias alone.
+            let mut by_byte = [0.0f32; 256];
+            let columns = &self.column_of[lane * 256..(lane + 1) * 256];
+            for ((c, &col), &b) in by_byte.iter_mut().zip(columns).zip(bias) {
+                *c = if col == NO_COLUMN {
+                    b
+                } else {
+                    z[usize::from(col)]
+                };
+            }
+            z.copy_from_slice(&by_byte);
         }
     }
 
@@ -494,6 +543,24 @@ impl Adapt {
             .zip(g.iter())
         {
             *b += g;
+        }
+        if self.seen {
+            // `x` has occurred: it gets a column (zeros so far) and steps with the others;
+            // the step goes to `delta` in column order.
+            let columns = &mut self.column_of[lane * 256..(lane + 1) * 256];
+            let bytes = &mut self.byte_of[lane * 256..(lane + 1) * 256];
+            let n = &mut self.columns[lane];
+            if columns[x] == NO_COLUMN {
+                columns[x] = *n as u16;
+                bytes[*n] = byte;
+                *n += 1;
+            }
+            let g = &mut self.step[lane * 256..(lane + 1) * 256];
+            let mut by_column = [0.0f32; 256];
+            for (c, &b) in by_column.iter_mut().zip(&bytes[..*n]) {
+                *c = g[usize::from(b)];
+            }
+            g.copy_from_slice(&by_column);
         }
         self.owed_state[lane * h..(lane + 1) * h].copy_from_slice(state);
         self.owed[lane] = true;
@@ -594,7 +661,7 @@ impl NeuralExpert {
                 } else {
                     Rule::Plain
                 };
-                Adapt::new(lanes, h, rule)
+                Adapt::new(lanes, h, rule, version >= SEEN_COLUMNS_VERSION)
             }),
             model,
         })
