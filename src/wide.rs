@@ -43,7 +43,9 @@ pub(crate) fn run<R>(f: impl FnOnce() -> R) -> R {
 
 /// Whether to use AVX2: the CPU has it, and `NC_NO_AVX2` is not set (tests use it to check
 /// that both paths give the same bits).
+/// [`avx2`] for the neural expert's integer matmul (`experts::matvec`).
 #[cfg(target_arch = "x86_64")]
+#[cfg_attr(not(feature = "neural"), allow(dead_code))]
 pub(crate) fn has_avx2() -> bool {
     avx2()
 }
