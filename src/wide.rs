@@ -4,13 +4,14 @@
 //! The crate is built for the baseline of its target (SSE2 on x86-64), so the compiler
 //! vectorises four floats at a time. The neural expert's own arithmetic (the online output
 //! layer, the GRU gates, the softmax) is element-wise `+ - * /` over arrays of 256 and more,
-//! and runs twice as wide with AVX2, four times with AVX-512. Width never changes a result: every element sees the
-//! same exactly rounded operations in the same order (Rust never contracts `a * b + c` into
-//! a fused multiply-add, whatever the target has), and sums are written with a fixed order of
-//! running sums, not left to the compiler. So a stream coded with AVX2 decodes without it,
-//! bit for bit; `tests/neural.rs` checks both against the reference logits. The gate's
-//! arithmetic is integer, so width cannot change it either; `tests/roundtrip.rs` checks that
-//! the mixing streams written without AVX2 are the same bytes.
+//! and runs twice as wide with AVX2, four times with AVX-512. Width never changes a result:
+//! every element sees the same exactly rounded operations in the same order (Rust never
+//! contracts `a * b + c` into a fused multiply-add, whatever the target has), and sums are
+//! written with a fixed order of running sums, not left to the compiler. So a stream coded
+//! with either decodes without it, bit for bit; `tests/neural.rs` checks that across
+//! kernels. The gate's arithmetic is integer, so width cannot change it either;
+//! `tests/roundtrip.rs` checks that the mixing streams written without AVX-512 and without
+//! AVX2 are the same bytes.
 
 /// Runs `f`, compiled for AVX-512 or AVX2 when this CPU has it. `f` and what it calls must
 /// be inlined into it (`#[inline(always)]`) to be compiled for them too.
@@ -28,7 +29,7 @@ pub(crate) fn run<R>(f: impl FnOnce() -> R) -> R {
         return unsafe { with_avx512(f) };
     }
     #[cfg(target_arch = "x86_64")]
-    if avx2() {
+    if has_avx2() {
         #[target_feature(enable = "avx2")]
         fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
             f()
@@ -43,11 +44,12 @@ pub(crate) fn run<R>(f: impl FnOnce() -> R) -> R {
 
 /// Whether to use AVX2: the CPU has it, and `NC_NO_AVX2` is not set (tests use it to check
 /// that both paths give the same bits).
-/// [`avx2`] for the neural expert's integer matmul (`experts::matvec`).
 #[cfg(target_arch = "x86_64")]
-#[cfg_attr(not(feature = "neural"), allow(dead_code))]
 pub(crate) fn has_avx2() -> bool {
-    avx2()
+    static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVX2.get_or_init(|| {
+        std::is_x86_feature_detected!("avx2") && std::env::var_os("NC_NO_AVX2").is_none()
+    })
 }
 
 /// Whether to use AVX-512 (F and BW): the CPU has it, and neither `NC_NO_AVX2` nor
@@ -56,17 +58,9 @@ pub(crate) fn has_avx2() -> bool {
 pub(crate) fn has_avx512() -> bool {
     static AVX512: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *AVX512.get_or_init(|| {
-        avx2()
+        has_avx2()
             && std::is_x86_feature_detected!("avx512f")
             && std::is_x86_feature_detected!("avx512bw")
             && std::env::var_os("NC_NO_AVX512").is_none()
-    })
-}
-
-#[cfg(target_arch = "x86_64")]
-fn avx2() -> bool {
-    static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *AVX2.get_or_init(|| {
-        std::is_x86_feature_detected!("avx2") && std::env::var_os("NC_NO_AVX2").is_none()
     })
 }

@@ -13,6 +13,9 @@
 /// Columns per block of the packed matrix.
 const BLOCK: usize = 64;
 
+/// The most rows a matrix may have: its sums stay exact as `f32` (`1040 * 127^2 < 2^24`).
+pub(crate) const MAX_ROWS: usize = 1040;
+
 /// A weight matrix `W[rows, cols]` packed for [`PackedMatrix::mul`]: column blocks of 64,
 /// and within a block, for each quad of rows `4q..4q + 4`, each column's four weights side
 /// by side (256 bytes, four cache lines). Rows are padded to a multiple of 4 and columns
@@ -77,9 +80,9 @@ impl Tier {
 
 impl PackedMatrix {
     /// Packs the row-major `w` (`rows * cols` values), or `None` unless every value is an
-    /// integer in `[-127, 127]`.
+    /// integer in `[-127, 127]` and `rows <= MAX_ROWS`.
     pub(crate) fn pack(w: &[f32], rows: usize, cols: usize) -> Option<PackedMatrix> {
-        if rows == 0 || cols == 0 || w.len() != rows.checked_mul(cols)? {
+        if rows == 0 || rows > MAX_ROWS || cols == 0 || w.len() != rows.checked_mul(cols)? {
             return None;
         }
         let quads = rows.div_ceil(4);
@@ -113,15 +116,16 @@ impl PackedMatrix {
         self.cols
     }
 
-    /// `y = x W` with the best tier this CPU has, for `k` rows of `x` at once (`x` holds
-    /// `k * rows` values in `[-127, 127]`, `y` gets `k * cols` exact sums, row after row).
-    pub(crate) fn mul(&self, x: &[i8], y: &mut [i32]) {
+    /// `y = x W` with the best tier this CPU has, for `k` rows of `x` at once: `x` holds
+    /// `k * rows` integer values in `[-127, 127]` (the model's quantised states), `y` gets
+    /// the `k * cols` sums, exact as `f32` (`rows * 127^2 < 2^24`), row after row.
+    pub(crate) fn mul(&self, x: &[f32], y: &mut [f32]) {
         static TIER: std::sync::OnceLock<Tier> = std::sync::OnceLock::new();
         self.mul_with(*TIER.get_or_init(Tier::detect), x, y);
     }
 
     /// [`PackedMatrix::mul`] with `tier`, which the CPU must have ([`Tier::available`]).
-    pub(crate) fn mul_with(&self, tier: Tier, x: &[i8], y: &mut [i32]) {
+    pub(crate) fn mul_with(&self, tier: Tier, x: &[f32], y: &mut [f32]) {
         let k = x.len() / self.rows;
         assert!(x.len() == k * self.rows && y.len() == k * self.cols && tier.available());
         // Up to four rows share each pass over the weights (the lanes of one call).
@@ -136,33 +140,36 @@ impl PackedMatrix {
     }
 
     /// `R` rows of `x` through the weights in one pass.
-    fn rows_with<const R: usize>(&self, tier: Tier, x: &[i8], y: &mut [i32]) {
-        // Each row's values by row quad, 4 bytes as one `i32` (the padding rows 0).
+    fn rows_with<const R: usize>(&self, tier: Tier, x: &[f32], y: &mut [f32]) {
+        // Each row's values by row quad, four bytes as one `i32` (the padding rows 0), on
+        // the stack: this runs for every byte.
         let quads = self.rows.div_ceil(4);
-        let mut xq = vec![[0i32; R]; quads];
+        let mut xq = [[0i32; R]; MAX_ROWS / 4];
         for (r, x) in x.chunks_exact(self.rows).enumerate() {
             for (q, chunk) in x.chunks(4).enumerate() {
                 let mut bytes = [0u8; 4];
                 for (b, &v) in bytes.iter_mut().zip(chunk) {
-                    *b = v as u8;
+                    // Integers in [-127, 127] by the caller's contract.
+                    *b = v.clamp(-127.0, 127.0) as i8 as u8;
                 }
                 xq[q][r] = i32::from_le_bytes(bytes);
             }
         }
+        let xq = &xq[..quads];
         let per_block = quads * 4 * BLOCK;
         let mut acc = [[0i32; BLOCK]; R];
         for (b, chunk) in self.data.chunks_exact(per_block).enumerate() {
             match tier {
-                Tier::Scalar => block_scalar(chunk, &xq, &mut acc),
+                Tier::Scalar => block_scalar(chunk, xq, &mut acc),
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: the CPU has AVX2 (asserted by the caller).
                 #[allow(unsafe_code)]
-                Tier::Avx2 => unsafe { block_avx2(chunk, &xq, &mut acc) },
+                Tier::Avx2 => unsafe { block_avx2(chunk, xq, &mut acc) },
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: the CPU has AVX-512 F, BW and VNNI (asserted by the caller).
                 #[allow(unsafe_code)]
                 Tier::Avx512Vnni => unsafe {
-                    block_avx512vnni(chunk, &xq, &self.sums[b * BLOCK..][..BLOCK], &mut acc)
+                    block_avx512vnni(chunk, xq, &self.sums[b * BLOCK..][..BLOCK], &mut acc)
                 },
                 #[cfg(not(target_arch = "x86_64"))]
                 _ => unreachable!("no such tier here"),
@@ -170,7 +177,10 @@ impl PackedMatrix {
             let start = b * BLOCK;
             let end = (start + BLOCK).min(self.cols);
             for (y, acc) in y.chunks_exact_mut(self.cols).zip(&acc) {
-                y[start..end].copy_from_slice(&acc[..end - start]);
+                for (y, &s) in y[start..end].iter_mut().zip(acc) {
+                    // |s| <= rows * 127^2 < 2^24: exact as f32.
+                    *y = s as f32;
+                }
             }
         }
     }
@@ -282,7 +292,7 @@ mod tests {
             let wf: Vec<f32> = w.iter().map(|&v| v as f32).collect();
             let m = PackedMatrix::pack(&wf, rows, cols).unwrap();
             for seed in 1..5 {
-                let mut x: Vec<i8> = random(rows, seed).iter().map(|&v| v as i8).collect();
+                let mut x: Vec<i32> = random(rows, seed);
                 if seed == 3 {
                     // The extremes: every product at its largest magnitude.
                     for (i, v) in x.iter_mut().enumerate() {
@@ -292,26 +302,24 @@ mod tests {
                 if seed == 4 {
                     x.fill(0);
                 }
-                let want: Vec<i32> = (0..cols)
-                    .map(|c| (0..rows).map(|r| i32::from(x[r]) * w[r * cols + c]).sum())
+                let want: Vec<f32> = (0..cols)
+                    .map(|c| (0..rows).map(|r| x[r] * w[r * cols + c]).sum::<i32>() as f32)
                     .collect();
+                let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
                 for tier in tiers.into_iter().filter(|t| t.available()) {
-                    let mut y = vec![0; cols];
-                    m.mul_with(tier, &x, &mut y);
+                    let mut y = vec![0.0; cols];
+                    m.mul_with(tier, &xf, &mut y);
                     assert_eq!(y, want, "{tier:?} {rows}x{cols}");
                     // Several rows at once: each row's product, whatever its neighbours.
                     for k in [2, 3, 4, 5, 9] {
-                        let xs: Vec<i8> = (0..k)
-                            .flat_map(|j| {
-                                x.iter()
-                                    .map(move |&v| if j % 2 == 0 { v } else { v.wrapping_neg() })
-                            })
+                        let xs: Vec<f32> = (0..k)
+                            .flat_map(|j| xf.iter().map(move |&v| if j % 2 == 0 { v } else { -v }))
                             .collect();
-                        let mut ys = vec![0; k * cols];
+                        let mut ys = vec![0.0; k * cols];
                         m.mul_with(tier, &xs, &mut ys);
                         for (j, y) in ys.chunks_exact(cols).enumerate() {
-                            let sign = if j % 2 == 0 { 1 } else { -1 };
-                            let want: Vec<i32> = want.iter().map(|&v| sign * v).collect();
+                            let sign = if j % 2 == 0 { 1.0 } else { -1.0 };
+                            let want: Vec<f32> = want.iter().map(|&v| sign * v).collect();
                             assert_eq!(y, want, "{tier:?} {rows}x{cols}, row {j} of {k}");
                         }
                     }
@@ -327,5 +335,6 @@ mod tests {
         assert!(PackedMatrix::pack(&[128.0, 0.0], 1, 2).is_none());
         assert!(PackedMatrix::pack(&[f32::NAN, 0.0], 1, 2).is_none());
         assert!(PackedMatrix::pack(&[0.0; 3], 2, 2).is_none());
+        assert!(PackedMatrix::pack(&vec![0.0; MAX_ROWS + 1], MAX_ROWS + 1, 1).is_none());
     }
 }

@@ -7,10 +7,12 @@
 //! ```
 //!
 //! Why this split: tract's float kernels give different results on different instruction
-//! sets (summation order, FMA). So tract only ever computes `h_q x W_q` where both operands
-//! hold integers in [-127, 127]: every product and partial sum is an integer below
+//! sets (summation order, FMA). So the plan only ever computes `h_q x W_q` where both
+//! operands hold integers in [-127, 127]: every product and partial sum is an integer below
 //! `H * 127^2 < 2^24`, exactly representable in f32, so no kernel ever rounds and all agree
-//! bit for bit (checked at load: `H <= 1040`). Every float operation after the matmul is
+//! bit for bit (checked at load: `H <= 1040`). The plan is tract's, with the matmul node
+//! replaced by this crate's integer operator (`int8`, over `super::matvec`), which computes
+//! the same exact sums from `i8` weights. Every float operation after the matmul is
 //! plain Rust with `+ - * /`, `floor` and
 //! `round_ties_even` (all exactly rounded by IEEE 754, and Rust never fuses them into FMAs)
 //! plus our own `exp`: the same bits on every machine, thread count and lane placement.
@@ -24,7 +26,7 @@ use std::sync::{Arc, OnceLock};
 use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 
-use super::matvec::PackedMatrix;
+use super::matvec::{PackedMatrix, MAX_ROWS};
 use super::{Predictor, Weights};
 use crate::error::Error;
 use crate::format::SEEN_COLUMNS_VERSION;
@@ -32,7 +34,7 @@ use crate::format::SEEN_COLUMNS_VERSION;
 /// The default model, embedded in the binary (see `onnx-models/README.md`).
 const DEFAULT_MODEL: &[u8] = include_bytes!("../../onnx-models/nc-gru256.onnx");
 
-/// The plan tract runs: one integer-valued matmul for a fixed lane count.
+/// The plan tract runs: the matmul alone, for a fixed lane count.
 type Plan = Arc<TypedRunnableModel>;
 
 /// A loaded byte model: its identity and the constant tables the Rust side needs.
@@ -132,8 +134,8 @@ impl NeuralModel {
         // H * 127^2 < 2^24 keeps the f32 matmul exact (see the module docs).
         let hidden: usize = prop("nc.hidden")
             .and_then(|h| h.parse().ok())
-            .filter(|h| (1..=1040).contains(h))
-            .ok_or_else(|| model_error("no nc.hidden property in 1..=1040"))?;
+            .filter(|h| (1..=MAX_ROWS).contains(h))
+            .ok_or_else(|| model_error(format!("no nc.hidden property in 1..={MAX_ROWS}")))?;
         let mut name = [0u8; 16];
         if name_str.len() > 16 || !name_str.is_ascii() || name_str.is_empty() {
             return Err(model_error("nc.name must be 1 to 16 ASCII bytes"));
@@ -837,7 +839,7 @@ mod int8 {
     use super::PackedMatrix;
 
     /// `y[k, cols] = x[k, rows] W`, `x` integer-valued `f32` in `[-127, 127]` (the
-    /// quantised states), `y` the exact sums as `f32`: what the model's matmul computes.
+    /// quantised states), `y` the exact sums: what the model's matmul computes.
     #[derive(Clone, Debug, PartialEq, Eq)]
     pub(super) struct MatVecI8 {
         weights: Arc<PackedMatrix>,
@@ -868,18 +870,8 @@ mod int8 {
             }
             let k = x.len() / rows;
             let mut out = Tensor::zero::<f32>(&[k, cols])?;
-            {
-                let mut view = out.try_as_plain_ram_mut()?;
-                let y = view.as_slice_mut::<f32>()?;
-                // The states are rounded and clamped to [-127, 127] before this.
-                let xi: Vec<i8> = x.iter().map(|&v| v.clamp(-127.0, 127.0) as i8).collect();
-                let mut yi = vec![0i32; k * cols];
-                self.weights.mul(&xi, &mut yi);
-                for (y, &s) in y.iter_mut().zip(&yi) {
-                    // |s| <= rows * 127^2 < 2^24 (rows <= 1040): exact as f32.
-                    *y = s as f32;
-                }
-            }
+            self.weights
+                .mul(x, out.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
             Ok(tvec!(out.into_tvalue()))
         }
     }
