@@ -292,6 +292,18 @@ const WEIGHT_ONE: f32 = (1u32 << 22) as f32;
 
 /// Columns of the online layer's correction per tile of its pass (see `Adapt::settle`).
 const TILE: usize = 32;
+/// Floats per vector register with AVX-512.
+const V: usize = 16;
+
+/// A tile as register-sized arrays, which the compiler keeps in registers.
+#[inline(always)]
+fn vectors(tile: &[f32]) -> [[f32; V]; TILE / V] {
+    let mut v = [[0.0; V]; TILE / V];
+    for (v, t) in v.iter_mut().zip(tile.chunks_exact(V)) {
+        v.copy_from_slice(t);
+    }
+    v
+}
 
 /// Learning rate of the output layer's online correction (format version 4): one step of
 /// plain gradient descent on the coding cost per byte. Chosen on the training corpus's
@@ -455,28 +467,56 @@ impl Adapt {
         self.owed[lane] = false;
         let delta = &mut self.delta[lane * hidden * 256..(lane + 1) * hidden * 256];
         // Column tiles, so a tile of `z` (and of the step) stays in registers down all the
-        // rows; each element still sees its rows in order, so the bits are the same.
-        for t in (0..used).step_by(TILE) {
-            let mut zt: [f32; TILE] = z[t..t + TILE].try_into().unwrap_or([0.0; TILE]);
-            let gt: [f32; TILE] = owed
-                .and_then(|(step, _)| step[t..t + TILE].try_into().ok())
-                .unwrap_or([0.0; TILE]);
-            for (i, row) in delta.chunks_exact_mut(256).enumerate() {
-                let dt = &mut row[t..t + TILE];
-                if let Some((_, owed_state)) = owed {
-                    let s = owed_state[i];
-                    for (d, &g) in dt.iter_mut().zip(&gt) {
-                        *d += g * s;
+        // rows; each element still sees its rows in order, so the bits are the same. One
+        // loop per case keeps the branch out of the rows.
+        // `delta` is stored tile after tile (each tile `H x TILE`, row after row), so the
+        // pass over the tiles in use streams through one contiguous range.
+        for (t, tile) in (0..used)
+            .step_by(TILE)
+            .zip(delta.chunks_exact_mut(hidden * TILE))
+        {
+            let rows = tile.chunks_exact_mut(TILE);
+            match (owed, state) {
+                (Some((step, owed_state)), Some(state)) => {
+                    let g = vectors(&step[t..t + TILE]);
+                    let mut acc = vectors(&z[t..t + TILE]);
+                    for (row, (&so, &s)) in rows.zip(owed_state.iter().zip(state)) {
+                        for ((d, g), a) in row.chunks_exact_mut(V).zip(&g).zip(&mut acc) {
+                            for k in 0..V {
+                                d[k] += g[k] * so;
+                                a[k] += d[k] * s;
+                            }
+                        }
+                    }
+                    for (z, a) in z[t..t + TILE].chunks_exact_mut(V).zip(&acc) {
+                        z.copy_from_slice(a);
                     }
                 }
-                if let Some(state) = state {
-                    let s = state[i];
-                    for (z, &d) in zt.iter_mut().zip(dt.iter()) {
-                        *z += d * s;
+                (Some((step, owed_state)), None) => {
+                    let g = vectors(&step[t..t + TILE]);
+                    for (row, &so) in rows.zip(owed_state) {
+                        for (d, g) in row.chunks_exact_mut(V).zip(&g) {
+                            for k in 0..V {
+                                d[k] += g[k] * so;
+                            }
+                        }
                     }
                 }
+                (None, Some(state)) => {
+                    let mut acc = vectors(&z[t..t + TILE]);
+                    for (row, &s) in rows.zip(state) {
+                        for (d, a) in row.chunks_exact(V).zip(&mut acc) {
+                            for k in 0..V {
+                                a[k] += d[k] * s;
+                            }
+                        }
+                    }
+                    for (z, a) in z[t..t + TILE].chunks_exact_mut(V).zip(&acc) {
+                        z.copy_from_slice(a);
+                    }
+                }
+                (None, None) => {}
             }
-            z[t..t + TILE].copy_from_slice(&zt);
         }
         if self.seen && state.is_some() {
             // Back to byte order; a byte not seen yet has its bias alone.
@@ -769,11 +809,19 @@ impl NeuralExpert {
                     *l += z;
                 }
             }
-            let mut max = f32::MIN;
-            for l in self.logits.iter_mut() {
-                *l *= self.inv_temperature;
-                max = max.max(*l);
+            // The largest logit, by lanes of 16 (a comparison, not `f32::max`, whose NaN
+            // rule keeps the compiler from vectorising). Only a tie of -0 and +0 can pick
+            // differently, and `exp` of either zero is 1, so the weights are the same.
+            let mut lanes_max = [f32::MIN; V];
+            for chunk in self.logits.chunks_exact_mut(V) {
+                for (m, l) in lanes_max.iter_mut().zip(chunk) {
+                    *l *= self.inv_temperature;
+                    *m = if *l > *m { *l } else { *m };
+                }
             }
+            let max = lanes_max
+                .into_iter()
+                .fold(f32::MIN, |m, l| if l > m { l } else { m });
             for l in self.logits.iter_mut() {
                 *l = exp(*l - max);
             }
