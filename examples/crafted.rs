@@ -1,7 +1,9 @@
 //! Writes crafted streams of at most 4 KB that ask the most decoding work a stream of that
-//! size can: one coded block, of each profile's header, claiming the most bytes its payload
-//! may code (`Header::max_raw_len`), with a payload of zeros (which the decoder reads as the
-//! run its model finds likeliest, so it decodes to the claimed length before failing).
+//! size can: for each profile's header, one coded block claiming the most bytes its payload
+//! may code (`Header::max_raw_len`), and one light block claiming the most a light payload
+//! may (`LIGHT_RATIO` bytes per payload byte), each with a payload of zeros (which the
+//! decoder reads as the run its model finds likeliest, so it decodes to the claimed length
+//! before failing).
 //!
 //! `cargo run --release --example crafted -- DIR` then time `nccat -t DIR/*.nc`
 //! (`benches/crafted.sh` does both).
@@ -10,7 +12,8 @@
 #[path = "../fuzz/src/lib.rs"]
 mod nc_fuzz;
 
-use nc_codec::container::MAX_BLOCK_SIZE;
+use nc_codec::container::{BlockHeader, BlockKind, MAX_BLOCK_SIZE};
+use nc_codec::format::LIGHT_RATIO;
 use nc_codec::{Config, PredictorKind, Profile};
 
 fn main() {
@@ -35,9 +38,23 @@ fn main() {
         let claim = header
             .max_raw_len(payload.len() as u32)
             .min(u64::from(MAX_BLOCK_SIZE)) as u32;
-        let stream = nc_fuzz::claimed(&header, &[(claim, payload)]);
+        let stream = nc_fuzz::claimed(&header, &[(claim, payload.clone())]);
         assert_eq!(stream.len(), 4096);
         let path = format!("{dir}/{name}.nc");
+        std::fs::write(&path, &stream).unwrap();
+        println!("{path}: claims {claim} bytes");
+
+        let claim = (payload.len() as u64 * u64::from(LIGHT_RATIO)).min(u64::from(MAX_BLOCK_SIZE));
+        let light = BlockHeader {
+            kind: BlockKind::Light,
+            flags: 0,
+            raw_len: claim as u32,
+            payload_len: payload.len() as u32,
+            crc: 0,
+        };
+        let stream = nc_fuzz::framed(&header, &[(light, payload)], 0);
+        assert_eq!(stream.len(), 4096);
+        let path = format!("{dir}/{name}-light.nc");
         std::fs::write(&path, &stream).unwrap();
         println!("{path}: claims {claim} bytes");
     }

@@ -22,7 +22,8 @@ pub use crate::format::{
     TAIL_MAGIC, TEMPERATURE_ONE, VERSION,
 };
 use crate::format::{
-    profile_mask, BITS_VERSION, COMPACT_HEADER_VERSION, MIX_EXPERTS, PRIMED_VERSION, RATIO_VERSION,
+    profile_mask, BITS_VERSION, CODED_RATIO, COMPACT_HEADER_VERSION, LIGHT_RATIO, LIGHT_VERSION,
+    MIX_EXPERTS, PRIMED_VERSION, RATIO_VERSION,
 };
 
 /// The oldest format version whose streams of `predictor` this build decodes: the version
@@ -373,6 +374,9 @@ pub enum BlockKind {
     Stored,
     /// End of the blocks; the payload is the trailer.
     End,
+    /// Coded by the light coder (format version 12 on): a block the stream's predictor
+    /// would code smaller than its ratio bound allows.
+    Light,
 }
 
 /// One block header.
@@ -399,6 +403,7 @@ impl BlockHeader {
             BlockKind::Coded => 0,
             BlockKind::Stored => 1,
             BlockKind::End => 2,
+            BlockKind::Light => 3,
         };
         b[1] = self.flags;
         b[4..8].copy_from_slice(&self.raw_len.to_le_bytes());
@@ -441,6 +446,7 @@ impl BlockHeader {
             0 => BlockKind::Coded,
             1 => BlockKind::Stored,
             2 => BlockKind::End,
+            3 => BlockKind::Light,
             k => return Err(Error::corrupt(format!("unknown block kind {k}"), at)),
         };
         let flags = b[1];
@@ -458,7 +464,7 @@ impl BlockHeader {
             crc: u32::from_le_bytes([b[12], b[13], b[14], b[15]]),
         };
         let ok = match kind {
-            BlockKind::Coded => {
+            BlockKind::Coded | BlockKind::Light => {
                 (1..=block_size).contains(&header.raw_len)
                     && header.payload_len < header.raw_len
                     && header.payload_len >= 4
@@ -513,11 +519,55 @@ impl Header {
         } else {
             max_raw_len(payload_len, self.quant_bits)
         };
-        if self.version >= RATIO_VERSION {
-            coded.min(u64::from(payload_len) * u64::from(MAX_RATIO))
-        } else {
-            coded
+        match self.coded_ratio() {
+            Some(ratio) => coded.min(u64::from(payload_len) * u64::from(ratio)),
+            None => coded,
         }
+    }
+
+    /// The most bytes a coded block may hold per payload byte in this stream: [`MAX_RATIO`]
+    /// from version [`RATIO_VERSION`], [`CODED_RATIO`] from [`LIGHT_VERSION`], no bound
+    /// before (beyond [`max_raw_len`]).
+    pub fn coded_ratio(&self) -> Option<u32> {
+        if self.version >= LIGHT_VERSION {
+            Some(CODED_RATIO)
+        } else if self.version >= RATIO_VERSION {
+            Some(MAX_RATIO)
+        } else {
+            None
+        }
+    }
+
+    /// Checks that a block with header `b` may occur in this stream as far as its kind and
+    /// lengths go: light blocks only from version [`LIGHT_VERSION`], coded and light
+    /// blocks within their bounds on bytes per payload byte. Readers check it before
+    /// allocating or decoding anything for the block.
+    ///
+    /// # Errors
+    /// `Corrupt` at `at` when it may not.
+    pub fn check_block(&self, b: &BlockHeader, at: Location) -> Result<(), Error> {
+        let raw = u64::from(b.raw_len);
+        let most = match b.kind {
+            BlockKind::Coded => self.max_raw_len(b.payload_len),
+            BlockKind::Light if self.version < LIGHT_VERSION => {
+                return Err(Error::corrupt(
+                    format!("light block in a version {} stream", self.version),
+                    at,
+                ));
+            }
+            BlockKind::Light => u64::from(b.payload_len) * u64::from(LIGHT_RATIO),
+            BlockKind::Stored | BlockKind::End => return Ok(()),
+        };
+        if raw > most {
+            return Err(Error::corrupt(
+                format!(
+                    "a payload of {} bytes cannot code {} bytes",
+                    b.payload_len, b.raw_len
+                ),
+                at,
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -749,18 +799,7 @@ impl StreamIndex {
             r.seek(SeekFrom::Start(base + offset))?;
             read_exact_or(r, &mut b, "block header", at)?;
             let h = BlockHeader::parse(&b, header.block_size, tail_len, i, at)?;
-            let overlong = h.kind == BlockKind::Coded
-                && u64::from(h.raw_len) > header.max_raw_len(h.payload_len);
-            if overlong {
-                return Err(Error::corrupt(
-                    format!(
-                        "a payload of {} bytes cannot code {} bytes",
-                        h.payload_len, h.raw_len
-                    ),
-                    at,
-                )
-                .into());
-            }
+            header.check_block(&h, at)?;
             if (h.kind == BlockKind::End) != (i == count) || (h.raw_len, h.payload_len) != expect {
                 return Err(Error::corrupt(
                     format!("index entry {i} does not match its block header"),

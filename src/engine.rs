@@ -15,7 +15,8 @@ use std::sync::Arc;
 use crate::container::{predictor_id, BlockHeader, BlockKind, Header};
 use crate::error::{Error, Location};
 use crate::experts::{ContextStats, NeuralExpert, NeuralModel, Predictor, Weights};
-use crate::format::{MAX_RATIO, RATIO_VERSION};
+use crate::format::{LIGHT_RATIO, LIGHT_VERSION};
+use crate::light;
 use crate::mixer::Mix;
 use crate::quantizer::{FreqTable, Quantizer};
 use crate::range_coder::{RangeDecoder, RangeEncoder};
@@ -40,9 +41,12 @@ struct Worker {
 /// Codes batches of blocks with the predictor a header describes.
 pub(crate) struct Engine {
     quantizer: Quantizer,
-    /// Coded blocks keep at most `MAX_RATIO` bytes per payload byte (format version
-    /// `RATIO_VERSION` on): short range codes are padded with zero bytes.
-    padded: bool,
+    /// The most bytes a coded block may hold per payload byte (format version 10 on):
+    /// shorter range codes are padded with zero bytes.
+    ratio: Option<u32>,
+    /// Whether blocks may be light (format version 12 on): a block whose code would be
+    /// padded is light when the light coder's code, padded to its own bound, is shorter.
+    light: bool,
     workers: Vec<Worker>,
     lanes: usize,
 }
@@ -129,7 +133,8 @@ impl Engine {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Engine {
             quantizer: Quantizer::new(u32::from(header.quant_bits)),
-            padded: header.version >= RATIO_VERSION,
+            ratio: header.coded_ratio(),
+            light: header.version >= LIGHT_VERSION,
             workers,
             lanes,
         })
@@ -149,15 +154,10 @@ impl Engine {
     pub fn encode(&mut self, blocks: &[&[u8]]) -> Result<Vec<CodedBlock>, Error> {
         debug_assert!(blocks.len() <= self.lanes);
         let group = self.group_size(blocks.len());
-        let (quantizer, padded) = (self.quantizer, self.padded);
-        let mut results: Vec<Result<Vec<CodedBlock>, Error>> = Vec::new();
+        let quantizer = self.quantizer;
+        let mut results: Vec<Result<Vec<Vec<u8>>, Error>> = Vec::new();
         if blocks.len() <= group {
-            results.push(encode_lockstep(
-                &mut self.workers[0],
-                quantizer,
-                padded,
-                blocks,
-            ));
+            results.push(encode_lockstep(&mut self.workers[0], quantizer, blocks));
         } else {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = self
@@ -165,7 +165,7 @@ impl Engine {
                     .iter_mut()
                     .zip(blocks.chunks(group))
                     .map(|(worker, chunk)| {
-                        scope.spawn(move || encode_lockstep(worker, quantizer, padded, chunk))
+                        scope.spawn(move || encode_lockstep(worker, quantizer, chunk))
                     })
                     .collect();
                 for h in handles {
@@ -174,11 +174,52 @@ impl Engine {
                 }
             });
         }
-        let mut coded = Vec::with_capacity(blocks.len());
+        let mut codes = Vec::with_capacity(blocks.len());
         for r in results {
-            coded.extend(r?);
+            codes.extend(r?);
         }
-        Ok(coded)
+        Ok(blocks
+            .iter()
+            .zip(codes)
+            .map(|(block, code)| self.finish_block(block, code))
+            .collect())
+    }
+
+    /// Frames block `block` whose range code is `code`: padded to the ratio bound, or light
+    /// where that is shorter, or stored where coding would not make it smaller.
+    fn finish_block(&self, block: &[u8], mut code: Vec<u8>) -> CodedBlock {
+        let crc = crc32fast::hash(block);
+        let mut kind = BlockKind::Coded;
+        if let Some(ratio) = self.ratio {
+            let least = block.len().div_ceil(ratio as usize);
+            if code.len() < least {
+                if self.light {
+                    let mut light = light::encode(block);
+                    let light_least = block.len().div_ceil(LIGHT_RATIO as usize);
+                    if light.len().max(light_least) < least {
+                        light.resize(light.len().max(light_least), 0);
+                        code = light;
+                        kind = BlockKind::Light;
+                    }
+                }
+                if kind == BlockKind::Coded {
+                    code.resize(least, 0);
+                }
+            }
+        }
+        if code.len() < block.len() {
+            CodedBlock {
+                kind,
+                payload: code,
+                crc,
+            }
+        } else {
+            CodedBlock {
+                kind: BlockKind::Stored,
+                payload: Vec::new(),
+                crc,
+            }
+        }
     }
 
     /// Decodes a batch of blocks (their headers and payloads), appending the verified bytes
@@ -201,7 +242,7 @@ impl Engine {
             rest = tail;
         }
         let group = self.group_size(blocks.len());
-        let (quantizer, padded) = (self.quantizer, self.padded);
+        let (quantizer, padded) = (self.quantizer, self.ratio.is_some());
         let mut results = Vec::new();
         if blocks.len() <= group {
             results.push(decode_lockstep(
@@ -321,9 +362,8 @@ fn resolve_model(
 fn encode_lockstep(
     worker: &mut Worker,
     quantizer: Quantizer,
-    padded: bool,
     blocks: &[&[u8]],
-) -> Result<Vec<CodedBlock>, Error> {
+) -> Result<Vec<Vec<u8>>, Error> {
     let predictor = worker.predictor.as_mut();
     let mut encoders: Vec<RangeEncoder> = Vec::with_capacity(blocks.len());
     for (lane, block) in blocks.iter().enumerate() {
@@ -364,33 +404,7 @@ fn encode_lockstep(
         }
         predictor.update(&active, &bytes[..active.len()]);
     }
-    Ok(encoders
-        .into_iter()
-        .zip(blocks)
-        .map(|(enc, block)| {
-            let crc = crc32fast::hash(block);
-            let mut payload = enc.finish();
-            if padded {
-                let least = block.len().div_ceil(MAX_RATIO as usize);
-                if payload.len() < least {
-                    payload.resize(least, 0);
-                }
-            }
-            if payload.len() < block.len() {
-                CodedBlock {
-                    kind: BlockKind::Coded,
-                    payload,
-                    crc,
-                }
-            } else {
-                CodedBlock {
-                    kind: BlockKind::Stored,
-                    payload: Vec::new(),
-                    crc,
-                }
-            }
-        })
-        .collect())
+    Ok(encoders.into_iter().map(RangeEncoder::finish).collect())
 }
 
 /// Why a worker's batch failed to decode.
@@ -416,6 +430,11 @@ fn decode_lockstep(
     for (i, (h, payload)) in blocks.iter().enumerate() {
         match h.kind {
             BlockKind::Stored => outs[i].copy_from_slice(payload),
+            BlockKind::Light => {
+                if !light::decode(payload, outs[i]) {
+                    return Err(DecodeFailure::Block(i, true));
+                }
+            }
             _ => {
                 predictor.reset_lane(coded.len(), h.raw_len as usize);
                 coded.push(i);
@@ -477,7 +496,7 @@ fn decode_lockstep(
                 d.finished_cleanly()
             }
         };
-        if h.kind != BlockKind::Stored && !lanes.next().is_some_and(clean) {
+        if h.kind == BlockKind::Coded && !lanes.next().is_some_and(clean) {
             return Err(DecodeFailure::Block(i, true));
         }
         if crc32fast::hash(outs[i]) != h.crc {

@@ -11,7 +11,7 @@ pub const TAIL_MAGIC: [u8; 4] = *b"NCix";
 /// The format version this build writes. It also reads older versions where it can still
 /// reproduce their arithmetic: version 2 of the mixing predictor, version 1 of the others
 /// (see `FORMAT.md`, "Versioning").
-pub const VERSION: u16 = 11;
+pub const VERSION: u16 = 12;
 /// The oldest format version this build reads (for some predictor: see `Header::validate`).
 pub const OLDEST_READABLE_VERSION: u16 = 1;
 
@@ -29,6 +29,16 @@ pub const RATIO_VERSION: u16 = 10;
 /// most 512 KiB) at the price of a floor of 1/16 bit per byte, which only runs and sparse
 /// data come near.
 pub const MAX_RATIO: u32 = 128;
+/// The first version with light blocks (`BlockKind::Light`, coded by `light`), and with
+/// coded blocks bound to [`CODED_RATIO`] instead of [`MAX_RATIO`].
+pub const LIGHT_VERSION: u16 = 12;
+/// Version [`LIGHT_VERSION`] on: the most bytes a coded block may hold per payload byte.
+/// A 4 KB stream then asks at most 256 KiB of the full predictor; a block that would code smaller goes to the light coder, or is padded.
+pub const CODED_RATIO: u32 = 64;
+/// The most bytes a light block may hold per payload byte: the light coder decodes tens
+/// of MB/s, so a 4 KB stream asks at most 8 MiB of it (well under a second), while a run of
+/// one byte codes in 1/256 bit per byte.
+pub const LIGHT_RATIO: u32 = 2048;
 /// The first version whose neural expert keeps its online output layer's weights only for
 /// the byte values that have occurred in the block (`FORMAT.md`, "Predictor 2").
 pub const SEEN_COLUMNS_VERSION: u16 = 11;

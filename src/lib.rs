@@ -31,6 +31,7 @@ pub mod error;
 pub mod experts;
 pub mod format;
 mod hint;
+mod light;
 mod logistic;
 pub mod mixer;
 mod oneshot;

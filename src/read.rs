@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::container::{
-    max_raw_len, BlockHeader, BlockKind, Header, IndexEntry, StreamIndex, Tail, BLOCK_HEADER_LEN,
-    FLAG_SYNC, HEADER_PREFIX_LEN, INDEX_ENTRY_LEN, LEGACY_TAIL_LEN, MAGIC,
+    BlockHeader, BlockKind, Header, IndexEntry, StreamIndex, Tail, BLOCK_HEADER_LEN, FLAG_SYNC,
+    HEADER_PREFIX_LEN, INDEX_ENTRY_LEN, LEGACY_TAIL_LEN, MAGIC,
 };
 use crate::engine::Engine;
 use crate::error::{Error, Location};
@@ -376,19 +376,15 @@ impl<R: Read> NcReader<R> {
                     self.decode_pending()?;
                     self.stage = Stage::Entries { next: 0, count };
                 } else {
-                    let most = self.header.as_ref().map_or_else(
-                        || max_raw_len(header.payload_len, 16),
-                        |h| h.max_raw_len(header.payload_len),
-                    );
-                    if header.kind == BlockKind::Coded && u64::from(header.raw_len) > most {
-                        return Err(Error::corrupt(
-                            format!(
-                                "a payload of {} bytes cannot code {} bytes",
-                                header.payload_len, header.raw_len
-                            ),
-                            self.here(true),
-                        )
-                        .into());
+                    match self.header.as_ref() {
+                        Some(h) => h.check_block(&header, self.here(true))?,
+                        None => {
+                            return Err(Error::corrupt(
+                                "block before the stream header",
+                                self.here(true),
+                            )
+                            .into())
+                        }
                     }
                     self.stage = Stage::Payload(header);
                 }

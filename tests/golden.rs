@@ -86,7 +86,7 @@ const CASES: [(&str, &str, PredictorKind, bool); 9] = [
 #[test]
 fn golden_streams_decode_and_reencode_identically() {
     let bless = std::env::var_os("NC_BLESS").is_some();
-    // The streams this build writes (format version 11).
+    // The streams this build writes (format version 12).
     for (name, suffix, predictor, primed) in CASES {
         let original = std::fs::read(golden_dir().join(name)).unwrap();
         let nc_path = golden_dir().join(format!("{name}.{suffix}"));
@@ -125,6 +125,49 @@ fn golden_streams_decode_and_reencode_identically() {
 #[test]
 fn version_9_streams_decode() {
     streams_of_version_decode(9);
+}
+
+/// Version 11 streams of every predictor: version 12 adds light blocks and bounds coded
+/// blocks to 64 bytes per payload byte (these streams keep it), so they decode.
+#[test]
+fn version_11_streams_decode() {
+    streams_of_version_decode(11);
+}
+
+/// A stream with runs (format version 12): the blocks of runs are light, the others coded,
+/// and the encoder's choice between them is part of what the golden stream guards.
+#[test]
+fn light_blocks_decode_and_reencode_identically() {
+    use nc_codec::container::BlockKind;
+    let original = std::fs::read(golden_dir().join("sparse.bin")).unwrap();
+    let nc_path = golden_dir().join("sparse.bin.mix.nc");
+    let config = config(1024, PredictorKind::Mix(Profile::Default));
+    if std::env::var_os("NC_BLESS").is_some() {
+        std::fs::write(&nc_path, encode(&original, &config)).unwrap();
+    }
+    let stream = std::fs::read(&nc_path).unwrap();
+    assert_eq!(decode_with(&stream, &config).unwrap(), original);
+    assert_eq!(
+        encode(&original, &config),
+        stream,
+        "the encoder's output changed"
+    );
+    let index = StreamIndex::read_from(&mut Cursor::new(&stream[..])).unwrap();
+    let kinds: Vec<BlockKind> = index
+        .blocks
+        .iter()
+        .map(|b| {
+            let at = b.offset as usize;
+            match stream[at] {
+                0 => BlockKind::Coded,
+                1 => BlockKind::Stored,
+                3 => BlockKind::Light,
+                k => panic!("block kind {k}"),
+            }
+        })
+        .collect();
+    assert!(kinds.contains(&BlockKind::Light), "{kinds:?}");
+    assert!(kinds.contains(&BlockKind::Coded), "{kinds:?}");
 }
 
 /// Version 10 streams of every predictor: version 11 changes only the neural expert's

@@ -13,9 +13,9 @@ use std::time::Instant;
 
 use common::*;
 use nc_codec::container::{
-    max_raw_len, IndexEntry, StreamIndex, Tail, INDEX_ENTRY_LEN, MAX_BLOCK_SIZE, MAX_RATIO,
-    TAIL_LEN,
+    max_raw_len, IndexEntry, StreamIndex, Tail, INDEX_ENTRY_LEN, MAX_BLOCK_SIZE, TAIL_LEN,
 };
+use nc_codec::format::{CODED_RATIO, LIGHT_RATIO};
 use nc_codec::{Config, Error, NcReader, PredictorKind, Profile};
 
 /// Every predictor a header can name, as `Config`s that write it.
@@ -107,27 +107,81 @@ fn the_payload_bound_admits_runs() {
     }
 }
 
-/// From format version 10 a coded block holds at most `MAX_RATIO` bytes per payload byte: a
-/// run codes into a payload padded with zeros to that length, and the padding is checked.
+/// From format version 12 a coded block holds at most `CODED_RATIO` bytes per payload byte:
+/// a block the full predictor codes smaller is padded with zeros to that length (the padding
+/// checked), unless the light coder's code, padded to `LIGHT_RATIO`, is shorter: a run of one
+/// byte is light, a repeated stretch of noise (which only the full predictor's copy experts
+/// see through) is coded and padded.
 #[test]
-fn runs_are_padded_to_the_ratio_bound() {
+fn compressible_blocks_are_light_or_padded_to_the_ratio_bound() {
     let zeros = vec![0u8; 300_000];
+    let pattern = Rng(5).bytes(1000);
+    let repeated: Vec<u8> = pattern.iter().copied().cycle().take(300_000).collect();
     for (name, config) in every_predictor() {
         if name == "neural" || name == "max" {
             continue; // the slow expert; the bound is the container's, the same for all
         }
         let config = config.block_size(1 << 20).threads(1);
-        let packed = compress(&zeros, &config);
-        let index = StreamIndex::read_from(&mut Cursor::new(&packed)).unwrap();
-        let b = index.blocks[0];
-        assert_eq!(b.payload_len, 300_000u32.div_ceil(MAX_RATIO), "{name}");
-        assert_eq!(nc_codec::decompress(&packed, &config).unwrap(), zeros);
+        for (data, light, least) in [
+            (&zeros, true, 300_000u32.div_ceil(LIGHT_RATIO)),
+            (&repeated, false, 300_000u32.div_ceil(CODED_RATIO)),
+        ] {
+            if name == "ctx" && !light {
+                continue; // an order-2 model does not see a 1000-byte period
+            }
+            let packed = compress(data, &config);
+            let index = StreamIndex::read_from(&mut Cursor::new(&packed)).unwrap();
+            let b = index.blocks[0];
+            let kind = packed[b.offset as usize];
+            assert_eq!(kind, if light { 3 } else { 0 }, "{name}");
+            assert_eq!(b.payload_len, least, "{name}");
+            assert_eq!(&nc_codec::decompress(&packed, &config).unwrap(), data);
 
-        // The padding must be zeros: the block's checksum covers only what it decodes to.
-        let mut bad = packed.clone();
-        bad[(b.offset + 16) as usize + b.payload_len as usize - 1] = 1;
-        let err = nc_codec::decompress(&bad, &config).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidData, "{name}: {err}");
+            // The padding must be zeros: the block's checksum covers only what it decodes to.
+            let mut bad = packed.clone();
+            bad[(b.offset + 16) as usize + b.payload_len as usize - 1] = 1;
+            let err = nc_codec::decompress(&bad, &config).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidData, "{name}: {err}");
+        }
+    }
+}
+
+/// A light block in a stream older than version 12, or one claiming more than
+/// `LIGHT_RATIO` bytes per payload byte, is refused from its header.
+#[test]
+fn light_blocks_are_refused_where_the_format_forbids_them() {
+    use nc_codec::container::{BlockHeader, BlockKind};
+    let payload = vec![0u8; 100];
+    for (version, claim, ok) in [
+        (12u16, 100 * LIGHT_RATIO, true),
+        (12, 100 * LIGHT_RATIO + 1, false),
+        (11, 1000, false),
+    ] {
+        let mut header = Config::new().block_size(MAX_BLOCK_SIZE).header().unwrap();
+        header.version = version;
+        let light = BlockHeader {
+            kind: BlockKind::Light,
+            flags: 0,
+            raw_len: claim,
+            payload_len: payload.len() as u32,
+            crc: 0,
+        };
+        let stream = nc_fuzz::framed(&header, &[(light, payload.clone())], 0);
+        let err = nc_codec::decompress(&stream, &Config::new()).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::InvalidData,
+            "{version} {claim}: {err}"
+        );
+        // Refused from the header, or decoded and refused by the checksum: either way, fast.
+        let message = err.to_string();
+        assert_eq!(
+            message.contains("checksum") || message.contains("decode"),
+            ok,
+            "{version} {claim}: {message}"
+        );
+        let index = StreamIndex::read_from(&mut Cursor::new(&stream));
+        assert_eq!(index.is_ok(), ok, "{version} {claim}");
     }
 }
 

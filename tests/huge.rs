@@ -16,6 +16,7 @@ const BLOCKS: u64 = 4097; // 4 GiB + 1 MiB of uncompressed data
 struct VirtualStream {
     header: Vec<u8>,
     payload: Vec<u8>,
+    kind: BlockKind,
     crc: u32,
     trailer: Vec<u8>,
     pos: u64,
@@ -32,6 +33,12 @@ impl VirtualStream {
         let b = index.blocks[0];
         let start = b.offset as usize + BLOCK_HEADER_LEN;
         let payload = one[start..start + b.payload_len as usize].to_vec();
+        // The block is coded or, being one repeated stretch, light: keep what the writer chose.
+        let kind = match one[b.offset as usize] {
+            0 => BlockKind::Coded,
+            3 => BlockKind::Light,
+            k => panic!("block kind {k}"),
+        };
 
         let entry = IndexEntry {
             payload_len: payload.len() as u32,
@@ -65,6 +72,7 @@ impl VirtualStream {
             header: one[..Header::read_from(&mut &one[..]).unwrap().size()].to_vec(),
             crc: crc32fast::hash(&block),
             payload,
+            kind,
             trailer,
             pos: 0,
         }
@@ -90,7 +98,7 @@ impl VirtualStream {
         let within = (at % self.frame_len()) as usize;
         if within < BLOCK_HEADER_LEN {
             let header = BlockHeader {
-                kind: BlockKind::Coded,
+                kind: self.kind,
                 flags: 0,
                 raw_len: BLOCK,
                 payload_len: self.payload.len() as u32,
