@@ -361,6 +361,8 @@ pub fn crafted_lengths(data: &[u8]) {
             let n = raw_len.min(1 << 16) as usize;
             let fill = (0..n).map(|j| bytes.get(j % bytes.len().max(1)).copied().unwrap_or(0));
             (BlockKind::Stored, fill.collect::<Vec<u8>>())
+        } else if spec.first().is_some_and(|k| k & 3 == 3) {
+            (BlockKind::Light, bytes.to_vec())
         } else {
             (BlockKind::Coded, bytes.to_vec())
         };
