@@ -512,7 +512,8 @@ impl Header {
     /// bit (version [`BITS_VERSION`] on), under 16-bit tables: each of a byte's 8 decisions
     /// has probability at most `1 - 2^-13` (`mixer::P_MIN`), so a byte costs at least
     /// `2^-10 / ln 2` bits, more than the `43.28 / 2^16` bound of 16-bit tables.
-    /// From version [`RATIO_VERSION`] on, also at most [`MAX_RATIO`] bytes per payload byte.
+    /// From version [`RATIO_VERSION`] on, also at most [`Header::coded_ratio`] bytes per
+    /// payload byte.
     pub fn max_raw_len(&self, payload_len: u32) -> u64 {
         let coded = if self.predictor == predictor_id::MIX && self.version >= BITS_VERSION {
             max_raw_len(payload_len, 16)
