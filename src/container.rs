@@ -539,6 +539,13 @@ impl Header {
         }
     }
 
+    /// The most bytes a light block may hold per payload byte in this stream:
+    /// [`LIGHT_RATIO`] from version [`LIGHT_VERSION`]; `None` before, where light blocks do
+    /// not exist.
+    pub fn light_ratio(&self) -> Option<u32> {
+        (self.version >= LIGHT_VERSION).then_some(LIGHT_RATIO)
+    }
+
     /// Checks that a block with header `b` may occur in this stream as far as its kind and
     /// lengths go: light blocks only from version [`LIGHT_VERSION`], coded and light
     /// blocks within their bounds on bytes per payload byte. Readers check it before
@@ -550,13 +557,15 @@ impl Header {
         let raw = u64::from(b.raw_len);
         let most = match b.kind {
             BlockKind::Coded => self.max_raw_len(b.payload_len),
-            BlockKind::Light if self.version < LIGHT_VERSION => {
-                return Err(Error::corrupt(
-                    format!("light block in a version {} stream", self.version),
-                    at,
-                ));
-            }
-            BlockKind::Light => u64::from(b.payload_len) * u64::from(LIGHT_RATIO),
+            BlockKind::Light => match self.light_ratio() {
+                Some(ratio) => u64::from(b.payload_len) * u64::from(ratio),
+                None => {
+                    return Err(Error::corrupt(
+                        format!("light block in a version {} stream", self.version),
+                        at,
+                    ));
+                }
+            },
             BlockKind::Stored | BlockKind::End => return Ok(()),
         };
         if raw > most {

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use crate::container::{predictor_id, BlockHeader, BlockKind, Header};
 use crate::error::{Error, Location};
 use crate::experts::{ContextStats, NeuralExpert, NeuralModel, Predictor, Weights};
-use crate::format::{LIGHT_RATIO, LIGHT_VERSION};
 use crate::light;
 use crate::mixer::Mix;
 use crate::quantizer::{FreqTable, Quantizer};
@@ -44,9 +43,10 @@ pub(crate) struct Engine {
     /// The most bytes a coded block may hold per payload byte (format version 10 on):
     /// shorter range codes are padded with zero bytes.
     ratio: Option<u32>,
-    /// Whether blocks may be light (format version 12 on): a block whose code would be
-    /// padded is light when the light coder's code, padded to its own bound, is shorter.
-    light: bool,
+    /// The most bytes a light block may hold per payload byte, where light blocks exist
+    /// (format version 12 on): a block whose code would be padded is light when the light
+    /// coder's code, padded to this bound, is shorter.
+    light_ratio: Option<u32>,
     workers: Vec<Worker>,
     lanes: usize,
 }
@@ -134,7 +134,7 @@ impl Engine {
         Ok(Engine {
             quantizer: Quantizer::new(u32::from(header.quant_bits)),
             ratio: header.coded_ratio(),
-            light: header.version >= LIGHT_VERSION,
+            light_ratio: header.light_ratio(),
             workers,
             lanes,
         })
@@ -193,9 +193,9 @@ impl Engine {
         if let Some(ratio) = self.ratio {
             let least = block.len().div_ceil(ratio as usize);
             if code.len() < least {
-                if self.light {
+                if let Some(light_ratio) = self.light_ratio {
                     let mut light = light::encode(block);
-                    let light_least = block.len().div_ceil(LIGHT_RATIO as usize);
+                    let light_least = block.len().div_ceil(light_ratio as usize);
                     if light.len().max(light_least) < least {
                         light.resize(light.len().max(light_least), 0);
                         code = light;

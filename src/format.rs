@@ -35,8 +35,8 @@ pub const LIGHT_VERSION: u16 = 12;
 /// Version [`LIGHT_VERSION`] on: the most bytes a coded block may hold per payload byte.
 /// A 4 KB stream then asks at most 256 KiB of the full predictor; a block that would code smaller goes to the light coder, or is padded.
 pub const CODED_RATIO: u32 = 64;
-/// The most bytes a light block may hold per payload byte: the light coder decodes tens
-/// of MB/s, so a 4 KB stream asks at most 8 MiB of it (well under a second), while a run of
+/// The most bytes a light block may hold per payload byte: the light coder decodes over
+/// 10 MB/s, so a 4 KB stream asks at most 8 MiB of it (under a second), while a run of
 /// one byte codes in 1/256 bit per byte.
 pub const LIGHT_RATIO: u32 = 2048;
 /// The first version whose neural expert keeps its online output layer's weights only for

@@ -156,7 +156,7 @@ mod tests {
     }
 
     #[test]
-    fn a_payload_that_runs_out_fails_early() {
+    fn a_payload_that_runs_out_is_refused() {
         let code = encode(&b"abcdefgh".repeat(1000));
         let mut out = vec![0u8; 1 << 20];
         assert!(!decode(&code[..code.len() / 2], &mut out));

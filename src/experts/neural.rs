@@ -342,8 +342,8 @@ enum Rule {
     Normalised,
 }
 
-/// Dynamic evaluation of the output layer: a correction `delta` (`H x 256`, row `i` for
-/// hidden unit `i`) and `delta_bias` added to the trained logits, learned per lane from
+/// Dynamic evaluation of the output layer: a correction `delta` (`H x 256`: hidden unit `i`'s
+/// weight for output `s`, stored by tiles of `TILE` outputs, see `settle`) and `delta_bias` added to the trained logits, learned per lane from
 /// the bytes of the block as they are coded, and cleared at each block start. The trained
 /// model knows language; this learns the block (its names, its words, its markup). All of
 /// it is element-wise f32 `+` and `*` in a fixed order, so every machine computes the same
