@@ -16,14 +16,14 @@ use std::io::{self, Read, Seek, SeekFrom};
 use crate::error::{Error, Location};
 
 pub use crate::format::{
-    predictor_id, BLOCK_HEADER_LEN, EXPERT_CONTEXT_STATS, EXPERT_NEURAL, FLAG_PRIMED, FLAG_SYNC,
-    HEADER_PREFIX_LEN, INDEX_ENTRY_LEN, LEGACY_TAIL_LEN, MAGIC, MAX_BLOCKS, MAX_BLOCK_SIZE,
-    MAX_HEADER_LEN, MAX_RATIO, MIN_BLOCK_SIZE, MIN_HEADER_LEN, OLDEST_READABLE_VERSION, TAIL_LEN,
-    TAIL_MAGIC, TEMPERATURE_ONE, VERSION,
+    predictor_id, BLOCK_HEADER_LEN, EXPERT_CONTEXT_STATS, EXPERT_NEURAL, FLAG_NO_NEURAL,
+    FLAG_PRIMED, FLAG_SYNC, HEADER_PREFIX_LEN, INDEX_ENTRY_LEN, LEGACY_TAIL_LEN, MAGIC, MAX_BLOCKS,
+    MAX_BLOCK_SIZE, MAX_HEADER_LEN, MAX_RATIO, MIN_BLOCK_SIZE, MIN_HEADER_LEN,
+    OLDEST_READABLE_VERSION, TAIL_LEN, TAIL_MAGIC, TEMPERATURE_ONE, VERSION,
 };
 use crate::format::{
     profile_mask, BITS_VERSION, CODED_RATIO, COMPACT_HEADER_VERSION, LIGHT_RATIO, LIGHT_VERSION,
-    MIX_EXPERTS, PRIMED_VERSION, RATIO_VERSION,
+    MIX_EXPERTS, NEURAL_RATIO, PLAIN_VERSION, PRIMED_VERSION, RATIO_VERSION,
 };
 
 /// The oldest format version whose streams of `predictor` this build decodes: the version
@@ -384,7 +384,7 @@ pub enum BlockKind {
 pub struct BlockHeader {
     /// What the payload holds.
     pub kind: BlockKind,
-    /// `FLAG_SYNC` or 0.
+    /// [`FLAG_SYNC`], [`FLAG_NO_NEURAL`], both or none.
     pub flags: u8,
     /// Uncompressed length (0 for END).
     pub raw_len: u32,
@@ -450,7 +450,7 @@ impl BlockHeader {
             k => return Err(Error::corrupt(format!("unknown block kind {k}"), at)),
         };
         let flags = b[1];
-        if flags & !FLAG_SYNC != 0 {
+        if flags & !(FLAG_SYNC | FLAG_NO_NEURAL) != 0 {
             return Err(Error::corrupt(
                 format!("reserved block flags {flags:#04x}"),
                 at,
@@ -508,35 +508,63 @@ pub fn max_raw_len(payload_len: u32, quant_bits: u8) -> u64 {
 
 impl Header {
     /// The most bytes a coded block's payload of `payload_len` bytes can decode to in this
-    /// stream: [`max_raw_len`] under its tables, or, where the mixing predictor codes bit by
-    /// bit (version [`BITS_VERSION`] on), under 16-bit tables: each of a byte's 8 decisions
-    /// has probability at most `1 - 2^-13` (`mixer::P_MIN`), so a byte costs at least
-    /// `2^-10 / ln 2` bits, more than the `43.28 / 2^16` bound of 16-bit tables.
-    /// From version [`RATIO_VERSION`] on, also at most [`Header::coded_ratio`] bytes per
-    /// payload byte.
+    /// stream, for a block that runs every expert of the stream (no [`FLAG_NO_NEURAL`]):
+    /// [`max_raw_len`] under its tables, or, where the mixing predictor codes bit by bit
+    /// (version [`BITS_VERSION`] on), under 16-bit tables: each of a byte's 8 decisions has
+    /// probability at most `1 - 2^-13` (`mixer::P_MIN`), so a byte costs at least
+    /// `2^-10 / ln 2` bits, more than the `43.28 / 2^16` bound of 16-bit tables. From
+    /// version [`RATIO_VERSION`] on, also at most [`Header::coded_ratio`] bytes per payload
+    /// byte.
     pub fn max_raw_len(&self, payload_len: u32) -> u64 {
+        self.bound(payload_len, self.coded_ratio())
+    }
+
+    /// [`Header::max_raw_len`] for a coded block with the flags of `b`: a plain block
+    /// ([`FLAG_NO_NEURAL`]) is bound by [`Header::plain_ratio`].
+    fn max_raw_len_of(&self, b: &BlockHeader) -> u64 {
+        if b.flags & FLAG_NO_NEURAL != 0 {
+            self.bound(b.payload_len, self.plain_ratio())
+        } else {
+            self.max_raw_len(b.payload_len)
+        }
+    }
+
+    fn bound(&self, payload_len: u32, ratio: Option<u32>) -> u64 {
         let coded = if self.predictor == predictor_id::MIX && self.version >= BITS_VERSION {
             max_raw_len(payload_len, 16)
         } else {
             max_raw_len(payload_len, self.quant_bits)
         };
-        match self.coded_ratio() {
+        match ratio {
             Some(ratio) => coded.min(u64::from(payload_len) * u64::from(ratio)),
             None => coded,
         }
     }
 
-    /// The most bytes a coded block may hold per payload byte in this stream: [`MAX_RATIO`]
-    /// from version [`RATIO_VERSION`], [`CODED_RATIO`] from [`LIGHT_VERSION`], no bound
-    /// before (beyond [`max_raw_len`]).
+    /// The most bytes a coded block that runs every expert of the stream may hold per
+    /// payload byte: [`MAX_RATIO`] from version [`RATIO_VERSION`], [`CODED_RATIO`] from
+    /// [`LIGHT_VERSION`], and [`NEURAL_RATIO`] from [`PLAIN_VERSION`] where those experts
+    /// include the neural one; no bound before (beyond [`max_raw_len`]).
     pub fn coded_ratio(&self) -> Option<u32> {
-        if self.version >= LIGHT_VERSION {
+        if self.version >= PLAIN_VERSION && self.uses_model() {
+            Some(NEURAL_RATIO)
+        } else if self.version >= LIGHT_VERSION {
             Some(CODED_RATIO)
         } else if self.version >= RATIO_VERSION {
             Some(MAX_RATIO)
         } else {
             None
         }
+    }
+
+    /// The most bytes a plain block ([`FLAG_NO_NEURAL`]) may hold per payload byte:
+    /// [`CODED_RATIO`] in a stream of version [`PLAIN_VERSION`] on whose mixing predictor
+    /// has the neural expert; `None` where plain blocks do not exist.
+    pub fn plain_ratio(&self) -> Option<u32> {
+        (self.version >= PLAIN_VERSION
+            && self.predictor == predictor_id::MIX
+            && self.expert_mask & EXPERT_NEURAL != 0)
+            .then_some(CODED_RATIO)
     }
 
     /// The most bytes a light block may hold per payload byte in this stream:
@@ -546,17 +574,29 @@ impl Header {
         (self.version >= LIGHT_VERSION).then_some(LIGHT_RATIO)
     }
 
-    /// Checks that a block with header `b` may occur in this stream as far as its kind and
-    /// lengths go: light blocks only from version [`LIGHT_VERSION`], coded and light
-    /// blocks within their bounds on bytes per payload byte. Readers check it before
-    /// allocating or decoding anything for the block.
+    /// Checks that a block with header `b` may occur in this stream as far as its kind,
+    /// flags and lengths go: light blocks only from version [`LIGHT_VERSION`], plain ones
+    /// only where [`Header::plain_ratio`] says they exist, coded and light blocks within
+    /// their bounds on bytes per payload byte. Readers check it before allocating or
+    /// decoding anything for the block.
     ///
     /// # Errors
     /// `Corrupt` at `at` when it may not.
     pub fn check_block(&self, b: &BlockHeader, at: Location) -> Result<(), Error> {
+        if b.flags & FLAG_NO_NEURAL != 0
+            && (b.kind != BlockKind::Coded || self.plain_ratio().is_none())
+        {
+            return Err(Error::corrupt(
+                format!(
+                    "a plain {:?} block in a version {} stream of predictor {}",
+                    b.kind, self.version, self.predictor
+                ),
+                at,
+            ));
+        }
         let raw = u64::from(b.raw_len);
         let most = match b.kind {
-            BlockKind::Coded => self.max_raw_len(b.payload_len),
+            BlockKind::Coded => self.max_raw_len_of(b),
             BlockKind::Light => match self.light_ratio() {
                 Some(ratio) => u64::from(b.payload_len) * u64::from(ratio),
                 None => {
@@ -693,6 +733,10 @@ pub struct BlockLocation {
     pub payload_len: u32,
     /// Uncompressed length.
     pub raw_len: u32,
+    /// What the payload holds (coded, stored or light), from the block header.
+    pub kind: BlockKind,
+    /// The block header's flags ([`FLAG_SYNC`], [`FLAG_NO_NEURAL`]).
+    pub flags: u8,
 }
 
 /// The trailer index of a complete stream, read from its end.
@@ -790,6 +834,9 @@ impl StreamIndex {
                 raw_offset,
                 payload_len: e.payload_len,
                 raw_len: e.raw_len,
+                // Filled in from the block header below.
+                kind: BlockKind::Coded,
+                flags: 0,
             });
             offset += (BLOCK_HEADER_LEN as u64) + u64::from(e.payload_len);
             raw_offset += u64::from(e.raw_len);
@@ -800,7 +847,10 @@ impl StreamIndex {
         // The trailer's CRC only says the index was written as it is: a doctored index with
         // its CRC recomputed would send seeks to the wrong bytes. Each block header carries
         // its lengths under a check keyed by its number, so the index must agree with them.
-        let mut check_block = |i: u64, offset: u64, expect: (u32, u32)| -> io::Result<()> {
+        let mut check_block = |i: u64,
+                               offset: u64,
+                               expect: (u32, u32)|
+         -> io::Result<BlockHeader> {
             let at = Location {
                 block: Some(i),
                 offset: Some(offset),
@@ -817,10 +867,11 @@ impl StreamIndex {
                 )
                 .into());
             }
-            Ok(())
+            Ok(h)
         };
-        for (i, b) in blocks.iter().enumerate() {
-            check_block(i as u64, b.offset, (b.raw_len, b.payload_len))?;
+        for (i, b) in blocks.iter_mut().enumerate() {
+            let h = check_block(i as u64, b.offset, (b.raw_len, b.payload_len))?;
+            (b.kind, b.flags) = (h.kind, h.flags);
         }
         check_block(count, end_block_at, (0, (entries_len + tail_len) as u32))?;
         r.seek(SeekFrom::Start(base + header_len as u64))?;

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use crate::container::{predictor_id, BlockHeader, BlockKind, Header};
+use crate::container::{predictor_id, BlockHeader, BlockKind, Header, FLAG_NO_NEURAL};
 use crate::error::{Error, Location};
 use crate::experts::{ContextStats, NeuralExpert, NeuralModel, Predictor, Weights};
 use crate::light;
@@ -23,8 +23,10 @@ use crate::range_coder::{RangeDecoder, RangeEncoder};
 /// A block as the engine produced it, ready to be framed.
 #[derive(Debug)]
 pub(crate) struct CodedBlock {
-    /// Coded or stored.
+    /// Coded, light or stored.
     pub kind: BlockKind,
+    /// [`FLAG_NO_NEURAL`] for a plain coded block, else 0.
+    pub flags: u8,
     /// The range-coded bytes, or empty for a stored block (the caller has the raw bytes).
     pub payload: Vec<u8>,
     /// CRC32 of the uncompressed bytes.
@@ -43,6 +45,10 @@ pub(crate) struct Engine {
     /// The most bytes a coded block may hold per payload byte (format version 10 on):
     /// shorter range codes are padded with zero bytes.
     ratio: Option<u32>,
+    /// The most bytes a plain block may hold per payload byte, where plain blocks exist
+    /// (format version 13 on, with the neural expert): a block whose code would be padded
+    /// is also coded plain, and is plain when that is shorter after padding.
+    plain_ratio: Option<u32>,
     /// The most bytes a light block may hold per payload byte, where light blocks exist
     /// (format version 12 on): a block whose code would be padded is light when the light
     /// coder's code, padded to this bound, is shorter.
@@ -134,6 +140,7 @@ impl Engine {
         Ok(Engine {
             quantizer: Quantizer::new(u32::from(header.quant_bits)),
             ratio: header.coded_ratio(),
+            plain_ratio: header.plain_ratio(),
             light_ratio: header.light_ratio(),
             workers,
             lanes,
@@ -155,9 +162,19 @@ impl Engine {
         debug_assert!(blocks.len() <= self.lanes);
         let group = self.group_size(blocks.len());
         let quantizer = self.quantizer;
-        let mut results: Vec<Result<Vec<Vec<u8>>, Error>> = Vec::new();
+        // Blocks whose code would be padded are also coded plain, where that exists.
+        let plain_below = match (self.ratio, self.plain_ratio) {
+            (Some(ratio), Some(_)) => Some(ratio),
+            _ => None,
+        };
+        let mut results: Vec<Result<Vec<Codes>, Error>> = Vec::new();
         if blocks.len() <= group {
-            results.push(encode_lockstep(&mut self.workers[0], quantizer, blocks));
+            results.push(encode_worker(
+                &mut self.workers[0],
+                quantizer,
+                blocks,
+                plain_below,
+            ));
         } else {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = self
@@ -165,7 +182,7 @@ impl Engine {
                     .iter_mut()
                     .zip(blocks.chunks(group))
                     .map(|(worker, chunk)| {
-                        scope.spawn(move || encode_lockstep(worker, quantizer, chunk))
+                        scope.spawn(move || encode_worker(worker, quantizer, chunk, plain_below))
                     })
                     .collect();
                 for h in handles {
@@ -185,37 +202,52 @@ impl Engine {
             .collect())
     }
 
-    /// Frames block `block` whose range code is `code`: padded to the ratio bound, or light
-    /// where that is shorter, or stored where coding would not make it smaller.
-    fn finish_block(&self, block: &[u8], mut code: Vec<u8>) -> CodedBlock {
+    /// Frames block `block` whose range codes are `codes`: the code padded to the ratio
+    /// bound, or the plain code padded to its bound, or the light code padded to its,
+    /// whichever is shortest (the first of equals), or stored where none is shorter than
+    /// the block.
+    fn finish_block(&self, block: &[u8], codes: Codes) -> CodedBlock {
         let crc = crc32fast::hash(block);
-        let mut kind = BlockKind::Coded;
-        if let Some(ratio) = self.ratio {
-            let least = block.len().div_ceil(ratio as usize);
-            if code.len() < least {
-                if let Some(light_ratio) = self.light_ratio {
-                    let mut light = light::encode(block);
-                    let light_least = block.len().div_ceil(light_ratio as usize);
-                    if light.len().max(light_least) < least {
-                        light.resize(light.len().max(light_least), 0);
-                        code = light;
-                        kind = BlockKind::Light;
-                    }
-                }
-                if kind == BlockKind::Coded {
-                    code.resize(least, 0);
-                }
+        let padded = |mut code: Vec<u8>, ratio: Option<u32>| {
+            if let Some(ratio) = ratio {
+                code.resize(code.len().max(block.len().div_ceil(ratio as usize)), 0);
+            }
+            code
+        };
+        let would_pad = |code: &[u8]| {
+            self.ratio
+                .is_some_and(|ratio| code.len() < block.len().div_ceil(ratio as usize))
+        };
+        let light = (would_pad(&codes.full) && self.light_ratio.is_some())
+            .then(|| padded(light::encode(block), self.light_ratio));
+        let mut best = (BlockKind::Coded, 0, padded(codes.full, self.ratio));
+        let others = [
+            codes.plain.map(|c| {
+                (
+                    BlockKind::Coded,
+                    FLAG_NO_NEURAL,
+                    padded(c, self.plain_ratio),
+                )
+            }),
+            light.map(|c| (BlockKind::Light, 0, c)),
+        ];
+        for other in others.into_iter().flatten() {
+            if other.2.len() < best.2.len() {
+                best = other;
             }
         }
-        if code.len() < block.len() {
+        let (kind, flags, payload) = best;
+        if payload.len() < block.len() {
             CodedBlock {
                 kind,
-                payload: code,
+                flags,
+                payload,
                 crc,
             }
         } else {
             CodedBlock {
                 kind: BlockKind::Stored,
+                flags: 0,
                 payload: Vec::new(),
                 crc,
             }
@@ -358,16 +390,56 @@ fn resolve_model(
     })
 }
 
-/// Codes one worker's blocks in lockstep.
+/// A block's range codes: by every expert of the stream, and plain where that was tried.
+struct Codes {
+    full: Vec<u8>,
+    plain: Option<Vec<u8>>,
+}
+
+/// Codes one worker's blocks, and codes plain again those whose code comes out shorter
+/// than `1/plain_below` of their length (`None`: no plain blocks).
+fn encode_worker(
+    worker: &mut Worker,
+    quantizer: Quantizer,
+    blocks: &[&[u8]],
+    plain_below: Option<u32>,
+) -> Result<Vec<Codes>, Error> {
+    let mut codes: Vec<Codes> = encode_lockstep(worker, quantizer, blocks, false)?
+        .into_iter()
+        .map(|full| Codes { full, plain: None })
+        .collect();
+    if let Some(ratio) = plain_below {
+        let again: Vec<usize> = (0..blocks.len())
+            .filter(|&i| codes[i].full.len() < blocks[i].len().div_ceil(ratio as usize))
+            .collect();
+        if !again.is_empty() {
+            let chosen: Vec<&[u8]> = again.iter().map(|&i| blocks[i]).collect();
+            let plain = encode_lockstep(worker, quantizer, &chosen, true)?;
+            for (i, code) in again.into_iter().zip(plain) {
+                codes[i].plain = Some(code);
+            }
+        }
+    }
+    Ok(codes)
+}
+
+/// Codes one worker's blocks in lockstep, plain ones (`plain`) or not.
 fn encode_lockstep(
     worker: &mut Worker,
     quantizer: Quantizer,
     blocks: &[&[u8]],
+    plain: bool,
 ) -> Result<Vec<Vec<u8>>, Error> {
     let predictor = worker.predictor.as_mut();
     let mut encoders: Vec<RangeEncoder> = Vec::with_capacity(blocks.len());
     for (lane, block) in blocks.iter().enumerate() {
-        predictor.reset_lane(lane, block.len());
+        if !plain {
+            predictor.reset_lane(lane, block.len());
+        } else if !predictor.reset_lane_plain(lane, block.len()) {
+            return Err(Error::InvalidConfig {
+                what: "plain blocks without a neural expert".into(),
+            });
+        }
         encoders.push(RangeEncoder::new());
         debug_assert!(!block.is_empty());
     }
@@ -436,7 +508,13 @@ fn decode_lockstep(
                 }
             }
             _ => {
-                predictor.reset_lane(coded.len(), h.raw_len as usize);
+                let lane = coded.len();
+                if h.flags & FLAG_NO_NEURAL == 0 {
+                    predictor.reset_lane(lane, h.raw_len as usize);
+                } else if !predictor.reset_lane_plain(lane, h.raw_len as usize) {
+                    // The reader refuses such a block before it gets here.
+                    return Err(DecodeFailure::Block(i, true));
+                }
                 coded.push(i);
                 decoders.push(RangeDecoder::new(payload));
             }

@@ -11,7 +11,7 @@ pub const TAIL_MAGIC: [u8; 4] = *b"NCix";
 /// The format version this build writes. It also reads older versions where it can still
 /// reproduce their arithmetic: version 2 of the mixing predictor, version 1 of the others
 /// (see `FORMAT.md`, "Versioning").
-pub const VERSION: u16 = 12;
+pub const VERSION: u16 = 13;
 /// The oldest format version this build reads (for some predictor: see `Header::validate`).
 pub const OLDEST_READABLE_VERSION: u16 = 1;
 
@@ -39,6 +39,14 @@ pub const CODED_RATIO: u32 = 64;
 /// 10 MB/s, so a 4 KB stream asks at most 8 MiB of it (under a second), while a run of
 /// one byte codes in 1/256 bit per byte.
 pub const LIGHT_RATIO: u32 = 2048;
+/// The first version with plain blocks ([`FLAG_NO_NEURAL`]), and whose coded blocks that
+/// run the neural expert hold at most [`NEURAL_RATIO`] bytes per payload byte.
+pub const PLAIN_VERSION: u16 = 13;
+/// Version [`PLAIN_VERSION`] on: the most bytes a coded block that runs the neural expert
+/// may hold per payload byte. The neural expert decodes about 50 KB/s on one core, so a
+/// 4 KB stream asks at most 48 KiB of it (about a second); a mixing block that would code
+/// smaller is coded plain ([`FLAG_NO_NEURAL`], bound by [`CODED_RATIO`]), light, or padded.
+pub const NEURAL_RATIO: u32 = 12;
 /// The first version whose neural expert keeps its online output layer's weights only for
 /// the byte values that have occurred in the block (`FORMAT.md`, "Predictor 2").
 pub const SEEN_COLUMNS_VERSION: u16 = 11;
@@ -132,3 +140,10 @@ pub mod profile_mask {
 /// Block header flag: the writer flushed after this block, so a reader must decode what it
 /// holds instead of waiting for more blocks to fill its lanes.
 pub const FLAG_SYNC: u8 = 1;
+/// Block header flag (format version [`PLAIN_VERSION`] on, coded blocks of a mixing
+/// predictor with the neural expert only): the block is *plain*, coded with the neural
+/// expert left out — its input to the gate held at even odds, as while priming — so it is
+/// bound by [`CODED_RATIO`] instead of [`NEURAL_RATIO`]. The writer codes a block plain
+/// when the neural expert would code it into less than `1/NEURAL_RATIO` of its length and
+/// the plain code is shorter once padded.
+pub const FLAG_NO_NEURAL: u8 = 2;

@@ -257,7 +257,7 @@ impl<W: Write> NcWriter<W> {
             };
             let header = BlockHeader {
                 kind: block.kind,
-                flags: if sync && i == last { FLAG_SYNC } else { 0 },
+                flags: block.flags | if sync && i == last { FLAG_SYNC } else { 0 },
                 raw_len: raw.len() as u32,
                 payload_len: payload.len() as u32,
                 crc: block.crc,

@@ -7,7 +7,7 @@ use std::io::{Cursor, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use nc_codec::container::{StreamIndex, VERSION};
+use nc_codec::container::{BlockKind, StreamIndex, FLAG_NO_NEURAL, VERSION};
 use nc_codec::experts::NeuralModel;
 use nc_codec::{Config, NcReader, NcWriter, PredictorKind, Profile};
 
@@ -86,7 +86,7 @@ const CASES: [(&str, &str, PredictorKind, bool); 9] = [
 #[test]
 fn golden_streams_decode_and_reencode_identically() {
     let bless = std::env::var_os("NC_BLESS").is_some();
-    // The streams this build writes (format version 12).
+    // The streams this build writes (format version 13).
     for (name, suffix, predictor, primed) in CASES {
         let original = std::fs::read(golden_dir().join(name)).unwrap();
         let nc_path = golden_dir().join(format!("{name}.{suffix}"));
@@ -134,14 +134,45 @@ fn version_11_streams_decode() {
     streams_of_version_decode(11);
 }
 
-/// A stream with runs (format version 12): the blocks of runs are light, the others coded,
-/// and the encoder's choice between them is part of what the golden stream guards.
+/// Version 12 streams of every predictor, and one with light blocks: version 13 adds plain
+/// blocks and bounds blocks that run the neural expert to 12 bytes per payload byte (these
+/// streams keep it), so they decode.
+#[test]
+fn version_12_streams_decode() {
+    streams_of_version_decode(12);
+    let (original, stream) = older_stream("sparse.bin", "v12.mix.nc", 12);
+    let config = config(1024, PredictorKind::Mix(Profile::Default));
+    assert_eq!(decode_with(&stream, &config).unwrap(), original);
+}
+
+/// A stream with runs: the blocks of runs are light, the others coded, and the encoder's
+/// choice between them is part of what the golden stream guards.
 #[test]
 fn light_blocks_decode_and_reencode_identically() {
-    use nc_codec::container::BlockKind;
+    let kinds = sparse_stream("sparse.bin.mix.nc", PredictorKind::Mix(Profile::Default));
+    assert!(kinds.contains(&(BlockKind::Light, 0)), "{kinds:?}");
+    assert!(kinds.contains(&(BlockKind::Coded, 0)), "{kinds:?}");
+}
+
+/// The same with the neural expert (`max`): blocks it would code under 1/12 of their
+/// length are plain (coded without it) or light, the others coded with it.
+#[test]
+fn plain_blocks_decode_and_reencode_identically() {
+    let kinds = sparse_stream("sparse.bin.max.nc", PredictorKind::Mix(Profile::Max));
+    assert!(
+        kinds.contains(&(BlockKind::Coded, FLAG_NO_NEURAL)),
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&(BlockKind::Light, 0)), "{kinds:?}");
+    assert!(kinds.contains(&(BlockKind::Coded, 0)), "{kinds:?}");
+}
+
+/// Checks (or with `NC_BLESS` writes) the golden stream `name` of `sparse.bin` in 1 KiB
+/// blocks; returns each block's kind and flags.
+fn sparse_stream(name: &str, predictor: PredictorKind) -> Vec<(BlockKind, u8)> {
     let original = std::fs::read(golden_dir().join("sparse.bin")).unwrap();
-    let nc_path = golden_dir().join("sparse.bin.mix.nc");
-    let config = config(1024, PredictorKind::Mix(Profile::Default));
+    let nc_path = golden_dir().join(name);
+    let config = config(1024, predictor);
     if std::env::var_os("NC_BLESS").is_some() {
         std::fs::write(&nc_path, encode(&original, &config)).unwrap();
     }
@@ -153,21 +184,20 @@ fn light_blocks_decode_and_reencode_identically() {
         "the encoder's output changed"
     );
     let index = StreamIndex::read_from(&mut Cursor::new(&stream[..])).unwrap();
-    let kinds: Vec<BlockKind> = index
+    index
         .blocks
         .iter()
         .map(|b| {
             let at = b.offset as usize;
-            match stream[at] {
+            let kind = match stream[at] {
                 0 => BlockKind::Coded,
                 1 => BlockKind::Stored,
                 3 => BlockKind::Light,
                 k => panic!("block kind {k}"),
-            }
+            };
+            (kind, stream[at + 1] & FLAG_NO_NEURAL)
         })
-        .collect();
-    assert!(kinds.contains(&BlockKind::Light), "{kinds:?}");
-    assert!(kinds.contains(&BlockKind::Coded), "{kinds:?}");
+        .collect()
 }
 
 /// Version 10 streams of every predictor: version 11 changes only the neural expert's

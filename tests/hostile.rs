@@ -15,7 +15,7 @@ use common::*;
 use nc_codec::container::{
     max_raw_len, IndexEntry, StreamIndex, Tail, INDEX_ENTRY_LEN, MAX_BLOCK_SIZE, TAIL_LEN,
 };
-use nc_codec::format::{CODED_RATIO, LIGHT_RATIO};
+use nc_codec::format::{CODED_RATIO, FLAG_NO_NEURAL, LIGHT_RATIO, NEURAL_RATIO};
 use nc_codec::{Config, Error, NcReader, PredictorKind, Profile};
 
 /// Every predictor a header can name, as `Config`s that write it.
@@ -182,6 +182,73 @@ fn light_blocks_are_refused_where_the_format_forbids_them() {
         );
         let index = StreamIndex::read_from(&mut Cursor::new(&stream));
         assert_eq!(index.is_ok(), ok, "{version} {claim}");
+    }
+}
+
+/// Plain blocks (coded without the neural expert) exist only in version 13 streams whose
+/// mixing predictor has it, only coded, and bound by 64 bytes per payload byte; blocks that
+/// run the neural expert by 12.
+#[test]
+fn plain_blocks_are_refused_where_the_format_forbids_them() {
+    use nc_codec::container::{BlockHeader, BlockKind};
+    let payload = vec![0u8; 100];
+    let (max, default) = (
+        PredictorKind::Mix(Profile::Max),
+        PredictorKind::Mix(Profile::Default),
+    );
+    let coded = BlockKind::Coded;
+    for (predictor, version, kind, flags, claim, ok) in [
+        (max, 13u16, coded, FLAG_NO_NEURAL, 100 * CODED_RATIO, true),
+        (max, 13, coded, FLAG_NO_NEURAL, 100 * CODED_RATIO + 1, false),
+        (max, 13, coded, 0, 100 * NEURAL_RATIO, true),
+        (max, 13, coded, 0, 100 * NEURAL_RATIO + 1, false),
+        (
+            PredictorKind::Neural,
+            13,
+            coded,
+            0,
+            100 * NEURAL_RATIO + 1,
+            false,
+        ),
+        (max, 12, coded, 0, 100 * CODED_RATIO, true),
+        (max, 12, coded, FLAG_NO_NEURAL, 1000, false),
+        (default, 13, coded, FLAG_NO_NEURAL, 1000, false),
+        (
+            PredictorKind::Neural,
+            13,
+            coded,
+            FLAG_NO_NEURAL,
+            1000,
+            false,
+        ),
+        (max, 13, BlockKind::Light, FLAG_NO_NEURAL, 1000, false),
+    ] {
+        let mut header = Config::new()
+            .predictor(predictor)
+            .block_size(MAX_BLOCK_SIZE)
+            .header()
+            .unwrap();
+        header.version = version;
+        let block = BlockHeader {
+            kind,
+            flags,
+            raw_len: claim,
+            payload_len: payload.len() as u32,
+            crc: 0,
+        };
+        let case = format!("{predictor:?} v{version} {kind:?} flags {flags} claim {claim}");
+        let stream = nc_fuzz::framed(&header, &[(block, payload.clone())], 0);
+        let err = nc_codec::decompress(&stream, &Config::new()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidData, "{case}: {err}");
+        // Refused from the header, or decoded and refused by the payload or the checksum.
+        let message = err.to_string();
+        assert_eq!(
+            message.contains("checksum") || message.contains("decode"),
+            ok,
+            "{case}: {message}"
+        );
+        let index = StreamIndex::read_from(&mut Cursor::new(&stream));
+        assert_eq!(index.is_ok(), ok, "{case}");
     }
 }
 

@@ -366,9 +366,15 @@ pub fn crafted_lengths(data: &[u8]) {
         } else {
             (BlockKind::Coded, bytes.to_vec())
         };
+        // Plain blocks need the neural expert, which these predictors lack: refused.
+        let plain = spec.first().is_some_and(|k| k & 4 != 0);
         let h = BlockHeader {
             kind,
-            flags: 0,
+            flags: if plain {
+                nc_codec::format::FLAG_NO_NEURAL
+            } else {
+                0
+            },
             raw_len,
             payload_len: if stored {
                 raw_len

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nc_codec::container::{self, StreamIndex};
+use nc_codec::container::{self, BlockKind, StreamIndex};
 use nc_codec::experts::NeuralModel;
 use nc_codec::{Config, NcReader, NcWriter, PredictorKind, Profile};
 
@@ -667,13 +667,20 @@ fn list(name: &str, out: &mut dyn Write) -> io::Result<()> {
     )?;
     writeln!(
         out,
-        "  {:>8} {:>14} {:>10} {:>14} {:>10} {:>7}",
+        "  {:>8} {:>14} {:>10} {:>14} {:>10} {:>7}  kind",
         "block", "offset", "payload", "raw offset", "raw len", "bpb"
     )?;
     for (i, b) in index.blocks.iter().enumerate() {
+        // Plain: coded without the neural expert; light: by the light coder.
+        let kind = match b.kind {
+            BlockKind::Stored => "stored",
+            BlockKind::Light => "light",
+            _ if b.flags & container::FLAG_NO_NEURAL != 0 => "plain",
+            _ => "coded",
+        };
         writeln!(
             out,
-            "  {:>8} {:>14} {:>10} {:>14} {:>10} {:>7.3}",
+            "  {:>8} {:>14} {:>10} {:>14} {:>10} {:>7.3}  {kind}",
             i,
             b.offset,
             b.payload_len,

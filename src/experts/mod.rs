@@ -36,6 +36,15 @@ pub trait Predictor: Send {
     /// both know it before the block's first byte).
     fn reset_lane(&mut self, lane: usize, block_len: usize);
 
+    /// [`Predictor::reset_lane`] for a *plain* block (a block header's
+    /// [`FLAG_NO_NEURAL`](crate::format::FLAG_NO_NEURAL)): the lane codes it with the
+    /// neural expert left out, its input to the gate held at even odds. False, with the
+    /// lane left as it was, for a predictor without a neural expert to leave out.
+    fn reset_lane_plain(&mut self, lane: usize, block_len: usize) -> bool {
+        let _ = (lane, block_len);
+        false
+    }
+
     /// Writes the next-byte weights of each lane in `lanes` into the matching entry of `out`
     /// (`out.len() >= lanes.len()`).
     ///

@@ -57,7 +57,15 @@ pub struct Mix {
     primed_budget: u64,
     neural: Option<NeuralExpert>,
     neural_out: Vec<Weights>,
+    /// Per lane: whether its block is plain ([`Predictor::reset_lane_plain`]).
+    plain: Vec<bool>,
+    /// Scratch: the lanes of a step that run the neural expert, and their bytes.
+    neural_lanes: Vec<usize>,
+    neural_bytes: Vec<u8>,
 }
+
+/// The neural input of a plain block, and of the primer: even odds on every decision.
+const EVEN: Weights = [1; 256];
 
 impl Mix {
     /// A mixing predictor with the experts of `mask` ([`Profile::experts`]) for `lanes`
@@ -132,6 +140,9 @@ impl Mix {
             primed_budget: u64::MAX,
             neural_out: vec![[0; 256]; if neural.is_some() { lanes } else { 0 }],
             neural,
+            plain: vec![false; lanes],
+            neural_lanes: Vec::with_capacity(lanes),
+            neural_bytes: Vec::with_capacity(lanes),
         })
     }
 }
@@ -171,15 +182,10 @@ impl Mix {
     }
 }
 
-impl Predictor for Mix {
-    fn lanes(&self) -> usize {
-        self.lanes.len()
-    }
-
-    fn reset_lane(&mut self, lane: usize, block_len: usize) {
-        if let Some(n) = &mut self.neural {
-            n.reset_lane(lane, block_len);
-        }
+impl Mix {
+    /// Starts lane `lane`'s mixing state (experts and gate) for a block of `block_len`
+    /// bytes: from the primed state, or empty.
+    fn reset_mixing_lane(&mut self, lane: usize, block_len: usize) {
         if self.spec.primer.is_some() {
             let primed = self.primed_lane(block_len);
             // Free the old state first: a lane's tables are tens of MiB.
@@ -198,13 +204,50 @@ impl Predictor for Mix {
             slot => *slot = Some(Lane::new(&self.spec, block_len)),
         }
     }
+}
+
+impl Predictor for Mix {
+    fn lanes(&self) -> usize {
+        self.lanes.len()
+    }
+
+    fn reset_lane(&mut self, lane: usize, block_len: usize) {
+        if let Some(n) = &mut self.neural {
+            n.reset_lane(lane, block_len);
+        }
+        self.plain[lane] = false;
+        self.reset_mixing_lane(lane, block_len);
+    }
+
+    fn reset_lane_plain(&mut self, lane: usize, block_len: usize) -> bool {
+        if self.neural.is_none() || self.spec.version < crate::format::PLAIN_VERSION {
+            return false;
+        }
+        // The neural lane keeps its state: it is reset when a block next uses it.
+        self.plain[lane] = true;
+        self.reset_mixing_lane(lane, block_len);
+        true
+    }
 
     fn predict(&mut self, lanes: &[usize], out: &mut [Weights]) -> Result<(), Error> {
         if let Some(n) = &mut self.neural {
-            n.predict(lanes, &mut self.neural_out)?;
+            self.neural_lanes.clear();
+            self.neural_lanes
+                .extend(lanes.iter().copied().filter(|&l| !self.plain[l]));
+            if !self.neural_lanes.is_empty() {
+                n.predict(&self.neural_lanes, &mut self.neural_out)?;
+            }
         }
-        for (i, (&lane, w)) in lanes.iter().zip(out.iter_mut()).enumerate() {
-            let neural = self.neural.is_some().then(|| &self.neural_out[i]);
+        let mut next_neural = 0;
+        for (&lane, w) in lanes.iter().zip(out.iter_mut()) {
+            let neural = match self.neural {
+                None => None,
+                Some(_) if self.plain[lane] => Some(&EVEN),
+                Some(_) => {
+                    next_neural += 1;
+                    Some(&self.neural_out[next_neural - 1])
+                }
+            };
             self.lanes[lane]
                 .as_mut()
                 .ok_or_else(|| Error::InvalidConfig {
@@ -217,7 +260,17 @@ impl Predictor for Mix {
 
     fn update(&mut self, lanes: &[usize], bytes: &[u8]) {
         if let Some(n) = &mut self.neural {
-            n.update(lanes, bytes);
+            self.neural_lanes.clear();
+            self.neural_bytes.clear();
+            for (&lane, &byte) in lanes.iter().zip(bytes) {
+                if !self.plain[lane] {
+                    self.neural_lanes.push(lane);
+                    self.neural_bytes.push(byte);
+                }
+            }
+            if !self.neural_lanes.is_empty() {
+                n.update(&self.neural_lanes, &self.neural_bytes);
+            }
         }
         for (&lane, &byte) in lanes.iter().zip(bytes) {
             if let Some(l) = &mut self.lanes[lane] {
