@@ -36,6 +36,13 @@ pub(crate) enum Kind {
     /// detected from the bytes. Never listed among a model's kinds: a word slot keys on
     /// records instead of words while the data is binary and a length is known.
     Record(RecordKey),
+    /// Text structure (format version 13 on): the bracket nesting and whether a string is
+    /// open, with the previous byte. Never listed among a model's kinds: the first sparse
+    /// slot keys on it while the data is text, where it would otherwise sit idle.
+    Nest,
+    /// Text structure (format version 13 on): the current line's indentation and first
+    /// byte, with the previous byte: the second sparse slot on text.
+    Indent,
 }
 
 /// What a record context keys on, besides the record length.
@@ -93,6 +100,13 @@ impl std::ops::IndexMut<usize> for SlotTable {
 /// `2^16 / 8`.
 const BINARY_ON: u32 = 1 << 13;
 
+/// Bytes of history the structure contexts add to the structure itself (version 13 on):
+/// the nesting alone, the line with the last two bytes. On the dev set, orders (1, 1),
+/// (2, 1), (1, 2), (1, 3), (0, 2) and (0, 1) gave 1,845,336, 1,845,553, 1,843,648,
+/// 1,844,355, 1,840,978 and 1,842,214 bytes (`docs/tuning.md`, "Structure contexts").
+const NEST_ORDER: u32 = 0;
+const INDENT_ORDER: u32 = 2;
+
 /// Counter count limit: the most the 4-bit count holds, so a counter ends as a moving
 /// average over ~16 bits (10 measured 0.06% larger on the bench corpus); `adapt` makes up
 /// for what a moving average misses.
@@ -148,6 +162,72 @@ pub(crate) struct Orders {
     /// On binary data with a known record length, the word slots key on records
     /// (format version 5 on).
     records: bool,
+    /// On text, the sparse slots key on its structure (format version 13 on).
+    structure: Option<Structure>,
+}
+
+/// What the structure contexts of text key on ([`Kind::Nest`], [`Kind::Indent`]),
+/// followed byte by byte (the nesting and indentation models of paq8px and cmix).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Structure {
+    /// Open brackets `(`, `[`, `{` (saturating), and the last 16 opened, 2 bits each,
+    /// innermost in the low bits (a closing bracket of any kind closes the innermost).
+    depth: u8,
+    open: u32,
+    /// Inside a `"` string that began on this line.
+    quoted: bool,
+    /// Whitespace bytes that began the current line, and its first other byte (0 while
+    /// there is none).
+    indent: u8,
+    head: u8,
+}
+
+impl Structure {
+    fn update(&mut self, prev: u8, byte: u8) {
+        match byte {
+            b'\n' => {
+                self.indent = 0;
+                self.head = 0;
+                self.quoted = false;
+            }
+            b' ' | b'\t' if self.head == 0 => self.indent = self.indent.saturating_add(1),
+            _ if self.head == 0 => self.head = byte,
+            _ => {}
+        }
+        if self.quoted {
+            self.quoted = !(byte == b'"' && prev != b'\\');
+            return;
+        }
+        let code = match byte {
+            b'"' => {
+                self.quoted = true;
+                return;
+            }
+            b'(' => 1,
+            b'[' => 2,
+            b'{' => 3,
+            b')' | b']' | b'}' => {
+                self.depth = self.depth.saturating_sub(1);
+                self.open >>= 2;
+                return;
+            }
+            _ => return,
+        };
+        self.depth = self.depth.saturating_add(1);
+        self.open = (self.open << 2) | code;
+    }
+
+    /// The nesting context: depth (to 15), the three innermost brackets, the string flag.
+    fn nest(&self) -> u64 {
+        u64::from(self.depth.min(15))
+            | u64::from(self.open & 63) << 4
+            | u64::from(self.quoted) << 10
+    }
+
+    /// The line context: indentation (to 63) and the line's first byte.
+    fn line(&self) -> u64 {
+        u64::from(self.indent.min(63)) | u64::from(self.head) << 8
+    }
 }
 
 /// Detects a record length from the bytes (the record model of paq8): a byte value that
@@ -296,7 +376,15 @@ impl Orders {
 
     /// A model over `kinds` with a table of `2^bits` slots (`bits >= 7`); `records` lets
     /// the word slots key on records on binary data.
-    pub(crate) fn new(kinds: &[Kind], bits: u32, surprise: Surprise, records: bool) -> Self {
+    /// `structure` lets the sparse slots key on text structure ([`Kind::Nest`],
+    /// [`Kind::Indent`]) while the data is text.
+    pub(crate) fn new(
+        kinds: &[Kind],
+        bits: u32,
+        surprise: Surprise,
+        records: bool,
+        structure: bool,
+    ) -> Self {
         // Each adapt cell starts at its bucket's centre: at first it says what the counter says.
         let centres: Vec<i32> = (0..BUCKETS).map(bucket_centre).collect();
         let rows = kinds.len() * 8 * 16;
@@ -326,6 +414,7 @@ impl Orders {
             prev_line_start: 0,
             record: RecordLength::new(),
             records,
+            structure: structure.then(Structure::default),
         };
         orders.next_contexts(&[]);
         orders
@@ -352,6 +441,9 @@ impl Orders {
         self.line_start = 0;
         self.prev_line_start = 0;
         self.record.reset();
+        if let Some(s) = &mut self.structure {
+            *s = Structure::default();
+        }
         self.next_contexts(&[]);
     }
 
@@ -393,6 +485,8 @@ impl Orders {
         let kind = match self.kinds[k] {
             Kind::Word if records => Kind::Record(RecordKey::AboveLeft),
             Kind::Unigram if records => Kind::Record(RecordKey::AboveTwice),
+            Kind::Sparse(0b110) if !binary && self.structure.is_some() => Kind::Nest,
+            Kind::Sparse(_) if !binary && self.structure.is_some() => Kind::Indent,
             kind => kind,
         };
         (kind, matches!(kind, Kind::Sparse(_)) && !binary)
@@ -443,6 +537,16 @@ impl Orders {
                     RecordKey::AboveTwice => (2, back(r) | back(2 * r) << 8),
                 };
                 mix(tag ^ variant << 48 ^ (r as u64) << 16, bytes)
+            }
+            Kind::Nest | Kind::Indent => {
+                let s = self.structure.unwrap_or_default();
+                let (variant, context, order) = if kind == Kind::Nest {
+                    (1, s.nest(), NEST_ORDER)
+                } else {
+                    (2, s.line(), INDENT_ORDER)
+                };
+                let recent = self.history & ((1u64 << (8 * order)) - 1);
+                mix(tag ^ variant << 48 ^ context << 16, recent)
             }
             Kind::Column => {
                 let above = self.prev_line_start + self.column as usize;
@@ -661,6 +765,9 @@ impl Orders {
             self.column = self.column.saturating_add(1);
         }
         self.record.update(pos as u32, byte);
+        if let Some(s) = &mut self.structure {
+            s.update((self.history >> 8) as u8, byte);
+        }
         self.next_contexts(bytes);
     }
 
@@ -702,7 +809,7 @@ pub(crate) mod tests {
 
     /// Runs `data` through a model of `kinds` the way the mixer does.
     fn run(kinds: &[Kind], data: &[u8]) -> Orders {
-        let mut orders = Orders::new(kinds, 16, Surprise::CURRENT, true);
+        let mut orders = Orders::new(kinds, 16, Surprise::CURRENT, true, false);
         let mut inputs = [[0i32; 16]; 256];
         for i in 0..data.len() {
             orders.predict_high(&mut inputs, 0);
@@ -710,6 +817,37 @@ pub(crate) mod tests {
             orders.update(&data[..=i], data[i]);
         }
         orders
+    }
+
+    #[test]
+    fn the_structure_follows_brackets_strings_and_indentation() {
+        let mut s = Structure::default();
+        let mut prev = 0;
+        let mut after = |text: &[u8]| {
+            for &b in text {
+                s.update(prev, b);
+                prev = b;
+            }
+            s
+        };
+        let t = after(b"  fn f(a: [u8");
+        assert_eq!(
+            (t.depth, t.open & 15, t.indent, t.head),
+            (2, 0b0110, 2, b'f')
+        );
+        let t = after(b"; 2]) {\n");
+        assert_eq!((t.depth, t.open & 3, t.indent, t.head), (1, 3, 0, 0));
+        // Inside a string brackets do not count and an escaped quote does not close it.
+        let t = after(b"    let s = \"(\\\"[");
+        assert!(t.quoted);
+        assert_eq!((t.depth, t.indent, t.head), (1, 4, b'l'));
+        let t = after(b"\";\n}");
+        assert!(!t.quoted);
+        assert_eq!((t.depth, t.indent, t.head), (0, 0, b'}'));
+        // A newline ends a string left open; a stray closing bracket stays at depth 0.
+        let t = after(b"\"open\n)");
+        assert!(!t.quoted);
+        assert_eq!(t.depth, 0);
     }
 
     #[test]
@@ -804,7 +942,7 @@ pub(crate) mod tests {
     fn a_record_length_is_detected_and_the_word_slots_key_on_records() {
         let data = bitmap(37, 40);
         let kinds = [Kind::Word, Kind::Unigram];
-        let mut orders = Orders::new(&kinds, 16, Surprise::CURRENT, true);
+        let mut orders = Orders::new(&kinds, 16, Surprise::CURRENT, true, false);
         let mut inputs = [[0i32; 16]; 256];
         for i in 0..data.len() {
             orders.predict_high(&mut inputs, 0);
@@ -830,7 +968,7 @@ pub(crate) mod tests {
         assert_eq!(orders.record.len, 0);
         assert_eq!(orders.in_force(0).0, Kind::Word);
         // Without `records` (format versions before 5) the slots stay word contexts.
-        let mut plain = Orders::new(&kinds, 16, Surprise::CURRENT, false);
+        let mut plain = Orders::new(&kinds, 16, Surprise::CURRENT, false, false);
         for i in 0..data.len() {
             plain.predict_high(&mut inputs, 0);
             plain.update(&data[..=i], data[i]);
@@ -853,7 +991,13 @@ pub(crate) mod tests {
     fn a_reset_forgets_the_map() {
         let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 13) as u8 + b'a').collect();
         let mut orders = run(&[Kind::Order(1), Kind::Word], &data);
-        let fresh = Orders::new(&[Kind::Order(1), Kind::Word], 16, Surprise::CURRENT, true);
+        let fresh = Orders::new(
+            &[Kind::Order(1), Kind::Word],
+            16,
+            Surprise::CURRENT,
+            true,
+            false,
+        );
         assert_ne!(orders.adapt, fresh.adapt);
         orders.reset();
         assert_eq!(orders.adapt, fresh.adapt);

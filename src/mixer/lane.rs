@@ -8,7 +8,7 @@ use crate::experts::retrieval::Retrieval;
 use crate::experts::Weights;
 use crate::format::{
     profile_mask, BITS_VERSION, EXPERT_LONG_COPY, EXPERT_NEURAL_INPUT, EXPERT_ORDERS,
-    EXPERT_RETRIEVAL, EXPERT_SHORT_COPY, EXPERT_SPARSE, EXPERT_TEXT, RATIO_VERSION,
+    EXPERT_RETRIEVAL, EXPERT_SHORT_COPY, EXPERT_SPARSE, EXPERT_TEXT, PLAIN_VERSION, RATIO_VERSION,
 };
 use crate::hint::prefetch;
 use crate::logistic::{squash, stretch};
@@ -144,6 +144,9 @@ pub(super) struct Spec {
     /// Format version 5 on: record contexts in the word slots on binary data
     /// (`Orders::new`), and subtrees coded flat share their mass by low-nibble counts.
     pub(super) records: bool,
+    /// Format version 13 on: the sparse slots key on text structure while the data is
+    /// text (`Orders::new`).
+    pub(super) structure: bool,
     /// Format version 6 on: a byte is coded as its high nibble, then its low nibble
     /// ([`Predictor::codes_nibbles`]), so no subtree is coded flat.
     pub(super) nibbles: bool,
@@ -204,6 +207,7 @@ impl Spec {
                 Surprise::NONE
             },
             records: version >= 5,
+            structure: version >= PLAIN_VERSION,
             nibbles: version >= 6,
             // Version 10: `fast`, the profile for speed, keeps the first group alone
             // (`docs/tuning.md`, "Gate constants").
@@ -286,8 +290,15 @@ impl Lane {
         let mut lane = Box::new(Lane {
             block_len,
             bytes: Vec::with_capacity(block_len),
-            orders: (!spec.kinds.is_empty())
-                .then(|| Orders::new(&spec.kinds, table_bits, spec.surprise, spec.records)),
+            orders: (!spec.kinds.is_empty()).then(|| {
+                Orders::new(
+                    &spec.kinds,
+                    table_bits,
+                    spec.surprise,
+                    spec.records,
+                    spec.structure,
+                )
+            }),
             long: spec.long.then(|| CopyExpert::new(12, copy_bits)),
             short: spec.short.then(|| CopyExpert::new(4, copy_bits)),
             retrieval: spec.retrieval.then(|| Retrieval::new(copy_bits)),
