@@ -6,7 +6,7 @@
 //! reads as the run its model finds likeliest, so it decodes to the claimed length before
 //! failing). For the mixing profiles, also `{profile}-sizes.nc`: valid blocks whose
 //! lengths need primed states of different table sizes (a block of 20,000 bytes, one of
-//! 165,625: each primes anew, ~0.4 s), then a crafted block as above in what remains.
+//! 165,625: each primes anew), then a crafted block as above in what remains.
 //!
 //! `cargo run --release --example crafted -- DIR` then time `nccat -t DIR/*.nc`
 //! (`benches/crafted.sh` does both).
@@ -37,53 +37,49 @@ fn main() {
             .header()
             .unwrap();
         // Header, block header, END block header, one index entry, tail: the rest is payload.
-        let frame = nc_fuzz::framed(&header, &[], 0).len() + 16 + 8;
-        let payload = vec![0u8; 4096 - frame];
-        let claim = header
-            .max_raw_len(payload.len() as u32)
-            .min(u64::from(MAX_BLOCK_SIZE)) as u32;
-        let stream = nc_fuzz::claimed(&header, &[(claim, payload.clone())]);
-        assert_eq!(stream.len(), 4096);
-        let path = format!("{dir}/{name}.nc");
-        std::fs::write(&path, &stream).unwrap();
-        println!("{path}: claims {claim} bytes");
-
+        let n = 4096 - (nc_fuzz::framed(&header, &[], 0).len() + 16 + 8);
+        let write = |suffix: &str, kind: BlockKind, flags: u8, claim: u64| {
+            let path = format!("{dir}/{name}{suffix}.nc");
+            let block = claiming(kind, flags, claim, n);
+            write_stream(&path, &nc_fuzz::framed(&header, &[block], 0));
+            println!("{path}: claims {claim} bytes");
+        };
+        write("", BlockKind::Coded, 0, header.max_raw_len(n as u32));
+        if let Some(ratio) = header.plain_ratio() {
+            let claim = n as u64 * u64::from(ratio);
+            write("-plain", BlockKind::Coded, FLAG_NO_NEURAL, claim);
+        }
+        write(
+            "-light",
+            BlockKind::Light,
+            0,
+            n as u64 * u64::from(LIGHT_RATIO),
+        );
         if matches!(predictor, PredictorKind::Mix(_)) {
             let path = format!("{dir}/{name}-sizes.nc");
             let claim = sizes_stream(&header, predictor, &path);
             println!("{path}: claims {claim} bytes in its last block");
         }
-
-        if let Some(ratio) = header.plain_ratio() {
-            let claim = (payload.len() as u64 * u64::from(ratio)).min(u64::from(MAX_BLOCK_SIZE));
-            let plain = BlockHeader {
-                kind: BlockKind::Coded,
-                flags: FLAG_NO_NEURAL,
-                raw_len: claim as u32,
-                payload_len: payload.len() as u32,
-                crc: 0,
-            };
-            let stream = nc_fuzz::framed(&header, &[(plain, payload.clone())], 0);
-            assert_eq!(stream.len(), 4096);
-            let path = format!("{dir}/{name}-plain.nc");
-            std::fs::write(&path, &stream).unwrap();
-            println!("{path}: claims {claim} bytes");
-        }
-
-        let claim = (payload.len() as u64 * u64::from(LIGHT_RATIO)).min(u64::from(MAX_BLOCK_SIZE));
-        let light = BlockHeader {
-            kind: BlockKind::Light,
-            flags: 0,
-            raw_len: claim as u32,
-            payload_len: payload.len() as u32,
-            crc: 0,
-        };
-        let stream = nc_fuzz::framed(&header, &[(light, payload)], 0);
-        assert_eq!(stream.len(), 4096);
-        let path = format!("{dir}/{name}-light.nc");
-        std::fs::write(&path, &stream).unwrap();
-        println!("{path}: claims {claim} bytes");
     }
+}
+
+/// A block of `kind` and `flags` claiming `claim` bytes (at most a block's worth) with a
+/// payload of `n` zeros.
+fn claiming(kind: BlockKind, flags: u8, claim: u64, n: usize) -> (BlockHeader, Vec<u8>) {
+    let header = BlockHeader {
+        kind,
+        flags,
+        raw_len: claim.min(u64::from(MAX_BLOCK_SIZE)) as u32,
+        payload_len: n as u32,
+        crc: 0,
+    };
+    (header, vec![0; n])
+}
+
+/// Writes `stream`, which must be exactly 4 KB, to `path`.
+fn write_stream(path: &str, stream: &[u8]) {
+    assert_eq!(stream.len(), 4096);
+    std::fs::write(path, stream).unwrap();
 }
 
 /// Writes to `path` a 4 KB stream of `header`: valid blocks of 20,000 and 165,625 bytes (a
@@ -122,20 +118,10 @@ fn sizes_stream(header: &nc_codec::Header, predictor: PredictorKind, path: &str)
     }
     let used: usize = blocks.iter().map(|(_, p)| p.len()).sum();
     let frame = nc_fuzz::framed(header, &[], 0).len() + (16 + 8) * (blocks.len() + 1);
-    let payload = vec![0u8; 4096 - frame - used];
-    let claim = header
-        .max_raw_len(payload.len() as u32)
-        .min(u64::from(MAX_BLOCK_SIZE)) as u32;
-    let last = BlockHeader {
-        kind: BlockKind::Coded,
-        flags: 0,
-        raw_len: claim,
-        payload_len: payload.len() as u32,
-        crc: 0,
-    };
-    blocks.push((last, payload));
-    let stream = nc_fuzz::framed(header, &blocks, 0);
-    assert_eq!(stream.len(), 4096);
-    std::fs::write(path, &stream).unwrap();
+    let n = 4096 - frame - used;
+    let last = claiming(BlockKind::Coded, 0, header.max_raw_len(n as u32), n);
+    let claim = last.0.raw_len;
+    blocks.push(last);
+    write_stream(path, &nc_fuzz::framed(header, &blocks, 0));
     claim
 }

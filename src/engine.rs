@@ -214,11 +214,7 @@ impl Engine {
             }
             code
         };
-        let would_pad = |code: &[u8]| {
-            self.ratio
-                .is_some_and(|ratio| code.len() < block.len().div_ceil(ratio as usize))
-        };
-        let light = (would_pad(&codes.full) && self.light_ratio.is_some())
+        let light = (would_pad(&codes.full, block, self.ratio) && self.light_ratio.is_some())
             .then(|| padded(light::encode(block), self.light_ratio));
         let mut best = (BlockKind::Coded, 0, padded(codes.full, self.ratio));
         let others = [
@@ -390,6 +386,11 @@ fn resolve_model(
     })
 }
 
+/// Whether `code` for `block` is shorter than `ratio` allows, so it would be padded.
+fn would_pad(code: &[u8], block: &[u8], ratio: Option<u32>) -> bool {
+    ratio.is_some_and(|ratio| code.len() < block.len().div_ceil(ratio as usize))
+}
+
 /// A block's range codes: by every expert of the stream, and plain where that was tried.
 struct Codes {
     full: Vec<u8>,
@@ -410,7 +411,7 @@ fn encode_worker(
         .collect();
     if let Some(ratio) = plain_below {
         let again: Vec<usize> = (0..blocks.len())
-            .filter(|&i| codes[i].full.len() < blocks[i].len().div_ceil(ratio as usize))
+            .filter(|&i| would_pad(&codes[i].full, blocks[i], Some(ratio)))
             .collect();
         if !again.is_empty() {
             let chosen: Vec<&[u8]> = again.iter().map(|&i| blocks[i]).collect();

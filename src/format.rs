@@ -33,7 +33,8 @@ pub const MAX_RATIO: u32 = 128;
 /// coded blocks bound to [`CODED_RATIO`] instead of [`MAX_RATIO`].
 pub const LIGHT_VERSION: u16 = 12;
 /// Version [`LIGHT_VERSION`] on: the most bytes a coded block may hold per payload byte.
-/// A 4 KB stream then asks at most 256 KiB of the full predictor; a block that would code smaller goes to the light coder, or is padded.
+/// A 4 KB stream then asks at most 256 KiB of the full predictor; a block that would code
+/// smaller goes to the light coder, or is padded.
 pub const CODED_RATIO: u32 = 64;
 /// The most bytes a light block may hold per payload byte: the light coder decodes over
 /// 10 MB/s, so a 4 KB stream asks at most 8 MiB of it (under a second), while a run of
@@ -47,6 +48,9 @@ pub const PLAIN_VERSION: u16 = 13;
 /// 4 KB stream asks at most 48 KiB of it (about a second); a mixing block that would code
 /// smaller is coded plain ([`FLAG_NO_NEURAL`], bound by [`CODED_RATIO`]), light, or padded.
 pub const NEURAL_RATIO: u32 = 12;
+/// The first version whose mixing predictor's sparse slots key on text structure while the
+/// data is text (`experts::orders`, `Structure`).
+pub const STRUCTURE_VERSION: u16 = 13;
 /// The first version whose neural expert keeps its online output layer's weights only for
 /// the byte values that have occurred in the block (`FORMAT.md`, "Predictor 2").
 pub const SEEN_COLUMNS_VERSION: u16 = 11;

@@ -10,7 +10,7 @@
 //! microseconds per byte, so coded blocks are bound to [`CODED_RATIO`] bytes per payload
 //! byte; this coder costs nanoseconds, so its blocks may hold [`LIGHT_RATIO`]. The encoder
 //! chooses it for a block only when it is shorter than the full predictor's padded code.
-//! `FORMAT.md` ("Light blocks") specifies it bit for bit: integer arithmetic only.
+//! `FORMAT.md` ("Light payload") specifies it bit for bit: integer arithmetic only.
 //!
 //! [`CODED_RATIO`]: crate::format::CODED_RATIO
 //! [`LIGHT_RATIO`]: crate::format::LIGHT_RATIO

@@ -37,11 +37,12 @@ pub(crate) enum Kind {
     /// records instead of words while the data is binary and a length is known.
     Record(RecordKey),
     /// Text structure (format version 13 on): the bracket nesting and whether a string is
-    /// open, with the previous byte. Never listed among a model's kinds: the first sparse
-    /// slot keys on it while the data is text, where it would otherwise sit idle.
+    /// open, with the last [`NEST_ORDER`] bytes. Never listed among a model's kinds: the
+    /// first sparse slot keys on it while the data is text, where it would otherwise sit
+    /// idle.
     Nest,
     /// Text structure (format version 13 on): the current line's indentation and first
-    /// byte, with the previous byte: the second sparse slot on text.
+    /// byte, with the last [`INDENT_ORDER`] bytes: the second sparse slot on text.
     Indent,
 }
 
@@ -100,10 +101,9 @@ impl std::ops::IndexMut<usize> for SlotTable {
 /// `2^16 / 8`.
 const BINARY_ON: u32 = 1 << 13;
 
-/// Bytes of history the structure contexts add to the structure itself (version 13 on):
-/// the nesting alone, the line with the last two bytes. On the dev set, orders (1, 1),
-/// (2, 1), (1, 2), (1, 3), (0, 2) and (0, 1) gave 1,845,336, 1,845,553, 1,843,648,
-/// 1,844,355, 1,840,978 and 1,842,214 bytes (`docs/tuning.md`, "Structure contexts").
+/// Bytes of history the structure contexts add to the structure itself: the nesting alone
+/// (the order contexts already see the last bytes), the line with the last two bytes. Chosen on the dev set (`docs/tuning.md`, "Structure
+/// contexts").
 const NEST_ORDER: u32 = 0;
 const INDENT_ORDER: u32 = 2;
 
@@ -169,7 +169,7 @@ pub(crate) struct Orders {
 /// What the structure contexts of text key on ([`Kind::Nest`], [`Kind::Indent`]),
 /// followed byte by byte (the nesting and indentation models of paq8px and cmix).
 #[derive(Clone, Copy, Default)]
-pub(crate) struct Structure {
+struct Structure {
     /// Open brackets `(`, `[`, `{` (saturating), and the last 16 opened, 2 bits each,
     /// innermost in the low bits (a closing bracket of any kind closes the innermost).
     depth: u8,

@@ -8,10 +8,14 @@ use crate::experts::retrieval::Retrieval;
 use crate::experts::Weights;
 use crate::format::{
     profile_mask, BITS_VERSION, EXPERT_LONG_COPY, EXPERT_NEURAL_INPUT, EXPERT_ORDERS,
-    EXPERT_RETRIEVAL, EXPERT_SHORT_COPY, EXPERT_SPARSE, EXPERT_TEXT, PLAIN_VERSION, RATIO_VERSION,
+    EXPERT_RETRIEVAL, EXPERT_SHORT_COPY, EXPERT_SPARSE, EXPERT_TEXT, RATIO_VERSION,
+    STRUCTURE_VERSION,
 };
 use crate::hint::prefetch;
 use crate::logistic::{squash, stretch};
+
+/// The neural input while priming, and in a plain block: even odds on every decision.
+pub(super) const EVEN: Weights = [1; 256];
 
 /// Most mixer inputs per node (all experts together need 16; the APMs calibrate, so no
 /// bias input is needed).
@@ -207,7 +211,7 @@ impl Spec {
                 Surprise::NONE
             },
             records: version >= 5,
-            structure: version >= PLAIN_VERSION,
+            structure: version >= STRUCTURE_VERSION,
             nibbles: version >= 6,
             // Version 10: `fast`, the profile for speed, keeps the first group alone
             // (`docs/tuning.md`, "Gate constants").
@@ -337,11 +341,10 @@ impl Lane {
     /// experts); the block's own bytes then start the boost and the APMs' fast phase. A
     /// neural input, which the primer does not drive, sits at 0 (even odds).
     pub(super) fn prime(&mut self, primer: &[u8], neural: bool) {
-        let even = [1u32; 256];
         let mut out = [0u32; 256];
         let mut low = [0u32; 16];
         for &b in primer {
-            self.predict(neural.then_some(&even), &mut out);
+            self.predict(neural.then_some(&EVEN), &mut out);
             if self.spec.bits {
                 for j in 0..8 {
                     self.predict_bit((1 << j) | usize::from(b) >> (8 - j));

@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use crate::error::Error;
 use crate::experts::{NeuralExpert, NeuralModel, Predictor, Weights};
-use lane::{Lane, Spec};
+use lane::{Lane, Spec, EVEN};
 pub use primer::PRIMER;
 use primer::{KEEP_PRIMED, KEEP_TABLE_BITS};
 pub use profile::Profile;
@@ -59,13 +59,11 @@ pub struct Mix {
     neural_out: Vec<Weights>,
     /// Per lane: whether its block is plain ([`Predictor::reset_lane_plain`]).
     plain: Vec<bool>,
-    /// Scratch: the lanes of a step that run the neural expert, and their bytes.
+    /// Scratch: the lanes of a step that run the neural expert (set by `predict`, which
+    /// `update` follows over the same lanes), and their bytes.
     neural_lanes: Vec<usize>,
     neural_bytes: Vec<u8>,
 }
-
-/// The neural input of a plain block, and of the primer: even odds on every decision.
-const EVEN: Weights = [1; 256];
 
 impl Mix {
     /// A mixing predictor with the experts of `mask` ([`Profile::experts`]) for `lanes`
@@ -260,14 +258,14 @@ impl Predictor for Mix {
 
     fn update(&mut self, lanes: &[usize], bytes: &[u8]) {
         if let Some(n) = &mut self.neural {
-            self.neural_lanes.clear();
             self.neural_bytes.clear();
-            for (&lane, &byte) in lanes.iter().zip(bytes) {
-                if !self.plain[lane] {
-                    self.neural_lanes.push(lane);
-                    self.neural_bytes.push(byte);
-                }
-            }
+            self.neural_bytes.extend(
+                lanes
+                    .iter()
+                    .zip(bytes)
+                    .filter(|&(&lane, _)| !self.plain[lane])
+                    .map(|(_, &byte)| byte),
+            );
             if !self.neural_lanes.is_empty() {
                 n.update(&self.neural_lanes, &self.neural_bytes);
             }
@@ -485,16 +483,24 @@ mod tests {
         bits
     }
 
+    /// Bits the unprimed `default` experts of format versions `old` and `new` spend on
+    /// `data`, printed (`cargo test --lib -- --nocapture`) and returned in that order.
+    fn costs_of_versions(old: u16, new: u16, data: &[u8]) -> (f64, f64) {
+        let mask = Profile::Default.experts();
+        let cost = |version| {
+            let mut mix = Mix::for_version(version, mask, 1, None, 256, false).unwrap();
+            cost_in_bits(&mut mix, data)
+        };
+        let (old_bits, new_bits) = (cost(old), cost(new));
+        eprintln!("version {new} {new_bits:.0} bits, version {old} {old_bits:.0}");
+        (old_bits, new_bits)
+    }
+
     #[test]
     fn version_5_learns_a_bitmap_by_its_rows() {
         let data = crate::experts::orders::tests::bitmap(61, 400);
-        let mask = Profile::Default.experts();
-        let mut v4 = Mix::for_version(4, mask, 1, None, 256, false).unwrap();
-        let mut v5 = Mix::for_version(5, mask, 1, None, 256, false).unwrap();
-        let (old, new) = (cost_in_bits(&mut v4, &data), cost_in_bits(&mut v5, &data));
-        // Measured: 0.87 (the copy experts find part of each row in the one above); `cargo
-        // test --lib bitmap -- --nocapture` prints it.
-        eprintln!("version 5 {new:.0} bits, version 4 {old:.0}");
+        let (old, new) = costs_of_versions(4, 5, &data);
+        // Measured: 0.87 (the copy experts find part of each row in the one above).
         assert!(
             new < 0.9 * old,
             "version 5 {new:.0} bits, version 4 {old:.0}"
@@ -574,14 +580,10 @@ mod tests {
             object(&mut data, 0, &mut next, &keys);
             data.push(b'\n');
         }
-        let mask = Profile::Default.experts();
-        let mut v12 = Mix::for_version(12, mask, 1, None, 256, false).unwrap();
-        let mut v13 = Mix::for_version(13, mask, 1, None, 256, false).unwrap();
-        let (old, new) = (cost_in_bits(&mut v12, &data), cost_in_bits(&mut v13, &data));
+        let (old, new) = costs_of_versions(12, 13, &data);
         // Measured 0.986 (20,918 bits against 21,218: the random choices are most of the
-        // information); `cargo test --lib nested -- --nocapture` prints it. Real code and
-        // JSON gain 2-4% (`docs/tuning.md`, "Structure contexts").
-        eprintln!("version 13 {new:.0} bits, version 12 {old:.0}");
+        // information). Real code and JSON gain 2-4% (`docs/tuning.md`, "Structure
+        // contexts").
         assert!(
             new < 0.995 * old,
             "version 13 {new:.0} bits, version 12 {old:.0}"
