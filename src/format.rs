@@ -51,6 +51,10 @@ pub const NEURAL_RATIO: u32 = 12;
 /// The first version whose mixing predictor's sparse slots key on text structure while the
 /// data is text (`experts::orders`, `Structure`).
 pub const STRUCTURE_VERSION: u16 = 13;
+/// The first version whose primed mixing lanes prime once, in the smallest tables, and
+/// grow them to a block's size (`FORMAT.md`, "Priming"): a stream primes once whatever its
+/// blocks' lengths.
+pub const GROWN_VERSION: u16 = 13;
 /// The first version whose neural expert keeps its online output layer's weights only for
 /// the byte values that have occurred in the block (`FORMAT.md`, "Predictor 2").
 pub const SEEN_COLUMNS_VERSION: u16 = 11;

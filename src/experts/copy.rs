@@ -118,6 +118,21 @@ impl CopyExpert {
         write_path(inputs, first, e, &self.confidence, self.context(), strength);
     }
 
+    /// Moves the table to `2^bits` entries, filed from `bytes` as [`CopyExpert::update`]
+    /// files them: the table a lane that had learned `bytes` from its reset with `2^bits`
+    /// entries would hold (a grown primed lane, `Lane::grown`).
+    pub(crate) fn grow(&mut self, bits: u32, bytes: &[u8]) {
+        if bits == self.bits {
+            return;
+        }
+        self.table = vec![0; 1 << bits];
+        self.bits = bits;
+        for pos in self.min_len..=bytes.len() {
+            self.table[hash(&bytes[pos - self.min_len..pos], bits)] = pos as u32;
+            self.dirty = true;
+        }
+    }
+
     /// Starts fetching the table entry [`CopyExpert::update`] will read for `bytes` (which ends
     /// with the byte just coded), so the miss overlaps other work.
     pub(crate) fn prefetch(&self, bytes: &[u8]) {
@@ -219,4 +234,25 @@ fn hash(context: &[u8], bits: u32) -> usize {
             .rotate_left(5);
     }
     (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Growing files the bytes where a table of the larger size would have them.
+    #[test]
+    fn a_grown_table_is_the_table_the_bytes_file() {
+        let text = b"the cat sat on the mat; the cat sat on the hat. ".repeat(300);
+        for min_len in [4, 12] {
+            let (mut small, mut large) =
+                (CopyExpert::new(min_len, 10), CopyExpert::new(min_len, 14));
+            for pos in 1..=text.len() {
+                small.update(&text[..pos], text[pos - 1]);
+                large.update(&text[..pos], text[pos - 1]);
+            }
+            small.grow(14, &text);
+            assert!(small.table == large.table && small.bits == 14);
+        }
+    }
 }

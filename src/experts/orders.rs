@@ -131,6 +131,8 @@ pub(crate) struct Orders {
     kinds: Vec<Kind>,
     table: SlotTable,
     bits: u32,
+    /// The table is in the grown layout ([`Orders::grow`]).
+    grows: bool,
     /// True once the table has been written since it was last cleared.
     dirty: bool,
     found: Vec<Found>,
@@ -335,7 +337,8 @@ fn adapt_index(k: usize, j: usize, cell: u16, st: i32) -> usize {
 
 /// Slots per page: all slots of one context (high nibble and the 16 low nibbles) lie in
 /// one 4 KiB page, so a prediction's lookups for a context share one TLB entry.
-const PAGE_SLOTS: usize = 128;
+const PAGE_SLOTS: usize = 1 << PAGE_BITS;
+const PAGE_BITS: u32 = 7;
 
 /// Slot pair index and non-zero check of the high-nibble slot of context `hash`.
 #[inline]
@@ -353,6 +356,42 @@ fn place_low(hash: u64, nibble: usize, bits: u32) -> (usize, u16) {
     let h = mix(hash, nibble as u64 + 1);
     let offset = (h >> 57) as usize & (PAGE_SLOTS - 2);
     (page | offset, ((h >> 8) as u16) | 1)
+}
+
+/// The most slots a table of the grown layout (format version 13 on) may have, as log2,
+/// and how many doublings below it a table may grow from ([`Orders::grow`]).
+pub(crate) const GROW_MAX_BITS: u32 = 21;
+pub(crate) const GROW_BITS: u32 = 2;
+
+/// The grown layout's page of context `hash` in a table of `2^bits` slots.
+#[inline]
+fn grown_page(hash: u64, bits: u32) -> usize {
+    ((hash >> (64 + PAGE_BITS - bits)) as usize) << PAGE_BITS
+}
+
+/// The grown layout's check: bits 1-2 hold the two page bits that a table
+/// `2^GROW_BITS` times smaller than the largest lacks, so a slot can move to its page in
+/// a larger table; the rest is `hash`'s.
+#[inline]
+fn grown_check(hash: u64, context: u64) -> u16 {
+    let tag = (context >> (64 + PAGE_BITS - GROW_MAX_BITS)) as u16 & ((1 << GROW_BITS) - 1);
+    ((hash >> 8) as u16 & !(((1 << GROW_BITS) - 1) << 1)) | (tag << 1) | 1
+}
+
+/// [`place`] in the grown layout: the page from the hash's top bits, the offset in it
+/// from bits that no table size uses for the page.
+#[inline]
+fn grown_place(hash: u64, bits: u32) -> (usize, u16) {
+    let offset = (hash >> 24) as usize & (PAGE_SLOTS - 2);
+    (grown_page(hash, bits) | offset, grown_check(hash, hash))
+}
+
+/// [`place_low`] in the grown layout.
+#[inline]
+fn grown_place_low(hash: u64, nibble: usize, bits: u32) -> (usize, u16) {
+    let h = mix(hash, nibble as u64 + 1);
+    let offset = (h >> 57) as usize & (PAGE_SLOTS - 2);
+    (grown_page(hash, bits) | offset, grown_check(h, hash))
 }
 
 #[inline]
@@ -384,7 +423,9 @@ impl Orders {
         surprise: Surprise,
         records: bool,
         structure: bool,
+        grows: bool,
     ) -> Self {
+        debug_assert!(!grows || bits <= GROW_MAX_BITS);
         // Each adapt cell starts at its bucket's centre: at first it says what the counter says.
         let centres: Vec<i32> = (0..BUCKETS).map(bucket_centre).collect();
         let rows = kinds.len() * 8 * 16;
@@ -392,6 +433,7 @@ impl Orders {
             kinds: kinds.to_vec(),
             table: SlotTable::new(bits),
             bits,
+            grows,
             dirty: false,
             adapt: StateMap::with_rows(rows, &centres, ADAPT_LIMIT),
             found: vec![
@@ -445,6 +487,59 @@ impl Orders {
             *s = Structure::default();
         }
         self.next_contexts(&[]);
+    }
+
+    #[inline]
+    fn place(&self, hash: u64) -> (usize, u16) {
+        if self.grows {
+            grown_place(hash, self.bits)
+        } else {
+            place(hash, self.bits)
+        }
+    }
+
+    #[inline]
+    fn place_low(&self, hash: u64, nibble: usize) -> (usize, u16) {
+        if self.grows {
+            grown_place_low(hash, nibble, self.bits)
+        } else {
+            place_low(hash, nibble, self.bits)
+        }
+    }
+
+    /// Moves the table to `2^bits` slots, each slot to where a context with its check
+    /// would look for it in the larger table: what priming in a small table then growing
+    /// gives in place of priming in every table size (format version 13 on). Nothing is
+    /// lost: a page of the small table becomes `2^(bits - self.bits)` pages that keep each
+    /// slot's offset.
+    pub(crate) fn grow(&mut self, bits: u32) {
+        if bits == self.bits {
+            return;
+        }
+        assert!(
+            self.grows
+                && bits > self.bits
+                && bits <= GROW_MAX_BITS
+                && GROW_MAX_BITS - self.bits <= GROW_BITS,
+            "cannot grow a table of 2^{} slots to 2^{bits}",
+            self.bits
+        );
+        let k = bits - self.bits;
+        let mut table = SlotTable::new(bits);
+        for (s, line) in self.table.lines().iter().enumerate() {
+            for (half, slot) in line.0.iter().enumerate() {
+                if slot[0] == 0 {
+                    continue;
+                }
+                let s = 2 * s + half;
+                let tag = usize::from(slot[0] >> 1) & ((1 << GROW_BITS) - 1);
+                let extra = (tag >> (GROW_MAX_BITS - bits)) & ((1 << k) - 1);
+                let page = ((s >> PAGE_BITS) << k) | extra;
+                table[(page << PAGE_BITS) | (s & (PAGE_SLOTS - 1))] = *slot;
+            }
+        }
+        self.table = table;
+        self.bits = bits;
     }
 
     fn lookup(&self, (i, check): (usize, u16)) -> Option<u32> {
@@ -600,7 +695,7 @@ impl Orders {
             self.found[k].high = if found.idle {
                 None
             } else {
-                self.lookup(place(found.hash, self.bits))
+                self.lookup(self.place(found.hash))
             };
         }
     }
@@ -612,7 +707,7 @@ impl Orders {
         for found in self.found.iter().filter(|f| !f.idle) {
             prefetch(
                 self.table.lines(),
-                place_low(found.hash, nibble, self.bits).0 >> 1,
+                self.place_low(found.hash, nibble).0 >> 1,
             );
         }
     }
@@ -623,7 +718,7 @@ impl Orders {
         for k in 0..self.kinds.len() {
             if !self.found[k].idle {
                 let hash = self.found[k].hash;
-                self.found[k].low[nibble] = self.lookup(place_low(hash, nibble, self.bits));
+                self.found[k].low[nibble] = self.lookup(self.place_low(hash, nibble));
             }
         }
     }
@@ -674,7 +769,7 @@ impl Orders {
             let hash = self.found[k].hash;
             for nibble in 0..16 {
                 if nibbles & (1 << nibble) != 0 && !self.found[k].idle {
-                    self.found[k].low[nibble] = self.lookup(place_low(hash, nibble, self.bits));
+                    self.found[k].low[nibble] = self.lookup(self.place_low(hash, nibble));
                 }
             }
         }
@@ -733,13 +828,13 @@ impl Orders {
             }
             let s = match found.high {
                 Some(s) => s as usize,
-                None => self.lookup_or_insert(place(found.hash, self.bits)),
+                None => self.lookup_or_insert(self.place(found.hash)),
             };
             self.learn_nibble(k, s, b >> 4, 0, cap);
             let nibble = b >> 4;
             let s = match found.low[nibble] {
                 Some(s) => s as usize,
-                None => self.lookup_or_insert(place_low(found.hash, nibble, self.bits)),
+                None => self.lookup_or_insert(self.place_low(found.hash, nibble)),
             };
             self.learn_nibble(k, s, b & 15, 4, cap);
         }
@@ -779,7 +874,7 @@ impl Orders {
             let (kind, idle) = self.in_force(k);
             let hash = self.hash(k, kind, bytes);
             if !idle {
-                prefetch(self.table.lines(), place(hash, self.bits).0 >> 1);
+                prefetch(self.table.lines(), self.place(hash).0 >> 1);
             }
             self.found[k] = Found {
                 hash,
@@ -809,7 +904,7 @@ pub(crate) mod tests {
 
     /// Runs `data` through a model of `kinds` the way the mixer does.
     fn run(kinds: &[Kind], data: &[u8]) -> Orders {
-        let mut orders = Orders::new(kinds, 16, Surprise::CURRENT, true, false);
+        let mut orders = Orders::new(kinds, 16, Surprise::CURRENT, true, false, false);
         let mut inputs = [[0i32; 16]; 256];
         for i in 0..data.len() {
             orders.predict_high(&mut inputs, 0);
@@ -942,7 +1037,7 @@ pub(crate) mod tests {
     fn a_record_length_is_detected_and_the_word_slots_key_on_records() {
         let data = bitmap(37, 40);
         let kinds = [Kind::Word, Kind::Unigram];
-        let mut orders = Orders::new(&kinds, 16, Surprise::CURRENT, true, false);
+        let mut orders = Orders::new(&kinds, 16, Surprise::CURRENT, true, false, false);
         let mut inputs = [[0i32; 16]; 256];
         for i in 0..data.len() {
             orders.predict_high(&mut inputs, 0);
@@ -968,7 +1063,7 @@ pub(crate) mod tests {
         assert_eq!(orders.record.len, 0);
         assert_eq!(orders.in_force(0).0, Kind::Word);
         // Without `records` (format versions before 5) the slots stay word contexts.
-        let mut plain = Orders::new(&kinds, 16, Surprise::CURRENT, false, false);
+        let mut plain = Orders::new(&kinds, 16, Surprise::CURRENT, false, false, false);
         for i in 0..data.len() {
             plain.predict_high(&mut inputs, 0);
             plain.update(&data[..=i], data[i]);
@@ -987,6 +1082,48 @@ pub(crate) mod tests {
         assert_eq!(orders.in_force(1).0, Kind::Unigram);
     }
 
+    /// A grown table holds every slot where a context with its check looks for it, high
+    /// and low, with the counters it had: from each size it may grow from to each larger.
+    #[test]
+    fn a_grown_table_finds_every_slot_it_held() {
+        let contexts: Vec<u64> = (1..=30_000u64).map(|i| mix(i, 77)).collect();
+        for (from, to) in [(19, 20), (19, 21), (20, 21)] {
+            let mut orders =
+                Orders::new(&[Kind::Order(1)], from, Surprise::CURRENT, true, true, true);
+            let mut held = Vec::new();
+            for (i, &hash) in contexts.iter().enumerate() {
+                let nibble = i % 16;
+                for place in [orders.place(hash), orders.place_low(hash, nibble)] {
+                    let s = orders.lookup_or_insert(place);
+                    orders.table[s][1..].fill(i as u16 * 16 + 1);
+                }
+            }
+            // What the small table still holds (two contexts of a pair may push out a third).
+            for (i, &hash) in contexts.iter().enumerate() {
+                let nibble = i % 16;
+                for (low, place) in [
+                    (false, orders.place(hash)),
+                    (true, orders.place_low(hash, nibble)),
+                ] {
+                    if let Some(s) = orders.lookup(place) {
+                        held.push((hash, low.then_some(nibble), orders.table[s as usize]));
+                    }
+                }
+            }
+            assert!(held.len() > 50_000, "{} of 60,000 held", held.len());
+            orders.grow(to);
+            assert_eq!(orders.bits, to);
+            for (hash, low, slot) in held {
+                let place = match low {
+                    None => orders.place(hash),
+                    Some(nibble) => orders.place_low(hash, nibble),
+                };
+                let s = orders.lookup(place).expect("a held slot is found") as usize;
+                assert_eq!(orders.table[s], slot, "{from} -> {to}");
+            }
+        }
+    }
+
     #[test]
     fn a_reset_forgets_the_map() {
         let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 13) as u8 + b'a').collect();
@@ -996,6 +1133,7 @@ pub(crate) mod tests {
             16,
             Surprise::CURRENT,
             true,
+            false,
             false,
         );
         assert_ne!(orders.adapt, fresh.adapt);

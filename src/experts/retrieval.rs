@@ -16,6 +16,14 @@ use crate::logistic::StateMap;
 
 /// Normalised bytes hashed to find candidates.
 const MIN_LEN: usize = 6;
+
+/// [`Retrieval::recent`] holds `MIN_LEN` bytes.
+const RECENT_MASK: u64 = (1 << (8 * MIN_LEN)) - 1;
+
+/// The bucket of the context whose last `MIN_LEN` normalised bytes are `recent`.
+fn bucket(recent: u64, bits: u32) -> usize {
+    (recent.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+}
 /// Longest normalised match measured.
 const MAX_LEN: usize = 64;
 /// Length buckets of the confidence contexts.
@@ -97,7 +105,28 @@ impl Retrieval {
     }
 
     fn bucket(&self) -> usize {
-        ((self.recent.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> (64 - self.bits)) as usize
+        bucket(self.recent, self.bits)
+    }
+
+    /// Moves the table to `2^bits` buckets, filed from `bytes` as [`Retrieval::update`]
+    /// files them: the table a lane that had learned `bytes` from its reset with `2^bits`
+    /// buckets would hold (a grown primed lane, `Lane::grown`).
+    pub(crate) fn grow(&mut self, bits: u32, bytes: &[u8]) {
+        if bits == self.bits {
+            return;
+        }
+        self.table = vec![[0; 2]; 1 << bits];
+        self.bits = bits;
+        let mut recent = 0;
+        for (i, &byte) in bytes.iter().enumerate() {
+            if i >= MIN_LEN {
+                let entry = &mut self.table[bucket(recent, bits)];
+                *entry = [i as u32 + 1, entry[0]];
+                self.dirty = true;
+            }
+            recent = ((recent << 8) | u64::from(normalise(byte))) & RECENT_MASK;
+        }
+        debug_assert_eq!(recent, self.recent);
     }
 
     /// [`Retrieval::similarity`], from the last byte's scores where `candidate` continues
@@ -197,9 +226,26 @@ impl Retrieval {
             *entry = [pos as u32, entry[0]];
             self.dirty = true;
         }
-        let mask = (1u64 << (8 * MIN_LEN)) - 1;
-        self.recent = ((self.recent << 8) | u64::from(normalise(byte))) & mask;
+        self.recent = ((self.recent << 8) | u64::from(normalise(byte))) & RECENT_MASK;
         // The next prediction reads this bucket.
         prefetch(&self.table, self.bucket());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Growing files the bytes where a table of the larger size would have them.
+    #[test]
+    fn a_grown_table_is_the_table_the_bytes_file() {
+        let text = b"The Cat sat on the mat;\nthe cat sat on the hat. ".repeat(300);
+        let (mut small, mut large) = (Retrieval::new(10), Retrieval::new(14));
+        for pos in 1..=text.len() {
+            small.update(&text[..pos], text[pos - 1]);
+            large.update(&text[..pos], text[pos - 1]);
+        }
+        small.grow(14, &text);
+        assert!(small.table == large.table && small.bits == 14);
     }
 }

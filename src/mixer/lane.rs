@@ -3,12 +3,12 @@
 
 use super::gate::{Apm, Mixer, WEIGHT_ONE};
 use crate::experts::copy::CopyExpert;
-use crate::experts::orders::{Kind, Orders, Surprise};
+use crate::experts::orders::{Kind, Orders, Surprise, GROW_BITS, GROW_MAX_BITS};
 use crate::experts::retrieval::Retrieval;
 use crate::experts::Weights;
 use crate::format::{
     profile_mask, BITS_VERSION, EXPERT_LONG_COPY, EXPERT_NEURAL_INPUT, EXPERT_ORDERS,
-    EXPERT_RETRIEVAL, EXPERT_SHORT_COPY, EXPERT_SPARSE, EXPERT_TEXT, RATIO_VERSION,
+    EXPERT_RETRIEVAL, EXPERT_SHORT_COPY, EXPERT_SPARSE, EXPERT_TEXT, GROWN_VERSION, RATIO_VERSION,
     STRUCTURE_VERSION,
 };
 use crate::hint::prefetch;
@@ -151,6 +151,9 @@ pub(super) struct Spec {
     /// Format version 13 on: the sparse slots key on text structure while the data is
     /// text (`Orders::new`).
     pub(super) structure: bool,
+    /// Format version 13 on: primed lanes start from one state primed in the smallest
+    /// tables, grown to the block's ([`Lane::grown`]).
+    pub(super) grows: bool,
     /// Format version 6 on: a byte is coded as its high nibble, then its low nibble
     /// ([`Predictor::codes_nibbles`]), so no subtree is coded flat.
     pub(super) nibbles: bool,
@@ -212,6 +215,7 @@ impl Spec {
             },
             records: version >= 5,
             structure: version >= STRUCTURE_VERSION,
+            grows: version >= GROWN_VERSION,
             nibbles: version >= 6,
             // Version 10: `fast`, the profile for speed, keeps the first group alone
             // (`docs/tuning.md`, "Gate constants").
@@ -241,10 +245,13 @@ impl Spec {
         // block's; its copy tables index positions of either, never fewer than the
         // primer's (`docs/tuning.md`, "Table sizes when primed").
         let (context_bits, copy_bits) = (bits(len + primer), bits(len.max(primer)));
-        (
-            (context_bits + self.table_extra).clamp(10, self.table_max),
-            copy_bits.clamp(10, 22),
-        )
+        let mut context_bits = (context_bits + self.table_extra).clamp(10, self.table_max);
+        if self.grows && primer > 0 {
+            // The primed state's table must be able to grow to the largest.
+            debug_assert_eq!(self.table_max, GROW_MAX_BITS);
+            context_bits = context_bits.max(self.table_max - GROW_BITS);
+        }
+        (context_bits, copy_bits.clamp(10, 22))
     }
 
     /// An upper bound on the heap bytes of one lane coding a block of `len` bytes: the
@@ -301,6 +308,7 @@ impl Lane {
                     spec.surprise,
                     spec.records,
                     spec.structure,
+                    spec.grows,
                 )
             }),
             long: spec.long.then(|| CopyExpert::new(12, copy_bits)),
@@ -334,6 +342,26 @@ impl Lane {
             start: 0,
         });
         lane.reset();
+        lane
+    }
+
+    /// A lane for a block of `block_len` bytes from `primed`, a state primed in the
+    /// smallest tables ([`Spec::grows`]): the context table grown, the copy and retrieval
+    /// tables rebuilt from the primer's bytes at the block's sizes.
+    pub(super) fn grown(primed: &Lane, block_len: usize) -> Box<Lane> {
+        let mut lane = Box::new(primed.clone());
+        let (table_bits, copy_bits) = lane.spec.table_bits(block_len);
+        lane.block_len = block_len;
+        lane.bytes.reserve(block_len);
+        if let Some(o) = &mut lane.orders {
+            o.grow(table_bits);
+        }
+        for c in [&mut lane.long, &mut lane.short].into_iter().flatten() {
+            c.grow(copy_bits, &lane.bytes);
+        }
+        if let Some(r) = &mut lane.retrieval {
+            r.grow(copy_bits, &lane.bytes);
+        }
         lane
     }
 

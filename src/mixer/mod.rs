@@ -164,6 +164,13 @@ impl Mix {
             return lanes as u64 * spec.lane_bytes(block_size);
         }
         spec.primer = Some(PRIMER);
+        if spec.grows {
+            // The lanes; the primed state and the small ones the process keeps; and where
+            // blocks need larger tables, the primed copy a lane holds while it grows.
+            let grows = spec.table_bits(block_size) != spec.table_bits(0);
+            return lanes as u64 * spec.lane_bytes(block_size)
+                + (KEEP_PRIMED as u64 + 1 + u64::from(grows)) * spec.lane_bytes(0);
+        }
         // The largest block whose state the process keeps: context table <= 2^KEEP_TABLE_BITS.
         let kept_len = (1usize << (KEEP_TABLE_BITS - spec.table_extra))
             .saturating_sub(PRIMER.len())
@@ -185,11 +192,15 @@ impl Mix {
     /// bytes: from the primed state, or empty.
     fn reset_mixing_lane(&mut self, lane: usize, block_len: usize) {
         if self.spec.primer.is_some() {
-            let primed = self.primed_lane(block_len);
             // Free the old state first: a lane's tables are tens of MiB.
             self.lanes[lane] = None;
-            let mut l = Box::new((*primed).clone());
-            l.block_len = block_len;
+            let l = if self.spec.grows {
+                Lane::grown(&self.primed_lane(0), block_len)
+            } else {
+                let mut l = Box::new((*self.primed_lane(block_len)).clone());
+                l.block_len = block_len;
+                l
+            };
             self.lanes[lane] = Some(l);
             return;
         }
@@ -311,29 +322,32 @@ mod tests {
         std::sync::atomic::AtomicUsize::new(0);
 
     /// Blocks of lengths that cycle through table sizes prime once per size while the
-    /// budget allows: a crafted stream of short blocks of many lengths cannot make every
-    /// block pay for priming.
-    #[test]
-    fn blocks_of_many_lengths_prime_once_per_size() {
+    /// budget allows (format version 12): a crafted stream of short blocks of many lengths
+    /// cannot make every block pay for priming. From version 13 they prime once.
+    #[rstest::rstest]
+    #[case::per_size(12)]
+    #[case::once(crate::format::GROWN_VERSION)]
+    fn blocks_of_many_lengths_prime_once_per_size(#[case] version: u16) {
         use std::sync::atomic::Ordering;
-        let mut mix = Mix::new(Profile::Fast.experts(), 1, None, 256).unwrap();
+        let mask = Profile::Fast.experts();
+        let mut mix = Mix::for_version(version, mask, 1, None, 256, true).unwrap();
         let lens = [1000, 140_000, 200_000, 600_000];
         let sizes: std::collections::HashSet<_> =
             lens.iter().map(|&l| mix.spec.table_bits(l)).collect();
+        let states = if mix.spec.grows { 1 } else { sizes.len() };
         let before = PRIMINGS.load(Ordering::Relaxed);
         for _ in 0..3 {
             for len in lens {
                 mix.reset_lane(0, len);
+                let lane = mix.lanes[0].as_ref().unwrap();
+                assert_eq!(lane.block_len, len);
             }
         }
         // Other tests may prime at the same time, never fewer than this one needs.
         let primed = PRIMINGS.load(Ordering::Relaxed) - before;
-        assert_eq!(mix.primed.len(), sizes.len());
-        assert!(
-            primed <= sizes.len() + 8,
-            "{primed} primings for {} sizes",
-            sizes.len()
-        );
+        assert_eq!(sizes.len(), 4);
+        assert_eq!(mix.primed.len(), states);
+        assert!(primed <= states + 8, "{primed} primings for {states} states");
     }
 
     /// The memory estimate a reader refuses streams by covers what a lane really holds,
@@ -351,10 +365,17 @@ mod tests {
                 if primed {
                     spec.primer = Some(PRIMER);
                 }
-                let mut lane = Lane::new(&spec, len);
-                if primed {
+                let lane = if primed {
+                    // As a block starts from the primed state (grown from version 13).
+                    let mut lane = Lane::new(&spec, if spec.grows { 0 } else { len });
                     lane.prime(PRIMER, spec.neural);
-                }
+                    if spec.grows {
+                        lane = Lane::grown(&lane, len);
+                    }
+                    lane
+                } else {
+                    Lane::new(&spec, len)
+                };
                 let tables = lane.orders.as_ref().map_or(0, Orders::table_capacity_bytes)
                     + [&lane.long, &lane.short]
                         .iter()
