@@ -17,13 +17,13 @@ use crate::error::{Error, Location};
 
 pub use crate::format::{
     predictor_id, BLOCK_HEADER_LEN, EXPERT_CONTEXT_STATS, EXPERT_NEURAL, FLAG_NO_NEURAL,
-    FLAG_PRIMED, FLAG_SYNC, HEADER_PREFIX_LEN, INDEX_ENTRY_LEN, LEGACY_TAIL_LEN, MAGIC, MAX_BLOCKS,
-    MAX_BLOCK_SIZE, MAX_HEADER_LEN, MAX_RATIO, MIN_BLOCK_SIZE, MIN_HEADER_LEN,
+    FLAG_PRIMED, FLAG_SYNC, FLAG_X86, HEADER_PREFIX_LEN, INDEX_ENTRY_LEN, LEGACY_TAIL_LEN, MAGIC,
+    MAX_BLOCKS, MAX_BLOCK_SIZE, MAX_HEADER_LEN, MAX_RATIO, MIN_BLOCK_SIZE, MIN_HEADER_LEN,
     OLDEST_READABLE_VERSION, TAIL_LEN, TAIL_MAGIC, TEMPERATURE_ONE, VERSION,
 };
 use crate::format::{
-    profile_mask, BITS_VERSION, CODED_RATIO, COMPACT_HEADER_VERSION, LIGHT_RATIO, LIGHT_VERSION,
-    MIX_EXPERTS, NEURAL_RATIO, PLAIN_VERSION, PRIMED_VERSION, RATIO_VERSION,
+    profile_mask, BITS_VERSION, CODED_RATIO, COMPACT_HEADER_VERSION, FILTER_VERSION, LIGHT_RATIO,
+    LIGHT_VERSION, MIX_EXPERTS, NEURAL_RATIO, PLAIN_VERSION, PRIMED_VERSION, RATIO_VERSION,
 };
 
 /// The oldest format version whose streams of `predictor` this build decodes: the version
@@ -384,7 +384,7 @@ pub enum BlockKind {
 pub struct BlockHeader {
     /// What the payload holds.
     pub kind: BlockKind,
-    /// [`FLAG_SYNC`], [`FLAG_NO_NEURAL`], both or none.
+    /// Any of [`FLAG_SYNC`], [`FLAG_NO_NEURAL`] and [`FLAG_X86`].
     pub flags: u8,
     /// Uncompressed length (0 for END).
     pub raw_len: u32,
@@ -450,7 +450,7 @@ impl BlockHeader {
             k => return Err(Error::corrupt(format!("unknown block kind {k}"), at)),
         };
         let flags = b[1];
-        if flags & !(FLAG_SYNC | FLAG_NO_NEURAL) != 0 {
+        if flags & !(FLAG_SYNC | FLAG_NO_NEURAL | FLAG_X86) != 0 {
             return Err(Error::corrupt(
                 format!("reserved block flags {flags:#04x}"),
                 at,
@@ -576,7 +576,8 @@ impl Header {
 
     /// Checks that a block with header `b` may occur in this stream as far as its kind,
     /// flags and lengths go: light blocks only from version [`LIGHT_VERSION`], plain ones
-    /// only where [`Header::plain_ratio`] says they exist, coded and light blocks within
+    /// only where [`Header::plain_ratio`] says they exist, x86-filtered ones
+    /// ([`FLAG_X86`]) only coded or light from version [`FILTER_VERSION`], coded and light blocks within
     /// their bounds on bytes per payload byte. Readers check it before allocating or
     /// decoding anything for the block.
     ///
@@ -590,6 +591,18 @@ impl Header {
                 format!(
                     "a plain {:?} block in a version {} stream of predictor {}",
                     b.kind, self.version, self.predictor
+                ),
+                at,
+            ));
+        }
+        if b.flags & FLAG_X86 != 0
+            && (!matches!(b.kind, BlockKind::Coded | BlockKind::Light)
+                || self.version < FILTER_VERSION)
+        {
+            return Err(Error::corrupt(
+                format!(
+                    "an x86-filtered {:?} block in a version {} stream",
+                    b.kind, self.version
                 ),
                 at,
             ));
@@ -735,7 +748,7 @@ pub struct BlockLocation {
     pub raw_len: u32,
     /// What the payload holds (coded, stored or light), from the block header.
     pub kind: BlockKind,
-    /// The block header's flags ([`FLAG_SYNC`], [`FLAG_NO_NEURAL`]).
+    /// The block header's flags ([`FLAG_SYNC`], [`FLAG_NO_NEURAL`], [`FLAG_X86`]).
     pub flags: u8,
 }
 

@@ -12,9 +12,10 @@
 
 use std::sync::Arc;
 
-use crate::container::{predictor_id, BlockHeader, BlockKind, Header, FLAG_NO_NEURAL};
+use crate::container::{predictor_id, BlockHeader, BlockKind, Header, FLAG_NO_NEURAL, FLAG_X86};
 use crate::error::{Error, Location};
 use crate::experts::{ContextStats, NeuralExpert, NeuralModel, Predictor, Weights};
+use crate::filter;
 use crate::light;
 use crate::mixer::Mix;
 use crate::quantizer::{FreqTable, Quantizer};
@@ -25,7 +26,7 @@ use crate::range_coder::{RangeDecoder, RangeEncoder};
 pub(crate) struct CodedBlock {
     /// Coded, light or stored.
     pub kind: BlockKind,
-    /// [`FLAG_NO_NEURAL`] for a plain coded block, else 0.
+    /// [`FLAG_NO_NEURAL`] for a plain coded block, [`FLAG_X86`] for a filtered one.
     pub flags: u8,
     /// The range-coded bytes, or empty for a stored block (the caller has the raw bytes).
     pub payload: Vec<u8>,
@@ -53,6 +54,9 @@ pub(crate) struct Engine {
     /// (format version 12 on): a block whose code would be padded is light when the light
     /// coder's code, padded to this bound, is shorter.
     light_ratio: Option<u32>,
+    /// Blocks that look like x86 code are coded through the call filter (format version
+    /// 13 on).
+    filters: bool,
     workers: Vec<Worker>,
     lanes: usize,
 }
@@ -142,6 +146,7 @@ impl Engine {
             ratio: header.coded_ratio(),
             plain_ratio: header.plain_ratio(),
             light_ratio: header.light_ratio(),
+            filters: header.version >= crate::format::FILTER_VERSION,
             workers,
             lanes,
         })
@@ -158,8 +163,24 @@ impl Engine {
     }
 
     /// Codes up to `lanes` blocks; a block that would not shrink comes back `Stored`.
-    pub fn encode(&mut self, blocks: &[&[u8]]) -> Result<Vec<CodedBlock>, Error> {
-        debug_assert!(blocks.len() <= self.lanes);
+    pub fn encode(&mut self, originals: &[&[u8]]) -> Result<Vec<CodedBlock>, Error> {
+        debug_assert!(originals.len() <= self.lanes);
+        let filtered: Vec<Option<Vec<u8>>> = originals
+            .iter()
+            .map(|&block| {
+                (self.filters && filter::worth_filtering(block)).then(|| {
+                    let mut block = block.to_vec();
+                    filter::encode(&mut block);
+                    block
+                })
+            })
+            .collect();
+        let blocks: Vec<&[u8]> = filtered
+            .iter()
+            .zip(originals)
+            .map(|(f, &block)| f.as_deref().unwrap_or(block))
+            .collect();
+        let blocks = &blocks[..];
         let group = self.group_size(blocks.len());
         let quantizer = self.quantizer;
         // Blocks whose code would be padded are also coded plain, where that exists.
@@ -195,19 +216,24 @@ impl Engine {
         for r in results {
             codes.extend(r?);
         }
-        Ok(blocks
+        Ok(originals
             .iter()
+            .zip(filtered)
             .zip(codes)
-            .map(|(block, code)| self.finish_block(block, code))
+            .map(|((original, filtered), code)| {
+                self.finish_block(original, filtered.as_deref(), code)
+            })
             .collect())
     }
 
     /// Frames block `block` whose range codes are `codes`: the code padded to the ratio
     /// bound, or the plain code padded to its bound, or the light code padded to its,
     /// whichever is shortest (the first of equals), or stored where none is shorter than
-    /// the block.
-    fn finish_block(&self, block: &[u8], codes: Codes) -> CodedBlock {
-        let crc = crc32fast::hash(block);
+    /// the block. `filtered` is the block as coded where the x86 filter rewrote it.
+    fn finish_block(&self, original: &[u8], filtered: Option<&[u8]>, codes: Codes) -> CodedBlock {
+        let crc = crc32fast::hash(original);
+        let block = filtered.unwrap_or(original);
+        let filter_flag = if filtered.is_some() { FLAG_X86 } else { 0 };
         let padded = |mut code: Vec<u8>, ratio: Option<u32>| {
             if let Some(ratio) = ratio {
                 code.resize(code.len().max(block.len().div_ceil(ratio as usize)), 0);
@@ -236,7 +262,7 @@ impl Engine {
         if payload.len() < block.len() {
             CodedBlock {
                 kind,
-                flags,
+                flags: flags | filter_flag,
                 payload,
                 crc,
             }
@@ -355,7 +381,13 @@ pub(crate) fn memory(header: &Header, lanes: usize, threads: usize, hidden: Opti
         }
         _ => neural,
     };
-    predictor + lanes as u64 * 2 * u64::from(header.block_size)
+    // A block of input, one of output, and where blocks may be filtered, its filtered copy.
+    let buffers = if header.version >= crate::format::FILTER_VERSION {
+        3
+    } else {
+        2
+    };
+    predictor + lanes as u64 * buffers * u64::from(header.block_size)
 }
 
 /// Finds the model a neural header names: the one given, or the embedded default.
@@ -577,6 +609,9 @@ fn decode_lockstep(
         };
         if h.kind == BlockKind::Coded && !lanes.next().is_some_and(clean) {
             return Err(DecodeFailure::Block(i, true));
+        }
+        if h.flags & FLAG_X86 != 0 {
+            filter::decode(outs[i]);
         }
         if crc32fast::hash(outs[i]) != h.crc {
             return Err(DecodeFailure::Block(i, false));

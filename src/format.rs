@@ -155,3 +155,9 @@ pub const FLAG_SYNC: u8 = 1;
 /// when the neural expert would code it into less than `1/NEURAL_RATIO` of its length and
 /// the plain code is shorter once padded.
 pub const FLAG_NO_NEURAL: u8 = 2;
+/// Block header flag (format version [`FILTER_VERSION`] on, coded and light blocks): the
+/// block's bytes were coded after the x86 call filter (`filter`), which the reader undoes
+/// after decoding them. The writer filters blocks that look like x86 code.
+pub const FLAG_X86: u8 = 4;
+/// The first version with [`FLAG_X86`].
+pub const FILTER_VERSION: u16 = 13;

@@ -10,7 +10,8 @@
 //! | a `Read` source of `.nc` bytes | the original bytes | [`NcReader`] (also `Seek` when the source is) |
 //! | a `.nc` file | its block table | [`container::StreamIndex::read_from`] |
 //!
-//! The modules follow the pipeline, in order: [`experts`] predict the next byte of every
+//! The modules follow the pipeline, in order: blocks of x86 machine code first go through
+//! a reversible call filter (`filter`), [`experts`] predict the next byte of every
 //! lane, the [`mixer`] weighs the experts into one distribution, the [`quantizer`] turns predictions into integer frequency tables, the
 //! [`range_coder`] codes bytes under those tables, the [`container`] frames the coded blocks,
 //! the engine drives lanes in lockstep, and [`NcWriter`]/[`NcReader`] only buffer, frame and
@@ -29,6 +30,7 @@ pub mod container;
 mod engine;
 pub mod error;
 pub mod experts;
+mod filter;
 pub mod format;
 mod hint;
 mod light;

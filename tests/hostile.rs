@@ -15,7 +15,7 @@ use common::*;
 use nc_codec::container::{
     max_raw_len, IndexEntry, StreamIndex, Tail, INDEX_ENTRY_LEN, MAX_BLOCK_SIZE, TAIL_LEN,
 };
-use nc_codec::format::{CODED_RATIO, FLAG_NO_NEURAL, LIGHT_RATIO, NEURAL_RATIO};
+use nc_codec::format::{CODED_RATIO, FLAG_NO_NEURAL, FLAG_X86, LIGHT_RATIO, NEURAL_RATIO};
 use nc_codec::{Config, Error, NcReader, PredictorKind, Profile};
 
 /// Every predictor a header can name, as `Config`s that write it.
@@ -232,6 +232,35 @@ fn plain_blocks_are_refused_where_the_format_forbids_them() {
             crc: 0,
         };
         let case = format!("{predictor:?} v{version} {kind:?} flags {flags} claim {claim}");
+        assert_eq!(
+            refused_from_the_header(&header, block, &case),
+            !ok,
+            "{case}"
+        );
+    }
+}
+
+/// The x86 call filter's flag exists from version 13, on coded and light blocks only.
+#[test]
+fn filtered_blocks_are_refused_where_the_format_forbids_them() {
+    use nc_codec::container::{BlockHeader, BlockKind};
+    for (version, kind, raw_len, ok) in [
+        (13u16, BlockKind::Coded, 1000, true),
+        (13, BlockKind::Light, 1000, true),
+        (13, BlockKind::Stored, 100, false),
+        (12, BlockKind::Coded, 1000, false),
+        (12, BlockKind::Light, 1000, false),
+    ] {
+        let mut header = Config::new().block_size(MAX_BLOCK_SIZE).header().unwrap();
+        header.version = version;
+        let block = BlockHeader {
+            kind,
+            flags: FLAG_X86,
+            raw_len,
+            payload_len: 100,
+            crc: 0,
+        };
+        let case = format!("v{version} {kind:?} raw {raw_len}");
         assert_eq!(
             refused_from_the_header(&header, block, &case),
             !ok,

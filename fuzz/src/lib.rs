@@ -368,13 +368,15 @@ pub fn crafted_lengths(data: &[u8]) {
         };
         // Plain blocks need the neural expert, which these predictors lack: refused.
         let plain = spec.first().is_some_and(|k| k & 4 != 0);
+        // The x86 filter's flag: its reverse scan runs on whatever the block decodes to.
+        let x86 = spec.first().is_some_and(|k| k & 8 != 0);
         let h = BlockHeader {
             kind,
             flags: if plain {
                 nc_codec::format::FLAG_NO_NEURAL
             } else {
                 0
-            },
+            } | if x86 { nc_codec::format::FLAG_X86 } else { 0 },
             raw_len,
             payload_len: if stored {
                 raw_len

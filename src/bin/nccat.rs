@@ -678,9 +678,15 @@ fn list(name: &str, out: &mut dyn Write) -> io::Result<()> {
             _ if b.flags & container::FLAG_NO_NEURAL != 0 => "plain",
             _ => "coded",
         };
+        // x86: the bytes went through the call filter first.
+        let filter = if b.flags & container::FLAG_X86 != 0 {
+            ", x86"
+        } else {
+            ""
+        };
         writeln!(
             out,
-            "  {:>8} {:>14} {:>10} {:>14} {:>10} {:>7.3}  {kind}",
+            "  {:>8} {:>14} {:>10} {:>14} {:>10} {:>7.3}  {kind}{filter}",
             i,
             b.offset,
             b.payload_len,

@@ -347,7 +347,10 @@ mod tests {
         let primed = PRIMINGS.load(Ordering::Relaxed) - before;
         assert_eq!(sizes.len(), 4);
         assert_eq!(mix.primed.len(), states);
-        assert!(primed <= states + 8, "{primed} primings for {states} states");
+        assert!(
+            primed <= states + 8,
+            "{primed} primings for {states} states"
+        );
     }
 
     /// The memory estimate a reader refuses streams by covers what a lane really holds,
