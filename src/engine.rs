@@ -54,7 +54,7 @@ pub(crate) struct Engine {
     /// (format version 12 on): a block whose code would be padded is light when the light
     /// coder's code, padded to this bound, is shorter.
     light_ratio: Option<u32>,
-    /// Blocks that look like x86 code are coded through the call filter (format version
+    /// Blocks that look like x86 code are coded through the x86 filter (format version
     /// 13 on).
     filters: bool,
     workers: Vec<Worker>,

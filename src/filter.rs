@@ -1,55 +1,71 @@
-//! The x86 call filter (format version 13 on, block flag
+//! The x86 filter (format version 13 on, block flag
 //! [`FLAG_X86`](crate::format::FLAG_X86)): before a block of x86 machine code is coded,
-//! each `CALL rel32` target is rewritten from relative to the instruction to relative to the
-//! block's start, so every call to one function carries the same four bytes and the
-//! context and copy experts learn them. The reader undoes it after decoding. Size-preserving
-//! and its own inverse's mirror; the idea is the E8 transform of executable compressors
-//! (xz's BCJ filters, paq8's exe preprocessing) — the code here is this crate's own
-//! (`docs/tuning.md`, "x86 call filter").
+//! the 32-bit operands that locate code and data relative to the next instruction — `CALL
+//! rel32`, and in 64-bit code `MOV`/`LEA` with a RIP-relative address — are rewritten
+//! relative to the block's start, so every reference to one function or variable carries
+//! the same four bytes and the context and copy experts learn them. The reader undoes it
+//! after decoding. The idea is the E8 transform of executable compressors (xz's BCJ
+//! filters, paq8's exe preprocessing); the scan is this crate's own (`docs/tuning.md`, "x86
+//! filter").
 //!
-//! The scan: at each position, an `E8` byte is an opcode candidate and the next 4 bytes
-//! its little-endian operand; an operand whose top byte is `00` or `FF` (a target within
-//! ±16 MiB) is moved by the position after the instruction, wrapping within that range so
-//! the top byte stays `00` or `FF`; either way the scan resumes after the operand. Which
-//! positions are candidates therefore depends only on bytes the filter never changes (the
-//! opcode bytes, at positions the scan reaches identically in both directions), and a
-//! candidate's operand is filtered in both directions exactly when its top byte is `00`
-//! or `FF`: decoding inverts encoding for every input.
+//! The scan visits positions in order. An operand is found by its opcode bytes alone: `E8`
+//! (operand in the next 4 bytes), or a REX prefix (`40`-`4F`), then `8B`, `8D` or `89`, then
+//! a ModRM byte with `mod = 00, r/m = 101` (operand in the 4 bytes after it; in 32-bit code
+//! this form is an absolute address, which the REX prefix rules out). An operand whose top
+//! byte is `00` or `FF` (within ±16 MiB) is moved by the position after it, wrapping within
+//! that range so the top byte stays `00` or `FF`; either way the scan resumes after the
+//! operand. The bytes a decision reads are never rewritten (a prefix that ends an earlier
+//! operand is its top byte, `00` or `FF` both ways), so both directions find the same
+//! operands, and decoding inverts encoding for every input.
 
-/// The opcode the filter rewrites: `CALL rel32`. (`JMP rel32`, `E9`, measured worse: jumps
-/// are mostly local, and their targets repeat less than calls'.)
+/// `CALL rel32`. (`JMP rel32`, `E9`, measured worse: jumps are mostly local.)
 const CALL: u8 = 0xE8;
+
+/// `MOV r, r/m`; `LEA`; `MOV r/m, r`: with a RIP-relative ModRM, the most common references
+/// to data in 64-bit code.
+const RIP_OPCODES: [u8; 3] = [0x8B, 0x8D, 0x89];
 
 /// Operands span `±2^24`: those whose top byte is `00` or `FF`.
 const SPAN: i64 = 1 << 24;
 
 /// Blocks with fewer filterable calls than one per this many bytes are left alone: x86
-/// code has one every 20-100 bytes; other binary data about one per 32 KiB, text none.
+/// code has one every 20-160 bytes; other binary data about one per 4 KiB or fewer, text
+/// none.
 const DENSITY: usize = 256;
 
 fn filterable(operand_top: u8) -> bool {
     operand_top == 0x00 || operand_top == 0xFF
 }
 
-/// Applies `f(operand, position after the instruction)` to every filterable operand.
+/// Where the operand of an instruction found at `i` starts, if one is.
+#[inline]
+fn operand_at(block: &[u8], i: usize) -> Option<usize> {
+    if block[i] == CALL {
+        return (i + 5 <= block.len()).then_some(i + 1);
+    }
+    let rip = i >= 1
+        && i + 6 <= block.len()
+        && (0x40..=0x4F).contains(&block[i - 1])
+        && RIP_OPCODES.contains(&block[i])
+        && block[i + 1] & 0xC7 == 0x05;
+    rip.then_some(i + 2)
+}
+
+/// Applies `f(operand, position after it)` to every filterable operand.
 fn scan(block: &mut [u8], f: impl Fn(i64, i64) -> i64) {
     let mut i = 0;
-    while i + 5 <= block.len() {
-        if block[i] != CALL {
+    while i < block.len() {
+        let Some(at) = operand_at(block, i) else {
             i += 1;
             continue;
+        };
+        let operand: [u8; 4] = [block[at], block[at + 1], block[at + 2], block[at + 3]];
+        if filterable(operand[3]) {
+            let value = i64::from(i32::from_le_bytes(operand));
+            let moved = (f(value, (at + 4) as i64) + SPAN).rem_euclid(2 * SPAN) - SPAN;
+            block[at..at + 4].copy_from_slice(&(moved as i32).to_le_bytes());
         }
-        if filterable(block[i + 4]) {
-            let operand = i64::from(i32::from_le_bytes([
-                block[i + 1],
-                block[i + 2],
-                block[i + 3],
-                block[i + 4],
-            ]));
-            let moved = (f(operand, (i + 5) as i64) + SPAN).rem_euclid(2 * SPAN) - SPAN;
-            block[i + 1..i + 5].copy_from_slice(&(moved as i32).to_le_bytes());
-        }
-        i += 5;
+        i = at + 4;
     }
 }
 
@@ -69,7 +85,7 @@ pub(crate) fn worth_filtering(block: &[u8]) -> bool {
     calls * DENSITY >= block.len() && calls > 0
 }
 
-/// Rewrites `block`'s call targets as offsets from the block's start.
+/// Rewrites `block`'s operands as offsets from the block's start.
 pub(crate) fn encode(block: &mut [u8]) {
     scan(block, |operand, next| operand + next);
 }
@@ -117,9 +133,12 @@ mod tests {
         // Calls, filterable operands and the edges of the span everywhere, overlapping.
         let mut dense = noise(20_000, 9);
         for (i, b) in dense.iter_mut().enumerate() {
-            match i % 7 {
+            match i % 11 {
                 0 | 3 => *b = CALL,
-                4 => *b = [0x00, 0xFF, 0x80, 0x7F][i % 4],
+                4 | 9 => *b = [0x00, 0xFF, 0x80, 0x7F][i % 4],
+                5 => *b = 0x48,
+                6 => *b = RIP_OPCODES[i % 3],
+                7 => *b = 0x05 | (*b & 0x38),
                 _ => {}
             }
         }
@@ -145,6 +164,36 @@ mod tests {
             .map(|i| block[i + 1..i + 5].try_into().unwrap())
             .collect();
         assert_eq!(operands.len(), 3);
+    }
+
+    /// RIP-relative loads of one variable carry one operand once filtered; the same bytes
+    /// without a REX prefix (an absolute address in 32-bit code) are left alone.
+    #[test]
+    fn rip_relative_references_look_alike() {
+        let mut block = vec![0x90u8; 4000];
+        let target = 0x3000i64;
+        for (n, i) in (10..3900).step_by(50).enumerate() {
+            let rex = n % 2 == 0;
+            block[i] = if rex { 0x48 } else { 0x90 };
+            block[i + 1] = RIP_OPCODES[n % 3];
+            block[i + 2] = 0x05;
+            let rel = (target - (i as i64 + 7)) as i32;
+            block[i + 3..i + 7].copy_from_slice(&rel.to_le_bytes());
+        }
+        let original = block.clone();
+        encode(&mut block);
+        let operands = |rex: bool| -> std::collections::HashSet<[u8; 4]> {
+            (10..3900)
+                .step_by(50)
+                .enumerate()
+                .filter(|&(n, _)| (n % 2 == 0) == rex)
+                .map(|(_, i)| block[i + 3..i + 7].try_into().unwrap())
+                .collect()
+        };
+        assert_eq!(operands(true).len(), 1);
+        assert!(operands(false).len() > 30);
+        decode(&mut block);
+        assert_eq!(block, original);
     }
 
     #[test]

@@ -156,7 +156,7 @@ pub const FLAG_SYNC: u8 = 1;
 /// the plain code is shorter once padded.
 pub const FLAG_NO_NEURAL: u8 = 2;
 /// Block header flag (format version [`FILTER_VERSION`] on, coded and light blocks): the
-/// block's bytes were coded after the x86 call filter (`filter`), which the reader undoes
+/// block's bytes were coded after the x86 filter (`filter`), which the reader undoes
 /// after decoding them. The writer filters blocks that look like x86 code.
 pub const FLAG_X86: u8 = 4;
 /// The first version with [`FLAG_X86`].

@@ -11,7 +11,7 @@
 //! | a `.nc` file | its block table | [`container::StreamIndex::read_from`] |
 //!
 //! The modules follow the pipeline, in order: blocks of x86 machine code first go through
-//! a reversible call filter (`filter`), [`experts`] predict the next byte of every
+//! a reversible address filter (`filter`), [`experts`] predict the next byte of every
 //! lane, the [`mixer`] weighs the experts into one distribution, the [`quantizer`] turns predictions into integer frequency tables, the
 //! [`range_coder`] codes bytes under those tables, the [`container`] frames the coded blocks,
 //! the engine drives lanes in lockstep, and [`NcWriter`]/[`NcReader`] only buffer, frame and
