@@ -121,6 +121,8 @@ fn nc_codec(config: Config) -> impl Fn(&[u8]) -> Result {
             "nc",
             data,
             |d| {
+                // As nccat does for a file: the length is known.
+                let config = config.clone().size_hint(d.len() as u64);
                 let mut w = NcWriter::with_config(Vec::new(), &config).expect("config");
                 w.write_all(d).expect("write");
                 w.finish().expect("finish")

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use crate::container::{
-    self, Header, EXPERT_CONTEXT_STATS, EXPERT_NEURAL, TEMPERATURE_ONE, VERSION,
+    self, Header, EXPERT_CONTEXT_STATS, EXPERT_NEURAL, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE,
+    TEMPERATURE_ONE, VERSION,
 };
 use crate::error::Error;
 use crate::experts::{context_stats, NeuralModel};
@@ -113,6 +114,8 @@ pub struct Config {
     threads: usize,
     primer: bool,
     memlimit: u64,
+    /// The input's length, when the caller knows it.
+    size_hint: Option<u64>,
 }
 
 impl Default for Config {
@@ -136,6 +139,7 @@ impl Config {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             primer: true,
             memlimit: DEFAULT_MEMLIMIT,
+            size_hint: None,
         }
     }
 
@@ -189,6 +193,32 @@ impl Config {
     pub fn block_size(mut self, bytes: u32) -> Self {
         self.block_size = bytes;
         self
+    }
+
+    /// Tells the writer how long the input is, when that is known (a file's length), as
+    /// zstd's pledged source size does. The writer then lengthens its blocks, up to 1.5
+    /// times the block size, where the input would otherwise end in a block shorter than
+    /// half of one: a short last block codes poorly (little context to learn from, a
+    /// priming of its own). The hint only chooses the block size the header states; a
+    /// stream holds whatever is written, whatever the hint said.
+    pub fn size_hint(mut self, len: u64) -> Self {
+        self.size_hint = Some(len);
+        self
+    }
+
+    /// The block size the header states: [`Config::block_size`], lengthened by
+    /// [`Config::size_hint`] so the input ends in no short block.
+    fn stated_block_size(&self) -> u32 {
+        let size = u64::from(self.block_size);
+        let valid = (MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&self.block_size);
+        match self.size_hint {
+            Some(len) if valid && len > size && len % size < size / 2 && len % size != 0 => {
+                // The short tail shared out over the full blocks: at most half a block each.
+                let blocks = len / size;
+                len.div_ceil(blocks).min(u64::from(MAX_BLOCK_SIZE)) as u32
+            }
+            _ => self.block_size,
+        }
     }
 
     /// Sets the quantizer precision in bits (`10..=16`).
@@ -286,7 +316,7 @@ impl Config {
         let mut header = Header {
             version: VERSION,
             flags: 0,
-            block_size: self.block_size,
+            block_size: self.stated_block_size(),
             predictor: container::predictor_id::CONTEXT_STATS,
             quant_bits: self.quant_bits,
             context_order: self.context_order,
@@ -325,5 +355,44 @@ impl Config {
         header.validate()?;
         self.validate_runtime()?;
         Ok(header)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A known length lengthens blocks only where the input would end in a block shorter
+    /// than half of one, and then by no more than half a block.
+    #[test]
+    fn a_size_hint_shares_a_short_tail_out() {
+        let size = 1 << 20;
+        let stated = |len: u64| {
+            Config::new()
+                .block_size(size)
+                .size_hint(len)
+                .header()
+                .unwrap()
+                .block_size
+        };
+        assert_eq!(stated(1000), size);
+        assert_eq!(stated(u64::from(size)), size);
+        assert_eq!(stated(u64::from(size) + 1), size + 1);
+        assert_eq!(stated(1_050_197), 1_050_197);
+        assert_eq!(stated(u64::from(size) * 3 / 2 - 1), size * 3 / 2 - 1);
+        assert_eq!(stated(u64::from(size) * 3 / 2), size);
+        assert_eq!(stated(1_716_576), size);
+        assert_eq!(stated(10 * u64::from(size) + 4), size + 1);
+        assert_eq!(stated(12 * u64::from(size)), size);
+        for len in [5_000_000u64, 3_300_000, 2_000_001] {
+            let block = u64::from(stated(len));
+            let tail = len % block;
+            assert!(block <= u64::from(size) * 3 / 2);
+            assert!(tail == 0 || tail >= u64::from(size) / 2, "{len}: {block}");
+        }
+        assert_eq!(
+            Config::new().block_size(size).header().unwrap().block_size,
+            size
+        );
     }
 }

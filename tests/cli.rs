@@ -312,7 +312,8 @@ fn help_into_a_closed_pipe_does_not_panic() {
 #[test]
 fn verbose_and_list_report() {
     let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("a"), text(20_000, 7)).unwrap();
+    // Two blocks of 16 KiB: the second is long enough to stay a block of its own.
+    fs::write(dir.path().join("a"), text(30_000, 7)).unwrap();
     let out = nccat(dir.path(), &args(&["-z", "-v"], &[QUICK, &["a"]].concat()));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stderr(&out).contains("bits/byte"), "{}", stderr(&out));
@@ -329,4 +330,27 @@ fn verbose_and_list_report() {
     fs::write(dir.path().join("d.nc"), &packed).unwrap();
     let out = nccat(dir.path(), &["-l", "d.nc"]);
     assert_eq!(code(&out), 1, "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// A file's length is known, so it does not end in a short block: 20,000 bytes at 16 KiB
+/// blocks are one block (the tail would be 3,616 bytes); from stdin, two.
+#[test]
+fn a_file_ends_in_no_short_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = text(20_000, 5);
+    fs::write(dir.path().join("a"), &data).unwrap();
+    let out = nccat(dir.path(), &args(&["-z"], &[QUICK, &["a"]].concat()));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let piped = nccat_stdin(dir.path(), &args(&["-z", "-c"], QUICK), &data);
+    assert_eq!(code(&piped), 0, "{}", stderr(&piped));
+    fs::write(dir.path().join("b.nc"), &piped.stdout).unwrap();
+    for (name, blocks, block_size) in [("a.nc", "1 blocks", "20000"), ("b.nc", "2 blocks", "16384")]
+    {
+        let list = nccat(dir.path(), &["-l", name]);
+        let list = String::from_utf8_lossy(&list.stdout).into_owned();
+        assert!(list.contains(blocks), "{list}");
+        assert!(list.contains(&format!("block size {block_size}")), "{list}");
+        let back = nccat(dir.path(), &["-d", "-c", name]);
+        assert_eq!(back.stdout, data);
+    }
 }

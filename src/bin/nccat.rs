@@ -557,8 +557,13 @@ fn output_name(input: &str, mode: Mode) -> io::Result<PathBuf> {
 
 fn compress(input: &mut Input, name: &str, opts: &Options, out: &mut dyn Write) -> io::Result<u64> {
     let mut progress = Progress::new(name, input.len(), opts.quiet);
+    // A file's length lets the writer avoid ending in a short block.
+    let config = match input.len() {
+        Some(len) => opts.config.clone().size_hint(len),
+        None => opts.config.clone(),
+    };
     let source = BufReader::with_capacity(1 << 20, input.reader());
-    let mut writer = NcWriter::with_config(out, &opts.config)?;
+    let mut writer = NcWriter::with_config(out, &config)?;
     let mut counting = Counting {
         inner: source,
         count: 0,
@@ -678,7 +683,7 @@ fn list(name: &str, out: &mut dyn Write) -> io::Result<()> {
             _ if b.flags & container::FLAG_NO_NEURAL != 0 => "plain",
             _ => "coded",
         };
-        // x86: the bytes went through the call filter first.
+        // x86: the bytes went through the x86 filter first.
         let filter = if b.flags & container::FLAG_X86 != 0 {
             ", x86"
         } else {
