@@ -37,7 +37,7 @@ pub(crate) enum Kind {
     /// records instead of words while the data is binary and a length is known.
     Record(RecordKey),
     /// Text structure (format version 13 on): the bracket nesting and whether a string is
-    /// open, with the last [`NEST_ORDER`] bytes. Never listed among a model's kinds: the
+    /// open, in markup the open tag or attribute, with the last [`NEST_ORDER`] bytes. Never listed among a model's kinds: the
     /// first sparse slot keys on it while the data is text, where it would otherwise sit
     /// idle.
     Nest,
@@ -182,10 +182,21 @@ struct Structure {
     /// there is none).
     indent: u8,
     head: u8,
+    /// Markup: inside a tag (`<` then a letter, `/`, `!` or `?`, up to `>`); the hash of
+    /// the name being read there; the tag's name once read (kept for the content after
+    /// the tag), and the attribute whose value follows.
+    in_tag: bool,
+    name: u32,
+    tag: u32,
+    attr: u32,
+    /// The last byte was a `<` outside a string, and whether it followed a name (as a
+    /// generic's `Vec<T>` does: only a closing tag opens there).
+    lt: Option<bool>,
 }
 
 impl Structure {
     fn update(&mut self, prev: u8, byte: u8) {
+        self.update_markup(prev, byte);
         match byte {
             b'\n' => {
                 self.indent = 0;
@@ -219,11 +230,61 @@ impl Structure {
         self.open = (self.open << 2) | code;
     }
 
-    /// The nesting context: depth (to 15), the three innermost brackets, the string flag.
+    fn update_markup(&mut self, prev: u8, byte: u8) {
+        let name_byte = byte.is_ascii_alphanumeric() || matches!(byte, b':' | b'-' | b'_');
+        let lt = std::mem::replace(
+            &mut self.lt,
+            (byte == b'<' && !self.quoted).then(|| prev.is_ascii_alphanumeric()),
+        );
+        if let Some(after_name) = lt {
+            // A tag opens only where a name (or `/`, `!`, `?`) follows: not `a < b`.
+            if (byte.is_ascii_alphabetic() && !after_name) || matches!(byte, b'/' | b'!' | b'?') {
+                *self = Structure {
+                    in_tag: true,
+                    name: 0,
+                    tag: 0,
+                    attr: 0,
+                    ..*self
+                };
+            }
+        }
+        if !self.in_tag {
+            return;
+        }
+        if name_byte || (byte == b'/' && self.name == 0) {
+            if !self.quoted {
+                self.name = (self.name ^ u32::from(byte)).wrapping_mul(0x0100_0193);
+            }
+            return;
+        }
+        if self.quoted {
+            return;
+        }
+        if self.tag == 0 {
+            self.tag = self.name | 1;
+        } else if byte == b'=' {
+            self.attr = self.name | 1;
+        }
+        self.name = 0;
+        if byte == b'>' {
+            self.in_tag = false;
+            self.attr = 0;
+        }
+    }
+
+    /// The nesting context: depth (to 15), the three innermost brackets, the string flag;
+    /// in markup, whether a tag is open and the tag or attribute the bytes belong to.
     fn nest(&self) -> u64 {
+        let key = if self.in_tag && self.quoted {
+            self.attr
+        } else {
+            self.tag
+        };
         u64::from(self.depth.min(15))
             | u64::from(self.open & 63) << 4
             | u64::from(self.quoted) << 10
+            | u64::from(self.in_tag) << 11
+            | u64::from(key) << 12
     }
 
     /// The line context: indentation (to 63) and the line's first byte.
@@ -943,6 +1004,33 @@ pub(crate) mod tests {
         let t = after(b"\"open\n)");
         assert!(!t.quoted);
         assert_eq!(t.depth, 0);
+    }
+
+    /// In markup the nesting context knows the tag, and inside an attribute's value the
+    /// attribute; a `<` that opens no tag (`a < b`) changes nothing.
+    #[test]
+    fn the_structure_follows_tags_and_attributes() {
+        let mut s = Structure::default();
+        let mut prev = 0;
+        let mut after = |text: &[u8]| {
+            for &b in text {
+                s.update(prev, b);
+                prev = b;
+            }
+            s
+        };
+        let path = after(b"<svg><path d=\"M0");
+        assert!(path.in_tag && path.quoted && path.attr != 0);
+        let d = path.nest();
+        let view = after(b"\" viewBox=\"0");
+        assert!(view.in_tag && view.quoted);
+        assert_ne!(view.nest(), d);
+        let t = after(b"\"/>text");
+        assert!(!t.in_tag && t.tag == path.tag);
+        let t = after(b" if a < b");
+        assert!(!t.in_tag && t.tag == path.tag);
+        let t = after(b"</svg>");
+        assert!(!t.in_tag && t.tag != path.tag);
     }
 
     #[test]
