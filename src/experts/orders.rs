@@ -975,17 +975,21 @@ pub(crate) mod tests {
         orders
     }
 
-    #[test]
-    fn the_structure_follows_brackets_strings_and_indentation() {
-        let mut s = Structure::default();
-        let mut prev = 0;
-        let mut after = |text: &[u8]| {
+    /// A function giving the structure after the bytes given so far and the new ones.
+    fn structure_after() -> impl FnMut(&[u8]) -> Structure {
+        let (mut s, mut prev) = (Structure::default(), 0);
+        move |text| {
             for &b in text {
                 s.update(prev, b);
                 prev = b;
             }
             s
-        };
+        }
+    }
+
+    #[test]
+    fn the_structure_follows_brackets_strings_and_indentation() {
+        let mut after = structure_after();
         let t = after(b"  fn f(a: [u8");
         assert_eq!(
             (t.depth, t.open & 15, t.indent, t.head),
@@ -1010,15 +1014,7 @@ pub(crate) mod tests {
     /// attribute; a `<` that opens no tag (`a < b`) changes nothing.
     #[test]
     fn the_structure_follows_tags_and_attributes() {
-        let mut s = Structure::default();
-        let mut prev = 0;
-        let mut after = |text: &[u8]| {
-            for &b in text {
-                s.update(prev, b);
-                prev = b;
-            }
-            s
-        };
+        let mut after = structure_after();
         let path = after(b"<svg><path d=\"M0");
         assert!(path.in_tag && path.quoted && path.attr != 0);
         let d = path.nest();
