@@ -162,25 +162,38 @@ impl Engine {
         n.div_ceil(self.workers.len()).max(1)
     }
 
-    /// Codes up to `lanes` blocks; a block that would not shrink comes back `Stored`.
-    pub fn encode(&mut self, originals: &[&[u8]]) -> Result<Vec<CodedBlock>, Error> {
-        debug_assert!(originals.len() <= self.lanes);
-        let filtered: Vec<Option<Vec<u8>>> = originals
-            .iter()
-            .map(|&block| {
-                (self.filters && filter::worth_filtering(block)).then(|| {
-                    let mut block = block.to_vec();
-                    filter::encode(&mut block);
-                    block
-                })
+    /// Codes up to `lanes` blocks; a block that would not shrink comes back `Stored`. Blocks
+    /// that look like x86 code are filtered in place while they are coded, and restored.
+    pub fn encode(&mut self, blocks: &mut [&mut [u8]]) -> Result<Vec<CodedBlock>, Error> {
+        debug_assert!(blocks.len() <= self.lanes);
+        let crcs: Vec<u32> = blocks.iter().map(|b| crc32fast::hash(b)).collect();
+        let filtered: Vec<bool> = blocks
+            .iter_mut()
+            .map(|block| {
+                let worth = self.filters && filter::worth_filtering(block);
+                if worth {
+                    filter::encode(block);
+                }
+                worth
             })
             .collect();
-        let blocks: Vec<&[u8]> = filtered
-            .iter()
-            .zip(originals)
-            .map(|(f, &block)| f.as_deref().unwrap_or(block))
-            .collect();
-        let blocks = &blocks[..];
+        let views: Vec<&[u8]> = blocks.iter().map(|b| &**b).collect();
+        let coded = self.encode_as_given(&views, &crcs, &filtered);
+        // The caller keeps the block's own bytes: a stored block is written from them.
+        for (block, _) in blocks.iter_mut().zip(&filtered).filter(|(_, &f)| f) {
+            filter::decode(block);
+        }
+        coded
+    }
+
+    /// Codes `blocks` as they are (`filtered`: through the x86 filter; `crcs`: of the
+    /// unfiltered bytes).
+    fn encode_as_given(
+        &mut self,
+        blocks: &[&[u8]],
+        crcs: &[u32],
+        filtered: &[bool],
+    ) -> Result<Vec<CodedBlock>, Error> {
         let group = self.group_size(blocks.len());
         let quantizer = self.quantizer;
         // Blocks whose code would be padded are also coded plain, where that exists.
@@ -216,12 +229,12 @@ impl Engine {
         for r in results {
             codes.extend(r?);
         }
-        Ok(originals
+        Ok(blocks
             .iter()
-            .zip(filtered)
+            .zip(crcs.iter().zip(filtered))
             .zip(codes)
-            .map(|((original, filtered), code)| {
-                self.finish_block(original, filtered.as_deref(), code)
+            .map(|((block, (&crc, &filtered)), code)| {
+                self.finish_block(block, crc, filtered, code)
             })
             .collect())
     }
@@ -229,11 +242,10 @@ impl Engine {
     /// Frames block `block` whose range codes are `codes`: the code padded to the ratio
     /// bound, or the plain code padded to its bound, or the light code padded to its,
     /// whichever is shortest (the first of equals), or stored where none is shorter than
-    /// the block. `filtered` is the block as coded where the x86 filter rewrote it.
-    fn finish_block(&self, original: &[u8], filtered: Option<&[u8]>, codes: Codes) -> CodedBlock {
-        let crc = crc32fast::hash(original);
-        let block = filtered.unwrap_or(original);
-        let filter_flag = if filtered.is_some() { FLAG_X86 } else { 0 };
+    /// the block. `block` is as coded (`filtered`: through the x86 filter), `crc` that of
+    /// its own bytes.
+    fn finish_block(&self, block: &[u8], crc: u32, filtered: bool, codes: Codes) -> CodedBlock {
+        let filter_flag = if filtered { FLAG_X86 } else { 0 };
         let padded = |mut code: Vec<u8>, ratio: Option<u32>| {
             if let Some(ratio) = ratio {
                 code.resize(code.len().max(block.len().div_ceil(ratio as usize)), 0);
@@ -381,13 +393,7 @@ pub(crate) fn memory(header: &Header, lanes: usize, threads: usize, hidden: Opti
         }
         _ => neural,
     };
-    // A block of input, one of output, and where blocks may be filtered, its filtered copy.
-    let buffers = if header.version >= crate::format::FILTER_VERSION {
-        3
-    } else {
-        2
-    };
-    predictor + lanes as u64 * buffers * u64::from(header.block_size)
+    predictor + lanes as u64 * 2 * u64::from(header.block_size)
 }
 
 /// Finds the model a neural header names: the one given, or the embedded default.

@@ -234,7 +234,7 @@ impl<W: Write> NcWriter<W> {
         if self.input.is_empty() {
             return Ok(());
         }
-        let blocks: Vec<&[u8]> = self.input.chunks(self.block_size).collect();
+        let mut blocks: Vec<&mut [u8]> = self.input.chunks_mut(self.block_size).collect();
         if self.index.len() as u64 + blocks.len() as u64 > MAX_BLOCKS {
             self.failed = true;
             return Err(Error::InvalidConfig {
@@ -242,7 +242,7 @@ impl<W: Write> NcWriter<W> {
             }
             .into());
         }
-        let coded = match self.engine.encode(&blocks) {
+        let coded = match self.engine.encode(&mut blocks) {
             Ok(coded) => coded,
             Err(e) => {
                 self.failed = true;
@@ -251,6 +251,7 @@ impl<W: Write> NcWriter<W> {
         };
         let last = blocks.len() - 1;
         for (i, (raw, block)) in blocks.iter().zip(coded).enumerate() {
+            let raw: &[u8] = raw;
             let payload: &[u8] = match block.kind {
                 BlockKind::Stored => raw,
                 _ => &block.payload,

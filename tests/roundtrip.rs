@@ -318,6 +318,13 @@ fn x86_code_is_filtered_and_restored() {
     let block = 16 << 10;
     let mut data = x86_like(2 * block, 7);
     data.extend(text(block, 3));
+    // Noise that looks like code to the filter's test: filtered, then stored unfiltered.
+    let mut noise = Rng(11).bytes(block);
+    for at in (0..block - 5).step_by(250) {
+        noise[at] = 0xE8;
+        noise[at + 4] = 0;
+    }
+    data.extend(noise);
     data.extend(x86_like(block / 2, 9));
     let packed = compress(&data, &Config::new().block_size(block as u32).threads(2));
     assert_eq!(decompress(&packed).unwrap(), data);
@@ -327,9 +334,10 @@ fn x86_code_is_filtered_and_restored() {
         .iter()
         .map(|b| b.flags & FLAG_X86 != 0)
         .collect();
-    assert_eq!(filtered, [true, true, false, true]);
+    assert_eq!(filtered, [true, true, false, false, true]);
+    assert_eq!(index.blocks[3].kind, nc_codec::container::BlockKind::Stored);
     let mut reader = NcReader::new(Cursor::new(&packed));
-    for at in [5, block + 1000, 3 * block + 7] {
+    for at in [5, block + 1000, 3 * block + 7, 4 * block + 9] {
         reader.seek(SeekFrom::Start(at as u64)).unwrap();
         let mut got = vec![0; 600];
         reader.read_exact(&mut got).unwrap();
