@@ -233,9 +233,7 @@ impl Engine {
             .iter()
             .zip(crcs.iter().zip(filtered))
             .zip(codes)
-            .map(|((block, (&crc, &filtered)), code)| {
-                self.finish_block(block, crc, filtered, code)
-            })
+            .map(|((block, (&crc, &filtered)), code)| self.finish_block(block, crc, filtered, code))
             .collect())
     }
 
