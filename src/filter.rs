@@ -18,7 +18,7 @@
 //! operand is its top byte, `00` or `FF` both ways), so both directions find the same
 //! operands, and decoding inverts encoding for every input.
 
-/// `CALL rel32`. (`JMP rel32`, `E9`, measured worse: jumps are mostly local.)
+/// `CALL rel32`.
 const CALL: u8 = 0xE8;
 
 /// `MOV r, r/m`; `LEA`; `MOV r/m, r`: with a RIP-relative ModRM, the most common references
@@ -37,50 +37,44 @@ fn filterable(operand_top: u8) -> bool {
     operand_top == 0x00 || operand_top == 0xFF
 }
 
-/// Where the operand of an instruction found at `i` starts, if one is.
+/// Where the first operand found from position `from` on starts.
 #[inline]
-fn operand_at(block: &[u8], i: usize) -> Option<usize> {
-    if block[i] == CALL {
-        return (i + 5 <= block.len()).then_some(i + 1);
-    }
-    let rip = i >= 1
-        && i + 6 <= block.len()
-        && (0x40..=0x4F).contains(&block[i - 1])
-        && RIP_OPCODES.contains(&block[i])
-        && block[i + 1] & 0xC7 == 0x05;
-    rip.then_some(i + 2)
+fn next_operand(block: &[u8], from: usize) -> Option<usize> {
+    (from..block.len()).find_map(|i| {
+        if block[i] == CALL {
+            return (i + 5 <= block.len()).then_some(i + 1);
+        }
+        let rip = i >= 1
+            && i + 6 <= block.len()
+            && (0x40..=0x4F).contains(&block[i - 1])
+            && RIP_OPCODES.contains(&block[i])
+            && block[i + 1] & 0xC7 == 0x05;
+        rip.then_some(i + 2)
+    })
 }
 
 /// Applies `f(operand, position after it)` to every filterable operand.
 fn scan(block: &mut [u8], f: impl Fn(i64, i64) -> i64) {
-    let mut i = 0;
-    while i < block.len() {
-        let Some(at) = operand_at(block, i) else {
-            i += 1;
-            continue;
-        };
+    let mut from = 0;
+    while let Some(at) = next_operand(block, from) {
         let operand: [u8; 4] = [block[at], block[at + 1], block[at + 2], block[at + 3]];
         if filterable(operand[3]) {
             let value = i64::from(i32::from_le_bytes(operand));
             let moved = (f(value, (at + 4) as i64) + SPAN).rem_euclid(2 * SPAN) - SPAN;
             block[at..at + 4].copy_from_slice(&(moved as i32).to_le_bytes());
         }
-        i = at + 4;
+        from = at + 4;
     }
 }
 
 /// Whether a block looks like x86 code: at least one filterable call per [`DENSITY`]
-/// bytes.
+/// bytes, counted by the filter's own scan.
 pub(crate) fn worth_filtering(block: &[u8]) -> bool {
-    let mut calls = 0;
-    let mut i = 0;
-    while i + 5 <= block.len() {
-        if block[i] == CALL {
-            calls += usize::from(filterable(block[i + 4]));
-            i += 5;
-        } else {
-            i += 1;
-        }
+    let (mut calls, mut from) = (0, 0);
+    while let Some(at) = next_operand(block, from) {
+        // A RIP-relative operand follows its ModRM byte, which is never `CALL`.
+        calls += usize::from(block[at - 1] == CALL && filterable(block[at + 3]));
+        from = at + 4;
     }
     calls * DENSITY >= block.len() && calls > 0
 }

@@ -37,9 +37,9 @@ pub(crate) enum Kind {
     /// records instead of words while the data is binary and a length is known.
     Record(RecordKey),
     /// Text structure (format version 13 on): the bracket nesting and whether a string is
-    /// open, in markup the open tag or attribute, with the last [`NEST_ORDER`] bytes. Never listed among a model's kinds: the
-    /// first sparse slot keys on it while the data is text, where it would otherwise sit
-    /// idle.
+    /// open, in markup the open tag or attribute, with the last [`NEST_ORDER`] bytes.
+    /// Never listed among a model's kinds: the first sparse slot keys on it while the data
+    /// is text, where it would otherwise sit idle.
     Nest,
     /// Text structure (format version 13 on): the current line's indentation and first
     /// byte, with the last [`INDENT_ORDER`] bytes: the second sparse slot on text.
@@ -102,8 +102,8 @@ impl std::ops::IndexMut<usize> for SlotTable {
 const BINARY_ON: u32 = 1 << 13;
 
 /// Bytes of history the structure contexts add to the structure itself: the nesting alone
-/// (the order contexts already see the last bytes), the line with the last two bytes. Chosen on the dev set (`docs/tuning.md`, "Structure
-/// contexts").
+/// (the order contexts already see the last bytes), the line with the last two bytes
+/// (`docs/tuning.md`, "Structure contexts").
 const NEST_ORDER: u32 = 0;
 const INDENT_ORDER: u32 = 2;
 
@@ -477,7 +477,8 @@ impl Orders {
     /// A model over `kinds` with a table of `2^bits` slots (`bits >= 7`); `records` lets
     /// the word slots key on records on binary data.
     /// `structure` lets the sparse slots key on text structure ([`Kind::Nest`],
-    /// [`Kind::Indent`]) while the data is text.
+    /// [`Kind::Indent`]) while the data is text; `grows` places slots so the table can
+    /// grow ([`Orders::grow`]).
     pub(crate) fn new(
         kinds: &[Kind],
         bits: u32,

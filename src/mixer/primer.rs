@@ -10,11 +10,12 @@ use super::Mix;
 /// training corpus by `onnx-models/primer.py`. Every lane codes it, without output, before
 /// each block, so a block starts with tables, copy history and gate that know what such
 /// bytes look like (a small file gains most; zstd's and brotli's dictionaries play the same
-/// part). A primed state is built once per table size and copied at each block start.
+/// part). A primed state is built once and copied, grown to the block's tables
+/// (`Lane::grown`), at each block start.
 pub const PRIMER: &[u8] = include_bytes!("../../onnx-models/nc-primer.bin");
 
 /// Primed lane states of the process, shared by every mixing predictor: priming costs as
-/// much as coding the primer (~0.9 s), so threads and streams that start blocks with the
+/// much as coding the primer, so threads and streams that start blocks with the
 /// same tables prime once.
 struct PrimedCache {
     /// By key. Weak, so the memory goes when the last predictor using a state does...
