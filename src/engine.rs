@@ -207,6 +207,7 @@ impl Engine {
                 &mut self.workers[0],
                 quantizer,
                 blocks,
+                filtered,
                 plain_below,
             ));
         } else {
@@ -214,9 +215,11 @@ impl Engine {
                 let handles: Vec<_> = self
                     .workers
                     .iter_mut()
-                    .zip(blocks.chunks(group))
-                    .map(|(worker, chunk)| {
-                        scope.spawn(move || encode_worker(worker, quantizer, chunk, plain_below))
+                    .zip(blocks.chunks(group).zip(filtered.chunks(group)))
+                    .map(|(worker, (chunk, filtered))| {
+                        scope.spawn(move || {
+                            encode_worker(worker, quantizer, chunk, filtered, plain_below)
+                        })
                     })
                     .collect();
                 for h in handles {
@@ -439,9 +442,10 @@ fn encode_worker(
     worker: &mut Worker,
     quantizer: Quantizer,
     blocks: &[&[u8]],
+    filtered: &[bool],
     plain_below: Option<u32>,
 ) -> Result<Vec<Codes>, Error> {
-    let mut codes: Vec<Codes> = encode_lockstep(worker, quantizer, blocks, false)?
+    let mut codes: Vec<Codes> = encode_lockstep(worker, quantizer, blocks, filtered, false)?
         .into_iter()
         .map(|full| Codes { full, plain: None })
         .collect();
@@ -451,7 +455,8 @@ fn encode_worker(
             .collect();
         if !again.is_empty() {
             let chosen: Vec<&[u8]> = again.iter().map(|&i| blocks[i]).collect();
-            let plain = encode_lockstep(worker, quantizer, &chosen, true)?;
+            let chosen_filtered: Vec<bool> = again.iter().map(|&i| filtered[i]).collect();
+            let plain = encode_lockstep(worker, quantizer, &chosen, &chosen_filtered, true)?;
             for (i, code) in again.into_iter().zip(plain) {
                 codes[i].plain = Some(code);
             }
@@ -460,11 +465,13 @@ fn encode_worker(
     Ok(codes)
 }
 
-/// Codes one worker's blocks in lockstep, plain ones (`plain`) or not.
+/// Codes one worker's blocks in lockstep, plain ones (`plain`) or not (`filtered`: through
+/// the x86 filter).
 fn encode_lockstep(
     worker: &mut Worker,
     quantizer: Quantizer,
     blocks: &[&[u8]],
+    filtered: &[bool],
     plain: bool,
 ) -> Result<Vec<Vec<u8>>, Error> {
     let predictor = worker.predictor.as_mut();
@@ -476,6 +483,9 @@ fn encode_lockstep(
             return Err(Error::InvalidConfig {
                 what: "plain blocks without a neural expert".into(),
             });
+        }
+        if filtered[lane] {
+            predictor.set_lane_x86(lane);
         }
         encoders.push(RangeEncoder::new());
         debug_assert!(!block.is_empty());
@@ -551,6 +561,9 @@ fn decode_lockstep(
                 } else if !predictor.reset_lane_plain(lane, h.raw_len as usize) {
                     // The reader refuses such a block before it gets here.
                     return Err(DecodeFailure::Block(i, true));
+                }
+                if h.flags & FLAG_X86 != 0 {
+                    predictor.set_lane_x86(lane);
                 }
                 coded.push(i);
                 decoders.push(RangeDecoder::new(payload));

@@ -12,6 +12,7 @@ mod matvec;
 pub mod neural;
 pub(crate) mod orders;
 pub(crate) mod retrieval;
+pub(crate) mod x86;
 
 pub use context_stats::ContextStats;
 pub use neural::{NeuralExpert, NeuralModel};
@@ -43,6 +44,13 @@ pub trait Predictor: Send {
     fn reset_lane_plain(&mut self, lane: usize, block_len: usize) -> bool {
         let _ = (lane, block_len);
         false
+    }
+
+    /// Says, after a lane's reset, that its block is x86 machine code through the filter
+    /// (a block header's [`FLAG_X86`](crate::format::FLAG_X86)), so a predictor may model
+    /// its instructions. The default ignores it.
+    fn set_lane_x86(&mut self, lane: usize) {
+        let _ = lane;
     }
 
     /// Writes the next-byte weights of each lane in `lanes` into the matching entry of `out`

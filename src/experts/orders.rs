@@ -16,6 +16,8 @@
 use crate::hint::prefetch;
 use crate::logistic::{bump16, squash, stretch, StateMap, CELL_INIT};
 
+use super::x86::X86;
+
 /// Context kinds this model can use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -44,6 +46,10 @@ pub(crate) enum Kind {
     /// Text structure (format version 13 on): the current line's indentation and first
     /// byte, with the last [`INDENT_ORDER`] bytes: the second sparse slot on text.
     Indent,
+    /// Machine code (blocks through the x86 filter): where the next byte sits in its
+    /// instruction and what decides it ([`X86::context`]); variant 1 adds the last byte.
+    /// Never listed among a model's kinds: the column and unigram slots key on it.
+    Code(u8),
 }
 
 /// What a record context keys on, besides the record length.
@@ -166,6 +172,8 @@ pub(crate) struct Orders {
     records: bool,
     /// On text, the sparse slots key on its structure (format version 13 on).
     structure: Option<Structure>,
+    /// In machine code, the instruction decoder.
+    code: Option<X86>,
 }
 
 /// What the structure contexts of text key on ([`Kind::Nest`], [`Kind::Indent`]),
@@ -519,9 +527,25 @@ impl Orders {
             record: RecordLength::new(),
             records,
             structure: structure.then(Structure::default),
+            code: None,
         };
         orders.next_contexts(&[]);
         orders
+    }
+
+    /// Models the block as x86 machine code (a block through the x86 filter): on binary
+    /// stretches the column and unigram slots key on instructions ([`Kind::Code`]).
+    pub(crate) fn set_code(&mut self) {
+        self.code = Some(X86::default());
+    }
+
+    /// In machine code, the field of the instruction the next byte is in (`1..=7`;
+    /// 0 elsewhere).
+    pub(crate) fn code_field(&self) -> usize {
+        match self.code {
+            Some(c) if self.binary > BINARY_ON => 1 + c.field as usize,
+            _ => 0,
+        }
     }
 
     /// Number of mixer inputs this model provides per node.
@@ -548,6 +572,7 @@ impl Orders {
         if let Some(s) = &mut self.structure {
             *s = Structure::default();
         }
+        self.code = None;
         self.next_contexts(&[]);
     }
 
@@ -639,7 +664,10 @@ impl Orders {
     fn in_force(&self, k: usize) -> (Kind, bool) {
         let binary = self.binary > BINARY_ON;
         let records = binary && self.records && self.record.len != 0;
+        let code = binary && self.code.is_some();
         let kind = match self.kinds[k] {
+            Kind::Column if code => Kind::Code(0),
+            Kind::Unigram if code => Kind::Code(1),
             Kind::Word if records => Kind::Record(RecordKey::AboveLeft),
             Kind::Unigram if records => Kind::Record(RecordKey::AboveTwice),
             Kind::Sparse(0b110) if !binary && self.structure.is_some() => Kind::Nest,
@@ -704,6 +732,11 @@ impl Orders {
                 };
                 let recent = self.history & ((1u64 << (8 * order)) - 1);
                 mix(tag ^ variant << 48 ^ context << 16, recent)
+            }
+            Kind::Code(variant) => {
+                let c = self.code.unwrap_or_default().context();
+                let last = if variant == 1 { self.history & 0xFF } else { 0 };
+                mix(tag ^ u64::from(variant) << 48, mix(c, last))
             }
             Kind::Column => {
                 let above = self.prev_line_start + self.column as usize;
@@ -924,6 +957,9 @@ impl Orders {
         self.record.update(pos as u32, byte);
         if let Some(s) = &mut self.structure {
             s.update((self.history >> 8) as u8, byte);
+        }
+        if let Some(c) = &mut self.code {
+            c.update(byte);
         }
         self.next_contexts(bytes);
     }

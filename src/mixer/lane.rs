@@ -124,12 +124,12 @@ pub(super) struct Lane {
 
 /// Weight-set groups of the gate's first layer from format version 6. Each group's context
 /// (with the node): the copy match state and the previous byte's class (version 2's single
-/// set); none; the top 3 bits of the two previous bytes (`docs/tuning.md`, "Gate
-/// constants").
+/// set); none, or in machine code the instruction field of the byte (format version 13);
+/// the top 3 bits of the two previous bytes (`docs/tuning.md`, "Gate constants").
 pub(super) const GROUPS: usize = 3;
 
 /// Weight sets per group, each times 256 nodes.
-pub(super) const GROUP_SETS: [usize; GROUPS] = [MATCH_STATES * CLASSES, 1, 64];
+pub(super) const GROUP_SETS: [usize; GROUPS] = [MATCH_STATES * CLASSES, 8, 64];
 
 /// Which experts a lane runs and how large its tables are.
 #[derive(Clone, Debug)]
@@ -386,6 +386,13 @@ impl Lane {
     }
 
     /// Marks the block's first byte: the boost and the APMs' fast phase count from here.
+    /// Models the block as x86 machine code ([`Orders::set_code`]).
+    pub(super) fn set_code(&mut self) {
+        if let Some(o) = &mut self.orders {
+            o.set_code();
+        }
+    }
+
     pub(super) fn start_block(&mut self) {
         self.start = self.bytes.len();
         let rate = if self.spec.apm_fast_bytes > 0 { 6 } else { 7 };
@@ -463,7 +470,7 @@ impl Lane {
         let before = self.bytes.len().checked_sub(2).map_or(0, |i| self.bytes[i]);
         self.sets = [
             match_state * CLASSES + class(last),
-            0,
+            self.orders.as_ref().map_or(0, Orders::code_field),
             usize::from(before >> 5) * 8 + usize::from(last >> 5),
         ]
         .map(|s| s * 256);

@@ -1,0 +1,302 @@
+//! Where the next byte sits in an x86-64 instruction: an instruction-length decoder run
+//! over the bytes as they are coded, for the contexts of machine code ([`Kind::Code`]
+//! in `orders`). The exe models of paq8 parse instructions the same way; this one follows
+//! the encoding tables of the Intel SDM (volume 2, appendix A), not their code.
+//!
+//! A byte is either part of an instruction's opcode (prefixes, escapes, VEX/EVEX payload,
+//! the opcode itself), its ModRM or SIB byte, or a displacement or immediate byte. Data
+//! parses as garbage instructions, and x86 resynchronises within a few instructions after
+//! it, so the state needs no detection: it is only ever a context.
+//!
+//! [`Kind::Code`]: super::orders::Kind::Code
+
+/// What the next byte of the instruction stream is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum Field {
+    /// The first byte of an instruction, or a byte after its prefixes.
+    #[default]
+    Start,
+    /// After `0F`, `0F 38` or `0F 3A`, or a VEX/EVEX payload: the opcode of that map.
+    Escape,
+    /// A VEX or EVEX payload byte.
+    Vex,
+    ModRm,
+    Sib,
+    /// A displacement byte.
+    Disp,
+    /// An immediate (or relative target, or absolute address) byte.
+    Imm,
+}
+
+/// The decoder's state after the bytes so far.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct X86 {
+    pub(crate) field: Field,
+    /// Bytes of the current field already seen (displacement and immediate).
+    pub(crate) index: u8,
+    /// The opcode being decoded: its map (0: one byte, 1: `0F`, 2: `0F 38`, 3: `0F 3A`)
+    /// in bits 8-9, the byte in 0-7; bit 10 once known.
+    pub(crate) op: u16,
+    /// Prefixes seen: bit 0 `66`, 1 `67`, 2 `F2`, 3 `F3`, 4 REX.W, 5 any REX, 6 VEX/EVEX.
+    pub(crate) prefixes: u8,
+    pub(crate) modrm: u8,
+    /// The opcodes of the last two instructions (as `op`).
+    pub(crate) prev: [u16; 2],
+    disp: u8,
+    imm: u8,
+    /// VEX/EVEX payload bytes still to come, and the map they name.
+    vex_left: u8,
+    vex_map: u16,
+}
+
+const KNOWN: u16 = 1 << 10;
+
+impl X86 {
+    /// Takes the next byte of the stream.
+    pub(crate) fn update(&mut self, byte: u8) {
+        match self.field {
+            Field::Start => self.start(byte),
+            Field::Escape => {
+                let map = self.op >> 8 & 3;
+                if map == 1 && (byte == 0x38 || byte == 0x3A) && self.prefixes & 64 == 0 {
+                    self.op = if byte == 0x38 { 2 << 8 } else { 3 << 8 };
+                    return;
+                }
+                self.opcode((map << 8) | u16::from(byte));
+            }
+            Field::Vex => {
+                let kind = self.op >> 11;
+                if (kind, self.vex_left) == (1, 3) || (kind, self.vex_left) == (2, 2) {
+                    // The first payload byte of an EVEX or a three-byte VEX names the map.
+                    self.vex_map = u16::from(byte & 3).max(1);
+                }
+                self.vex_left -= 1;
+                if self.vex_left == 0 {
+                    self.op = self.vex_map << 8;
+                    self.field = Field::Escape;
+                }
+            }
+            Field::ModRm => {
+                self.modrm = byte;
+                let (md, rm) = (byte >> 6, byte & 7);
+                if self.op == KNOWN | 0xF6 || self.op == KNOWN | 0xF7 {
+                    // TEST has an immediate; the other group-3 ops have none.
+                    if byte >> 3 & 7 > 1 {
+                        self.imm = 0;
+                    }
+                }
+                self.disp = match md {
+                    0 if rm == 5 => 4,
+                    1 => 1,
+                    2 => 4,
+                    _ => 0,
+                };
+                if md != 3 && rm == 4 {
+                    self.field = Field::Sib;
+                } else {
+                    self.operands();
+                }
+            }
+            Field::Sib => {
+                if self.modrm >> 6 == 0 && byte & 7 == 5 {
+                    self.disp = 4;
+                }
+                self.operands();
+            }
+            Field::Disp | Field::Imm => {
+                self.index += 1;
+                self.operands();
+            }
+        }
+    }
+
+    fn start(&mut self, byte: u8) {
+        match byte {
+            0x66 => self.prefixes |= 1,
+            0x67 => self.prefixes |= 2,
+            0xF2 => self.prefixes |= 4,
+            0xF3 => self.prefixes |= 8,
+            0xF0 | 0x26 | 0x2E | 0x36 | 0x3E | 0x64 | 0x65 => {}
+            0x40..=0x4F => self.prefixes |= 32 | (byte & 8) << 1,
+            0x0F => {
+                self.op = 1 << 8;
+                self.field = Field::Escape;
+            }
+            0xC4 | 0xC5 | 0x62 => {
+                // Three-byte VEX (2 payload bytes), two-byte VEX (1), EVEX (3).
+                let (left, kind) = match byte {
+                    0xC4 => (2, 2),
+                    0xC5 => (1, 3),
+                    _ => (3, 1),
+                };
+                self.prefixes |= 64;
+                self.vex_left = left;
+                self.vex_map = 1;
+                self.op = kind << 11;
+                self.field = Field::Vex;
+            }
+            _ => self.opcode(u16::from(byte)),
+        }
+    }
+
+    /// The opcode `op` (map in bits 8-9) is known: what follows it.
+    fn opcode(&mut self, op: u16) {
+        let vex = self.prefixes & 64 != 0;
+        self.op = KNOWN | op;
+        let b = op as u8;
+        let z = if self.prefixes & 1 != 0 { 2 } else { 4 };
+        let (modrm, imm) = match op >> 8 {
+            0 => match b {
+                0x00..=0x3F => match b & 7 {
+                    0..=3 => (true, 0),
+                    4 => (false, 1),
+                    5 => (false, z),
+                    _ => (false, 0),
+                },
+                0x63 | 0x84..=0x8F | 0xD0..=0xD3 | 0xD8..=0xDF | 0xFE | 0xFF => (true, 0),
+                0x69 | 0x81 | 0xC7 => (true, z),
+                0x6B | 0x80 | 0x83 | 0xC0 | 0xC1 | 0xC6 => (true, 1),
+                0xF6 => (true, 1),
+                0xF7 => (true, z),
+                0x68 | 0xA9 | 0xE8 | 0xE9 => (false, z),
+                0x6A | 0x70..=0x7F | 0xA8 | 0xB0..=0xB7 | 0xCD | 0xE0..=0xE7 | 0xEB => (false, 1),
+                0xB8..=0xBF => (false, if self.prefixes & 16 != 0 { 8 } else { z }),
+                0xA0..=0xA3 => (false, if self.prefixes & 2 != 0 { 4 } else { 8 }),
+                0xC2 | 0xCA => (false, 2),
+                0xC8 => (false, 3),
+                _ => (false, 0),
+            },
+            1 => match b {
+                0x80..=0x8F => (false, 4),
+                0x05..=0x09 | 0x0B | 0x0E | 0x30..=0x37 | 0xA0..=0xA2 | 0xA8..=0xAA => (false, 0),
+                0x77 => (false, 0),
+                0xC8..=0xCF if !vex => (false, 0),
+                0x70..=0x73 | 0xA4 | 0xAC | 0xBA | 0xC2 | 0xC4..=0xC6 | 0x0F => (true, 1),
+                _ => (true, 0),
+            },
+            2 => (true, 0),
+            _ => (true, 1),
+        };
+        self.imm = imm;
+        self.disp = 0;
+        self.modrm = 0;
+        self.index = 0;
+        if modrm {
+            self.field = Field::ModRm;
+        } else {
+            self.operands();
+        }
+    }
+
+    /// Moves to the next displacement or immediate byte, or to the next instruction.
+    fn operands(&mut self) {
+        if self.disp > 0 {
+            if self.field != Field::Disp {
+                self.field = Field::Disp;
+                self.index = 0;
+            }
+            if self.index < self.disp {
+                return;
+            }
+            self.disp = 0;
+        }
+        if self.imm > 0 {
+            if self.field != Field::Imm {
+                self.field = Field::Imm;
+                self.index = 0;
+            }
+            if self.index < self.imm {
+                return;
+            }
+        }
+        self.prev = [self.op, self.prev[0]];
+        *self = X86 {
+            prev: self.prev,
+            ..X86::default()
+        };
+    }
+
+    /// The context of the next byte: the field it is in and what decides it — the last
+    /// two opcodes before an instruction, the opcode (and prefixes) before its ModRM, the
+    /// opcode and ModRM in its operands.
+    pub(crate) fn context(&self) -> u64 {
+        let op = u64::from(self.op) | u64::from(self.prefixes) << 12;
+        let at = self.field as u64 | u64::from(self.index) << 3;
+        match self.field {
+            Field::Start | Field::Escape | Field::Vex => {
+                at | op << 8 | u64::from(self.prev[0]) << 28 | u64::from(self.prev[1]) << 44
+            }
+            Field::ModRm => at | op << 8 | u64::from(self.prev[0]) << 28,
+            Field::Sib | Field::Disp | Field::Imm => at | op << 8 | u64::from(self.modrm) << 28,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The instruction lengths the decoder finds in `code`.
+    fn lengths(code: &[u8]) -> Vec<usize> {
+        let mut x = X86::default();
+        let mut out = Vec::new();
+        let mut len = 0;
+        for &b in code {
+            x.update(b);
+            len += 1;
+            if x.field == Field::Start && x.prefixes == 0 {
+                out.push(len);
+                len = 0;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn instruction_lengths_follow_the_encoding() {
+        let code = [
+            0x55, // push rbp
+            0x48, 0x89, 0xE5, // mov rbp, rsp
+            0x48, 0x83, 0xEC, 0x20, // sub rsp, 32
+            0x8B, 0x45, 0xFC, // mov eax, [rbp-4]
+            0x48, 0x8B, 0x05, 1, 2, 3, 4, // mov rax, [rip+disp32]
+            0x8B, 0x04, 0x24, // mov eax, [rsp]
+            0x8B, 0x44, 0x24, 8, // mov eax, [rsp+8]
+            0x8B, 0x04, 0x25, 1, 2, 3, 4, // mov eax, [disp32] (SIB, no base)
+            0xE8, 1, 2, 3, 4, // call rel32
+            0x66, 0x0F, 0x1F, 0x44, 0, 0, // nop word [rax+rax]
+            0x0F, 0x84, 1, 2, 3, 4, // je rel32
+            0x48, 0xB8, 1, 2, 3, 4, 5, 6, 7, 8, // mov rax, imm64
+            0xF6, 0xC1, 1, // test cl, 1
+            0xF7, 0xD8, // neg eax
+            0x66, 0x0F, 0x3A, 0x0F, 0xC1, 8, // palignr xmm0, xmm1, 8
+            0xC5, 0xF8, 0x77, // vzeroupper
+            0xC4, 0xE2, 0x79, 0x18, 0x06, // vbroadcastss xmm0, [rsi]
+            0xC3, // ret
+        ];
+        assert_eq!(
+            lengths(&code),
+            [1, 3, 4, 3, 7, 3, 4, 7, 5, 6, 6, 10, 3, 2, 6, 3, 5, 1]
+        );
+    }
+
+    #[test]
+    fn the_context_says_where_the_byte_is() {
+        let mut x = X86::default();
+        for b in [0x48, 0x8B] {
+            x.update(b);
+        }
+        assert_eq!(x.field, Field::ModRm);
+        x.update(0x05);
+        assert_eq!((x.field, x.index), (Field::Disp, 0));
+        let disp = x.context();
+        x.update(1);
+        assert_eq!((x.field, x.index), (Field::Disp, 1));
+        assert_ne!(x.context(), disp);
+        for b in [2, 3, 4] {
+            x.update(b);
+        }
+        assert_eq!(x.field, Field::Start);
+        assert_eq!(x.prev[0], KNOWN | 0x8B);
+    }
+}
