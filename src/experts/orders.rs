@@ -50,6 +50,12 @@ pub(crate) enum Kind {
     /// instruction and what decides it ([`X86::context`]); variant 1 adds the last byte.
     /// Never listed among a model's kinds: the column and unigram slots key on it.
     Code(u8),
+    /// Tables (format version 13 on): the field of a delimited line (comma, tab, `;`,
+    /// `|`) and, for variant 0, the bytes at the same offset in the same field of the line
+    /// above and the last two bytes; for variant 1, the field's bytes so far. Never listed
+    /// among a model's kinds: the column and unigram slots key on it on text whose last
+    /// two lines had the same number of fields, at least [`TABLE_FIELDS`].
+    Field(u8),
 }
 
 /// What a record context keys on, besides the record length.
@@ -174,6 +180,86 @@ pub(crate) struct Orders {
     structure: Option<Structure>,
     /// In machine code, the instruction decoder.
     code: Option<X86>,
+    /// On text, the fields of the current and the last line (format version 13 on).
+    delimited: Option<Delimited>,
+}
+
+/// Fields a line must have (delimiters, at least), as the line before it, for the column
+/// and unigram slots to key on fields ([`Kind::Field`]): fewer are common in code.
+const TABLE_FIELDS: usize = 4;
+
+/// Delimited lines: where each field of the current line and of the last one starts.
+#[derive(Clone, Default)]
+struct Delimited {
+    /// Positions of the bytes after each delimiter of the current line (up to
+    /// [`Delimited::MAX_FIELDS`]), and of the last line.
+    fields: Vec<u32>,
+    above: Vec<u32>,
+    /// Delimiters of the line before the last one.
+    above_twice: usize,
+    /// Hash of the current field's bytes so far.
+    content: u64,
+}
+
+impl Delimited {
+    const MAX_FIELDS: usize = 1024;
+
+    fn is_delimiter(byte: u8) -> bool {
+        matches!(byte, b',' | b'\t' | b';' | b'|')
+    }
+
+    /// Takes the byte at position `pos - 1`.
+    fn update(&mut self, pos: usize, byte: u8) {
+        if byte == b'\n' {
+            self.above_twice = self.above.len();
+            std::mem::swap(&mut self.fields, &mut self.above);
+            self.fields.clear();
+        } else if Delimited::is_delimiter(byte) && self.fields.len() < Delimited::MAX_FIELDS {
+            self.fields.push(pos as u32);
+        }
+        self.content = if byte == b'\n' || Delimited::is_delimiter(byte) {
+            0
+        } else {
+            mix(self.content, u64::from(byte) + 1)
+        };
+    }
+
+    /// Whether the lines look like a table's rows: the last two had the same number of
+    /// fields, at least [`TABLE_FIELDS`].
+    fn in_force(&self) -> bool {
+        self.above.len() >= TABLE_FIELDS && self.above.len() == self.above_twice
+    }
+
+    /// The field-aligned context of the byte at `bytes.len()`, the current line starting
+    /// at `line` and the last at `above_line`: the field's number, the offset in it, the
+    /// two bytes at that offset in the same field of the line above (or where that field
+    /// ended).
+    fn aligned(&self, bytes: &[u8], line: usize, above_line: usize) -> u64 {
+        let f = self.fields.len();
+        let start = f.checked_sub(1).map_or(line, |i| self.fields[i] as usize);
+        let offset = bytes.len() - start;
+        let above_start = match f.checked_sub(1) {
+            None => Some(above_line),
+            Some(i) => self.above.get(i).map(|&s| s as usize),
+        };
+        // The delimiter (or newline) that ends the field above.
+        let above_end = self
+            .above
+            .get(f)
+            .map_or(line.saturating_sub(1), |&e| e as usize - 1);
+        let at = |i: usize| match above_start {
+            Some(a) if a + i < above_end => u64::from(bytes[a + i]) | 0x300,
+            Some(a) if a + i == above_end => 0x100,
+            Some(_) => 0x200,
+            None => 0,
+        };
+        (f as u64) << 20 ^ (offset.min(31) as u64) << 40 ^ (at(offset) | at(offset + 1) << 10)
+    }
+
+    /// The field's number and its bytes so far.
+    fn content(&self) -> u64 {
+        mix((self.fields.len() as u64) << 20, self.content)
+    }
 }
 
 /// What the structure contexts of text key on ([`Kind::Nest`], [`Kind::Indent`]),
@@ -528,6 +614,7 @@ impl Orders {
             records,
             structure: structure.then(Structure::default),
             code: None,
+            delimited: structure.then(Delimited::default),
         };
         orders.next_contexts(&[]);
         orders
@@ -573,6 +660,9 @@ impl Orders {
             *s = Structure::default();
         }
         self.code = None;
+        if let Some(t) = &mut self.delimited {
+            *t = Delimited::default();
+        }
         self.next_contexts(&[]);
     }
 
@@ -665,8 +755,11 @@ impl Orders {
         let binary = self.binary > BINARY_ON;
         let records = binary && self.records && self.record.len != 0;
         let code = binary && self.code.is_some();
+        let table = !binary && self.delimited.as_ref().is_some_and(Delimited::in_force);
         let kind = match self.kinds[k] {
             Kind::Column if code => Kind::Code(0),
+            Kind::Column if table => Kind::Field(0),
+            Kind::Unigram if table => Kind::Field(1),
             Kind::Unigram if code => Kind::Code(1),
             Kind::Word if records => Kind::Record(RecordKey::AboveLeft),
             Kind::Unigram if records => Kind::Record(RecordKey::AboveTwice),
@@ -737,6 +830,19 @@ impl Orders {
                 let c = self.code.unwrap_or_default().context();
                 let last = if variant == 1 { self.history & 0xFF } else { 0 };
                 mix(tag ^ u64::from(variant) << 48, mix(c, last))
+            }
+            Kind::Field(variant) => {
+                // In force only where fields are tracked.
+                let context = self.delimited.as_ref().map_or(0, |t| {
+                    if variant == 0 {
+                        let aligned =
+                            t.aligned(history_bytes, self.line_start, self.prev_line_start);
+                        mix(aligned, self.history & 0xFFFF)
+                    } else {
+                        t.content()
+                    }
+                });
+                mix(tag ^ u64::from(variant) << 48, context)
             }
             Kind::Column => {
                 let above = self.prev_line_start + self.column as usize;
@@ -947,6 +1053,9 @@ impl Orders {
             self.word = 0;
         }
         let pos = bytes.len(); // bytes already holds `byte` at pos - 1
+        if let Some(t) = &mut self.delimited {
+            t.update(pos, byte);
+        }
         if byte == b'\n' {
             self.prev_line_start = self.line_start;
             self.line_start = pos;
@@ -1129,6 +1238,30 @@ pub(crate) mod tests {
             "the word context also keys on the word before"
         );
         assert_ne!(red.1, other.1);
+    }
+
+    #[test]
+    fn delimited_rows_key_on_fields() {
+        let kinds = [Kind::Column, Kind::Unigram];
+        let after = |data: &[u8]| {
+            let mut orders = Orders::new(&kinds, 16, Surprise::CURRENT, true, true, false);
+            for i in 0..data.len() {
+                orders.update(&data[..=i], data[i]);
+            }
+            let hashes = (orders.context_hash(0, data), orders.context_hash(1, data));
+            ((orders.in_force(0).0, orders.in_force(1).0), hashes)
+        };
+        // The third field's first byte: the field above is "9" in both, at other columns.
+        let (kinds_a, a) = after(b"x,y,z,u,v\n1,2,9,4,5\n12,34,");
+        let (_, b) = after(b"x,y,z,u,v\n111,2222,9,4,5\n7,34,");
+        let (_, c) = after(b"x,y,z,u,v\n1,2,8,4,5\n12,34,");
+        assert_eq!(kinds_a, (Kind::Field(0), Kind::Field(1)));
+        assert_eq!(a, b);
+        assert_ne!(a.0, c.0, "the byte above in the field");
+        assert_eq!(a.1, c.1, "the field's own bytes");
+        // Lines with different numbers of fields (code) keep the column.
+        let (kinds_code, _) = after(b"f(a, b, c, d, e);\ng(a, b);\nh(a, b, c, d, e, f);\n");
+        assert_eq!(kinds_code, (Kind::Column, Kind::Unigram));
     }
 
     /// A binary "bitmap": rows of `width` bytes, each row the one above with a few bytes
