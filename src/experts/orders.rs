@@ -50,11 +50,12 @@ pub(crate) enum Kind {
     /// instruction and what decides it ([`X86::context`]); variant 1 adds the last byte.
     /// Never listed among a model's kinds: the column and unigram slots key on it.
     Code(u8),
-    /// Tables (format version 13 on): the field of a delimited line (comma, tab, `;`,
-    /// `|`) and, for variant 0, the bytes at the same offset in the same field of the line
-    /// above and the last two bytes; for variant 1, the field's bytes so far. Never listed
-    /// among a model's kinds: the column and unigram slots key on it on text whose last
-    /// two lines had the same number of fields, at least [`TABLE_FIELDS`].
+    /// Tables and lists (format version 13 on): the field of a row of delimited fields
+    /// ([`Rows`]) and, for variant 0, the bytes at the same offset in the same field of
+    /// the row above and the last two bytes; for variant 1, the field's bytes so far. In
+    /// a table's lines (variants 0 and 1) the column and unigram slots key on them where
+    /// the last two lines had as many fields, at least [`TABLE_FIELDS`]; elsewhere in a
+    /// bracketed list's rows (variant 2, as 0), the column slot.
     Field(u8),
 }
 
@@ -181,72 +182,118 @@ pub(crate) struct Orders {
     /// In machine code, the instruction decoder.
     code: Option<X86>,
     /// On text, the fields of the current and the last line (format version 13 on).
-    delimited: Option<Delimited>,
+    /// On text, the rows of delimited fields: lines, and bracketed lists (format version
+    /// 13 on).
+    rows: Option<[Rows; 2]>,
 }
 
-/// Fields a line must have (delimiters, at least), as the line before it, for the column
-/// and unigram slots to key on fields ([`Kind::Field`]): fewer are common in code.
-const TABLE_FIELDS: usize = 4;
-
-/// Delimited lines: where each field of the current line and of the last one starts.
-#[derive(Clone, Default)]
-struct Delimited {
-    /// Positions of the bytes after each delimiter of the current line (up to
-    /// [`Delimited::MAX_FIELDS`]), and of the last line.
+/// Rows of delimited fields, followed byte by byte: the lines of a table (a row ends at a
+/// newline, a field at `,`, tab, `;` or `|`), or bracketed lists such as coordinate pairs
+/// (a row opens at `[` and ends at `]`, a field ends at `,`). The field contexts
+/// ([`Kind::Field`]) key on them where the last two rows had as many fields.
+#[derive(Clone)]
+struct Rows {
+    brackets: bool,
+    /// Inside a row (lines: always).
+    open: bool,
+    /// Where the current row starts, and where each of its fields after the first starts
+    /// (up to [`Rows::MAX_FIELDS`]).
+    start: u32,
     fields: Vec<u32>,
+    /// The last row: where it and its fields start, and where its terminator is.
+    above_start: u32,
     above: Vec<u32>,
-    /// Delimiters of the line before the last one.
-    above_twice: usize,
+    above_end: u32,
+    /// Fields after the first in the row before the last one, once there is one.
+    above_twice: Option<usize>,
+    /// A row has ended.
+    closed: bool,
     /// Hash of the current field's bytes so far.
     content: u64,
 }
 
-impl Delimited {
+impl Rows {
     const MAX_FIELDS: usize = 1024;
 
-    fn is_delimiter(byte: u8) -> bool {
-        matches!(byte, b',' | b'\t' | b';' | b'|')
+    fn lines() -> Self {
+        Rows::new(false)
+    }
+
+    fn brackets() -> Self {
+        Rows::new(true)
+    }
+
+    fn new(brackets: bool) -> Self {
+        Rows {
+            brackets,
+            open: !brackets,
+            start: 0,
+            fields: Vec::new(),
+            above_start: 0,
+            above: Vec::new(),
+            above_end: 0,
+            above_twice: None,
+            closed: false,
+            content: 0,
+        }
     }
 
     /// Takes the byte at position `pos - 1`.
     fn update(&mut self, pos: usize, byte: u8) {
-        if byte == b'\n' {
-            self.above_twice = self.above.len();
+        let pos = pos as u32;
+        let (opens, closes, delimits) = if self.brackets {
+            (
+                byte == b'[',
+                byte == b']' && self.open,
+                byte == b',' && self.open,
+            )
+        } else {
+            (
+                false,
+                byte == b'\n',
+                matches!(byte, b',' | b'\t' | b';' | b'|'),
+            )
+        };
+        if closes {
+            self.above_twice = self.closed.then_some(self.above.len());
+            self.closed = true;
             std::mem::swap(&mut self.fields, &mut self.above);
             self.fields.clear();
-        } else if Delimited::is_delimiter(byte) && self.fields.len() < Delimited::MAX_FIELDS {
-            self.fields.push(pos as u32);
+            (self.above_start, self.above_end) = (self.start, pos - 1);
+            self.start = pos;
+            self.open = !self.brackets;
+        } else if opens {
+            (self.open, self.start) = (true, pos);
+            self.fields.clear();
+        } else if delimits && self.fields.len() < Rows::MAX_FIELDS {
+            self.fields.push(pos);
         }
-        self.content = if byte == b'\n' || Delimited::is_delimiter(byte) {
+        self.content = if opens || closes || delimits {
             0
         } else {
             mix(self.content, u64::from(byte) + 1)
         };
     }
 
-    /// Whether the lines look like a table's rows: the last two had the same number of
-    /// fields, at least [`TABLE_FIELDS`].
-    fn in_force(&self) -> bool {
-        self.above.len() >= TABLE_FIELDS && self.above.len() == self.above_twice
+    /// Whether the rows look like a table's: inside a row, the last two had the same
+    /// number of fields, at least `min` delimiters.
+    fn in_force(&self, min: usize) -> bool {
+        self.open && self.above.len() >= min && self.above_twice == Some(self.above.len())
     }
 
-    /// The field-aligned context of the byte at `bytes.len()`, the current line starting
-    /// at `line` and the last at `above_line`: the field's number, the offset in it, the
-    /// two bytes at that offset in the same field of the line above (or where that field
-    /// ended).
-    fn aligned(&self, bytes: &[u8], line: usize, above_line: usize) -> u64 {
+    /// The field-aligned context of the byte at `bytes.len()`: the field's number, the
+    /// offset in it, the two bytes at that offset in the same field of the row above (or
+    /// where that field ended).
+    fn aligned(&self, bytes: &[u8]) -> u64 {
         let f = self.fields.len();
-        let start = f.checked_sub(1).map_or(line, |i| self.fields[i] as usize);
+        let start = f.checked_sub(1).map_or(self.start, |i| self.fields[i]) as usize;
         let offset = bytes.len() - start;
         let above_start = match f.checked_sub(1) {
-            None => Some(above_line),
+            None => Some(self.above_start as usize),
             Some(i) => self.above.get(i).map(|&s| s as usize),
         };
-        // The delimiter (or newline) that ends the field above.
-        let above_end = self
-            .above
-            .get(f)
-            .map_or(line.saturating_sub(1), |&e| e as usize - 1);
+        // The delimiter (or terminator) that ends the field above.
+        let above_end = self.above.get(f).map_or(self.above_end, |&e| e - 1) as usize;
         let at = |i: usize| match above_start {
             Some(a) if a + i < above_end => u64::from(bytes[a + i]) | 0x300,
             Some(a) if a + i == above_end => 0x100,
@@ -261,6 +308,11 @@ impl Delimited {
         mix((self.fields.len() as u64) << 20, self.content)
     }
 }
+
+/// Delimiters a table's line must have, as the line before it, for the field contexts to
+/// key on it (fewer are common in code); a bracketed row needs one (a pair).
+const TABLE_FIELDS: usize = 4;
+const LIST_FIELDS: usize = 1;
 
 /// What the structure contexts of text key on ([`Kind::Nest`], [`Kind::Indent`]),
 /// followed byte by byte (the nesting and indentation models of paq8px and cmix).
@@ -614,7 +666,7 @@ impl Orders {
             records,
             structure: structure.then(Structure::default),
             code: None,
-            delimited: structure.then(Delimited::default),
+            rows: structure.then(|| [Rows::lines(), Rows::brackets()]),
         };
         orders.next_contexts(&[]);
         orders
@@ -660,8 +712,8 @@ impl Orders {
             *s = Structure::default();
         }
         self.code = None;
-        if let Some(t) = &mut self.delimited {
-            *t = Delimited::default();
+        if let Some(rows) = &mut self.rows {
+            *rows = [Rows::lines(), Rows::brackets()];
         }
         self.next_contexts(&[]);
     }
@@ -755,11 +807,17 @@ impl Orders {
         let binary = self.binary > BINARY_ON;
         let records = binary && self.records && self.record.len != 0;
         let code = binary && self.code.is_some();
-        let table = !binary && self.delimited.as_ref().is_some_and(Delimited::in_force);
+        let (table, list) = match &self.rows {
+            Some([lines, lists]) if !binary => {
+                (lines.in_force(TABLE_FIELDS), lists.in_force(LIST_FIELDS))
+            }
+            _ => (false, false),
+        };
         let kind = match self.kinds[k] {
             Kind::Column if code => Kind::Code(0),
             Kind::Column if table => Kind::Field(0),
             Kind::Unigram if table => Kind::Field(1),
+            Kind::Column if list => Kind::Field(2),
             Kind::Unigram if code => Kind::Code(1),
             Kind::Word if records => Kind::Record(RecordKey::AboveLeft),
             Kind::Unigram if records => Kind::Record(RecordKey::AboveTwice),
@@ -833,13 +891,12 @@ impl Orders {
             }
             Kind::Field(variant) => {
                 // In force only where fields are tracked.
-                let context = self.delimited.as_ref().map_or(0, |t| {
-                    if variant == 0 {
-                        let aligned =
-                            t.aligned(history_bytes, self.line_start, self.prev_line_start);
-                        mix(aligned, self.history & 0xFFFF)
+                let rows = self.rows.as_ref().map(|r| &r[usize::from(variant >> 1)]);
+                let context = rows.map_or(0, |rows| {
+                    if variant & 1 == 0 {
+                        mix(rows.aligned(history_bytes), self.history & 0xFFFF)
                     } else {
-                        t.content()
+                        rows.content()
                     }
                 });
                 mix(tag ^ u64::from(variant) << 48, context)
@@ -1053,8 +1110,8 @@ impl Orders {
             self.word = 0;
         }
         let pos = bytes.len(); // bytes already holds `byte` at pos - 1
-        if let Some(t) = &mut self.delimited {
-            t.update(pos, byte);
+        for rows in self.rows.iter_mut().flatten() {
+            rows.update(pos, byte);
         }
         if byte == b'\n' {
             self.prev_line_start = self.line_start;
@@ -1262,6 +1319,30 @@ pub(crate) mod tests {
         // Lines with different numbers of fields (code) keep the column.
         let (kinds_code, _) = after(b"f(a, b, c, d, e);\ng(a, b);\nh(a, b, c, d, e, f);\n");
         assert_eq!(kinds_code, (Kind::Column, Kind::Unigram));
+    }
+
+    #[test]
+    fn bracketed_lists_key_on_the_pair_before() {
+        let kinds = [Kind::Column, Kind::Unigram];
+        let after = |data: &[u8]| {
+            let mut orders = Orders::new(&kinds, 16, Surprise::CURRENT, true, true, false);
+            for i in 0..data.len() {
+                orders.update(&data[..=i], data[i]);
+            }
+            (orders.in_force(0).0, orders.context_hash(0, data))
+        };
+        // The second coordinate of a pair after two pairs: on one long line, so the
+        // column context could not align it with the pair before.
+        let (kind, a) = after(b"[[1,2],[-24.39,14.81],[-24.5,14.");
+        let (_, b) = after(b"[[1,2],[-7.1,14.81],[-24.5,14.");
+        let (_, c) = after(b"[[1,2],[-24.39,14.91],[-24.5,14.");
+        assert_eq!(kind, Kind::Field(2));
+        assert_eq!(a, b, "the same field above, at another column");
+        assert_ne!(a, c, "another byte above in the field");
+        let (kind, _) = after(b"[[-24.39,14.81],[-24.5,14.");
+        assert_eq!(kind, Kind::Column, "one pair before is no list yet");
+        let (kind, _) = after(b"[[-24.39,14.81],[-24.5,14.92],[-24.3,14.9]]");
+        assert_eq!(kind, Kind::Column, "outside a row");
     }
 
     /// A binary "bitmap": rows of `width` bytes, each row the one above with a few bytes
