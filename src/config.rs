@@ -69,6 +69,9 @@ impl PredictorKind {
 /// Default checkpoint interval, 1 MiB: chosen by measurement (see the README's benchmark
 /// section). Smaller intervals seek finer but pay for predictors restarting cold.
 pub const DEFAULT_BLOCK_SIZE: u32 = 1 << 20;
+/// Default checkpoint interval of an input of known length coded by one lane
+/// ([`Config::size_hint`]): 4 MiB, where blocks of the default size would only cost ratio.
+pub const SINGLE_LANE_BLOCK_SIZE: u32 = 4 << 20;
 /// Default quantizer precision (frequency tables total `2^16`).
 pub const DEFAULT_QUANT_BITS: u8 = 16;
 /// Default number of lanes (blocks coded side by side) for predictors with a neural model,
@@ -95,7 +98,9 @@ pub(crate) fn lanes_for(lanes: Option<usize>, threads: usize, uses_model: bool) 
 }
 
 /// How a stream is coded (stored in its header) and how the work is run (not stored:
-/// any lane or thread count decodes any stream to the same bytes).
+/// any lane or thread count decodes any stream to the same bytes). The lane count
+/// touches the coding in one place: with one lane, an input of known length and no
+/// [`Config::block_size`], blocks are longer ([`Config::size_hint`]).
 ///
 /// ```
 /// let config = nc_codec::Config::new().block_size(256 * 1024).threads(2);
@@ -116,6 +121,8 @@ pub struct Config {
     memlimit: u64,
     /// The input's length, when the caller knows it.
     size_hint: Option<u64>,
+    /// [`Config::block_size`] was called: the block size is the caller's, not a default.
+    block_size_given: bool,
 }
 
 impl Default for Config {
@@ -140,6 +147,7 @@ impl Config {
             primer: true,
             memlimit: DEFAULT_MEMLIMIT,
             size_hint: None,
+            block_size_given: false,
         }
     }
 
@@ -192,6 +200,17 @@ impl Config {
     /// (`256..=64 MiB`).
     pub fn block_size(mut self, bytes: u32) -> Self {
         self.block_size = bytes;
+        self.block_size_given = true;
+        self
+    }
+
+    /// Sets the checkpoint interval as a default rather than a requirement (a level's
+    /// block size, where the caller asked for none): like [`Config::block_size`], except
+    /// that an input of known length coded by one lane may get longer blocks
+    /// ([`Config::size_hint`]).
+    pub fn default_block_size(mut self, bytes: u32) -> Self {
+        self.block_size = bytes;
+        self.block_size_given = false;
         self
     }
 
@@ -199,8 +218,11 @@ impl Config {
     /// zstd's pledged source size does. The writer then lengthens its blocks, up to 1.5
     /// times the block size, where the input would otherwise end in a block shorter than
     /// half of one: a short last block codes poorly (little context to learn from, a
-    /// priming of its own). The hint only chooses the block size the header states; a
-    /// stream holds whatever is written, whatever the hint said.
+    /// priming of its own). With one lane (one thread, no neural model) and the block
+    /// size left at its default, blocks grow to [`SINGLE_LANE_BLOCK_SIZE`]: coded one after
+    /// another, more blocks buy no speed and cost ratio (xz `-T1` writes one block). The
+    /// hint only chooses the block size the header states; a stream holds whatever is
+    /// written, whatever the hint said.
     pub fn size_hint(mut self, len: u64) -> Self {
         self.size_hint = Some(len);
         self
@@ -209,15 +231,21 @@ impl Config {
     /// The block size the header states: [`Config::block_size`], lengthened by
     /// [`Config::size_hint`] so the input ends in no short block.
     fn stated_block_size(&self) -> u32 {
-        let size = u64::from(self.block_size);
+        let single = !self.block_size_given && self.get_lanes() == 1;
+        let size = match self.size_hint {
+            Some(_) if single => u64::from(SINGLE_LANE_BLOCK_SIZE.max(self.block_size)),
+            _ => u64::from(self.block_size),
+        };
         let valid = (MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&self.block_size);
         match self.size_hint {
+            // One block of the input's length, no shorter than the default.
+            Some(len) if single && len <= size => len.max(u64::from(self.block_size)) as u32,
             Some(len) if valid && len > size && len % size < size / 2 && len % size != 0 => {
                 // The short tail shared out over the full blocks: at most half a block each.
                 let blocks = len / size;
                 len.div_ceil(blocks).min(u64::from(MAX_BLOCK_SIZE)) as u32
             }
-            _ => self.block_size,
+            _ => size as u32,
         }
     }
 
@@ -361,6 +389,29 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With one lane and no block size asked for, a known length gets blocks of up to
+    /// 4 MiB (one block where it fits), still without a short last one.
+    #[test]
+    fn one_lane_codes_a_known_length_in_longer_blocks() {
+        let stated = |config: Config, len: u64| config.size_hint(len).header().unwrap().block_size;
+        let one = || Config::new().threads(1);
+        let mib = 1u32 << 20;
+        assert_eq!(stated(one(), 1000), mib, "never below the default");
+        assert_eq!(stated(one(), 3_000_000), 3_000_000, "one block");
+        assert_eq!(stated(one(), 10 * u64::from(mib)), 4 * mib);
+        assert_eq!(
+            stated(one(), 9 * u64::from(mib)),
+            9 * mib / 2,
+            "no short tail"
+        );
+        // Two lanes code two blocks side by side; a block size asked for is kept.
+        assert_eq!(stated(Config::new().threads(2), 3_000_000), mib);
+        assert_eq!(stated(one().block_size(mib), 3_000_000), mib);
+        assert_eq!(stated(one().default_block_size(mib), 3_000_000), 3_000_000);
+        // Without a length, the default.
+        assert_eq!(one().header().unwrap().block_size, mib);
+    }
 
     /// A known length lengthens blocks only where the input would end in a block shorter
     /// than half of one, and then by no more than half a block.

@@ -229,10 +229,13 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Options, Usage> {
         (Some(_), k) if !k.uses_model() && predictor.is_none() => PredictorKind::Neural,
         (_, k) => k,
     };
-    opts.config = opts
-        .config
-        .predictor(kind)
-        .block_size(block.unwrap_or(LEVEL_BLOCKS[usize::from(level - 1)]));
+    opts.config = opts.config.predictor(kind);
+    opts.config = match block {
+        Some(block) => opts.config.block_size(block),
+        None => opts
+            .config
+            .default_block_size(LEVEL_BLOCKS[usize::from(level - 1)]),
+    };
     opts.model = model;
     if opts.inputs.is_empty() {
         opts.inputs.push("-".into());
