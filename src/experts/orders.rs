@@ -309,6 +309,22 @@ impl Rows {
     }
 }
 
+/// What the recent bytes are: which kinds the slots run ([`Orders::in_force`]).
+#[derive(Clone, Copy)]
+struct Mode {
+    /// More than ~1/8 of the recent bytes are not text: the sparse contexts run.
+    binary: bool,
+    /// Binary, with a record length known.
+    records: bool,
+    /// Binary, in a block of machine code.
+    code: bool,
+    /// Text in a table's lines, or in a bracketed list's rows.
+    table: bool,
+    list: bool,
+    /// Text, with the structure contexts on.
+    structure: bool,
+}
+
 /// Delimiters a table's line must have, as the line before it, for the field contexts to
 /// key on it (fewer are common in code); a bracketed row needs one (a pair).
 const TABLE_FIELDS: usize = 4;
@@ -799,20 +815,48 @@ impl Orders {
         j
     }
 
-    /// The kind slot `k` runs for the next byte, and whether it sits the byte out. Sparse
-    /// contexts run while more than ~1/8 of the recent bytes are not text. On such data a
-    /// word is rarely more than a letter or two, so where a record length is known the word
-    /// slots key on records instead (format version 5 on): a bitmap's row, a table's record.
+    /// The kind slot `k` runs for the next byte, and whether it sits the byte out.
+    #[cfg(test)]
     fn in_force(&self, k: usize) -> (Kind, bool) {
+        self.kind_in(k, self.mode())
+    }
+
+    /// What the recent bytes are, for [`Orders::kind_in`]: computed once per byte.
+    fn mode(&self) -> Mode {
         let binary = self.binary > BINARY_ON;
-        let records = binary && self.records && self.record.len != 0;
-        let code = binary && self.code.is_some();
         let (table, list) = match &self.rows {
             Some([lines, lists]) if !binary => {
                 (lines.in_force(TABLE_FIELDS), lists.in_force(LIST_FIELDS))
             }
             _ => (false, false),
         };
+        Mode {
+            binary,
+            records: binary && self.records && self.record.len != 0,
+            code: binary && self.code.is_some(),
+            table,
+            list,
+            structure: !binary && self.structure.is_some(),
+        }
+    }
+
+    /// [`Orders::in_force`] in `mode`. Sparse contexts run while more than ~1/8 of the
+    /// recent bytes are not text. On such data a word is rarely more than a letter or two,
+    /// so where a record length is known the word slots key on records instead (format
+    /// version 5 on): a bitmap's row, a table's record; in machine code, the column and
+    /// unigram slots key on instructions. On text, the sparse slots key on its structure,
+    /// and in a table's lines or a list's rows the column and unigram slots on fields
+    /// (format version 13 on).
+    #[inline]
+    fn kind_in(&self, k: usize, mode: Mode) -> (Kind, bool) {
+        let Mode {
+            binary,
+            records,
+            code,
+            table,
+            list,
+            structure,
+        } = mode;
         let kind = match self.kinds[k] {
             Kind::Column if code => Kind::Code(0),
             Kind::Column if table => Kind::Field(0),
@@ -821,8 +865,8 @@ impl Orders {
             Kind::Unigram if code => Kind::Code(1),
             Kind::Word if records => Kind::Record(RecordKey::AboveLeft),
             Kind::Unigram if records => Kind::Record(RecordKey::AboveTwice),
-            Kind::Sparse(0b110) if !binary && self.structure.is_some() => Kind::Nest,
-            Kind::Sparse(_) if !binary && self.structure.is_some() => Kind::Indent,
+            Kind::Sparse(0b110) if structure => Kind::Nest,
+            Kind::Sparse(_) if structure => Kind::Indent,
             kind => kind,
         };
         (kind, matches!(kind, Kind::Sparse(_)) && !binary)
@@ -1134,8 +1178,9 @@ impl Orders {
     /// fetching their high-nibble slots, so the misses overlap the rest of the lane's
     /// update.
     fn next_contexts(&mut self, bytes: &[u8]) {
+        let mode = self.mode();
         for k in 0..self.kinds.len() {
-            let (kind, idle) = self.in_force(k);
+            let (kind, idle) = self.kind_in(k, mode);
             let hash = self.hash(k, kind, bytes);
             if !idle {
                 prefetch(self.table.lines(), self.place(hash).0 >> 1);
