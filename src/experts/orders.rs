@@ -57,6 +57,11 @@ pub(crate) enum Kind {
     /// the last two lines had as many fields, at least [`TABLE_FIELDS`]; elsewhere in a
     /// bracketed list's rows (variant 2, as 0), the column slot.
     Field(u8),
+    /// Numbers on long lines (format version 13 on): the place of the next byte in a
+    /// number and which number it is ([`Numbers`]), with the last byte. Never listed
+    /// among a model's kinds: the column slot keys on it on text past column
+    /// [`LONG_LINE`], where the column says nothing (SVG path data, minified code).
+    Number,
 }
 
 /// What a record context keys on, besides the record length.
@@ -182,6 +187,8 @@ pub(crate) struct Orders {
     /// In machine code, the instruction decoder.
     code: Option<X86>,
     /// On text, the fields of the current and the last line (format version 13 on).
+    /// On text, where the next byte sits among numbers (format version 13 on).
+    numbers: Option<Numbers>,
     /// On text, the rows of delimited fields: lines, and bracketed lists (format version
     /// 13 on).
     rows: Option<[Rows; 2]>,
@@ -309,6 +316,79 @@ impl Rows {
     }
 }
 
+/// Column past which a line is long: the column context keys on numbers there.
+const LONG_LINE: u32 = 255;
+
+/// Where the next byte sits among numbers, followed byte by byte: for path data such as
+/// `M7.988 12.158c-1.851 0-2.941-1.57`, the command letter, the argument's place after
+/// it, and the digit's place in the argument.
+#[derive(Clone, Copy, Default)]
+struct Numbers {
+    /// Inside a number; a point seen in it; its digits before and after the point.
+    inside: bool,
+    point: bool,
+    whole: u8,
+    fraction: u8,
+    /// The last letter, numbers ended since it, and the last byte outside a number.
+    letter: u8,
+    count: u8,
+    separator: u8,
+}
+
+impl Numbers {
+    fn update(&mut self, byte: u8) {
+        match byte {
+            b'0'..=b'9' => {
+                if !self.inside {
+                    *self = Numbers {
+                        inside: true,
+                        point: false,
+                        whole: 0,
+                        fraction: 0,
+                        ..*self
+                    };
+                }
+                if self.point {
+                    self.fraction = self.fraction.saturating_add(1);
+                } else {
+                    self.whole = self.whole.saturating_add(1);
+                }
+            }
+            b'.' if self.inside && !self.point => self.point = true,
+            b'.' => {
+                // A number that starts with its point (`.5`, or `1.5.5` for 1.5 0.5).
+                self.count = self.count.saturating_add(u8::from(self.inside));
+                *self = Numbers {
+                    inside: true,
+                    point: true,
+                    whole: 0,
+                    fraction: 0,
+                    separator: byte,
+                    ..*self
+                };
+            }
+            _ => {
+                self.count = self.count.saturating_add(u8::from(self.inside));
+                self.inside = false;
+                if byte.is_ascii_alphabetic() {
+                    (self.letter, self.count) = (byte, 0);
+                }
+                self.separator = byte;
+            }
+        }
+    }
+
+    fn context(&self) -> u64 {
+        u64::from(self.inside)
+            | u64::from(self.point) << 1
+            | u64::from(self.whole.min(7)) << 2
+            | u64::from(self.fraction.min(7)) << 5
+            | u64::from(self.letter) << 8
+            | u64::from(self.count.min(15)) << 16
+            | u64::from(self.separator) << 24
+    }
+}
+
 /// What the recent bytes are: which kinds the slots run ([`Orders::in_force`]).
 #[derive(Clone, Copy)]
 struct Mode {
@@ -318,9 +398,11 @@ struct Mode {
     records: bool,
     /// Binary, in a block of machine code.
     code: bool,
-    /// Text in a table's lines, or in a bracketed list's rows.
+    /// Text in a table's lines, or in a bracketed list's rows, or past a long line's
+    /// start.
     table: bool,
     list: bool,
+    long_line: bool,
     /// Text, with the structure contexts on.
     structure: bool,
 }
@@ -683,6 +765,7 @@ impl Orders {
             structure: structure.then(Structure::default),
             code: None,
             rows: structure.then(|| [Rows::lines(), Rows::brackets()]),
+            numbers: structure.then(Numbers::default),
         };
         orders.next_contexts(&[]);
         orders
@@ -730,6 +813,9 @@ impl Orders {
         self.code = None;
         if let Some(rows) = &mut self.rows {
             *rows = [Rows::lines(), Rows::brackets()];
+        }
+        if let Some(n) = &mut self.numbers {
+            *n = Numbers::default();
         }
         self.next_contexts(&[]);
     }
@@ -836,6 +922,7 @@ impl Orders {
             code: binary && self.code.is_some(),
             table,
             list,
+            long_line: !binary && self.numbers.is_some() && self.column > LONG_LINE,
             structure: !binary && self.structure.is_some(),
         }
     }
@@ -845,8 +932,8 @@ impl Orders {
     /// so where a record length is known the word slots key on records instead (format
     /// version 5 on): a bitmap's row, a table's record; in machine code, the column and
     /// unigram slots key on instructions. On text, the sparse slots key on its structure,
-    /// and in a table's lines or a list's rows the column and unigram slots on fields
-    /// (format version 13 on).
+    /// in a table's lines or a list's rows the column and unigram slots on fields, and on
+    /// long lines the column slot on numbers (format version 13 on).
     #[inline]
     fn kind_in(&self, k: usize, mode: Mode) -> (Kind, bool) {
         let Mode {
@@ -855,6 +942,7 @@ impl Orders {
             code,
             table,
             list,
+            long_line,
             structure,
         } = mode;
         let kind = match self.kinds[k] {
@@ -862,6 +950,7 @@ impl Orders {
             Kind::Column if table => Kind::Field(0),
             Kind::Unigram if table => Kind::Field(1),
             Kind::Column if list => Kind::Field(2),
+            Kind::Column if long_line => Kind::Number,
             Kind::Unigram if code => Kind::Code(1),
             Kind::Word if records => Kind::Record(RecordKey::AboveLeft),
             Kind::Unigram if records => Kind::Record(RecordKey::AboveTwice),
@@ -944,6 +1033,10 @@ impl Orders {
                     }
                 });
                 mix(tag ^ u64::from(variant) << 48, context)
+            }
+            Kind::Number => {
+                let numbers = self.numbers.unwrap_or_default().context();
+                mix(tag ^ 1 << 48, numbers | (self.history & 0xFF) << 40)
             }
             Kind::Column => {
                 let above = self.prev_line_start + self.column as usize;
@@ -1157,6 +1250,9 @@ impl Orders {
         for rows in self.rows.iter_mut().flatten() {
             rows.update(pos, byte);
         }
+        if let Some(n) = &mut self.numbers {
+            n.update(byte);
+        }
         if byte == b'\n' {
             self.prev_line_start = self.line_start;
             self.line_start = pos;
@@ -1342,14 +1438,20 @@ pub(crate) mod tests {
         assert_ne!(red.1, other.1);
     }
 
+    /// A model with the text structure on (format version 13) that has learned `data`.
+    fn learned(kinds: &[Kind], data: &[u8]) -> Orders {
+        let mut orders = Orders::new(kinds, 16, Surprise::CURRENT, true, true, false);
+        for i in 0..data.len() {
+            orders.update(&data[..=i], data[i]);
+        }
+        orders
+    }
+
     #[test]
     fn delimited_rows_key_on_fields() {
         let kinds = [Kind::Column, Kind::Unigram];
         let after = |data: &[u8]| {
-            let mut orders = Orders::new(&kinds, 16, Surprise::CURRENT, true, true, false);
-            for i in 0..data.len() {
-                orders.update(&data[..=i], data[i]);
-            }
+            let orders = learned(&kinds, data);
             let hashes = (orders.context_hash(0, data), orders.context_hash(1, data));
             ((orders.in_force(0).0, orders.in_force(1).0), hashes)
         };
@@ -1370,10 +1472,7 @@ pub(crate) mod tests {
     fn bracketed_lists_key_on_the_pair_before() {
         let kinds = [Kind::Column, Kind::Unigram];
         let after = |data: &[u8]| {
-            let mut orders = Orders::new(&kinds, 16, Surprise::CURRENT, true, true, false);
-            for i in 0..data.len() {
-                orders.update(&data[..=i], data[i]);
-            }
+            let orders = learned(&kinds, data);
             (orders.in_force(0).0, orders.context_hash(0, data))
         };
         // The second coordinate of a pair after two pairs: on one long line, so the
@@ -1388,6 +1487,32 @@ pub(crate) mod tests {
         assert_eq!(kind, Kind::Column, "one pair before is no list yet");
         let (kind, _) = after(b"[[-24.39,14.81],[-24.5,14.92],[-24.3,14.9]]");
         assert_eq!(kind, Kind::Column, "outside a row");
+    }
+
+    #[test]
+    fn numbers_on_long_lines_key_on_their_place() {
+        let kinds = [Kind::Column];
+        let after = |data: &[u8]| {
+            let orders = learned(&kinds, data);
+            (orders.in_force(0).0, orders.context_hash(0, data))
+        };
+        let line = |path: &str| {
+            let mut data = b"<path d=\"".repeat(30);
+            data.extend_from_slice(path.as_bytes());
+            data
+        };
+        // The third argument of `c`, two digits after its point: the same place.
+        let (kind, a) = after(&line("M7.988 12.158c-1.851 0-2.94"));
+        let (_, b) = after(&line("M3.1 45.678c-9.9 0-7.14"));
+        let (_, c) = after(&line("M7.988 12.158c-1.851 0 2.94"));
+        let (_, d) = after(&line("M7.988 12.158c-1.851-2.94"));
+        assert_eq!(kind, Kind::Number);
+        assert_eq!(a, b);
+        assert_ne!(a, c, "another separator");
+        assert_ne!(a, d, "another argument");
+        // Short lines keep the column.
+        let (kind, _) = after(b"M7.988 12.158c-1.851 0-2.94");
+        assert_eq!(kind, Kind::Column);
     }
 
     /// A binary "bitmap": rows of `width` bytes, each row the one above with a few bytes
