@@ -761,6 +761,20 @@ impl Lane {
 
 /// The neural expert's bit probabilities for every node, from its byte weights.
 pub(super) fn neural_inputs(w: &Weights, inputs: &mut [[i32; MAX_INPUTS]; 256], col: usize) {
+    if w.iter().all(|&x| x == w[0]) {
+        // Even odds on every decision (priming, plain blocks): each node's two subtrees
+        // weigh the same, so the division below gives exactly 2048 at every node.
+        let even = stretch(2048);
+        for row in &mut inputs[1..] {
+            row[col] = even;
+        }
+        return;
+    }
+    neural_inputs_divided(w, inputs, col);
+}
+
+/// [`neural_inputs`] without the shortcut for even odds.
+fn neural_inputs_divided(w: &Weights, inputs: &mut [[i32; MAX_INPUTS]; 256], col: usize) {
     let mut sums = [0u64; 512];
     for (s, &w) in sums[256..].iter_mut().zip(w.iter()) {
         *s = u64::from(w) + 1;
@@ -777,3 +791,21 @@ pub(super) fn neural_inputs(w: &Weights, inputs: &mut [[i32; MAX_INPUTS]; 256], 
 /// Margin in [`Spec::lane_bytes`] for a lane's state that does not scale with the block
 /// (per-node scratch, state maps, counters: about 100 KiB today).
 pub(super) const LANE_FIXED_BYTES: u64 = 256 << 10;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn even_odds_take_the_shortcut_to_the_same_inputs() {
+        for w in [EVEN, [7; 256], [u32::MAX >> 9; 256]] {
+            // Filled with a value neither writes, so a node left out shows.
+            let mut short = Box::new([[i32::MIN; MAX_INPUTS]; 256]);
+            let mut divided = Box::new([[i32::MIN; MAX_INPUTS]; 256]);
+            neural_inputs(&w, &mut short, 3);
+            neural_inputs_divided(&w, &mut divided, 3);
+            assert_eq!(short, divided);
+            assert!(short[1..].iter().all(|row| row[3] == stretch(2048)));
+        }
+    }
+}
