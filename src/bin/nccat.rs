@@ -222,6 +222,7 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Options, Usage> {
         }
     }
     opts.mode = mode.unwrap_or(Mode::Decompress);
+    let level_given = level.is_some();
     let level = level.unwrap_or(DEFAULT_LEVEL);
     let kind = predictor.unwrap_or(PredictorKind::Mix(profile_of_level(level)));
     let kind = match (&model, kind) {
@@ -230,9 +231,11 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Options, Usage> {
         (_, k) => k,
     };
     opts.config = opts.config.predictor(kind);
-    opts.config = match block {
-        Some(block) => opts.config.block_size(block),
-        None => opts
+    // A level names its block size; only the default level's may grow with one thread.
+    opts.config = match (block, level_given) {
+        (Some(block), _) => opts.config.block_size(block),
+        (None, true) => opts.config.block_size(LEVEL_BLOCKS[usize::from(level - 1)]),
+        (None, false) => opts
             .config
             .default_block_size(LEVEL_BLOCKS[usize::from(level - 1)]),
     };
