@@ -186,7 +186,6 @@ pub(crate) struct Orders {
     structure: Option<Structure>,
     /// In machine code, the instruction decoder.
     code: Option<X86>,
-    /// On text, the fields of the current and the last line (format version 13 on).
     /// On text, where the next byte sits among numbers (format version 13 on).
     numbers: Option<Numbers>,
     /// On text, the rows of delimited fields: lines, and bracketed lists (format version
@@ -215,7 +214,7 @@ struct Rows {
     above_twice: Option<usize>,
     /// A row has ended.
     closed: bool,
-    /// Hash of the current field's bytes so far.
+    /// Hash of the current field's bytes so far (lines only: in lists no slot keys on it).
     content: u64,
 }
 
@@ -275,11 +274,13 @@ impl Rows {
         } else if delimits && self.fields.len() < Rows::MAX_FIELDS {
             self.fields.push(pos);
         }
-        self.content = if opens || closes || delimits {
-            0
-        } else {
-            mix(self.content, u64::from(byte) + 1)
-        };
+        if !self.brackets {
+            self.content = if closes || delimits {
+                0
+            } else {
+                mix(self.content, u64::from(byte) + 1)
+            };
+        }
     }
 
     /// Whether the rows look like a table's: inside a row, the last two had the same
@@ -310,7 +311,7 @@ impl Rows {
         (f as u64) << 20 ^ (offset.min(31) as u64) << 40 ^ (at(offset) | at(offset + 1) << 10)
     }
 
-    /// The field's number and its bytes so far.
+    /// The field's number and its bytes so far (lines).
     fn content(&self) -> u64 {
         mix((self.fields.len() as u64) << 20, self.content)
     }
@@ -398,8 +399,7 @@ struct Mode {
     records: bool,
     /// Binary, in a block of machine code.
     code: bool,
-    /// Text in a table's lines, or in a bracketed list's rows, or past a long line's
-    /// start.
+    /// Text in a table's lines; in a bracketed list's rows; past column [`LONG_LINE`].
     table: bool,
     list: bool,
     long_line: bool,

@@ -10,8 +10,8 @@
 //!
 //! [`Kind::Code`]: super::orders::Kind::Code
 
-/// What the next byte of the instruction stream is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// What the next byte of the instruction stream is, in the order the fields come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Default)]
 pub(crate) enum Field {
     /// The first byte of an instruction, or a byte after its prefixes.
     #[default]
@@ -190,22 +190,12 @@ impl X86 {
 
     /// Moves to the next displacement or immediate byte, or to the next instruction.
     fn operands(&mut self) {
-        if self.disp > 0 {
-            if self.field != Field::Disp {
-                self.field = Field::Disp;
-                self.index = 0;
-            }
-            if self.index < self.disp {
+        for (field, len) in [(Field::Disp, self.disp), (Field::Imm, self.imm)] {
+            if self.field == field && self.index < len {
                 return;
             }
-            self.disp = 0;
-        }
-        if self.imm > 0 {
-            if self.field != Field::Imm {
-                self.field = Field::Imm;
-                self.index = 0;
-            }
-            if self.index < self.imm {
+            if self.field < field && len > 0 {
+                (self.field, self.index) = (field, 0);
                 return;
             }
         }

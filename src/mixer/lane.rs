@@ -385,7 +385,6 @@ impl Lane {
         self.start_block();
     }
 
-    /// Marks the block's first byte: the boost and the APMs' fast phase count from here.
     /// Models the block as x86 machine code ([`Orders::set_code`]).
     pub(super) fn set_code(&mut self) {
         if let Some(o) = &mut self.orders {
@@ -393,6 +392,7 @@ impl Lane {
         }
     }
 
+    /// Marks the block's first byte: the boost and the APMs' fast phase count from here.
     pub(super) fn start_block(&mut self) {
         self.start = self.bytes.len();
         let rate = if self.spec.apm_fast_bytes > 0 { 6 } else { 7 };
