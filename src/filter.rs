@@ -19,7 +19,7 @@
 //! operands, and decoding inverts encoding for every input.
 
 /// `CALL rel32`.
-const CALL: u8 = 0xE8;
+pub(crate) const CALL: u8 = 0xE8;
 
 /// `MOV r, r/m`; `LEA`; `MOV r/m, r`: with a RIP-relative ModRM, the most common references
 /// to data in 64-bit code.
@@ -31,9 +31,9 @@ const SPAN: i64 = 1 << 24;
 /// Blocks with fewer filterable calls than one per this many bytes are left alone: x86
 /// code has one every 20-160 bytes; other binary data about one per 4 KiB or fewer, text
 /// none.
-const DENSITY: usize = 256;
+pub(crate) const DENSITY: usize = 256;
 
-fn filterable(operand_top: u8) -> bool {
+pub(crate) fn filterable(operand_top: u8) -> bool {
     operand_top == 0x00 || operand_top == 0xFF
 }
 

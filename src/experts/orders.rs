@@ -16,7 +16,7 @@
 use crate::hint::prefetch;
 use crate::logistic::{bump16, squash, stretch, StateMap, CELL_INIT};
 
-use super::x86::X86;
+use super::x86::{Calls, X86};
 
 /// Context kinds this model can use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,8 +184,9 @@ pub(crate) struct Orders {
     records: bool,
     /// On text, the sparse slots key on its structure (format version 13 on).
     structure: Option<Structure>,
-    /// In machine code, the instruction decoder.
+    /// In machine code, the instruction decoder, and where the code is.
     code: Option<X86>,
+    calls: Calls,
     /// On text, where the next byte sits among numbers (format version 13 on).
     numbers: Option<Numbers>,
     /// On text, the rows of delimited fields: lines, and bracketed lists (format version
@@ -764,6 +765,7 @@ impl Orders {
             records,
             structure: structure.then(Structure::default),
             code: None,
+            calls: Calls::default(),
             rows: structure.then(|| [Rows::lines(), Rows::brackets()]),
             numbers: structure.then(Numbers::default),
         };
@@ -772,7 +774,8 @@ impl Orders {
     }
 
     /// Models the block as x86 machine code (a block through the x86 filter): on binary
-    /// stretches the column and unigram slots key on instructions ([`Kind::Code`]).
+    /// stretches that [`Calls`] finds to be code, the column and unigram slots key on
+    /// instructions ([`Kind::Code`]).
     pub(crate) fn set_code(&mut self) {
         self.code = Some(X86::default());
     }
@@ -781,7 +784,7 @@ impl Orders {
     /// 0 elsewhere).
     pub(crate) fn code_field(&self) -> usize {
         match self.code {
-            Some(c) if self.binary > BINARY_ON => 1 + c.field as usize,
+            Some(c) if self.binary > BINARY_ON && self.calls.code => 1 + c.field as usize,
             _ => 0,
         }
     }
@@ -811,6 +814,7 @@ impl Orders {
             *s = Structure::default();
         }
         self.code = None;
+        self.calls = Calls::default();
         if let Some(rows) = &mut self.rows {
             *rows = [Rows::lines(), Rows::brackets()];
         }
@@ -919,7 +923,7 @@ impl Orders {
         Mode {
             binary,
             records: binary && self.records && self.record.len != 0,
-            code: binary && self.code.is_some(),
+            code: binary && self.code.is_some() && self.calls.code,
             table,
             list,
             long_line: !binary && self.numbers.is_some() && self.column > LONG_LINE,
@@ -1266,6 +1270,7 @@ impl Orders {
         }
         if let Some(c) = &mut self.code {
             c.update(byte);
+            self.calls.update(self.history);
         }
         self.next_contexts(bytes);
     }

@@ -6,9 +6,12 @@
 //! A byte is either part of an instruction's opcode (prefixes, escapes, VEX/EVEX payload,
 //! the opcode itself), its ModRM or SIB byte, or a displacement or immediate byte. Data
 //! parses as garbage instructions, and x86 resynchronises within a few instructions after
-//! it, so the state needs no detection: it is only ever a context.
+//! it, so the decoder needs no detection; which bytes are modelled as code is judged by
+//! [`Calls`], over the bytes themselves.
 //!
 //! [`Kind::Code`]: super::orders::Kind::Code
+
+use crate::filter::{filterable, CALL, DENSITY};
 
 /// What the next byte of the instruction stream is, in the order the fields come.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Default)]
@@ -50,6 +53,44 @@ pub(crate) struct X86 {
 }
 
 const KNOWN: u16 = 1 << 10;
+
+/// Whether the recent bytes are machine code, judged as the x86 filter judges a block
+/// (`filter::worth_filtering`) but over the last few KiB: by how often a `CALL rel32` with
+/// a near target (`E8`, then an operand whose top byte is `00` or `FF`) has come. An
+/// executable's code sections hold one every 20-160 bytes; its other sections (symbols,
+/// relocations, unwind tables, strings) are modelled better as data, and hold one per KiB
+/// or fewer. Code starts where they come at least once per [`DENSITY`] bytes and ends
+/// where they come less than once per `4 * DENSITY`, so a stretch of code with few calls
+/// stays code (`docs/tuning.md`, "Code within executables").
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Calls {
+    /// Calls seen, each [`Calls::UNIT`], decaying by `2^-HORIZON_BITS` a byte.
+    level: u32,
+    /// The bytes are code.
+    pub(crate) code: bool,
+}
+
+impl Calls {
+    const UNIT: u32 = 1 << 16;
+    const HORIZON_BITS: u32 = 12;
+    /// The level of one call per `bytes` bytes, held steady.
+    const fn level_of(bytes: usize) -> u32 {
+        (Calls::UNIT << Calls::HORIZON_BITS) / bytes as u32
+    }
+
+    /// Takes the next byte; `history` holds the last 8 bytes, this one in the low byte.
+    pub(crate) fn update(&mut self, history: u64) {
+        self.level -= self.level >> Calls::HORIZON_BITS;
+        if (history >> 32) as u8 == CALL && filterable(history as u8) {
+            self.level += Calls::UNIT;
+        }
+        if self.level >= Calls::level_of(DENSITY) {
+            self.code = true;
+        } else if self.level < Calls::level_of(4 * DENSITY) {
+            self.code = false;
+        }
+    }
+}
 
 impl X86 {
     /// Takes the next byte of the stream.
@@ -288,5 +329,65 @@ mod tests {
         }
         assert_eq!(x.field, Field::Start);
         assert_eq!(x.prev[0], KNOWN | 0x8B);
+    }
+
+    /// Bytes with a near `CALL` every `every` bytes (none for 0), the rest noise without
+    /// `E8`.
+    fn stretch_with_calls(len: usize, every: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        let mut bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x as u8).min(0xE7)
+            })
+            .collect();
+        if every > 0 {
+            for i in (0..len.saturating_sub(5)).step_by(every) {
+                bytes[i] = CALL;
+                bytes[i + 4] = if i % 2 == 0 { 0x00 } else { 0xFF };
+            }
+        }
+        bytes
+    }
+
+    /// Whether `Calls` says code after each byte of `bytes`.
+    fn judged(bytes: &[u8]) -> Vec<bool> {
+        let (mut calls, mut history) = (Calls::default(), 0u64);
+        bytes
+            .iter()
+            .map(|&b| {
+                history = history << 8 | u64::from(b);
+                calls.update(history);
+                calls.code
+            })
+            .collect()
+    }
+
+    #[test]
+    fn calls_mark_where_the_code_is() {
+        const K: usize = 1 << 10;
+        // Data, code (a call every 64 bytes), code with fewer calls (every 600), data
+        // without calls, and relocation-like data (a call pattern every 600 bytes).
+        let parts = [(0, 0), (64, 1), (600, 2), (0, 3), (600, 4)];
+        let bytes: Vec<u8> = parts
+            .iter()
+            .flat_map(|&(every, seed)| stretch_with_calls(16 * K, every, seed))
+            .collect();
+        let code = judged(&bytes);
+        let part = |i: usize| &code[i * 16 * K..(i + 1) * 16 * K];
+        assert!(part(0).iter().all(|&c| !c), "data is not code");
+        assert!(!part(1)[0], "code starts as data");
+        assert!(part(1)[2 * K..].iter().all(|&c| c), "code within 2 KiB");
+        assert!(part(2).iter().all(|&c| c), "sparser calls stay code");
+        assert!(
+            part(3)[8 * K..].iter().all(|&c| !c),
+            "data again within 8 KiB"
+        );
+        assert!(
+            part(4).iter().all(|&c| !c),
+            "sparse calls in data start no code"
+        );
     }
 }
