@@ -600,15 +600,16 @@ impl RecordLength {
 
 /// How far a surprise sets a counter back: a counter whose bit had probability below 1/4
 /// continues from count `min(count, cap)`, so it follows a change of regime quickly (the
-/// nonstationary counters of paq). Measured on the bench corpus (`nccat -z` per file, with
-/// twice the version 2 slots up to `2^22`): cap 2 everywhere took 0.42% off the total but made the
-/// novels larger (book1 +0.3%); no setback on text cost the rest of the text files what
-/// they gained (1,378,461 against 1,375,643 for caps 6 and 2).
+/// nonstationary counters of paq). Prose is close to stationary, records, code and markup
+/// change regime often (`docs/tuning.md`, "Counter setbacks").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Surprise {
-    /// Cap while the recent bytes are text: prose is close to stationary.
+    /// Cap while the recent bytes are text, in the order contexts from order 4 up.
     pub(crate) text: u16,
-    /// Cap while they are binary (`BINARY_ON`): records and code change regime often.
+    /// Cap while they are text, in the other contexts: orders 1 to 3, words, column and
+    /// structure.
+    pub(crate) text_short: u16,
+    /// Cap while they are binary (`BINARY_ON`).
     pub(crate) binary: u16,
 }
 
@@ -616,10 +617,31 @@ impl Surprise {
     /// No setback (format versions 1 and 2).
     pub(crate) const NONE: Surprise = Surprise {
         text: LIMIT,
+        text_short: LIMIT,
         binary: LIMIT,
     };
-    /// Format version 3 on.
-    pub(crate) const CURRENT: Surprise = Surprise { text: 6, binary: 2 };
+    /// Format versions 3 to 12.
+    pub(crate) const CURRENT: Surprise = Surprise {
+        text: 6,
+        text_short: 6,
+        binary: 2,
+    };
+    /// Format version 13 on: the short contexts of text set back as far as binary ones.
+    pub(crate) const SPLIT: Surprise = Surprise {
+        text: 6,
+        text_short: 2,
+        binary: 2,
+    };
+
+    /// The cap of a context of `kind` while the recent bytes are binary or not.
+    #[inline]
+    fn cap(&self, kind: Kind, binary: bool) -> u16 {
+        match kind {
+            _ if binary => self.binary,
+            Kind::Order(n) if n >= 4 => self.text,
+            _ => self.text_short,
+        }
+    }
 }
 
 /// Stretch buckets per counter count in `Orders::adapt`.
@@ -1215,16 +1237,13 @@ impl Orders {
     pub(crate) fn update(&mut self, bytes: &[u8], byte: u8) {
         let b = usize::from(byte);
         // `binary` is still the value the prediction saw: it moves on below.
-        let cap = if self.binary > BINARY_ON {
-            self.surprise.binary
-        } else {
-            self.surprise.text
-        };
+        let binary = self.binary > BINARY_ON;
         for k in 0..self.kinds.len() {
             let found = self.found[k];
             if found.idle {
                 continue;
             }
+            let cap = self.surprise.cap(self.kinds[k], binary);
             let s = match found.high {
                 Some(s) => s as usize,
                 None => self.lookup_or_insert(self.place(found.hash)),
@@ -1376,6 +1395,25 @@ pub(crate) mod tests {
         assert!(!t.in_tag && t.tag == path.tag);
         let t = after(b"</svg>");
         assert!(!t.in_tag && t.tag != path.tag);
+    }
+
+    #[test]
+    fn text_sets_short_contexts_back_further_than_long_orders() {
+        let split = Surprise::SPLIT;
+        for kind in [
+            Kind::Order(1),
+            Kind::Order(3),
+            Kind::Word,
+            Kind::Column,
+            Kind::Nest,
+        ] {
+            assert_eq!(split.cap(kind, false), 2, "{kind:?} on text");
+        }
+        assert_eq!(split.cap(Kind::Order(4), false), 6);
+        assert_eq!(split.cap(Kind::Order(6), false), 6);
+        assert_eq!(split.cap(Kind::Order(6), true), 2);
+        // Versions 3 to 12: one cap for every context on text.
+        assert_eq!(Surprise::CURRENT.cap(Kind::Order(1), false), 6);
     }
 
     #[test]

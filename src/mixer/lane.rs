@@ -60,8 +60,12 @@ pub(super) const APM_FAST_BYTES: usize = 128 << 10;
 /// constants").
 pub(super) const BOOST: (usize, usize) = (96, 16384);
 
-/// Learning rate of the gate's second layer (the first's is 12, plus a boost while the
-/// block is young). Its weight sets are the first group's (node, match state, class)
+/// Learning rate of the gate's first layer from format version 13 (12 before), plus a
+/// boost while the block is young (`docs/tuning.md`, "Counter setbacks").
+pub(super) const GATE_RATE: i32 = 14;
+
+/// Learning rate of the gate's second layer (the first's is [`GATE_RATE`], plus a boost
+/// while the block is young). Its weight sets are the first group's (node, match state, class)
 /// (`docs/tuning.md`, "Gate constants").
 pub(super) const FINAL_RATE: i32 = 9;
 
@@ -163,6 +167,9 @@ pub(super) struct Spec {
     /// ([`Predictor::codes_bits`]), so only the 8 nodes on its path are evaluated, with a
     /// 16-bit probability each.
     pub(super) bits: bool,
+    /// The learning rate of the gate's first layer ([`GATE_RATE`] from format version 13,
+    /// 12 before).
+    pub(super) gate_rate: i32,
     /// The gate's learning boost at the block start and the bytes over which it halves.
     pub(super) boost: (usize, usize),
     /// Format version 10 on: a first-layer mixer skips its training step on a decision it
@@ -208,7 +215,9 @@ impl Spec {
             // version 2's 64 MiB for the default block, and nonstationary counters.
             table_extra: if version >= 3 { 2 } else { 1 },
             table_max: if version >= 3 { 21 } else { 22 },
-            surprise: if version >= 3 {
+            surprise: if version >= STRUCTURE_VERSION {
+                Surprise::SPLIT
+            } else if version >= 3 {
                 Surprise::CURRENT
             } else {
                 Surprise::NONE
@@ -221,6 +230,11 @@ impl Spec {
             // (`docs/tuning.md`, "Gate constants").
             groups: version >= 6 && !(version >= RATIO_VERSION && mask == profile_mask::FAST),
             bits: version >= BITS_VERSION,
+            gate_rate: if version >= STRUCTURE_VERSION {
+                GATE_RATE
+            } else {
+                12
+            },
             boost: if version >= 6 { BOOST } else { (36, 8192) },
             skip_error: if version >= RATIO_VERSION {
                 SKIP_ERROR
@@ -319,7 +333,9 @@ impl Lane {
             evaluated: 0,
             mixers: GROUP_SETS[..if spec.groups { GROUPS } else { 1 }]
                 .iter()
-                .map(|&n| Mixer::new(256 * n, 12, WEIGHT_ONE / 4).skipping(spec.skip_error))
+                .map(|&n| {
+                    Mixer::new(256 * n, spec.gate_rate, WEIGHT_ONE / 4).skipping(spec.skip_error)
+                })
                 .collect(),
             sets: [0; GROUPS],
             final_mix: spec
