@@ -802,11 +802,19 @@ impl Orders {
         self.code = Some(X86::default());
     }
 
-    /// In machine code, the field of the instruction the next byte is in (`1..=7`;
-    /// 0 elsewhere).
-    pub(crate) fn code_field(&self) -> usize {
+    /// The context of the gate's second weight-set group: in machine code, the field of
+    /// the instruction the next byte is in (`1..=7`); on text (format version 13 on), `8`
+    /// plus how many order contexts have been seen before (`0..=5`, looked up by
+    /// [`Orders::lookup_high`] for this byte): how novel the bytes are; 0 elsewhere.
+    pub(crate) fn gate_context(&self) -> usize {
+        let binary = self.binary > BINARY_ON;
         match self.code {
-            Some(c) if self.binary > BINARY_ON && self.calls.code => 1 + c.field as usize,
+            Some(c) if binary && self.calls.code => 1 + c.field as usize,
+            _ if !binary && self.structure.is_some() => {
+                let found = self.kinds.iter().zip(&self.found);
+                let orders = found.filter(|(k, f)| matches!(k, Kind::Order(_)) && f.high.is_some());
+                8 + orders.count().min(5)
+            }
             _ => 0,
         }
     }
@@ -1488,6 +1496,23 @@ pub(crate) mod tests {
             orders.update(&data[..=i], data[i]);
         }
         orders
+    }
+
+    #[test]
+    fn the_gate_context_on_text_counts_the_orders_seen_before() {
+        let kinds = [1, 2, 3, 4, 6].map(Kind::Order);
+        let mut orders = learned(&kinds, b"the quick brown fox. the quick brown fox");
+        orders.lookup_high();
+        // Every order has seen what follows "fox": all five are found.
+        assert_eq!(orders.gate_context(), 8 + 5);
+        let mut orders = learned(&kinds, b"the quick brown fox. QZ");
+        orders.lookup_high();
+        // Nothing has followed "Z" or "QZ" before: no order finds its slot.
+        assert_eq!(orders.gate_context(), 8);
+        // Binary data that is not code: group 1's single set, as before version 13.
+        let mut orders = learned(&kinds, &[0u8, 1, 2, 3, 200, 201, 202].repeat(200));
+        orders.lookup_high();
+        assert_eq!(orders.gate_context(), 0);
     }
 
     #[test]

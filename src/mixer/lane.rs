@@ -62,7 +62,7 @@ pub(super) const BOOST: (usize, usize) = (96, 16384);
 
 /// Learning rate of the gate's first layer from format version 13 (12 before), plus a
 /// boost while the block is young (`docs/tuning.md`, "Counter setbacks").
-pub(super) const GATE_RATE: i32 = 14;
+pub(super) const GATE_RATE: i32 = 15;
 
 /// Learning rate of the gate's second layer (the first's is [`GATE_RATE`], plus a boost
 /// while the block is young). Its weight sets are the first group's (node, match state, class)
@@ -133,7 +133,7 @@ pub(super) struct Lane {
 pub(super) const GROUPS: usize = 3;
 
 /// Weight sets per group, each times 256 nodes.
-pub(super) const GROUP_SETS: [usize; GROUPS] = [MATCH_STATES * CLASSES, 8, 64];
+pub(super) const GROUP_SETS: [usize; GROUPS] = [MATCH_STATES * CLASSES, 14, 64];
 
 /// Which experts a lane runs and how large its tables are.
 #[derive(Clone, Debug)]
@@ -486,7 +486,7 @@ impl Lane {
         let before = self.bytes.len().checked_sub(2).map_or(0, |i| self.bytes[i]);
         self.sets = [
             match_state * CLASSES + class(last),
-            self.orders.as_ref().map_or(0, Orders::code_field),
+            self.orders.as_ref().map_or(0, Orders::gate_context),
             usize::from(before >> 5) * 8 + usize::from(last >> 5),
         ]
         .map(|s| s * 256);
