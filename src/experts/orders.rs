@@ -184,8 +184,9 @@ pub(crate) struct Orders {
     records: bool,
     /// On text, the sparse slots key on its structure (format version 13 on).
     structure: Option<Structure>,
-    /// In machine code, the instruction decoder, and where the code is.
+    /// In machine code, the instruction decoder.
     code: Option<X86>,
+    /// In machine code, whether the recent bytes are code (updated only while `code` is).
     calls: Calls,
     /// On text, where the next byte sits among numbers (format version 13 on).
     numbers: Option<Numbers>,
@@ -620,8 +621,8 @@ impl Surprise {
         text_short: LIMIT,
         binary: LIMIT,
     };
-    /// Format versions 3 to 12.
-    pub(crate) const CURRENT: Surprise = Surprise {
+    /// Format versions 3 to 12: one cap for every context on text.
+    pub(crate) const UNIFORM_TEXT: Surprise = Surprise {
         text: 6,
         text_short: 6,
         binary: 2,
@@ -1341,7 +1342,7 @@ pub(crate) mod tests {
 
     /// Runs `data` through a model of `kinds` the way the mixer does.
     fn run(kinds: &[Kind], data: &[u8]) -> Orders {
-        let mut orders = Orders::new(kinds, 16, Surprise::CURRENT, true, false, false);
+        let mut orders = Orders::new(kinds, 16, Surprise::UNIFORM_TEXT, true, false, false);
         let mut inputs = [[0i32; 16]; 256];
         for i in 0..data.len() {
             orders.predict_high(&mut inputs, 0);
@@ -1420,27 +1421,26 @@ pub(crate) mod tests {
         assert_eq!(split.cap(Kind::Order(4), false), 6);
         assert_eq!(split.cap(Kind::Order(6), false), 6);
         assert_eq!(split.cap(Kind::Order(6), true), 2);
-        // Versions 3 to 12: one cap for every context on text.
-        assert_eq!(Surprise::CURRENT.cap(Kind::Order(1), false), 6);
+        assert_eq!(Surprise::UNIFORM_TEXT.cap(Kind::Order(1), false), 6);
     }
 
     #[test]
     fn a_surprise_sets_a_confident_counter_back() {
         let mut cell = CELL_INIT;
         for _ in 0..40 {
-            bump16(&mut cell, 1, LIMIT, Surprise::CURRENT.binary);
+            bump16(&mut cell, 1, LIMIT, Surprise::UNIFORM_TEXT.binary);
         }
         assert_eq!(cell & 15, LIMIT);
         let mut patient = cell;
         bump16(&mut patient, 0, LIMIT, LIMIT);
-        bump16(&mut cell, 0, LIMIT, Surprise::CURRENT.binary);
+        bump16(&mut cell, 0, LIMIT, Surprise::UNIFORM_TEXT.binary);
         // From count 2 the 0 moves the probability ~5 times further than from count 15.
-        assert_eq!(cell & 15, Surprise::CURRENT.binary + 1);
+        assert_eq!(cell & 15, Surprise::UNIFORM_TEXT.binary + 1);
         let moved = |c: u16| 4095 - i32::from(c >> 4);
         assert!(moved(cell) > 4 * moved(patient), "{cell:#x} {patient:#x}");
         // An expected bit leaves the count alone.
         let mut steady = patient;
-        bump16(&mut steady, 1, LIMIT, Surprise::CURRENT.binary);
+        bump16(&mut steady, 1, LIMIT, Surprise::UNIFORM_TEXT.binary);
         assert_eq!(steady & 15, LIMIT);
     }
 
@@ -1491,7 +1491,7 @@ pub(crate) mod tests {
 
     /// A model with the text structure on (format version 13) that has learned `data`.
     fn learned(kinds: &[Kind], data: &[u8]) -> Orders {
-        let mut orders = Orders::new(kinds, 16, Surprise::CURRENT, true, true, false);
+        let mut orders = Orders::new(kinds, 16, Surprise::UNIFORM_TEXT, true, true, false);
         for i in 0..data.len() {
             orders.update(&data[..=i], data[i]);
         }
@@ -1610,7 +1610,7 @@ pub(crate) mod tests {
     fn a_record_length_is_detected_and_the_word_slots_key_on_records() {
         let data = bitmap(37, 40);
         let kinds = [Kind::Word, Kind::Unigram];
-        let mut orders = Orders::new(&kinds, 16, Surprise::CURRENT, true, false, false);
+        let mut orders = Orders::new(&kinds, 16, Surprise::UNIFORM_TEXT, true, false, false);
         let mut inputs = [[0i32; 16]; 256];
         for i in 0..data.len() {
             orders.predict_high(&mut inputs, 0);
@@ -1636,7 +1636,7 @@ pub(crate) mod tests {
         assert_eq!(orders.record.len, 0);
         assert_eq!(orders.in_force(0).0, Kind::Word);
         // Without `records` (format versions before 5) the slots stay word contexts.
-        let mut plain = Orders::new(&kinds, 16, Surprise::CURRENT, false, false, false);
+        let mut plain = Orders::new(&kinds, 16, Surprise::UNIFORM_TEXT, false, false, false);
         for i in 0..data.len() {
             plain.predict_high(&mut inputs, 0);
             plain.update(&data[..=i], data[i]);
@@ -1661,8 +1661,14 @@ pub(crate) mod tests {
     fn a_grown_table_finds_every_slot_it_held() {
         let contexts: Vec<u64> = (1..=30_000u64).map(|i| mix(i, 77)).collect();
         for (from, to) in [(19, 20), (19, 21), (20, 21)] {
-            let mut orders =
-                Orders::new(&[Kind::Order(1)], from, Surprise::CURRENT, true, true, true);
+            let mut orders = Orders::new(
+                &[Kind::Order(1)],
+                from,
+                Surprise::UNIFORM_TEXT,
+                true,
+                true,
+                true,
+            );
             let mut held = Vec::new();
             for (i, &hash) in contexts.iter().enumerate() {
                 let nibble = i % 16;
@@ -1704,7 +1710,7 @@ pub(crate) mod tests {
         let fresh = Orders::new(
             &[Kind::Order(1), Kind::Word],
             16,
-            Surprise::CURRENT,
+            Surprise::UNIFORM_TEXT,
             true,
             false,
             false,

@@ -61,7 +61,8 @@ pub(super) const APM_FAST_BYTES: usize = 128 << 10;
 pub(super) const BOOST: (usize, usize) = (96, 16384);
 
 /// Learning rate of the gate's first layer from format version 13 (12 before), plus a
-/// boost while the block is young (`docs/tuning.md`, "Counter setbacks").
+/// boost while the block is young: code, markup and data change regime more often than
+/// prose (`docs/tuning.md`, "Counter setbacks" and "Novelty in the gate").
 pub(super) const GATE_RATE: i32 = 15;
 
 /// Learning rate of the gate's second layer (the first's is [`GATE_RATE`], plus a boost
@@ -128,8 +129,9 @@ pub(super) struct Lane {
 
 /// Weight-set groups of the gate's first layer from format version 6. Each group's context
 /// (with the node): the copy match state and the previous byte's class (version 2's single
-/// set); none, or in machine code the instruction field of the byte (format version 13);
-/// the top 3 bits of the two previous bytes (`docs/tuning.md`, "Gate constants").
+/// set); none, or from format version 13 [`Orders::gate_context`] (in machine code the
+/// instruction field of the byte, on text how many order contexts were seen before); the
+/// top 3 bits of the two previous bytes (`docs/tuning.md`, "Gate constants").
 pub(super) const GROUPS: usize = 3;
 
 /// Weight sets per group, each times 256 nodes.
@@ -218,7 +220,7 @@ impl Spec {
             surprise: if version >= STRUCTURE_VERSION {
                 Surprise::SPLIT
             } else if version >= 3 {
-                Surprise::CURRENT
+                Surprise::UNIFORM_TEXT
             } else {
                 Surprise::NONE
             },
