@@ -1,5 +1,6 @@
 #!/bin/sh
-# Decoding time of the worst crafted 4 KB streams of each profile (examples/crafted.rs):
+# Decoding time of the worst crafted 4 KB streams of each profile (examples/crafted.rs:
+# claimed lengths, table sizes, tiny blocks):
 #
 #   benches/crafted.sh NCCAT [nccat options...]
 #

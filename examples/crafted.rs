@@ -6,7 +6,9 @@
 //! reads as the run its model finds likeliest, so it decodes to the claimed length before
 //! failing). For the mixing profiles, also `{profile}-sizes.nc`: valid blocks whose
 //! lengths need primed states of different table sizes (a block of 20,000 bytes, one of
-//! 165,625: each primes anew), then a crafted block as above in what remains.
+//! 165,625: each primes anew), then a crafted block as above in what remains; and
+//! `{profile}-blocks.nc`: as many tiny valid coded blocks as 4 KB holds (each starts
+//! from the primed state anew), then a crafted block in what remains.
 //!
 //! `cargo run --release --example crafted -- DIR` then time `nccat -t DIR/*.nc`
 //! (`benches/crafted.sh` does both).
@@ -15,7 +17,7 @@
 #[path = "../fuzz/src/lib.rs"]
 mod nc_fuzz;
 
-use nc_codec::container::{BlockHeader, BlockKind, MAX_BLOCK_SIZE};
+use nc_codec::container::{BlockHeader, BlockKind, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
 use nc_codec::format::{FLAG_NO_NEURAL, LIGHT_RATIO};
 use nc_codec::{Config, NcWriter, PredictorKind, Profile};
 use std::io::Write;
@@ -59,6 +61,9 @@ fn main() {
             let path = format!("{dir}/{name}-sizes.nc");
             let claim = sizes_stream(&header, predictor, &path);
             println!("{path}: claims {claim} bytes in its last block");
+            let path = format!("{dir}/{name}-blocks.nc");
+            let blocks = blocks_stream(&header, predictor, &path);
+            println!("{path}: {blocks} blocks");
         }
     }
 }
@@ -94,28 +99,56 @@ fn sizes_stream(header: &nc_codec::Header, predictor: PredictorKind, path: &str)
             (seed >> 56) as u8
         })
         .collect();
-    let mut blocks = Vec::new();
-    for len in [20_000u32, 165_625] {
-        let config = Config::new().predictor(predictor).block_size(len);
-        let mut w = NcWriter::with_config(Vec::new(), &config).unwrap();
-        let data: Vec<u8> = noise.iter().cycle().take(len as usize).copied().collect();
-        w.write_all(&data).unwrap();
-        let stream = w.finish().unwrap();
-        // The stream's first block, header and payload, framed again below as block i.
-        let at = config.header().unwrap().size();
-        let h = &stream[at..at + 16];
-        let field = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().unwrap());
-        assert_eq!(h[0], 0, "a coded block");
-        let block = BlockHeader {
-            kind: BlockKind::Coded,
-            flags: h[1],
-            raw_len: field(4),
-            payload_len: field(8),
-            crc: field(12),
-        };
-        let payload = stream[at + 16..at + 16 + block.payload_len as usize].to_vec();
-        blocks.push((block, payload));
-    }
+    let blocks: Vec<_> = [20_000u32, 165_625]
+        .iter()
+        .map(|&len| {
+            let data: Vec<u8> = noise.iter().cycle().take(len as usize).copied().collect();
+            coded_block(predictor, &data)
+        })
+        .collect();
+    finish(header, blocks, path)
+}
+
+/// Writes to `path` a 4 KB stream of `header`: the same tiny coded block (a short text) as
+/// many times as fits, then a crafted block in what remains. Returns the count of tiny
+/// blocks.
+fn blocks_stream(header: &nc_codec::Header, predictor: PredictorKind, path: &str) -> usize {
+    let block = coded_block(predictor, &b"abcabcabcabcabcabcabcabcabcabcab"[..]);
+    let frame = nc_fuzz::framed(header, &[], 0).len() + 16 + 8;
+    // Leave a few bytes of payload for the crafted block.
+    let count = (4096 - frame - 8) / (16 + 8 + block.1.len());
+    finish(header, vec![block; count], path);
+    count
+}
+
+/// `data` as one coded block, as the writer codes it with `predictor`: its header and
+/// payload.
+fn coded_block(predictor: PredictorKind, data: &[u8]) -> (BlockHeader, Vec<u8>) {
+    let config = Config::new()
+        .predictor(predictor)
+        .block_size((data.len() as u32).max(MIN_BLOCK_SIZE));
+    let mut w = NcWriter::with_config(Vec::new(), &config).unwrap();
+    w.write_all(data).unwrap();
+    let stream = w.finish().unwrap();
+    // The stream's first block, header and payload, framed again by the caller.
+    let at = config.header().unwrap().size();
+    let h = &stream[at..at + 16];
+    let field = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().unwrap());
+    assert_eq!(h[0], 0, "a coded block");
+    let block = BlockHeader {
+        kind: BlockKind::Coded,
+        flags: h[1],
+        raw_len: field(4),
+        payload_len: field(8),
+        crc: field(12),
+    };
+    let payload = stream[at + 16..at + 16 + block.payload_len as usize].to_vec();
+    (block, payload)
+}
+
+/// Writes to `path` a 4 KB stream of `header`: `blocks`, then a crafted coded block of
+/// zeros claiming the most its payload may (returned).
+fn finish(header: &nc_codec::Header, mut blocks: Vec<(BlockHeader, Vec<u8>)>, path: &str) -> u32 {
     let used: usize = blocks.iter().map(|(_, p)| p.len()).sum();
     let frame = nc_fuzz::framed(header, &[], 0).len() + (16 + 8) * (blocks.len() + 1);
     let n = 4096 - frame - used;

@@ -40,6 +40,7 @@ mod oneshot;
 pub mod quantizer;
 pub mod range_coder;
 mod read;
+mod tracked;
 mod wide;
 mod write;
 

@@ -12,6 +12,7 @@
 
 use crate::hint::prefetch;
 use crate::logistic::StateMap;
+use crate::tracked::Tracked;
 
 /// Length buckets: 0 (no match), then 1..=15 exactly, then logarithmic up to 31.
 const BUCKETS: usize = 32;
@@ -34,7 +35,7 @@ fn bucket(len: u32) -> usize {
 pub(crate) struct CopyExpert {
     min_len: usize,
     /// `table[hash]` = position after an occurrence of the hashed context, plus 1 (0 = none).
-    table: Vec<u32>,
+    table: Tracked<u32>,
     bits: u32,
     dirty: bool,
     /// Position in the block of the predicted byte, and the current match length.
@@ -64,7 +65,7 @@ impl CopyExpert {
     pub(crate) fn new(min_len: usize, bits: u32) -> Self {
         CopyExpert {
             min_len,
-            table: vec![0; 1 << bits],
+            table: Tracked::new(vec![0; 1 << bits]),
             bits,
             dirty: false,
             ptr: 0,
@@ -78,10 +79,41 @@ impl CopyExpert {
     /// Mixer inputs per node.
     pub(crate) const INPUTS: usize = 2;
 
+    /// Forgets what was written so far: this state is the one
+    /// [`CopyExpert::restore_from`] returns to.
+    pub(crate) fn clear_marks(&mut self) {
+        self.table.clear_marks();
+    }
+
+    /// Returns this expert to `src`'s state, given that it was in that state, with a table
+    /// of the same size, when its marks were last cleared.
+    pub(crate) fn restore_from(&mut self, src: &CopyExpert) {
+        let CopyExpert {
+            min_len,
+            table,
+            bits,
+            dirty,
+            ptr,
+            len,
+            confidence,
+            record,
+            expected,
+        } = src;
+        assert_eq!(self.bits, *bits, "restored from a table of another size");
+        self.table.restore_from(table);
+        self.min_len = *min_len;
+        self.dirty = *dirty;
+        self.ptr = *ptr;
+        self.len = *len;
+        self.confidence.clone_from(confidence);
+        self.record = *record;
+        self.expected = *expected;
+    }
+
     /// Forgets the block.
     pub(crate) fn reset(&mut self) {
         if self.dirty {
-            self.table.fill(0);
+            self.table.all_mut().fill(0);
             self.dirty = false;
         }
         self.ptr = 0;
@@ -125,7 +157,7 @@ impl CopyExpert {
         if bits == self.bits {
             return;
         }
-        self.table = vec![0; 1 << bits];
+        self.table = Tracked::new(vec![0; 1 << bits]);
         self.bits = bits;
         for pos in self.min_len..=bytes.len() {
             self.table[hash(&bytes[pos - self.min_len..pos], bits)] = pos as u32;
@@ -138,7 +170,10 @@ impl CopyExpert {
     pub(crate) fn prefetch(&self, bytes: &[u8]) {
         let pos = bytes.len();
         if pos >= self.min_len {
-            prefetch(&self.table, hash(&bytes[pos - self.min_len..], self.bits));
+            prefetch(
+                self.table.as_slice(),
+                hash(&bytes[pos - self.min_len..], self.bits),
+            );
         }
     }
 
@@ -252,7 +287,7 @@ mod tests {
                 large.update(&text[..pos], text[pos - 1]);
             }
             small.grow(14, &text);
-            assert!(small.table == large.table && small.bits == 14);
+            assert!(small.table.as_slice() == large.table.as_slice() && small.bits == 14);
         }
     }
 }

@@ -15,6 +15,7 @@
 
 use crate::hint::prefetch;
 use crate::logistic::{bump16, squash, stretch, StateMap, CELL_INIT};
+use crate::tracked::Tracked;
 
 use super::x86::{Calls, X86};
 
@@ -82,21 +83,22 @@ type Slot = [u16; 16];
 #[repr(C, align(64))]
 struct Line([Slot; 2]);
 
-/// The context table: slots indexed one by one, stored by cache line.
+/// The context table: slots indexed one by one, stored by cache line, the lines written
+/// marked ([`Orders::restore_from`]).
 #[derive(Clone)]
-struct SlotTable(Vec<Line>);
+struct SlotTable(Tracked<Line>);
 
 impl SlotTable {
     fn new(bits: u32) -> Self {
-        SlotTable(vec![Line([[0; 16]; 2]); 1 << (bits - 1)])
+        SlotTable(Tracked::new(vec![Line([[0; 16]; 2]); 1 << (bits - 1)]))
     }
 
     fn clear(&mut self) {
-        self.0.fill(Line([[0; 16]; 2]));
+        self.0.all_mut().fill(Line([[0; 16]; 2]));
     }
 
     fn lines(&self) -> &[Line] {
-        &self.0
+        self.0.as_slice()
     }
 }
 
@@ -823,6 +825,67 @@ impl Orders {
     /// Number of mixer inputs this model provides per node.
     pub(crate) fn inputs(&self) -> usize {
         self.kinds.len()
+    }
+
+    /// Forgets what was written so far: this state is the one
+    /// [`Orders::restore_from`] returns to.
+    pub(crate) fn clear_marks(&mut self) {
+        self.table.0.clear_marks();
+    }
+
+    /// Returns this model to `src`'s state, given that it was in that state, with tables
+    /// of the same sizes, when its marks were last cleared ([`Orders::clear_marks`]): the
+    /// context table's written lines are copied back, the rest whole.
+    pub(crate) fn restore_from(&mut self, src: &Orders) {
+        // Every field named, so a new one cannot be left out.
+        let Orders {
+            kinds,
+            table,
+            bits,
+            grows,
+            dirty,
+            found,
+            adapt,
+            history,
+            seen,
+            word,
+            prev_word,
+            binary,
+            surprise,
+            column,
+            line_start,
+            prev_line_start,
+            record,
+            records,
+            structure,
+            code,
+            calls,
+            numbers,
+            rows,
+        } = src;
+        assert_eq!(self.bits, *bits, "restored from a table of another size");
+        self.table.0.restore_from(&table.0);
+        self.kinds.clone_from(kinds);
+        self.grows = *grows;
+        self.dirty = *dirty;
+        self.found.clone_from(found);
+        self.adapt.clone_from(adapt);
+        self.history = *history;
+        self.seen = *seen;
+        self.word = *word;
+        self.prev_word = *prev_word;
+        self.binary = *binary;
+        self.surprise = *surprise;
+        self.column = *column;
+        self.line_start = *line_start;
+        self.prev_line_start = *prev_line_start;
+        self.record.clone_from(record);
+        self.records = *records;
+        self.structure.clone_from(structure);
+        self.code.clone_from(code);
+        self.calls.clone_from(calls);
+        self.numbers.clone_from(numbers);
+        self.rows.clone_from(rows);
     }
 
     /// Forgets the block.

@@ -13,6 +13,7 @@
 use super::copy::{clear_path, train_path, write_path};
 use crate::hint::prefetch;
 use crate::logistic::StateMap;
+use crate::tracked::Tracked;
 
 /// Normalised bytes hashed to find candidates.
 const MIN_LEN: usize = 6;
@@ -44,7 +45,7 @@ fn normalise(b: u8) -> u8 {
 #[derive(Clone)]
 pub(crate) struct Retrieval {
     /// Per hash: the two latest positions after a context with that hash (+1; 0 = none).
-    table: Vec<[u32; 2]>,
+    table: Tracked<[u32; 2]>,
     bits: u32,
     dirty: bool,
     /// Rolling hash state: the last `MIN_LEN` normalised bytes.
@@ -78,7 +79,7 @@ impl Retrieval {
     /// A retrieval expert with `2^bits` buckets.
     pub(crate) fn new(bits: u32) -> Self {
         Retrieval {
-            table: vec![[0; 2]; 1 << bits],
+            table: Tracked::new(vec![[0; 2]; 1 << bits]),
             bits,
             dirty: false,
             recent: 0,
@@ -90,10 +91,41 @@ impl Retrieval {
         }
     }
 
+    /// Forgets what was written so far: this state is the one
+    /// [`Retrieval::restore_from`] returns to.
+    pub(crate) fn clear_marks(&mut self) {
+        self.table.clear_marks();
+    }
+
+    /// Returns this expert to `src`'s state, given that it was in that state, with a table
+    /// of the same size, when its marks were last cleared.
+    pub(crate) fn restore_from(&mut self, src: &Retrieval) {
+        let Retrieval {
+            table,
+            bits,
+            dirty,
+            recent,
+            expected,
+            context,
+            confidence,
+            record,
+            scored,
+        } = src;
+        assert_eq!(self.bits, *bits, "restored from a table of another size");
+        self.table.restore_from(table);
+        self.dirty = *dirty;
+        self.recent = *recent;
+        self.expected = *expected;
+        self.context = *context;
+        self.confidence.clone_from(confidence);
+        self.record = *record;
+        self.scored = *scored;
+    }
+
     /// Forgets the block.
     pub(crate) fn reset(&mut self) {
         if self.dirty {
-            self.table.fill([0; 2]);
+            self.table.all_mut().fill([0; 2]);
             self.dirty = false;
         }
         self.recent = 0;
@@ -115,7 +147,7 @@ impl Retrieval {
         if bits == self.bits {
             return;
         }
-        self.table = vec![[0; 2]; 1 << bits];
+        self.table = Tracked::new(vec![[0; 2]; 1 << bits]);
         self.bits = bits;
         let mut recent = 0;
         for (i, &byte) in bytes.iter().enumerate() {
@@ -228,7 +260,7 @@ impl Retrieval {
         }
         self.recent = ((self.recent << 8) | u64::from(normalise(byte))) & RECENT_MASK;
         // The next prediction reads this bucket.
-        prefetch(&self.table, self.bucket());
+        prefetch(self.table.as_slice(), self.bucket());
     }
 }
 
@@ -246,6 +278,6 @@ mod tests {
             large.update(&text[..pos], text[pos - 1]);
         }
         small.grow(14, &text);
-        assert!(small.table == large.table && small.bits == 14);
+        assert!(small.table.as_slice() == large.table.as_slice() && small.bits == 14);
     }
 }

@@ -4,6 +4,7 @@
 use super::lane::MAX_INPUTS;
 use crate::hint::prefetch;
 use crate::logistic::{squash, STRETCH_MAX};
+use crate::tracked::{Marks, Tracked};
 
 /// Online logistic mixing: `p = squash(sum w_i x_i)` with one weight vector per selected set.
 /// Vectors are a fixed `N` wide (unused inputs are zero) so the products vectorise; every
@@ -19,6 +20,8 @@ pub(super) struct Mixer<const N: usize = MAX_INPUTS> {
     /// A training step is skipped where the prediction was within this 12-bit error of
     /// the bit (0: never).
     pub(super) skip: i32,
+    /// The weight sets written ([`Mixer::restore_from`]).
+    written: Marks,
 }
 
 impl<const N: usize> Clone for Mixer<N> {
@@ -26,6 +29,7 @@ impl<const N: usize> Clone for Mixer<N> {
         // A copy has its own address, hence its own `start`.
         let mut m = Mixer::new(self.sets, self.rate, 0).skipping(self.skip);
         m.weights[m.start..].copy_from_slice(&self.weights[self.start..]);
+        m.written = self.written.clone();
         m
     }
 }
@@ -48,6 +52,7 @@ impl<const N: usize> Mixer<N> {
             sets,
             rate,
             skip: 0,
+            written: Marks::new(sets),
         }
     }
 
@@ -59,6 +64,35 @@ impl<const N: usize> Mixer<N> {
 
     pub(super) fn reset(&mut self, init: i32) {
         self.weights.fill(init);
+        self.written.mark_all();
+    }
+
+    /// Forgets which sets were written: this state is the one [`Mixer::restore_from`]
+    /// returns to.
+    pub(super) fn clear_marks(&mut self) {
+        self.written.clear();
+    }
+
+    /// Returns this mixer to `src`'s state, given that it was in that state when its
+    /// marks were last cleared: copies back the sets written since.
+    pub(super) fn restore_from(&mut self, src: &Mixer<N>) {
+        let Mixer {
+            weights: _,
+            start: _,
+            sets,
+            rate,
+            skip,
+            written: _,
+        } = src;
+        assert_eq!(self.sets, *sets, "restored from a mixer of another size");
+        let mut written = std::mem::take(&mut self.written);
+        written.drain(|set, count| {
+            let (to, from) = (self.start + set * N, src.start + set * N);
+            self.weights[to..to + count * N].copy_from_slice(&src.weights[from..from + count * N]);
+        });
+        self.written = written;
+        self.rate = *rate;
+        self.skip = *skip;
     }
 
     /// Heap bytes held.
@@ -75,6 +109,7 @@ impl<const N: usize> Mixer<N> {
 
     #[inline(always)]
     pub(super) fn row_mut(&mut self, set: usize) -> &mut [i32] {
+        self.written.mark(set);
         let at = self.start + set * N;
         &mut self.weights[at..at + N]
     }
@@ -114,7 +149,7 @@ impl<const N: usize> Mixer<N> {
 /// 33 points on the stretch axis.
 #[derive(Clone)]
 pub(super) struct Apm {
-    pub(super) table: Vec<u16>,
+    pub(super) table: Tracked<u16>,
     pub(super) rate: u32,
 }
 
@@ -122,7 +157,10 @@ impl Apm {
     pub(super) fn new(contexts: usize, rate: u32) -> Self {
         let mut table = vec![0u16; contexts * 33];
         Self::init(&mut table);
-        Apm { table, rate }
+        Apm {
+            table: Tracked::new(table),
+            rate,
+        }
     }
 
     pub(super) fn init(table: &mut [u16]) {
@@ -138,7 +176,20 @@ impl Apm {
     }
 
     pub(super) fn reset(&mut self) {
-        Self::init(&mut self.table);
+        Self::init(self.table.all_mut());
+    }
+
+    /// Forgets what was written: this state is the one [`Apm::restore_from`] returns to.
+    pub(super) fn clear_marks(&mut self) {
+        self.table.clear_marks();
+    }
+
+    /// Returns this map to `src`'s state, given that it was in that state when its table's
+    /// marks were last cleared.
+    pub(super) fn restore_from(&mut self, src: &Apm) {
+        let Apm { table, rate } = src;
+        self.table.restore_from(table);
+        self.rate = *rate;
     }
 
     /// Refined 16-bit probability (`0..2^16`) of stretch `st` in context `cx`, and the

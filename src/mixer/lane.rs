@@ -383,6 +383,110 @@ impl Lane {
         lane
     }
 
+    /// Forgets what was written so far: this state is the one [`Lane::restore_from`]
+    /// returns to (a primed state, once primed).
+    pub(super) fn clear_marks(&mut self) {
+        if let Some(o) = &mut self.orders {
+            o.clear_marks();
+        }
+        for c in [&mut self.long, &mut self.short].into_iter().flatten() {
+            c.clear_marks();
+        }
+        if let Some(r) = &mut self.retrieval {
+            r.clear_marks();
+        }
+        for m in &mut self.mixers {
+            m.clear_marks();
+        }
+        if let Some(f) = &mut self.final_mix {
+            f.clear_marks();
+        }
+        for a in [&mut self.apm_order0, &mut self.apm_order1]
+            .into_iter()
+            .chain(&mut self.apm_order2)
+        {
+            a.clear_marks();
+        }
+    }
+
+    /// Makes this lane what [`Lane::grown`] (or a clone, before format version 13) makes
+    /// of `primed` for a block of `block_len` bytes, where this lane was made from `primed`
+    /// for a block with the same tables: the lines its blocks wrote are copied back, not
+    /// the whole state. False, and nothing done, where the tables differ.
+    pub(super) fn restore_from(&mut self, primed: &Lane, block_len: usize) -> bool {
+        let bits = self.spec.table_bits(block_len);
+        if self.spec.table_bits(self.block_len) != bits
+            || self.spec.table_bits(primed.block_len) != bits
+        {
+            return false;
+        }
+        // Every field named, so a new one cannot be left out.
+        let Lane {
+            block_len: _,
+            bytes,
+            orders,
+            long,
+            short,
+            retrieval,
+            n,
+            cx1,
+            evaluated,
+            mixers,
+            sets,
+            final_mix,
+            apm_order0,
+            apm_order1,
+            apm_order2,
+            cx2,
+            inputs,
+            p_mix,
+            apm_index,
+            group_st,
+            group_p,
+            low_counts,
+            low_class,
+            spec,
+            start,
+        } = primed;
+        fn both<T>(to: &mut Option<T>, from: &Option<T>, restore: impl FnOnce(&mut T, &T)) {
+            match (to, from) {
+                (Some(to), Some(from)) => restore(to, from),
+                (None, None) => {}
+                _ => unreachable!("lanes of one spec run the same experts"),
+            }
+        }
+        self.block_len = block_len;
+        self.bytes.clone_from(bytes);
+        self.bytes.reserve(block_len);
+        both(&mut self.orders, orders, Orders::restore_from);
+        both(&mut self.long, long, CopyExpert::restore_from);
+        both(&mut self.short, short, CopyExpert::restore_from);
+        both(&mut self.retrieval, retrieval, Retrieval::restore_from);
+        self.n = *n;
+        self.cx1 = *cx1;
+        self.evaluated = *evaluated;
+        assert_eq!(self.mixers.len(), mixers.len());
+        for (to, from) in self.mixers.iter_mut().zip(mixers) {
+            to.restore_from(from);
+        }
+        self.sets = *sets;
+        both(&mut self.final_mix, final_mix, Mixer::restore_from);
+        self.apm_order0.restore_from(apm_order0);
+        self.apm_order1.restore_from(apm_order1);
+        both(&mut self.apm_order2, apm_order2, Apm::restore_from);
+        self.cx2 = *cx2;
+        *self.inputs = **inputs;
+        *self.p_mix = **p_mix;
+        *self.apm_index = **apm_index;
+        *self.group_st = **group_st;
+        *self.group_p = **group_p;
+        self.low_counts = *low_counts;
+        self.low_class = *low_class;
+        self.spec.clone_from(spec);
+        self.start = *start;
+        true
+    }
+
     /// Codes `primer` as if it began the block (its bytes stay in the history for the copy
     /// experts); the block's own bytes then start the boost and the APMs' fast phase. A
     /// neural input, which the primer does not drive, sits at 0 (even odds).
@@ -607,8 +711,8 @@ impl Lane {
             // refinement may read.
             for row in [self.cx2 ^ c0, self.cx2 ^ c0 ^ 1] {
                 let at = (row & (APM2_ROWS - 1)) * 33;
-                prefetch(&a.table, at);
-                prefetch(&a.table, at + 32);
+                prefetch(a.table.as_slice(), at);
+                prefetch(a.table.as_slice(), at + 32);
             }
         }
     }
@@ -742,7 +846,7 @@ impl Lane {
         if !self.spec.bits {
             let next_rows = b * 256 * 33;
             for i in (next_rows + 33..next_rows + 16 * 33).step_by(32) {
-                prefetch(&self.apm_order1.table, i);
+                prefetch(self.apm_order1.table.as_slice(), i);
             }
         }
         crate::wide::run(|| self.learn_path(b, boost));

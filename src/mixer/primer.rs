@@ -65,6 +65,8 @@ impl Mix {
             super::tests::PRIMINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut lane = Lane::new(&self.spec, block_len);
             lane.prime(PRIMER, self.spec.neural);
+            // Lanes made from this state copy back what they wrote since.
+            lane.clear_marks();
             let lane = Arc::from(lane);
             cache.states.push((key, Arc::downgrade(&lane)));
             lane

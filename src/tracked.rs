@@ -1,0 +1,172 @@
+//! Tables that remember which of their lines were written, so a lane can return to its
+//! primed state by copying back those lines alone. A block starts from the primed state:
+//! copying all of it (~25 MiB: the context table, the APMs, the gate's weights, the copy
+//! tables) cost a few milliseconds per block, which a writer that flushes often, or a
+//! crafted stream of tiny blocks, paid per block (`docs/profile.md`, "Block starts").
+
+use std::ops::{Index, IndexMut};
+
+/// Which units of a table (lines, weight sets) were written since the marks were last
+/// cleared: one bit per unit.
+#[derive(Clone, Default)]
+pub(crate) struct Marks {
+    bits: Vec<u64>,
+    units: usize,
+}
+
+impl Marks {
+    /// Marks for `units` units, none marked.
+    pub(crate) fn new(units: usize) -> Self {
+        Marks {
+            bits: vec![0; units.div_ceil(64)],
+            units,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn mark(&mut self, unit: usize) {
+        debug_assert!(unit < self.units);
+        self.bits[unit >> 6] |= 1 << (unit & 63);
+    }
+
+    /// Marks every unit.
+    pub(crate) fn mark_all(&mut self) {
+        self.bits.fill(!0);
+        if !self.units.is_multiple_of(64) {
+            if let Some(last) = self.bits.last_mut() {
+                *last = !0 >> (64 - self.units % 64);
+            }
+        }
+    }
+
+    /// Calls `f` with each run of marked units (first unit, count), then clears the marks.
+    pub(crate) fn drain(&mut self, mut f: impl FnMut(usize, usize)) {
+        for (w, word) in self.bits.iter_mut().enumerate() {
+            let mut bits = std::mem::take(word);
+            while bits != 0 {
+                let first = bits.trailing_zeros() as usize;
+                let run = (bits >> first).trailing_ones() as usize;
+                f(w * 64 + first, run);
+                bits &= !(u64::MAX >> (64 - run) << first);
+            }
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.bits.fill(0);
+    }
+}
+
+/// A table of `T` whose writes are marked per 64-byte line ([`Tracked::restore_from`]).
+/// Every mutable access marks what it reaches.
+#[derive(Clone)]
+pub(crate) struct Tracked<T> {
+    data: Vec<T>,
+    marks: Marks,
+}
+
+impl<T: Copy> Tracked<T> {
+    /// log2 of the elements per line (`size_of::<T>()` is a power of two up to 64 bytes).
+    const SHIFT: u32 = {
+        let size = std::mem::size_of::<T>();
+        assert!(size.is_power_of_two() && size <= 64);
+        (64 / size).trailing_zeros()
+    };
+
+    /// `data`, with nothing marked: the state later restores return to is what
+    /// [`Tracked::restore_from`] is given, not this.
+    pub(crate) fn new(data: Vec<T>) -> Self {
+        let lines = data.len().div_ceil(1 << Self::SHIFT);
+        Tracked {
+            data,
+            marks: Marks::new(lines),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.data.capacity()
+    }
+
+    pub(crate) fn as_slice(&self) -> &[T] {
+        &self.data
+    }
+
+    /// The whole table, for writing: every line is marked.
+    pub(crate) fn all_mut(&mut self) -> &mut [T] {
+        self.marks.mark_all();
+        &mut self.data
+    }
+
+    /// Forgets the marks: the table is now the state restores return to.
+    pub(crate) fn clear_marks(&mut self) {
+        self.marks.clear();
+    }
+
+    /// Makes this table equal to `src`, given that it was equal to `src` when its marks
+    /// were last cleared: copies the marked lines, and clears the marks.
+    pub(crate) fn restore_from(&mut self, src: &Tracked<T>) {
+        assert_eq!(self.data.len(), src.data.len(), "tables of different sizes");
+        let (data, shift) = (&mut self.data, Self::SHIFT);
+        self.marks.drain(|line, count| {
+            let start = line << shift;
+            let end = ((line + count) << shift).min(data.len());
+            // The last line may be partial.
+            data[start..end].copy_from_slice(&src.data[start..end]);
+        });
+    }
+}
+
+impl<T> Index<usize> for Tracked<T> {
+    type Output = T;
+    #[inline(always)]
+    fn index(&self, i: usize) -> &T {
+        &self.data[i]
+    }
+}
+
+impl<T: Copy> IndexMut<usize> for Tracked<T> {
+    #[inline(always)]
+    fn index_mut(&mut self, i: usize) -> &mut T {
+        self.marks.mark(i >> Self::SHIFT);
+        &mut self.data[i]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restores_what_was_written_through_each_access() {
+        let src = Tracked::new((0..1000u32).collect());
+        let mut t = src.clone();
+        t[3] = 7;
+        t[999] = 7;
+        for i in 15..40 {
+            t[i] = 7;
+        }
+        assert_ne!(t.as_slice(), src.as_slice());
+        t.restore_from(&src);
+        assert_eq!(t.as_slice(), src.as_slice());
+        t.all_mut().fill(9);
+        t.restore_from(&src);
+        assert_eq!(t.as_slice(), src.as_slice());
+    }
+
+    #[test]
+    fn drains_runs_of_marks_across_words() {
+        let mut m = Marks::new(200);
+        for u in [0, 1, 2, 63, 64, 65, 130, 199] {
+            m.mark(u);
+        }
+        let mut runs = Vec::new();
+        m.drain(|first, count| runs.push((first, count)));
+        assert_eq!(runs, [(0, 3), (63, 1), (64, 2), (130, 1), (199, 1)]);
+        m.drain(|_, _| panic!("marks were cleared"));
+        m.mark_all();
+        let mut n = 0;
+        m.drain(|_, count| n += count);
+        assert_eq!(n, 200);
+    }
+}
