@@ -10,6 +10,14 @@ tables and the gate when the block starts.
 
     python3 onnx-models/primer.py ../shared/corpus/train onnx-models/nc-primer.bin
 
+With --x86 it builds nc-primer-x86.bin instead, what blocks through the x86 filter are
+primed with from format version 13: one whole x86-64 executable (its headers, symbol and
+relocation tables, code, constants and unwind tables, in the order a linker lays them
+out), the one in the corpus closest to the text primer's size, so priming costs the same.
+The decoder filters it as it filters such a block before priming with it.
+
+    python3 onnx-models/primer.py ../shared/corpus/train onnx-models/nc-primer-x86.bin --x86
+
 Unpacks the archives into a temporary folder (or reads --unpacked DIR), prints each piece's
 length and the sha256 of the result. Deterministic: same corpus, same bytes.
 """
@@ -50,10 +58,17 @@ PIECES = [
     ("prose/gutenberg_en_authorship/Charles_Dickens/Great_Expectations.txt", 60000, 8000),
 ]
 
+# The x86 primer: (path, offset, bytes), None for the whole file.
+X86_PIECES = [
+    ("misc/elf_x86_64_debian/xz-utils/usr/bin/xz", 0, None),
+]
+
 
 def piece(root, path, offset, length):
     with open(os.path.join(root, path), "rb") as f:
         data = f.read()
+    if length is None:
+        return data[offset:]
     if offset:
         # Start after a line break, end at one.
         offset = data.index(b"\n", offset) + 1
@@ -73,6 +88,7 @@ def main():
     ap.add_argument("out", help="where to write the primer")
     ap.add_argument("--unpacked", help="an already unpacked corpus folder")
     ap.add_argument("--scale", type=float, default=1.0, help="scale every piece's length")
+    ap.add_argument("--x86", action="store_true", help="build the x86 primer")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = args.unpacked
@@ -83,8 +99,10 @@ def main():
                     subprocess.run(["tar", "-xJf", os.path.join(args.corpus, name), "-C", tmp],
                                    check=True)
         out = b""
-        for path, offset, length in PIECES:
-            p = piece(root, path, offset, int(length * args.scale))
+        for path, offset, length in X86_PIECES if args.x86 else PIECES:
+            if length is not None:
+                length = int(length * args.scale)
+            p = piece(root, path, offset, length)
             print(f"{len(p):6d}  {path}")
             out += p
     with open(args.out, "wb") as f:

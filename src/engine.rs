@@ -477,15 +477,15 @@ fn encode_lockstep(
     let predictor = worker.predictor.as_mut();
     let mut encoders: Vec<RangeEncoder> = Vec::with_capacity(blocks.len());
     for (lane, block) in blocks.iter().enumerate() {
+        if filtered[lane] {
+            predictor.set_lane_x86(lane);
+        }
         if !plain {
             predictor.reset_lane(lane, block.len());
         } else if !predictor.reset_lane_plain(lane, block.len()) {
             return Err(Error::InvalidConfig {
                 what: "plain blocks without a neural expert".into(),
             });
-        }
-        if filtered[lane] {
-            predictor.set_lane_x86(lane);
         }
         encoders.push(RangeEncoder::new());
         debug_assert!(!block.is_empty());
@@ -556,14 +556,14 @@ fn decode_lockstep(
             }
             _ => {
                 let lane = coded.len();
+                if h.flags & FLAG_X86 != 0 {
+                    predictor.set_lane_x86(lane);
+                }
                 if h.flags & FLAG_NO_NEURAL == 0 {
                     predictor.reset_lane(lane, h.raw_len as usize);
                 } else if !predictor.reset_lane_plain(lane, h.raw_len as usize) {
                     // The reader refuses such a block before it gets here.
                     return Err(DecodeFailure::Block(i, true));
-                }
-                if h.flags & FLAG_X86 != 0 {
-                    predictor.set_lane_x86(lane);
                 }
                 coded.push(i);
                 decoders.push(RangeDecoder::new(payload));

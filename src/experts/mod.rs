@@ -46,9 +46,10 @@ pub trait Predictor: Send {
         false
     }
 
-    /// Says, after a lane's reset, that its block is x86 machine code through the filter
-    /// (a block header's [`FLAG_X86`](crate::format::FLAG_X86)), so a predictor may model
-    /// its instructions. The default ignores it.
+    /// Says, before a lane's reset, that its next block is x86 machine code through the
+    /// filter (a block header's [`FLAG_X86`](crate::format::FLAG_X86)), so a predictor may
+    /// start it from another state and model its instructions. The reset consumes it. The
+    /// default ignores it.
     fn set_lane_x86(&mut self, lane: usize) {
         let _ = lane;
     }

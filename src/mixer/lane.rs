@@ -417,6 +417,7 @@ impl Lane {
         let bits = self.spec.table_bits(block_len);
         if self.spec.table_bits(self.block_len) != bits
             || self.spec.table_bits(primed.block_len) != bits
+            || !super::primer::same_primer(self.spec.primer, primed.spec.primer)
         {
             return false;
         }

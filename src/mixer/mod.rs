@@ -35,8 +35,8 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::experts::{NeuralExpert, NeuralModel, Predictor, Weights};
 use lane::{Lane, Spec, EVEN};
-pub use primer::PRIMER;
 use primer::{KEEP_PRIMED, KEEP_TABLE_BITS};
+pub use primer::{PRIMER, PRIMER_X86};
 pub use profile::Profile;
 
 pub use crate::format::{
@@ -48,6 +48,9 @@ pub use crate::format::{
 /// expert, combined by the gate above.
 pub struct Mix {
     spec: Spec,
+    /// Format version 13 on, when primed: the spec of lanes whose block is through the x86
+    /// filter, primed with [`PRIMER_X86`].
+    spec_x86: Option<Spec>,
     lanes: Vec<Option<Box<Lane>>>,
     /// The primed lane states this predictor has started blocks from, one per table size,
     /// least recently used first.
@@ -59,6 +62,9 @@ pub struct Mix {
     neural_out: Vec<Weights>,
     /// Per lane: whether its block is plain ([`Predictor::reset_lane_plain`]).
     plain: Vec<bool>,
+    /// Per lane: whether its next block is through the x86 filter
+    /// ([`Predictor::set_lane_x86`], until the lane's reset).
+    x86: Vec<bool>,
     /// Scratch: the lanes of a step that run the neural expert (set by `predict`, which
     /// `update` follows over the same lanes), and their bytes.
     neural_lanes: Vec<usize>,
@@ -131,14 +137,20 @@ impl Mix {
             }
             spec.primer = Some(PRIMER);
         }
+        let spec_x86 = (primed && version >= crate::format::X86_PRIMER_VERSION).then(|| Spec {
+            primer: Some(primer::primer_x86_filtered()),
+            ..spec.clone()
+        });
         Ok(Mix {
             spec,
+            spec_x86,
             lanes: (0..lanes).map(|_| None).collect(),
             primed: Vec::new(),
             primed_budget: u64::MAX,
             neural_out: vec![[0; 256]; if neural.is_some() { lanes } else { 0 }],
             neural,
             plain: vec![false; lanes],
+            x86: vec![false; lanes],
             neural_lanes: Vec::with_capacity(lanes),
             neural_bytes: Vec::with_capacity(lanes),
         })
@@ -165,11 +177,15 @@ impl Mix {
         }
         spec.primer = Some(PRIMER);
         if spec.grows {
-            // The lanes; the primed state and the small ones the process keeps; and where
-            // blocks need larger tables, the primed copy a lane holds while it grows.
+            // The lanes; the primed state, the x86 primer's, and the small ones the
+            // process keeps; and where blocks need larger tables, the primed copy a lane
+            // holds while it grows. (The text primer is the longer: its states bound both.)
+            debug_assert!(PRIMER.len() >= PRIMER_X86.len());
             let grows = spec.table_bits(block_size) != spec.table_bits(0);
+            let x86 = version >= crate::format::X86_PRIMER_VERSION;
             return lanes as u64 * spec.lane_bytes(block_size)
-                + (KEEP_PRIMED as u64 + 1 + u64::from(grows)) * spec.lane_bytes(0);
+                + (KEEP_PRIMED as u64 + 1 + u64::from(x86) + u64::from(grows))
+                    * spec.lane_bytes(0);
         }
         // The largest block whose state the process keeps: context table <= 2^KEEP_TABLE_BITS.
         let kept_len = (1usize << (KEEP_TABLE_BITS - spec.table_extra))
@@ -191,34 +207,55 @@ impl Mix {
     /// Starts lane `lane`'s mixing state (experts and gate) for a block of `block_len`
     /// bytes: from the primed state, or empty.
     fn reset_mixing_lane(&mut self, lane: usize, block_len: usize) {
+        let x86 = std::mem::take(&mut self.x86[lane]);
         if self.spec.primer.is_some() {
-            let same = |l: &Lane| {
-                let bits = self.spec.table_bits(block_len);
-                self.spec.table_bits(l.block_len) == bits
-                    && (!self.spec.grows || self.spec.table_bits(0) == bits)
-            };
-            if self.lanes[lane].as_deref().is_some_and(same) {
-                let primed = self.primed_lane(if self.spec.grows { 0 } else { block_len });
-                if let Some(l) = &mut self.lanes[lane] {
-                    let restored = l.restore_from(&primed, block_len);
-                    debug_assert!(restored);
-                    if restored {
-                        return;
-                    }
+            self.reset_primed_lane(lane, block_len, x86);
+        } else {
+            self.reset_unprimed_lane(lane, block_len);
+        }
+        if x86 {
+            if let Some(l) = &mut self.lanes[lane] {
+                l.set_code();
+            }
+        }
+    }
+
+    /// [`Mix::reset_mixing_lane`] from the primed state: restored in place where the
+    /// lane's tables and primer are the block's, else copied.
+    fn reset_primed_lane(&mut self, lane: usize, block_len: usize, x86: bool) {
+        let spec = self.lane_spec(x86);
+        let same = |l: &Lane| {
+            let bits = spec.table_bits(block_len);
+            primer::same_primer(l.spec.primer, spec.primer)
+                && spec.table_bits(l.block_len) == bits
+                && (!spec.grows || spec.table_bits(0) == bits)
+        };
+        let grows = spec.grows;
+        if self.lanes[lane].as_deref().is_some_and(same) {
+            let primed = self.primed_lane(if grows { 0 } else { block_len }, x86);
+            if let Some(l) = &mut self.lanes[lane] {
+                let restored = l.restore_from(&primed, block_len);
+                debug_assert!(restored);
+                if restored {
+                    return;
                 }
             }
-            // Free the old state first: a lane's tables are tens of MiB.
-            self.lanes[lane] = None;
-            let l = if self.spec.grows {
-                Lane::grown(&self.primed_lane(0), block_len)
-            } else {
-                let mut l = Box::new((*self.primed_lane(block_len)).clone());
-                l.block_len = block_len;
-                l
-            };
-            self.lanes[lane] = Some(l);
-            return;
         }
+        // Free the old state first: a lane's tables are tens of MiB.
+        self.lanes[lane] = None;
+        let l = if grows {
+            Lane::grown(&self.primed_lane(0, x86), block_len)
+        } else {
+            let mut l = Box::new((*self.primed_lane(block_len, x86)).clone());
+            l.block_len = block_len;
+            l
+        };
+        self.lanes[lane] = Some(l);
+    }
+
+    /// [`Mix::reset_mixing_lane`] without a primer: cleared in place where the tables
+    /// have the block's sizes.
+    fn reset_unprimed_lane(&mut self, lane: usize, block_len: usize) {
         match &mut self.lanes[lane] {
             // Same table sizes: clear in place rather than reallocate.
             Some(l) if self.spec.table_bits(l.block_len) == self.spec.table_bits(block_len) => {
@@ -244,9 +281,7 @@ impl Predictor for Mix {
     }
 
     fn set_lane_x86(&mut self, lane: usize) {
-        if let Some(l) = &mut self.lanes[lane] {
-            l.set_code();
-        }
+        self.x86[lane] = true;
     }
 
     fn reset_lane_plain(&mut self, lane: usize, block_len: usize) -> bool {
@@ -504,10 +539,10 @@ mod tests {
 
     /// [`cost_in_bits`] of a block said to be x86 code (`x86`) or not.
     fn cost_in_bits_as(mix: &mut Mix, data: &[u8], x86: bool) -> f64 {
-        mix.reset_lane(0, data.len());
         if x86 {
             mix.set_lane_x86(0);
         }
+        mix.reset_lane(0, data.len());
         let mut out = [[0u32; 256]];
         let mut bits = 0.0;
         let share = |w: &[u32], s: usize| {
@@ -687,13 +722,16 @@ mod tests {
                 let mask = profile.experts();
                 let new = || Mix::for_version(version, mask, 1, None, 256, true).unwrap();
                 let fresh = cost_in_bits(&mut new(), next);
+                let fresh_code = cost_in_bits_as(&mut new(), &code[..3000], true);
                 let mut mix = new();
-                for (block, x86) in [
+                let blocks = [
                     (text, false),
-                    (&records, false),
-                    (&code, true),
+                    (&records[..], false),
+                    (&code[..], true),
+                    (&code[..], true),
                     (mixed, false),
-                ] {
+                ];
+                for (block, x86) in blocks {
                     cost_in_bits_as(&mut mix, block, x86);
                 }
                 // The lane is restored in place, not made anew.
@@ -705,8 +743,56 @@ mod tests {
                     fresh,
                     "version {version} {profile:?}"
                 );
+                // From version 13 an x86 block starts from another primer's state: the
+                // lane is made anew from it, then restored in place.
+                for _ in 0..2 {
+                    assert_eq!(
+                        cost_in_bits_as(&mut mix, &code[..3000], true),
+                        fresh_code,
+                        "version {version} {profile:?}"
+                    );
+                }
             }
         }
+    }
+
+    #[test]
+    fn x86_blocks_start_from_the_x86_primer_from_version_13() {
+        let mask = Profile::Default.experts();
+        for (version, x86_primer) in [(12, false), (crate::format::VERSION, true)] {
+            let mut mix = Mix::for_version(version, mask, 1, None, 256, true).unwrap();
+            let history = |mix: &Mix| mix.lanes[0].as_ref().unwrap().bytes.clone();
+            mix.set_lane_x86(0);
+            mix.reset_lane(0, 1000);
+            let primer = history(&mix);
+            if x86_primer {
+                // Filtered, as the blocks it primes are.
+                assert_eq!(primer.len(), PRIMER_X86.len());
+                assert_ne!(primer, PRIMER_X86);
+                let mut unfiltered = primer.clone();
+                crate::filter::decode(&mut unfiltered);
+                assert_eq!(unfiltered, PRIMER_X86);
+            } else {
+                assert_eq!(primer, PRIMER);
+            }
+            // The flag holds for one reset.
+            mix.reset_lane(0, 1000);
+            assert_eq!(history(&mix), PRIMER);
+        }
+    }
+
+    #[test]
+    fn the_x86_primer_is_the_one_format_version_13_names() {
+        use sha2::{Digest, Sha256};
+        let hex: String = Sha256::digest(PRIMER_X86)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        // FORMAT.md and onnx-models/README.md give this hash.
+        assert_eq!(
+            hex,
+            "57a4229aa1c6d96fc0450f4eb75791fb3f47e1abec4cee1efe0e1ab9ac8801aa"
+        );
     }
 
     #[test]

@@ -1,9 +1,18 @@
 //! The primer and the primed lane states of the process.
 
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
-use super::lane::Lane;
+use super::lane::{Lane, Spec};
 use super::Mix;
+
+/// Whether two lanes were primed with the same primer (or both with none).
+pub(super) fn same_primer(a: Option<&[u8]>, b: Option<&[u8]>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => std::ptr::eq(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
 
 /// The primer (format version 7 on, with the header flag
 /// [`FLAG_PRIMED`](crate::format::FLAG_PRIMED)): text, code, markup and data cut from the
@@ -13,6 +22,22 @@ use super::Mix;
 /// part). A primed state is built once and copied, grown to the block's tables
 /// (`Lane::grown`), at each block start.
 pub const PRIMER: &[u8] = include_bytes!("../../onnx-models/nc-primer.bin");
+
+/// The x86 primer (format version 13 on): one whole x86-64 executable from the training
+/// corpus, cut by `onnx-models/primer.py --x86`. Blocks through the x86 filter start from
+/// its state instead of [`PRIMER`]'s: an executable's tables and code have little in
+/// common with text.
+pub const PRIMER_X86: &[u8] = include_bytes!("../../onnx-models/nc-primer-x86.bin");
+
+/// [`PRIMER_X86`] as lanes code it: through the x86 filter, as the blocks it primes are.
+pub(super) fn primer_x86_filtered() -> &'static [u8] {
+    static FILTERED: OnceLock<Vec<u8>> = OnceLock::new();
+    FILTERED.get_or_init(|| {
+        let mut bytes = PRIMER_X86.to_vec();
+        crate::filter::encode(&mut bytes);
+        bytes
+    })
+}
 
 /// Primed lane states of the process, shared by every mixing predictor: priming costs as
 /// much as coding the primer, so threads and streams that start blocks with the
@@ -28,8 +53,9 @@ struct PrimedCache {
     kept: Vec<Arc<Lane>>,
 }
 
-/// What a primed state depends on: format version, expert mask, table sizes.
-type PrimedKey = (u16, u32, (u32, u32));
+/// What a primed state depends on: format version, expert mask, table sizes, and whether
+/// the primer is [`PRIMER_X86`].
+type PrimedKey = (u16, u32, (u32, u32), bool);
 
 static PRIMED: Mutex<PrimedCache> = Mutex::new(PrimedCache {
     states: Vec::new(),
@@ -41,16 +67,21 @@ pub(super) const KEEP_PRIMED: usize = 2;
 pub(super) const KEEP_TABLE_BITS: u32 = 20;
 
 impl Mix {
-    /// The primed state a block of `block_len` bytes starts from.
-    pub(super) fn primed_lane(&mut self, block_len: usize) -> Arc<Lane> {
-        let bits = self.spec.table_bits(block_len);
-        let same = |l: &&Arc<Lane>| self.spec.table_bits(l.block_len) == bits;
+    /// The primed state a block of `block_len` bytes starts from: [`PRIMER_X86`]'s for a
+    /// block through the x86 filter (`x86`, format version 13 on), else [`PRIMER`]'s.
+    pub(super) fn primed_lane(&mut self, block_len: usize, x86: bool) -> Arc<Lane> {
+        let spec = self.lane_spec(x86).clone();
+        let spec = &spec;
+        let bits = spec.table_bits(block_len);
+        let same = |l: &&Arc<Lane>| {
+            spec.table_bits(l.block_len) == bits && same_primer(l.spec.primer, spec.primer)
+        };
         if let Some(i) = self.primed.iter().position(|l| same(&l)) {
             let l = self.primed.remove(i);
             self.primed.push(l.clone());
             return l;
         }
-        let key = (self.spec.version, self.spec.mask, bits);
+        let key = (spec.version, spec.mask, bits, x86);
         // A poisoned lock only means another thread panicked while priming; the entries
         // are whole either way.
         let mut cache = PRIMED.lock().unwrap_or_else(PoisonError::into_inner);
@@ -63,8 +94,8 @@ impl Mix {
         let lane = found.unwrap_or_else(|| {
             #[cfg(test)]
             super::tests::PRIMINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let mut lane = Lane::new(&self.spec, block_len);
-            lane.prime(PRIMER, self.spec.neural);
+            let mut lane = Lane::new(spec, block_len);
+            lane.prime(spec.primer.unwrap_or_default(), spec.neural);
             // Lanes made from this state copy back what they wrote since.
             lane.clear_marks();
             let lane = Arc::from(lane);
@@ -81,13 +112,21 @@ impl Mix {
         self.primed.push(lane.clone());
         // Keep every table size's state while the budget allows (blocks of many lengths
         // then prime once per size); past it, the least recently used go first.
-        let bytes = |l: &Arc<Lane>| self.spec.lane_bytes(l.block_len);
+        let bytes = |l: &Arc<Lane>| l.spec.lane_bytes(l.block_len);
         while self.primed.len() > 1
             && self.primed.iter().map(bytes).sum::<u64>() > self.primed_budget
         {
             self.primed.remove(0);
         }
         lane
+    }
+
+    /// The spec of a lane whose block is through the x86 filter (`x86`) or not.
+    pub(super) fn lane_spec(&self, x86: bool) -> &Spec {
+        match &self.spec_x86 {
+            Some(spec) if x86 => spec,
+            _ => &self.spec,
+        }
     }
 
     /// Sets the bytes the primed states this predictor keeps may take (default: no limit):
