@@ -65,6 +65,11 @@ pub(super) const BOOST: (usize, usize) = (96, 16384);
 /// prose (`docs/tuning.md`, "Counter setbacks" and "Novelty in the gate").
 pub(super) const GATE_RATE: i32 = 15;
 
+/// Format version 13 on: how a decision's coded probability weighs the gate's output and
+/// the order-0 and order-2 APMs' refinements of it, out of 16 (4, 5 and 7 before): the
+/// order-2 APM's context knows most (`docs/tuning.md`, "Output weights").
+pub(super) const OUTPUT_WEIGHTS: [i32; 3] = [2, 5, 9];
+
 /// Learning rate of the gate's second layer (the first's is [`GATE_RATE`], plus a boost
 /// while the block is young). Its weight sets are the first group's (node, match state, class)
 /// (`docs/tuning.md`, "Gate constants").
@@ -172,6 +177,9 @@ pub(super) struct Spec {
     /// The learning rate of the gate's first layer ([`GATE_RATE`] from format version 13,
     /// 12 before).
     pub(super) gate_rate: i32,
+    /// Weights of the gate's output and the two APMs' in a coded decision, out of 16
+    /// ([`OUTPUT_WEIGHTS`] from format version 13, 4, 5 and 7 before).
+    pub(super) output_weights: [i32; 3],
     /// The gate's learning boost at the block start and the bytes over which it halves.
     pub(super) boost: (usize, usize),
     /// Format version 10 on: a first-layer mixer skips its training step on a decision it
@@ -236,6 +244,11 @@ impl Spec {
                 GATE_RATE
             } else {
                 12
+            },
+            output_weights: if version >= STRUCTURE_VERSION {
+                OUTPUT_WEIGHTS
+            } else {
+                [4, 5, 7]
             },
             boost: if version >= 6 { BOOST } else { (36, 8192) },
             skip_error: if version >= RATIO_VERSION {
@@ -740,8 +753,9 @@ impl Lane {
             self.evaluated = 1 << (c0 - 16);
         }
         let (p_mix, a0, a2) = self.gate(c0);
-        // The gate's output and the two APMs' (docs/tuning.md, "Bit coding").
-        ((p_mix * 64 + a0 * 5 + a2 * 7 + 8) >> 4).clamp(P_MIN, (1 << 16) - P_MIN) as u32
+        // The gate's output (12-bit, so times 16) and the two APMs' (16-bit).
+        let [w, w0, w2] = self.spec.output_weights;
+        ((p_mix * 16 * w + a0 * w0 + a2 * w2 + 8) >> 4).clamp(P_MIN, (1 << 16) - P_MIN) as u32
     }
 
     /// Evaluates node `c0`, remembering what training needs; returns its 12-bit P(1).
