@@ -1,8 +1,6 @@
-//! Tables that remember which of their lines were written, so a lane can return to its
-//! primed state by copying back those lines alone. A block starts from the primed state:
-//! copying all of it (~25 MiB: the context table, the APMs, the gate's weights, the copy
-//! tables) cost a few milliseconds per block, which a writer that flushes often, or a
-//! crafted stream of tiny blocks, paid per block (`docs/profile.md`, "Block starts").
+//! Tables that remember which of their lines were written, so a lane returns to its
+//! primed state by copying back those lines alone: a block start then costs what the
+//! previous block wrote, not a copy of the whole primed state (tens of MiB).
 
 use std::ops::{Index, IndexMut};
 

@@ -65,9 +65,9 @@ pub(super) const BOOST: (usize, usize) = (96, 16384);
 /// prose (`docs/tuning.md`, "Counter setbacks" and "Novelty in the gate").
 pub(super) const GATE_RATE: i32 = 15;
 
-/// Format version 13 on: how a decision's coded probability weighs the gate's output and
-/// the order-0 and order-2 APMs' refinements of it, out of 16 (4, 5 and 7 before): the
-/// order-2 APM's context knows most (`docs/tuning.md`, "Output weights").
+/// How a decision's coded probability weighs the gate's output and the order-0 and
+/// order-2 APMs' refinements of it, out of 16: the order-2 APM's context knows most
+/// (`docs/tuning.md`, "Output weights").
 pub(super) const OUTPUT_WEIGHTS: [i32; 3] = [2, 5, 9];
 
 /// Learning rate of the gate's second layer (the first's is [`GATE_RATE`], plus a boost

@@ -223,30 +223,19 @@ impl Mix {
     /// [`Mix::reset_mixing_lane`] from the primed state: restored in place where the
     /// lane's tables and primer are the block's, else copied.
     fn reset_primed_lane(&mut self, lane: usize, block_len: usize, x86: bool) {
-        let spec = self.lane_spec(x86);
-        let same = |l: &Lane| {
-            let bits = spec.table_bits(block_len);
-            primer::same_primer(l.spec.primer, spec.primer)
-                && spec.table_bits(l.block_len) == bits
-                && (!spec.grows || spec.table_bits(0) == bits)
-        };
-        let grows = spec.grows;
-        if self.lanes[lane].as_deref().is_some_and(same) {
-            let primed = self.primed_lane(if grows { 0 } else { block_len }, x86);
-            if let Some(l) = &mut self.lanes[lane] {
-                let restored = l.restore_from(&primed, block_len);
-                debug_assert!(restored);
-                if restored {
-                    return;
-                }
+        let grows = self.lane_spec(x86).grows;
+        let primed = self.primed_lane(if grows { 0 } else { block_len }, x86);
+        if let Some(l) = &mut self.lanes[lane] {
+            if l.restore_from(&primed, block_len) {
+                return;
             }
         }
-        // Free the old state first: a lane's tables are tens of MiB.
+        // Free the old state before copying: a lane's tables are tens of MiB.
         self.lanes[lane] = None;
         let l = if grows {
-            Lane::grown(&self.primed_lane(0, x86), block_len)
+            Lane::grown(&primed, block_len)
         } else {
-            let mut l = Box::new((*self.primed_lane(block_len, x86)).clone());
+            let mut l = Box::new((*primed).clone());
             l.block_len = block_len;
             l
         };
@@ -680,15 +669,10 @@ mod tests {
 
     #[test]
     fn the_primer_is_the_one_format_version_7_names() {
-        use sha2::{Digest, Sha256};
-        let hex: String = Sha256::digest(PRIMER)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
         // FORMAT.md and onnx-models/README.md give this hash: another primer is another
         // format version.
         assert_eq!(
-            hex,
+            sha256_hex(PRIMER),
             "5d512cd88dadd0975005113f1a4a34a33eeb7f4d07b92407e33759d3b23feca5"
         );
     }
@@ -781,16 +765,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_x86_primer_is_the_one_format_version_13_names() {
+    fn sha256_hex(bytes: &[u8]) -> String {
         use sha2::{Digest, Sha256};
-        let hex: String = Sha256::digest(PRIMER_X86)
+        Sha256::digest(bytes)
             .iter()
             .map(|b| format!("{b:02x}"))
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn the_x86_primer_is_the_one_format_version_13_names() {
         // FORMAT.md and onnx-models/README.md give this hash.
         assert_eq!(
-            hex,
+            sha256_hex(PRIMER_X86),
             "57a4229aa1c6d96fc0450f4eb75791fb3f47e1abec4cee1efe0e1ab9ac8801aa"
         );
     }
