@@ -381,7 +381,7 @@ fn main() {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_none_or(|e| e != "md"))
+        .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n != "MANIFEST.md"))
         .filter(|p| p.metadata().is_ok_and(|m| m.len() >= min_size))
         .collect();
     paths.sort();
