@@ -218,9 +218,11 @@ impl Config {
     /// zstd's pledged source size does. The writer then lengthens its blocks, up to 1.5
     /// times the block size, where the input would otherwise end in a block shorter than
     /// half of one: a short last block codes poorly (little context to learn from, a
-    /// priming of its own). With one lane (one thread, no neural model) and the block
-    /// size left at its default, blocks grow to [`SINGLE_LANE_BLOCK_SIZE`]: coded one after
-    /// another, more blocks buy no speed and cost ratio (xz `-T1` writes one block). The
+    /// priming of its own). With one lane, or one thread and the lane count left at its
+    /// default, and the block size left at its default, blocks grow to
+    /// [`SINGLE_LANE_BLOCK_SIZE`]: coded one after another, more blocks buy no speed (a
+    /// neural model's lanes share its weight reads, a few percent) and cost ratio (xz
+    /// `-T1` writes one block). The
     /// hint only chooses the block size the header states; a stream holds whatever is
     /// written, whatever the hint said.
     pub fn size_hint(mut self, len: u64) -> Self {
@@ -231,7 +233,8 @@ impl Config {
     /// The block size the header states: [`Config::block_size`], lengthened by
     /// [`Config::size_hint`] so the input ends in no short block.
     fn stated_block_size(&self) -> u32 {
-        let single = !self.block_size_given && self.get_lanes() == 1;
+        let single = !self.block_size_given
+            && (self.get_lanes() == 1 || (self.lanes.is_none() && self.threads == 1));
         let size = match self.size_hint {
             Some(_) if single => u64::from(SINGLE_LANE_BLOCK_SIZE.max(self.block_size)),
             _ => u64::from(self.block_size),
@@ -390,8 +393,8 @@ impl Config {
 mod tests {
     use super::*;
 
-    /// With one lane and no block size asked for, a known length gets blocks of up to
-    /// 4 MiB (one block where it fits), still without a short last one.
+    /// With one lane (or one thread) and no block size asked for, a known length gets
+    /// blocks of up to 4 MiB (one block where it fits), still without a short last one.
     #[test]
     fn one_lane_codes_a_known_length_in_longer_blocks() {
         let stated = |config: Config, len: u64| config.size_hint(len).header().unwrap().block_size;
@@ -407,6 +410,11 @@ mod tests {
         );
         // Two lanes code two blocks side by side; a block size asked for is kept.
         assert_eq!(stated(Config::new().threads(2), 3_000_000), mib);
+        // A neural model's lanes run one after another on one thread, unless asked for.
+        let max = || one().predictor(PredictorKind::Mix(crate::Profile::Max));
+        assert_eq!(stated(max(), 3_000_000), 3_000_000);
+        assert_eq!(stated(max().lanes(8), 3_000_000), mib);
+        assert_eq!(stated(max().threads(2), 3_000_000), mib);
         assert_eq!(stated(one().block_size(mib), 3_000_000), mib);
         assert_eq!(stated(one().default_block_size(mib), 3_000_000), 3_000_000);
         // Without a length, the default.

@@ -47,8 +47,9 @@ pub(crate) struct Engine {
     /// shorter range codes are padded with zero bytes.
     ratio: Option<u32>,
     /// The most bytes a plain block may hold per payload byte, where plain blocks exist
-    /// (format version 13 on, with the neural expert): a block whose code would be padded
-    /// is also coded plain, and is plain when that is shorter after padding.
+    /// (format version 13 on, with the neural expert): every block is also coded plain,
+    /// and is plain when that is shorter after padding (the neural expert gains nothing on
+    /// some data, and a block it would code below its bound is padded).
     plain_ratio: Option<u32>,
     /// The most bytes a light block may hold per payload byte, where light blocks exist
     /// (format version 12 on): a block whose code would be padded is light when the light
@@ -196,11 +197,8 @@ impl Engine {
     ) -> Result<Vec<CodedBlock>, Error> {
         let group = self.group_size(blocks.len());
         let quantizer = self.quantizer;
-        // Blocks whose code would be padded are also coded plain, where that exists.
-        let plain_below = match (self.ratio, self.plain_ratio) {
-            (Some(ratio), Some(_)) => Some(ratio),
-            _ => None,
-        };
+        // Every block is also coded plain, where that exists.
+        let try_plain = self.plain_ratio.is_some();
         let mut results: Vec<Result<Vec<Codes>, Error>> = Vec::new();
         if blocks.len() <= group {
             results.push(encode_worker(
@@ -208,7 +206,7 @@ impl Engine {
                 quantizer,
                 blocks,
                 filtered,
-                plain_below,
+                try_plain,
             ));
         } else {
             std::thread::scope(|scope| {
@@ -218,7 +216,7 @@ impl Engine {
                     .zip(blocks.chunks(group).zip(filtered.chunks(group)))
                     .map(|(worker, (chunk, filtered))| {
                         scope.spawn(move || {
-                            encode_worker(worker, quantizer, chunk, filtered, plain_below)
+                            encode_worker(worker, quantizer, chunk, filtered, try_plain)
                         })
                     })
                     .collect();
@@ -436,33 +434,29 @@ struct Codes {
     plain: Option<Vec<u8>>,
 }
 
-/// Codes one worker's blocks, and codes plain again those whose code comes out shorter
-/// than `1/plain_below` of their length (`None`: no plain blocks).
+/// Codes one worker's blocks, and codes them plain again where `try_plain`.
 fn encode_worker(
     worker: &mut Worker,
     quantizer: Quantizer,
     blocks: &[&[u8]],
     filtered: &[bool],
-    plain_below: Option<u32>,
+    try_plain: bool,
 ) -> Result<Vec<Codes>, Error> {
-    let mut codes: Vec<Codes> = encode_lockstep(worker, quantizer, blocks, filtered, false)?
+    let full = encode_lockstep(worker, quantizer, blocks, filtered, false)?;
+    let mut plain = if try_plain {
+        encode_lockstep(worker, quantizer, blocks, filtered, true)?
+            .into_iter()
+            .map(Some)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    plain.resize(full.len(), None);
+    Ok(full
         .into_iter()
-        .map(|full| Codes { full, plain: None })
-        .collect();
-    if let Some(ratio) = plain_below {
-        let again: Vec<usize> = (0..blocks.len())
-            .filter(|&i| would_pad(&codes[i].full, blocks[i], Some(ratio)))
-            .collect();
-        if !again.is_empty() {
-            let chosen: Vec<&[u8]> = again.iter().map(|&i| blocks[i]).collect();
-            let chosen_filtered: Vec<bool> = again.iter().map(|&i| filtered[i]).collect();
-            let plain = encode_lockstep(worker, quantizer, &chosen, &chosen_filtered, true)?;
-            for (i, code) in again.into_iter().zip(plain) {
-                codes[i].plain = Some(code);
-            }
-        }
-    }
-    Ok(codes)
+        .zip(plain)
+        .map(|(full, plain)| Codes { full, plain })
+        .collect())
 }
 
 /// Codes one worker's blocks in lockstep, plain ones (`plain`) or not (`filtered`: through

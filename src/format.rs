@@ -153,11 +153,10 @@ pub mod profile_mask {
 /// holds instead of waiting for more blocks to fill its lanes.
 pub const FLAG_SYNC: u8 = 1;
 /// Block header flag (format version [`PLAIN_VERSION`] on, coded blocks of a mixing
-/// predictor with the neural expert only): the block is *plain*, coded with the neural
-/// expert left out — its input to the gate held at even odds, as while priming — so it is
-/// bound by [`CODED_RATIO`] instead of [`NEURAL_RATIO`]. The writer codes a block plain
-/// when the neural expert would code it into less than `1/NEURAL_RATIO` of its length and
-/// the plain code is shorter once padded.
+/// predictor with the neural expert only): the block is *plain*, coded by the expert set
+/// without the neural expert (the unigram context in its place, as `default` codes it),
+/// so it is bound by [`CODED_RATIO`] instead of [`NEURAL_RATIO`]. The writer codes every
+/// block both ways and keeps the plain code where it is shorter once padded.
 pub const FLAG_NO_NEURAL: u8 = 2;
 /// Block header flag (format version [`FILTER_VERSION`] on, coded and light blocks): the
 /// block's bytes were coded after the x86 filter (`filter`), which the reader undoes

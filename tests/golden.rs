@@ -7,7 +7,9 @@ use std::io::{Cursor, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use nc_codec::container::{BlockKind, StreamIndex, FLAG_NO_NEURAL, FLAG_X86, VERSION};
+use nc_codec::container::{
+    BlockKind, StreamIndex, BLOCK_HEADER_LEN, FLAG_NO_NEURAL, FLAG_X86, VERSION,
+};
 use nc_codec::experts::NeuralModel;
 use nc_codec::{Config, NcReader, NcWriter, PredictorKind, Profile};
 
@@ -154,8 +156,9 @@ fn light_blocks_decode_and_reencode_identically() {
     assert!(kinds.contains(&(BlockKind::Coded, 0)), "{kinds:?}");
 }
 
-/// The same with the neural expert (`max`): blocks it would code under 1/12 of their
-/// length are plain (coded without it) or light, the others coded with it.
+/// The same with the neural expert (`max`): blocks are plain (coded without it) where
+/// that is shorter, as every block is with the tiny test model, or light. A plain block
+/// runs `default`'s experts, so its payload is the one the `default` stream has for it.
 #[test]
 fn plain_blocks_decode_and_reencode_identically() {
     let kinds = sparse_stream("sparse.bin.max.nc", PredictorKind::Mix(Profile::Max));
@@ -164,6 +167,42 @@ fn plain_blocks_decode_and_reencode_identically() {
         "{kinds:?}"
     );
     assert!(kinds.contains(&(BlockKind::Light, 0)), "{kinds:?}");
+    let max = std::fs::read(golden_dir().join("sparse.bin.max.nc")).unwrap();
+    let default = std::fs::read(golden_dir().join("sparse.bin.mix.nc")).unwrap();
+    let blocks = |stream: &[u8]| {
+        let index = StreamIndex::read_from(&mut Cursor::new(stream)).unwrap();
+        index
+            .blocks
+            .iter()
+            .map(|b| {
+                let at = (b.offset as usize) + BLOCK_HEADER_LEN;
+                (
+                    b.kind,
+                    b.flags,
+                    stream[at..at + b.payload_len as usize].to_vec(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut compared = 0;
+    for (m, d) in blocks(&max).iter().zip(blocks(&default)) {
+        if (m.0, m.1) == (BlockKind::Coded, FLAG_NO_NEURAL) && d.0 == BlockKind::Coded {
+            assert_eq!(m.2, d.2, "a plain block codes as default does");
+            compared += 1;
+        }
+    }
+    assert!(compared > 0);
+}
+
+/// `max` with the embedded model: its blocks of prose code shorter with the neural expert
+/// than plain, so they run it (the test model's streams hold plain blocks alone).
+#[test]
+fn neural_blocks_of_max_decode_and_reencode_identically() {
+    let config = Config::new()
+        .block_size(1024)
+        .predictor(PredictorKind::Mix(Profile::Max))
+        .model(NeuralModel::default_model().unwrap());
+    let kinds = golden_stream_with("prose.txt", "prose.txt.max-gru256.nc", &config);
     assert!(kinds.contains(&(BlockKind::Coded, 0)), "{kinds:?}");
 }
 
@@ -192,9 +231,14 @@ fn x86_blocks_decode_and_reencode_identically() {
 /// Checks (or with `NC_BLESS` writes) the golden stream `name` of the input `input` in 1
 /// KiB blocks; returns each block's kind and flags.
 fn golden_stream(input: &str, name: &str, predictor: PredictorKind) -> Vec<(BlockKind, u8)> {
+    golden_stream_with(input, name, &config(1024, predictor))
+}
+
+/// [`golden_stream`] with `config`.
+fn golden_stream_with(input: &str, name: &str, config: &Config) -> Vec<(BlockKind, u8)> {
     let original = std::fs::read(golden_dir().join(input)).unwrap();
     let nc_path = golden_dir().join(name);
-    let config = config(1024, predictor);
+    let config = config.clone();
     if std::env::var_os("NC_BLESS").is_some() {
         std::fs::write(&nc_path, encode(&original, &config)).unwrap();
     }

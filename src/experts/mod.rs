@@ -39,7 +39,7 @@ pub trait Predictor: Send {
 
     /// [`Predictor::reset_lane`] for a *plain* block (a block header's
     /// [`FLAG_NO_NEURAL`](crate::format::FLAG_NO_NEURAL)): the lane codes it with the
-    /// neural expert left out, its input to the gate held at even odds. False, with the
+    /// neural expert left out, as the expert set without it codes it. False, with the
     /// lane left as it was, for a predictor without a neural expert to leave out.
     fn reset_lane_plain(&mut self, lane: usize, block_len: usize) -> bool {
         let _ = (lane, block_len);

@@ -14,7 +14,7 @@ use crate::format::{
 use crate::hint::prefetch;
 use crate::logistic::{squash, stretch};
 
-/// The neural input while priming, and in a plain block: even odds on every decision.
+/// The neural input while priming: even odds on every decision.
 pub(super) const EVEN: Weights = [1; 256];
 
 /// Most mixer inputs per node (all experts together need 16; the APMs calibrate, so no
@@ -428,7 +428,8 @@ impl Lane {
     /// the whole state. False, and nothing done, where the tables differ.
     pub(super) fn restore_from(&mut self, primed: &Lane, block_len: usize) -> bool {
         let bits = self.spec.table_bits(block_len);
-        if self.spec.table_bits(self.block_len) != bits
+        if self.spec.mask != primed.spec.mask
+            || self.spec.table_bits(self.block_len) != bits
             || self.spec.table_bits(primed.block_len) != bits
             || !super::primer::same_primer(self.spec.primer, primed.spec.primer)
         {
