@@ -8,7 +8,9 @@
 //! lengths need primed states of different table sizes (a block of 20,000 bytes, one of
 //! 165,625: each primes anew), then a crafted block as above in what remains; and
 //! `{profile}-blocks.nc`: as many tiny valid coded blocks as 4 KB holds (each starts
-//! from the primed state anew), then a crafted block in what remains.
+//! from the primed state anew), then a crafted block in what remains. Where the profile
+//! has plain blocks, also `{profile}-primers.nc`: blocks that start from each of its
+//! primed states, then a crafted block.
 //!
 //! `cargo run --release --example crafted -- DIR` then time `nccat -t DIR/*.nc`
 //! (`benches/crafted.sh` does both).
@@ -18,7 +20,7 @@
 mod nc_fuzz;
 
 use nc_codec::container::{BlockHeader, BlockKind, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
-use nc_codec::format::{FLAG_NO_NEURAL, LIGHT_RATIO};
+use nc_codec::format::{FLAG_NO_NEURAL, FLAG_X86, LIGHT_RATIO};
 use nc_codec::{Config, NcWriter, PredictorKind, Profile};
 use std::io::Write;
 
@@ -50,6 +52,9 @@ fn main() {
         if let Some(ratio) = header.plain_ratio() {
             let claim = n as u64 * u64::from(ratio);
             write("-plain", BlockKind::Coded, FLAG_NO_NEURAL, claim);
+            let path = format!("{dir}/{name}-primers.nc");
+            let claim = primers_stream(&header, &path);
+            println!("{path}: claims {claim} bytes in its last block");
         }
         write(
             "-light",
@@ -119,6 +124,19 @@ fn blocks_stream(header: &nc_codec::Header, predictor: PredictorKind, path: &str
     let count = (4096 - frame - 8) / (16 + 8 + block.1.len());
     finish(header, vec![block; count], path);
     count
+}
+
+/// Writes to `path` a 4 KB stream of `header` (one with plain blocks): four blocks that
+/// each start from another primed state — with and without the neural expert
+/// ([`FLAG_NO_NEURAL`]), through the x86 filter ([`FLAG_X86`]) or not — claiming a byte
+/// each, then a crafted coded block as above. A reader starts the blocks of one batch of
+/// lanes before decoding any of them, so the stream makes it prime every state the
+/// stream's blocks can start from before the last block fails. Returns its claim.
+fn primers_stream(header: &nc_codec::Header, path: &str) -> u32 {
+    let blocks = [0, FLAG_NO_NEURAL, FLAG_X86, FLAG_X86 | FLAG_NO_NEURAL]
+        .map(|flags| claiming(BlockKind::Coded, flags, 1, 8))
+        .to_vec();
+    finish(header, blocks, path)
 }
 
 /// `data` as one coded block, as the writer codes it with `predictor`: its header and

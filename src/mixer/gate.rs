@@ -151,15 +151,19 @@ impl<const N: usize> Mixer<N> {
 pub(super) struct Apm {
     pub(super) table: Tracked<u16>,
     pub(super) rate: u32,
+    /// Format version 13 on: both points the value was interpolated between learn (as
+    /// paq8's APMs do); before, the nearer alone (as lpaq1's).
+    pub(super) both: bool,
 }
 
 impl Apm {
-    pub(super) fn new(contexts: usize, rate: u32) -> Self {
+    pub(super) fn new(contexts: usize, rate: u32, both: bool) -> Self {
         let mut table = vec![0u16; contexts * 33];
         Self::init(&mut table);
         Apm {
             table: Tracked::new(table),
             rate,
+            both,
         }
     }
 
@@ -187,28 +191,31 @@ impl Apm {
     /// Returns this map to `src`'s state, given that it was in that state when its table's
     /// marks were last cleared.
     pub(super) fn restore_from(&mut self, src: &Apm) {
-        let Apm { table, rate } = src;
+        let Apm { table, rate, both } = src;
         self.table.restore_from(table);
         self.rate = *rate;
+        self.both = *both;
     }
 
     /// Refined 16-bit probability (`0..2^16`) of stretch `st` in context `cx`, and the
-    /// index to update.
+    /// index to update: the lower of the two points where both learn, else the nearer.
     #[inline(always)]
     pub(super) fn refine(&self, st: i32, cx: usize) -> (i32, u32) {
         let s = st + 2048;
         let w = s & 127;
         let i = (s >> 7) as usize + cx * 33;
         let p = (i32::from(self.table[i]) * (128 - w) + i32::from(self.table[i + 1]) * w) >> 7;
-        // Point to the nearer of the two points: it learns.
-        let near = if w < 64 { i } else { i + 1 };
+        let near = if self.both || w < 64 { i } else { i + 1 };
         (p, near as u32)
     }
 
     #[inline(always)]
     pub(super) fn update(&mut self, index: u32, bit: u32) {
         let g = ((bit << 16) + (bit << self.rate) - bit - bit) as i32;
-        let t = &mut self.table[index as usize];
-        *t = (i32::from(*t) + ((g - i32::from(*t)) >> self.rate)) as u16;
+        let points = if self.both { 2 } else { 1 };
+        for i in index as usize..index as usize + points {
+            let t = &mut self.table[i];
+            *t = (i32::from(*t) + ((g - i32::from(*t)) >> self.rate)) as u16;
+        }
     }
 }

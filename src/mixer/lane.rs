@@ -71,9 +71,15 @@ pub(super) const GATE_RATE: i32 = 15;
 pub(super) const OUTPUT_WEIGHTS: [i32; 3] = [2, 5, 9];
 
 /// Learning rate of the gate's second layer (the first's is [`GATE_RATE`], plus a boost
-/// while the block is young). Its weight sets are the first group's (node, match state, class)
+/// while the block is young). Its weight sets are those of group [`FINAL_GROUP`]
 /// (`docs/tuning.md`, "Gate constants").
 pub(super) const FINAL_RATE: i32 = 9;
+
+/// Format version 13 on: the group whose context (with the node) selects the gate's
+/// second-layer weight set: the top bits of the last two bytes, which say more of what
+/// the groups' outputs are worth than the match state and class (`docs/tuning.md`, "The
+/// second layer and the APMs").
+pub(super) const FINAL_GROUP: usize = 2;
 
 /// Format version 10 on: the error (12-bit) within which a first-layer mixer skips its
 /// training step: most decisions of predictable data are predicted that well, and their
@@ -101,8 +107,8 @@ pub(super) struct Lane {
     /// The weight set each group uses for the current byte, times 256: the node is added
     /// to it.
     pub(super) sets: [usize; GROUPS],
-    /// The second layer (version 6 on): weighs the groups' outputs, with the first group's
-    /// weight sets.
+    /// The second layer (version 6 on): weighs the groups' outputs, with the weight sets of
+    /// group [`Spec::final_group`].
     pub(super) final_mix: Option<Mixer<GROUPS>>,
     pub(super) apm_order0: Apm,
     /// Secondary estimation on the node and the previous byte (empty from version 9).
@@ -170,6 +176,12 @@ pub(super) struct Spec {
     pub(super) nibbles: bool,
     /// Format version 6 on: the gate has [`GROUPS`] weight-set groups under a second layer.
     pub(super) groups: bool,
+    /// The group whose weight-set context selects the second layer's weight set: the
+    /// third (the top bits of the last two bytes) from format version 13, the first
+    /// before ([`FINAL_GROUP`]).
+    pub(super) final_group: usize,
+    /// Format version 13 on: the APMs train both points they interpolated between.
+    pub(super) apm_both: bool,
     /// Format version 9 on: a byte is coded as 8 binary decisions
     /// ([`Predictor::codes_bits`]), so only the 8 nodes on its path are evaluated, with a
     /// 16-bit probability each.
@@ -240,6 +252,12 @@ impl Spec {
             // (`docs/tuning.md`, "Gate constants").
             groups: version >= 6 && !(version >= RATIO_VERSION && mask == profile_mask::FAST),
             bits: version >= BITS_VERSION,
+            final_group: if version >= STRUCTURE_VERSION {
+                FINAL_GROUP
+            } else {
+                0
+            },
+            apm_both: version >= STRUCTURE_VERSION,
             gate_rate: if version >= STRUCTURE_VERSION {
                 GATE_RATE
             } else {
@@ -300,7 +318,7 @@ impl Spec {
         let rows = |sets: usize, n: usize| ((256 * sets * n + 16) * 4) as u64;
         bytes += if self.groups {
             GROUP_SETS.iter().map(|&s| rows(s, MAX_INPUTS)).sum::<u64>()
-                + rows(GROUP_SETS[0], GROUPS)
+                + rows(GROUP_SETS[self.final_group], GROUPS)
         } else {
             rows(GROUP_SETS[0], MAX_INPUTS)
         };
@@ -353,16 +371,20 @@ impl Lane {
                 })
                 .collect(),
             sets: [0; GROUPS],
-            final_mix: spec
-                .groups
-                .then(|| Mixer::new(256 * GROUP_SETS[0], FINAL_RATE, WEIGHT_ONE / GROUPS as i32)),
+            final_mix: spec.groups.then(|| {
+                Mixer::new(
+                    256 * GROUP_SETS[spec.final_group],
+                    FINAL_RATE,
+                    WEIGHT_ONE / GROUPS as i32,
+                )
+            }),
             group_st: Box::new([[0; GROUPS]; 256]),
             group_p: Box::new([[2048; GROUPS]; 256]),
-            apm_order0: Apm::new(256, 7),
+            apm_order0: Apm::new(256, 7, spec.apm_both),
             // Bit coding has the order-2 APM instead: the order-1 one beside it was worth
             // nothing for 4 MiB per lane and a cache miss per node (`docs/tuning.md`, "Bit coding").
-            apm_order1: Apm::new(if spec.bits { 0 } else { 256 * 256 }, 7),
-            apm_order2: spec.bits.then(|| Apm::new(APM2_ROWS, 7)),
+            apm_order1: Apm::new(if spec.bits { 0 } else { 256 * 256 }, 7, spec.apm_both),
+            apm_order2: spec.bits.then(|| Apm::new(APM2_ROWS, 7, spec.apm_both)),
             cx2: 0,
             inputs: Box::new([[0; MAX_INPUTS]; 256]),
             p_mix: Box::new([2048; 256]),
@@ -719,7 +741,7 @@ impl Lane {
             m.prefetch(self.sets[g] + (c0 ^ 1));
         }
         if let Some(f) = &self.final_mix {
-            f.prefetch(self.sets[0] + c0);
+            f.prefetch(self.sets[self.spec.final_group] + c0);
         }
         if let Some(a) = &self.apm_order2 {
             // A row of 33 points is 66 bytes: two cache lines, either of which the
@@ -783,7 +805,7 @@ impl Lane {
             self.group_p[c0][g] = squash(group_st[g]);
         }
         let st = match &self.final_mix {
-            Some(f) => f.dot(self.sets[0] + c0, &group_st),
+            Some(f) => f.dot(self.sets[self.spec.final_group] + c0, &group_st),
             None => group_st[0],
         };
         self.group_st[c0] = group_st;
@@ -880,7 +902,7 @@ impl Lane {
             }
             if let Some(f) = &mut self.final_mix {
                 f.train(
-                    self.sets[0] + c0,
+                    self.sets[self.spec.final_group] + c0,
                     &self.group_st[c0],
                     self.p_mix[c0],
                     bit,
