@@ -53,7 +53,7 @@ fn main() {
             let claim = n as u64 * u64::from(ratio);
             write("-plain", BlockKind::Coded, FLAG_NO_NEURAL, claim);
             let path = format!("{dir}/{name}-primers.nc");
-            let claim = primers_stream(&header, &path);
+            let claim = primers_stream(predictor, &path);
             println!("{path}: claims {claim} bytes in its last block");
         }
         write(
@@ -126,17 +126,33 @@ fn blocks_stream(header: &nc_codec::Header, predictor: PredictorKind, path: &str
     count
 }
 
-/// Writes to `path` a 4 KB stream of `header` (one with plain blocks): four blocks that
-/// each start from another primed state — with and without the neural expert
-/// ([`FLAG_NO_NEURAL`]), through the x86 filter ([`FLAG_X86`]) or not — claiming a byte
-/// each, then a crafted coded block as above. A reader starts the blocks of one batch of
-/// lanes before decoding any of them, so the stream makes it prime every state the
-/// stream's blocks can start from before the last block fails. Returns its claim.
-fn primers_stream(header: &nc_codec::Header, path: &str) -> u32 {
-    let blocks = [0, FLAG_NO_NEURAL, FLAG_X86, FLAG_X86 | FLAG_NO_NEURAL]
-        .map(|flags| claiming(BlockKind::Coded, flags, 1, 8))
+/// Writes to `path` a 4 KB stream of `predictor` (one with plain blocks) in blocks of 16
+/// KiB: four crafted blocks that each start from another primed state — with and without
+/// the neural expert ([`FLAG_NO_NEURAL`]), through the x86 filter ([`FLAG_X86`]) or not —
+/// each a full block on the least payload its bound allows, then a crafted coded block as
+/// above. A reader starts the blocks of one batch of lanes before decoding any of them,
+/// so the stream makes it prime every state a block can start from. Returns the last
+/// block's claim.
+fn primers_stream(predictor: PredictorKind, path: &str) -> u32 {
+    let block = 16 << 10;
+    let header = Config::new()
+        .predictor(predictor)
+        .block_size(block)
+        .header()
+        .unwrap();
+    let blocks = [FLAG_X86, FLAG_X86 | FLAG_NO_NEURAL, FLAG_NO_NEURAL, 0]
+        .map(|flags| {
+            let mut ratio = header.max_raw_len(1 << 20) >> 20;
+            if flags & FLAG_NO_NEURAL != 0 {
+                ratio = u64::from(header.plain_ratio().unwrap());
+            }
+            let mut b = claiming(BlockKind::Coded, flags, u64::from(block), 0);
+            b.0.payload_len = u64::from(block).div_ceil(ratio) as u32;
+            b.1 = vec![0; b.0.payload_len as usize];
+            b
+        })
         .to_vec();
-    finish(header, blocks, path)
+    finish(&header, blocks, path)
 }
 
 /// `data` as one coded block, as the writer codes it with `predictor`: its header and

@@ -48,6 +48,11 @@ pub const PLAIN_VERSION: u16 = 13;
 /// 4 KB stream asks at most 48 KiB of it (about a second); a mixing block that would code
 /// smaller is coded plain ([`FLAG_NO_NEURAL`], bound by [`CODED_RATIO`]), light, or padded.
 pub const NEURAL_RATIO: u32 = 12;
+/// The first version whose mixing predictor gives the neural expert's input the unigram
+/// slot's column in the blocks that run it (the slot sits those blocks out), instead of a
+/// column of its own beside a predictor without the unigram slot: plain blocks code as
+/// the expert set without the neural expert does, from the same primed state.
+pub const UNIGRAM_NEURAL_VERSION: u16 = 13;
 /// The first version whose mixing predictor's sparse slots key on text structure while the
 /// data is text (`experts::orders`, `Structure`).
 pub const STRUCTURE_VERSION: u16 = 13;

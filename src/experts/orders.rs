@@ -195,6 +195,9 @@ pub(crate) struct Orders {
     /// On text, the rows of delimited fields: lines, and bracketed lists (format version
     /// 13 on).
     rows: Option<[Rows; 2]>,
+    /// A slot whose input column another expert's input takes for this block
+    /// ([`Orders::set_displaced`]): it sits the block out and leaves its column alone.
+    displaced: Option<usize>,
 }
 
 /// Rows of delimited fields, followed byte by byte: the lines of a table (a row ends at a
@@ -793,6 +796,7 @@ impl Orders {
             calls: Calls::default(),
             rows: structure.then(|| [Rows::lines(), Rows::brackets()]),
             numbers: structure.then(Numbers::default),
+            displaced: None,
         };
         orders.next_contexts(&[]);
         orders
@@ -862,6 +866,7 @@ impl Orders {
             calls,
             numbers,
             rows,
+            displaced,
         } = src;
         assert_eq!(self.bits, *bits, "restored from a table of another size");
         self.table.0.restore_from(&table.0);
@@ -886,6 +891,7 @@ impl Orders {
         self.calls.clone_from(calls);
         self.numbers.clone_from(numbers);
         self.rows.clone_from(rows);
+        self.displaced = *displaced;
     }
 
     /// Forgets the block.
@@ -915,7 +921,18 @@ impl Orders {
         if let Some(n) = &mut self.numbers {
             *n = Numbers::default();
         }
+        self.displaced = None;
         self.next_contexts(&[]);
+    }
+
+    /// Makes slot `k` (or none) sit the rest of the block out, leaving its input column to
+    /// another expert (the neural expert's input takes the unigram slot's: `mixer`,
+    /// `Spec::neural_col`). Set at a block's start, before its first byte.
+    pub(crate) fn set_displaced(&mut self, k: Option<usize>) {
+        self.displaced = k;
+        if let Some(k) = k {
+            self.found[k].idle = true;
+        }
     }
 
     #[inline]
@@ -1056,7 +1073,8 @@ impl Orders {
             Kind::Sparse(_) if structure => Kind::Indent,
             kind => kind,
         };
-        (kind, matches!(kind, Kind::Sparse(_)) && !binary)
+        let idle = (matches!(kind, Kind::Sparse(_)) && !binary) || Some(k) == self.displaced;
+        (kind, idle)
     }
 
     /// Hash of slot `k`'s context as it stands, `bytes` being the block so far.
@@ -1242,6 +1260,9 @@ impl Orders {
         slot: impl Fn(&Found) -> Option<u32>,
     ) {
         for (k, (found, x)) in self.found.iter().zip(&mut row[first..]).enumerate() {
+            if Some(k) == self.displaced {
+                continue;
+            }
             *x = slot(found).map_or(0, |s| {
                 input(&self.adapt, k, depth, self.table[s as usize][cell])
             });

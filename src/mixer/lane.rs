@@ -9,7 +9,7 @@ use crate::experts::Weights;
 use crate::format::{
     profile_mask, BITS_VERSION, EXPERT_LONG_COPY, EXPERT_NEURAL_INPUT, EXPERT_ORDERS,
     EXPERT_RETRIEVAL, EXPERT_SHORT_COPY, EXPERT_SPARSE, EXPERT_TEXT, GROWN_VERSION, RATIO_VERSION,
-    STRUCTURE_VERSION,
+    STRUCTURE_VERSION, UNIGRAM_NEURAL_VERSION,
 };
 use crate::hint::prefetch;
 use crate::logistic::{squash, stretch};
@@ -156,6 +156,10 @@ pub(super) struct Spec {
     pub(super) short: bool,
     pub(super) retrieval: bool,
     pub(super) neural: bool,
+    /// Format version 13 on, with the text experts: the input column of the unigram
+    /// slot, which the neural input takes in blocks that run it ([`Lane::set_neural`]);
+    /// otherwise the neural input is a column of its own after the others'.
+    pub(super) neural_col: Option<usize>,
     /// The context table holds `2^(block_bits + table_extra)` slots, at most
     /// `2^table_max`.
     pub(super) table_extra: u32,
@@ -215,11 +219,18 @@ impl Spec {
         if mask & EXPERT_ORDERS != 0 {
             kinds.extend([1, 2, 3, 4, 6].map(Kind::Order));
         }
+        let neural = mask & EXPERT_NEURAL_INPUT != 0;
+        // Version 13: the neural input takes the unigram slot's place in the blocks that
+        // run it, so lanes with and without it share one primed state.
+        let in_unigram = neural && version >= UNIGRAM_NEURAL_VERSION;
+        let mut neural_col = None;
         if mask & EXPERT_TEXT != 0 {
             kinds.extend([Kind::Word, Kind::Column]);
             // Version 4: the current word alone as well, where the mixer has room for it
-            // (16 inputs): with the neural expert, which knows words, it is left out.
-            if version >= 4 && mask & EXPERT_NEURAL_INPUT == 0 {
+            // (16 inputs): with the neural expert, which knows words, it was left out
+            // before version 13.
+            if version >= 4 && (!neural || in_unigram) {
+                neural_col = in_unigram.then_some(kinds.len());
                 kinds.push(Kind::Unigram);
             }
         }
@@ -231,7 +242,8 @@ impl Spec {
             long: mask & EXPERT_LONG_COPY != 0,
             short: mask & EXPERT_SHORT_COPY != 0,
             retrieval: mask & EXPERT_RETRIEVAL != 0,
-            neural: mask & EXPERT_NEURAL_INPUT != 0,
+            neural,
+            neural_col,
             // Version 3: twice the slots for blocks under 1 MiB (a block can create up to 18
             // slots per byte, so small tables lost contexts to collisions) but no more than
             // version 2's 64 MiB for the default block, and nonstationary counters.
@@ -334,15 +346,16 @@ impl Spec {
         self.kinds.len()
             + CopyExpert::INPUTS * (usize::from(self.long) + usize::from(self.short))
             + Retrieval::INPUTS * usize::from(self.retrieval)
-            + usize::from(self.neural)
+            + usize::from(self.neural && self.neural_col.is_none())
     }
 }
 
 impl Lane {
     pub(super) fn new(spec: &Spec, block_len: usize) -> Box<Lane> {
         let n = spec.inputs();
-        // Every expert set fits: 10 contexts + 3 x 2 copy/retrieval = 16, or 9 contexts (no
-        // unigram) + 3 x 2 + 1 neural = 16.
+        // Every expert set fits: 10 contexts + 3 x 2 copy/retrieval = 16 (the neural input
+        // in the unigram's column from version 13), or 9 contexts (no unigram) + 3 x 2 + 1
+        // neural = 16.
         debug_assert!(n <= MAX_INPUTS);
         let (table_bits, copy_bits) = spec.table_bits(block_len);
         let mut lane = Box::new(Lane {
@@ -526,8 +539,10 @@ impl Lane {
 
     /// Codes `primer` as if it began the block (its bytes stay in the history for the copy
     /// experts); the block's own bytes then start the boost and the APMs' fast phase. A
-    /// neural input, which the primer does not drive, sits at 0 (even odds).
-    pub(super) fn prime(&mut self, primer: &[u8], neural: bool) {
+    /// neural input of a column of its own, which the primer does not drive, sits at 0
+    /// (even odds); one in the unigram's column gives it back to the unigram.
+    pub(super) fn prime(&mut self, primer: &[u8]) {
+        let neural = self.spec.neural && self.spec.neural_col.is_none();
         let mut out = [0u32; 256];
         let mut low = [0u32; 16];
         for &b in primer {
@@ -542,6 +557,15 @@ impl Lane {
             self.update(b);
         }
         self.start_block();
+    }
+
+    /// Whether the block runs the neural expert, where its input takes the unigram slot's
+    /// column ([`Spec::neural_col`]): the slot sits the block out. Set at the block start;
+    /// primed states are without.
+    pub(super) fn set_neural(&mut self, on: bool) {
+        if let (Some(c), Some(o)) = (self.spec.neural_col, &mut self.orders) {
+            o.set_displaced(on.then_some(c));
+        }
     }
 
     /// Models the block as x86 machine code ([`Orders::set_code`]).
@@ -615,8 +639,13 @@ impl Lane {
             col += Retrieval::INPUTS;
         }
         if let Some(w) = neural {
-            neural_inputs(w, &mut self.inputs, col);
-            col += 1;
+            match self.spec.neural_col {
+                Some(c) => neural_inputs(w, &mut self.inputs, c),
+                None => {
+                    neural_inputs(w, &mut self.inputs, col);
+                    col += 1;
+                }
+            }
         }
         debug_assert_eq!(col, self.n);
         let last = self.bytes.last().copied().unwrap_or(0);

@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use crate::error::Error;
 use crate::experts::{NeuralExpert, NeuralModel, Predictor, Weights};
-use lane::{Lane, Spec};
+use lane::{Lane, Spec, EVEN};
 use primer::{KEEP_PRIMED, KEEP_TABLE_BITS};
 pub use primer::{PRIMER, PRIMER_X86};
 pub use profile::Profile;
@@ -51,11 +51,6 @@ pub struct Mix {
     /// Format version 13 on, when primed: the spec of lanes whose block is through the x86
     /// filter, primed with [`PRIMER_X86`].
     spec_x86: Option<Spec>,
-    /// With the neural expert: the specs of plain blocks' lanes, not through the x86 filter
-    /// and through it. They run the expert set without the neural input, so the slot the
-    /// neural input takes goes back to the unigram context (and the field and code
-    /// contexts that key on it): a plain block codes as `default` would.
-    spec_plain: Option<(Spec, Option<Spec>)>,
     lanes: Vec<Option<Box<Lane>>>,
     /// The primed lane states this predictor has started blocks from, one per table size,
     /// least recently used first.
@@ -142,25 +137,13 @@ impl Mix {
             }
             spec.primer = Some(PRIMER);
         }
-        let x86 = |spec: &Spec| {
-            (primed && version >= crate::format::X86_PRIMER_VERSION).then(|| Spec {
-                primer: Some(primer::primer_x86_filtered()),
-                ..spec.clone()
-            })
-        };
-        let spec_x86 = x86(&spec);
-        let spec_plain = (spec.neural && version >= crate::format::PLAIN_VERSION).then(|| {
-            let plain = Spec {
-                primer: spec.primer,
-                ..Spec::new(mask & !EXPERT_NEURAL_INPUT, version)
-            };
-            let plain_x86 = x86(&plain);
-            (plain, plain_x86)
+        let spec_x86 = (primed && version >= crate::format::X86_PRIMER_VERSION).then(|| Spec {
+            primer: Some(primer::primer_x86_filtered()),
+            ..spec.clone()
         });
         Ok(Mix {
             spec,
             spec_x86,
-            spec_plain,
             lanes: (0..lanes).map(|_| None).collect(),
             primed: Vec::new(),
             primed_budget: u64::MAX,
@@ -198,14 +181,11 @@ impl Mix {
             // process keeps; and where blocks need larger tables, the primed copy a lane
             // holds while it grows. (The text primer is the longer: its states bound both.)
             debug_assert!(PRIMER.len() >= PRIMER_X86.len());
-            // With the neural expert, plain blocks' states too (the same tables, one
-            // context fewer than the unigram's place).
             let grows = spec.table_bits(block_size) != spec.table_bits(0);
             let x86 = version >= crate::format::X86_PRIMER_VERSION;
-            let primers = 1 + u64::from(x86);
-            let plain = spec.neural && version >= crate::format::PLAIN_VERSION;
-            let states = KEEP_PRIMED as u64 + primers * (1 + u64::from(plain)) + u64::from(grows);
-            return lanes as u64 * spec.lane_bytes(block_size) + states * spec.lane_bytes(0);
+            return lanes as u64 * spec.lane_bytes(block_size)
+                + (KEEP_PRIMED as u64 + 1 + u64::from(x86) + u64::from(grows))
+                    * spec.lane_bytes(0);
         }
         // The largest block whose state the process keeps: context table <= 2^KEEP_TABLE_BITS.
         let kept_len = (1usize << (KEEP_TABLE_BITS - spec.table_extra))
@@ -228,11 +208,10 @@ impl Mix {
     /// bytes: from the primed state, or empty.
     fn reset_mixing_lane(&mut self, lane: usize, block_len: usize) {
         let x86 = std::mem::take(&mut self.x86[lane]);
-        let plain = self.plain[lane];
         if self.spec.primer.is_some() {
-            self.reset_primed_lane(lane, block_len, x86, plain);
+            self.reset_primed_lane(lane, block_len, x86);
         } else {
-            self.reset_unprimed_lane(lane, block_len, plain);
+            self.reset_unprimed_lane(lane, block_len);
         }
         if x86 {
             if let Some(l) = &mut self.lanes[lane] {
@@ -243,9 +222,9 @@ impl Mix {
 
     /// [`Mix::reset_mixing_lane`] from the primed state: restored in place where the
     /// lane's tables and primer are the block's, else copied.
-    fn reset_primed_lane(&mut self, lane: usize, block_len: usize, x86: bool, plain: bool) {
-        let grows = self.lane_spec(x86, plain).grows;
-        let primed = self.primed_lane(if grows { 0 } else { block_len }, x86, plain);
+    fn reset_primed_lane(&mut self, lane: usize, block_len: usize, x86: bool) {
+        let grows = self.lane_spec(x86).grows;
+        let primed = self.primed_lane(if grows { 0 } else { block_len }, x86);
         if let Some(l) = &mut self.lanes[lane] {
             if l.restore_from(&primed, block_len) {
                 return;
@@ -265,19 +244,14 @@ impl Mix {
 
     /// [`Mix::reset_mixing_lane`] without a primer: cleared in place where the tables
     /// have the block's sizes.
-    fn reset_unprimed_lane(&mut self, lane: usize, block_len: usize, plain: bool) {
-        let spec = self.lane_spec(false, plain).clone();
-        let spec = &spec;
+    fn reset_unprimed_lane(&mut self, lane: usize, block_len: usize) {
         match &mut self.lanes[lane] {
-            // Same experts and table sizes: clear in place rather than reallocate.
-            Some(l)
-                if l.spec.mask == spec.mask
-                    && spec.table_bits(l.block_len) == spec.table_bits(block_len) =>
-            {
+            // Same table sizes: clear in place rather than reallocate.
+            Some(l) if self.spec.table_bits(l.block_len) == self.spec.table_bits(block_len) => {
                 l.block_len = block_len;
                 l.reset();
             }
-            slot => *slot = Some(Lane::new(spec, block_len)),
+            slot => *slot = Some(Lane::new(&self.spec, block_len)),
         }
     }
 }
@@ -293,6 +267,11 @@ impl Predictor for Mix {
         }
         self.plain[lane] = false;
         self.reset_mixing_lane(lane, block_len);
+        if self.neural.is_some() {
+            if let Some(l) = &mut self.lanes[lane] {
+                l.set_neural(true);
+            }
+        }
     }
 
     fn set_lane_x86(&mut self, lane: usize) {
@@ -321,9 +300,10 @@ impl Predictor for Mix {
         let mut next_neural = 0;
         for (&lane, w) in lanes.iter().zip(out.iter_mut()) {
             let neural = match self.neural {
-                // A plain lane has no neural input.
                 None => None,
-                Some(_) if self.plain[lane] => None,
+                // A plain lane's unigram slot has the neural input's column back (version
+                // 13), or that input sits at even odds.
+                Some(_) if self.plain[lane] => self.spec.neural_col.is_none().then_some(&EVEN),
                 Some(_) => {
                     next_neural += 1;
                     Some(&self.neural_out[next_neural - 1])
@@ -425,6 +405,41 @@ mod tests {
         );
     }
 
+    /// With the neural expert (format version 13), blocks that run it and plain blocks
+    /// start from one primed state, the one the expert set without it primes: the neural
+    /// input takes the unigram slot's column, which plain blocks leave to the unigram.
+    #[cfg(feature = "neural")]
+    #[test]
+    fn plain_and_neural_blocks_start_from_one_primed_state() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/onnx-models/nc-test32.onnx");
+        let model = Arc::new(NeuralModel::from_file(path).unwrap());
+        let mut max = Mix::new(Profile::Max.experts(), 1, Some(model), 256).unwrap();
+        let mut default = Mix::new(Profile::Default.experts(), 1, None, 256).unwrap();
+        let spec = &max.spec;
+        assert_eq!(spec.inputs(), MAX_INPUTS);
+        let col = spec.neural_col.unwrap();
+        assert_eq!(spec.kinds[col], crate::experts::orders::Kind::Unigram);
+        assert_eq!(spec.kinds, default.spec.kinds);
+        let len = 5000;
+        max.reset_lane(0, len);
+        assert!(max.reset_lane_plain(0, len));
+        max.reset_lane(0, len);
+        assert_eq!(
+            max.primed.len(),
+            1,
+            "one primed state for both kinds of block"
+        );
+        // The primed state is the expert set's without the neural expert.
+        default.reset_lane(0, len);
+        let (m, d) = (&max.primed[0], &default.primed[0]);
+        assert_eq!(m.bytes, d.bytes);
+        for (a, b) in m.mixers.iter().zip(&default.primed[0].mixers) {
+            assert_eq!(a.row(0), b.row(0));
+            assert_eq!(a.row(a.sets - 1), b.row(b.sets - 1));
+        }
+        assert_eq!(m.p_mix[..], d.p_mix[..]);
+    }
+
     /// The memory estimate a reader refuses streams by covers what a lane really holds,
     /// and not by much more: the tables that scale with the block are counted exactly.
     #[test]
@@ -443,7 +458,7 @@ mod tests {
                 let lane = if primed {
                     // As a block starts from the primed state (grown from version 13).
                     let mut lane = Lane::new(&spec, if spec.grows { 0 } else { len });
-                    lane.prime(PRIMER, spec.neural);
+                    lane.prime(PRIMER);
                     if spec.grows {
                         lane = Lane::grown(&lane, len);
                     }

@@ -69,14 +69,12 @@ pub(super) const KEEP_TABLE_BITS: u32 = 20;
 impl Mix {
     /// The primed state a block of `block_len` bytes starts from: [`PRIMER_X86`]'s for a
     /// block through the x86 filter (`x86`, format version 13 on), else [`PRIMER`]'s.
-    pub(super) fn primed_lane(&mut self, block_len: usize, x86: bool, plain: bool) -> Arc<Lane> {
-        let spec = self.lane_spec(x86, plain).clone();
+    pub(super) fn primed_lane(&mut self, block_len: usize, x86: bool) -> Arc<Lane> {
+        let spec = self.lane_spec(x86).clone();
         let spec = &spec;
         let bits = spec.table_bits(block_len);
         let same = |l: &&Arc<Lane>| {
-            l.spec.mask == spec.mask
-                && spec.table_bits(l.block_len) == bits
-                && same_primer(l.spec.primer, spec.primer)
+            spec.table_bits(l.block_len) == bits && same_primer(l.spec.primer, spec.primer)
         };
         if let Some(i) = self.primed.iter().position(|l| same(&l)) {
             let l = self.primed.remove(i);
@@ -97,7 +95,7 @@ impl Mix {
             #[cfg(test)]
             super::tests::PRIMINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut lane = Lane::new(spec, block_len);
-            lane.prime(spec.primer.unwrap_or_default(), spec.neural);
+            lane.prime(spec.primer.unwrap_or_default());
             // Lanes made from this state copy back what they wrote since.
             lane.clear_marks();
             let lane = Arc::from(lane);
@@ -123,16 +121,11 @@ impl Mix {
         lane
     }
 
-    /// The spec of a lane whose block is through the x86 filter (`x86`) or not, and is
-    /// plain (`plain`, [`Predictor::reset_lane_plain`](crate::experts::Predictor)) or not.
-    pub(super) fn lane_spec(&self, x86: bool, plain: bool) -> &Spec {
-        let (spec, spec_x86) = match &self.spec_plain {
-            Some((spec, spec_x86)) if plain => (spec, spec_x86),
-            _ => (&self.spec, &self.spec_x86),
-        };
-        match spec_x86 {
+    /// The spec of a lane whose block is through the x86 filter (`x86`) or not.
+    pub(super) fn lane_spec(&self, x86: bool) -> &Spec {
+        match &self.spec_x86 {
             Some(spec) if x86 => spec,
-            _ => spec,
+            _ => &self.spec,
         }
     }
 
