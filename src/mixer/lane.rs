@@ -186,6 +186,10 @@ pub(super) struct Spec {
     pub(super) final_group: usize,
     /// Format version 13 on: the APMs train both points they interpolated between.
     pub(super) apm_both: bool,
+    /// Contexts of the order-0 APM besides the node: from format version 13 the first
+    /// weight-set group's (the copy experts' match state and the previous byte's class,
+    /// [`GROUP_SETS`]`[0]`), 1 before.
+    pub(super) apm0_sets: usize,
     /// Format version 9 on: a byte is coded as 8 binary decisions
     /// ([`Predictor::codes_bits`]), so only the 8 nodes on its path are evaluated, with a
     /// 16-bit probability each.
@@ -270,6 +274,11 @@ impl Spec {
                 0
             },
             apm_both: version >= STRUCTURE_VERSION,
+            apm0_sets: if version >= STRUCTURE_VERSION {
+                GROUP_SETS[0]
+            } else {
+                1
+            },
             gate_rate: if version >= STRUCTURE_VERSION {
                 GATE_RATE
             } else {
@@ -335,7 +344,7 @@ impl Spec {
             rows(GROUP_SETS[0], MAX_INPUTS)
         };
         // Bit coding refines with the order-2 APM where nibble coding used the order-1.
-        let apm_rows = 256 + if self.bits { APM2_ROWS } else { 256 * 256 };
+        let apm_rows = 256 * self.apm0_sets + if self.bits { APM2_ROWS } else { 256 * 256 };
         bytes += (apm_rows * 33 * std::mem::size_of::<u16>()) as u64;
         // The history holds the primer and the block; a growing `Vec` may double once.
         bytes += 2 * (len + self.primer.map_or(0, <[u8]>::len)) as u64;
@@ -393,7 +402,7 @@ impl Lane {
             }),
             group_st: Box::new([[0; GROUPS]; 256]),
             group_p: Box::new([[2048; GROUPS]; 256]),
-            apm_order0: Apm::new(256, 7, spec.apm_both),
+            apm_order0: Apm::new(256 * spec.apm0_sets, 7, spec.apm_both),
             // Bit coding has the order-2 APM instead: the order-1 one beside it was worth
             // nothing for 4 MiB per lane and a cache miss per node (`docs/tuning.md`, "Bit coding").
             apm_order1: Apm::new(if spec.bits { 0 } else { 256 * 256 }, 7, spec.apm_both),
@@ -772,6 +781,11 @@ impl Lane {
         if let Some(f) = &self.final_mix {
             f.prefetch(self.sets[self.spec.final_group] + c0);
         }
+        if self.spec.apm0_sets > 1 {
+            let at = self.apm0_row(c0) * 33;
+            prefetch(self.apm_order0.table.as_slice(), at);
+            prefetch(self.apm_order0.table.as_slice(), at + 32);
+        }
         if let Some(a) = &self.apm_order2 {
             // A row of 33 points is 66 bytes: two cache lines, either of which the
             // refinement may read.
@@ -840,13 +854,24 @@ impl Lane {
         self.group_st[c0] = group_st;
         let p_mix = squash(st);
         self.p_mix[c0] = p_mix;
-        let (a0, i0) = self.apm_order0.refine(st, c0);
+        let (a0, i0) = self.apm_order0.refine(st, self.apm0_row(c0));
         let (a1, i1) = match &self.apm_order2 {
             Some(a) => a.refine(st, (self.cx2 ^ c0) & (APM2_ROWS - 1)),
             None => self.apm_order1.refine(st, self.cx1 + c0),
         };
         self.apm_index[c0] = [i0, i1];
         (p_mix, a0, a1)
+    }
+
+    /// The order-0 APM's row for node `c0`: the node, and from format version 13 the first
+    /// weight-set group's context ([`Spec::apm0_sets`]).
+    #[inline(always)]
+    fn apm0_row(&self, c0: usize) -> usize {
+        if self.spec.apm0_sets > 1 {
+            self.sets[0] + c0
+        } else {
+            c0
+        }
     }
 
     /// Evaluates node `c0` and splits its mass, `mass[k]`, between its children at `2k`
