@@ -14,7 +14,8 @@ use crate::format::{
 use crate::hint::prefetch;
 use crate::logistic::{squash, stretch};
 
-/// The neural input while priming: even odds on every decision.
+/// The neural input of a column of its own (no unigram slot to take, [`Spec::neural_col`])
+/// while priming and in plain blocks: even odds on every decision.
 pub(super) const EVEN: Weights = [1; 256];
 
 /// Most mixer inputs per node (all experts together need 16; the APMs calibrate, so no
