@@ -142,14 +142,13 @@ fn primers_stream(predictor: PredictorKind, path: &str) -> u32 {
         .unwrap();
     let blocks = [FLAG_X86, FLAG_X86 | FLAG_NO_NEURAL, FLAG_NO_NEURAL, 0]
         .map(|flags| {
-            let mut ratio = header.max_raw_len(1 << 20) >> 20;
-            if flags & FLAG_NO_NEURAL != 0 {
-                ratio = u64::from(header.plain_ratio().unwrap());
-            }
-            let mut b = claiming(BlockKind::Coded, flags, u64::from(block), 0);
-            b.0.payload_len = u64::from(block).div_ceil(ratio) as u32;
-            b.1 = vec![0; b.0.payload_len as usize];
-            b
+            let ratio = if flags & FLAG_NO_NEURAL != 0 {
+                header.plain_ratio()
+            } else {
+                header.coded_ratio()
+            };
+            let n = block.div_ceil(ratio.unwrap()) as usize;
+            claiming(BlockKind::Coded, flags, u64::from(block), n)
         })
         .to_vec();
     finish(&header, blocks, path)

@@ -443,15 +443,14 @@ fn encode_worker(
     try_plain: bool,
 ) -> Result<Vec<Codes>, Error> {
     let full = encode_lockstep(worker, quantizer, blocks, filtered, false)?;
-    let mut plain = if try_plain {
+    let plain: Vec<Option<Vec<u8>>> = if try_plain {
         encode_lockstep(worker, quantizer, blocks, filtered, true)?
             .into_iter()
             .map(Some)
             .collect()
     } else {
-        Vec::new()
+        vec![None; full.len()]
     };
-    plain.resize(full.len(), None);
     Ok(full
         .into_iter()
         .zip(plain)

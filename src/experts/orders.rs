@@ -1259,13 +1259,15 @@ impl Orders {
         cell: usize,
         slot: impl Fn(&Found) -> Option<u32>,
     ) {
+        // A displaced slot's column holds another expert's input: kept, not overwritten.
+        let kept = self.displaced.map(|k| row[first + k]);
         for (k, (found, x)) in self.found.iter().zip(&mut row[first..]).enumerate() {
-            if Some(k) == self.displaced {
-                continue;
-            }
             *x = slot(found).map_or(0, |s| {
                 input(&self.adapt, k, depth, self.table[s as usize][cell])
             });
+        }
+        if let (Some(k), Some(x)) = (self.displaced, kept) {
+            row[first + k] = x;
         }
     }
 

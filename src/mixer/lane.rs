@@ -473,8 +473,7 @@ impl Lane {
     /// the whole state. False, and nothing done, where the tables differ.
     pub(super) fn restore_from(&mut self, primed: &Lane, block_len: usize) -> bool {
         let bits = self.spec.table_bits(block_len);
-        if self.spec.mask != primed.spec.mask
-            || self.spec.table_bits(self.block_len) != bits
+        if self.spec.table_bits(self.block_len) != bits
             || self.spec.table_bits(primed.block_len) != bits
             || !super::primer::same_primer(self.spec.primer, primed.spec.primer)
         {

@@ -213,10 +213,11 @@ impl Mix {
         } else {
             self.reset_unprimed_lane(lane, block_len);
         }
-        if x86 {
-            if let Some(l) = &mut self.lanes[lane] {
+        if let Some(l) = &mut self.lanes[lane] {
+            if x86 {
                 l.set_code();
             }
+            l.set_neural(self.neural.is_some() && !self.plain[lane]);
         }
     }
 
@@ -267,11 +268,6 @@ impl Predictor for Mix {
         }
         self.plain[lane] = false;
         self.reset_mixing_lane(lane, block_len);
-        if self.neural.is_some() {
-            if let Some(l) = &mut self.lanes[lane] {
-                l.set_neural(true);
-            }
-        }
     }
 
     fn set_lane_x86(&mut self, lane: usize) {
@@ -433,10 +429,16 @@ mod tests {
         default.reset_lane(0, len);
         let (m, d) = (&max.primed[0], &default.primed[0]);
         assert_eq!(m.bytes, d.bytes);
-        for (a, b) in m.mixers.iter().zip(&default.primed[0].mixers) {
-            assert_eq!(a.row(0), b.row(0));
-            assert_eq!(a.row(a.sets - 1), b.row(b.sets - 1));
+        fn same<const N: usize>(a: &Mixer<N>, b: &Mixer<N>) {
+            assert_eq!(a.sets, b.sets);
+            for set in 0..a.sets {
+                assert_eq!(a.row(set), b.row(set));
+            }
         }
+        for (a, b) in m.mixers.iter().zip(&d.mixers) {
+            same(a, b);
+        }
+        same(m.final_mix.as_ref().unwrap(), d.final_mix.as_ref().unwrap());
         assert_eq!(m.p_mix[..], d.p_mix[..]);
     }
 
