@@ -49,7 +49,12 @@ pub(crate) enum Kind {
     Indent,
     /// Machine code (blocks through the x86 filter): where the next byte sits in its
     /// instruction and what decides it ([`X86::context`]); variant 1 adds the last byte.
-    /// Never listed among a model's kinds: the column and unigram slots key on it.
+    /// From format version 13, with the field: variant 2 the opcodes of the last four
+    /// instructions, variant 3 the instruction's bytes so far, variant 4 in an operand
+    /// the operand bytes of the last instruction alike ([`X86::key`]; elsewhere as 2).
+    /// Never listed among a model's kinds: the column and unigram slots key on variants 0
+    /// and 1, the order-4, order-3 and word slots on 2, 3 and 4
+    /// (`docs/tuning.md`, "More contexts for machine code").
     Code(u8),
     /// Tables and lists (format version 13 on): the field of a row of delimited fields
     /// ([`Rows`]) and, for variant 0, the bytes at the same offset in the same field of
@@ -63,6 +68,14 @@ pub(crate) enum Kind {
     /// among a model's kinds: the column slot keys on it on text past column
     /// [`LONG_LINE`], where the column says nothing (SVG path data, minified code).
     Number,
+    /// The bytes that followed the last occurrences of a short context, with the context
+    /// (format version 13 on; paq8's indirect contexts): variant 1 the last byte and the
+    /// four bytes that followed its last four occurrences, variant 2 the last two bytes
+    /// and the byte that followed their last occurrence. Never listed among a model's
+    /// kinds: outside machine code, after any byte but a letter, the order-4 slot keys on
+    /// variant 1 and the order-2 slot on variant 2 (`docs/tuning.md`, "Indirect
+    /// contexts").
+    Indirect(u8),
 }
 
 /// What a record context keys on, besides the record length.
@@ -198,7 +211,17 @@ pub(crate) struct Orders {
     /// A slot whose input column another expert's input takes for this block
     /// ([`Orders::set_displaced`]): it sits the block out and leaves its column alone.
     displaced: Option<usize>,
+    /// For [`Kind::Indirect`]: the last four bytes that followed each byte value, and the
+    /// byte that last followed each pair of bytes (format version 13 on).
+    follow1: Vec<u32>,
+    follow2: Vec<u8>,
+    /// In machine code, the operand bytes of the last instruction of each hashed
+    /// [`X86::key`] (format version 13 on).
+    operands: Vec<u64>,
 }
+
+/// Entries of `Orders::operands`, as log2.
+const OPERAND_BITS: u32 = 12;
 
 /// Rows of delimited fields, followed byte by byte: the lines of a table (a row ends at a
 /// newline, a field at `,`, tab, `;` or `|`), or bracketed lists such as coordinate pairs
@@ -406,6 +429,11 @@ struct Mode {
     records: bool,
     /// Binary, in a block of machine code.
     code: bool,
+    /// Machine code, with format version 13's instruction contexts ([`Kind::Code`] 2-4).
+    instructions: bool,
+    /// Format version 13 on, outside machine code, and on text after any byte but a
+    /// letter: [`Kind::Indirect`].
+    indirect: bool,
     /// Text in a table's lines; in a bracketed list's rows; past column [`LONG_LINE`].
     table: bool,
     list: bool,
@@ -728,6 +756,12 @@ fn grown_place_low(hash: u64, nibble: usize, bits: u32) -> (usize, u16) {
     (grown_page(hash, bits) | offset, grown_check(h, hash))
 }
 
+/// Index of `Orders::operands` for instructions of key `key`.
+#[inline]
+fn operand_index(key: u64) -> usize {
+    (mix(key, 7) >> (64 - OPERAND_BITS)) as usize
+}
+
 #[inline]
 fn mix(a: u64, b: u64) -> u64 {
     (a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15))
@@ -797,6 +831,9 @@ impl Orders {
             rows: structure.then(|| [Rows::lines(), Rows::brackets()]),
             numbers: structure.then(Numbers::default),
             displaced: None,
+            follow1: vec![0; if structure { 256 } else { 0 }],
+            follow2: vec![0; if structure { 1 << 16 } else { 0 }],
+            operands: vec![0; if structure { 1 << OPERAND_BITS } else { 0 }],
         };
         orders.next_contexts(&[]);
         orders
@@ -867,6 +904,9 @@ impl Orders {
             numbers,
             rows,
             displaced,
+            follow1,
+            follow2,
+            operands,
         } = src;
         assert_eq!(self.bits, *bits, "restored from a table of another size");
         self.table.0.restore_from(&table.0);
@@ -892,6 +932,9 @@ impl Orders {
         self.numbers.clone_from(numbers);
         self.rows.clone_from(rows);
         self.displaced = *displaced;
+        self.follow1.clone_from(follow1);
+        self.follow2.clone_from(follow2);
+        self.operands.clone_from(operands);
     }
 
     /// Forgets the block.
@@ -922,6 +965,9 @@ impl Orders {
             *n = Numbers::default();
         }
         self.displaced = None;
+        self.follow1.fill(0);
+        self.follow2.fill(0);
+        self.operands.fill(0);
         self.next_contexts(&[]);
     }
 
@@ -1031,10 +1077,17 @@ impl Orders {
             }
             _ => (false, false),
         };
+        let code = binary && self.code.is_some() && self.calls.code;
+        // On prose the indirect contexts cost the order contexts they displace more
+        // than they bring; inside words in any text they are the weaker.
+        let letter = (self.history as u8).is_ascii_alphabetic();
+        let v13 = self.structure.is_some();
         Mode {
             binary,
             records: binary && self.records && self.record.len != 0,
-            code: binary && self.code.is_some() && self.calls.code,
+            code,
+            instructions: code && v13,
+            indirect: v13 && !code && (binary || !letter),
             table,
             list,
             long_line: !binary && self.numbers.is_some() && self.column > LONG_LINE,
@@ -1055,12 +1108,19 @@ impl Orders {
             binary,
             records,
             code,
+            instructions,
+            indirect,
             table,
             list,
             long_line,
             structure,
         } = mode;
         let kind = match self.kinds[k] {
+            Kind::Order(4) if instructions => Kind::Code(2),
+            Kind::Order(3) if instructions => Kind::Code(3),
+            Kind::Word if instructions => Kind::Code(4),
+            Kind::Order(4) if indirect => Kind::Indirect(1),
+            Kind::Order(2) if indirect => Kind::Indirect(2),
             Kind::Column if code => Kind::Code(0),
             Kind::Column if table => Kind::Field(0),
             Kind::Unigram if table => Kind::Field(1),
@@ -1134,9 +1194,49 @@ impl Orders {
                 mix(tag ^ variant << 48 ^ context << 16, recent)
             }
             Kind::Code(variant) => {
-                let c = self.code.unwrap_or_default().context();
-                let last = if variant == 1 { self.history & 0xFF } else { 0 };
-                mix(tag ^ u64::from(variant) << 48, mix(c, last))
+                let x = self.code.unwrap_or_default();
+                let tag = tag ^ u64::from(variant) << 48;
+                match variant {
+                    2 | 4 if variant == 2 || !x.in_operand() => {
+                        let [a, b, c, d] = x.prev.map(u64::from);
+                        let opcodes = a | b << 16 | c << 32 | d << 48;
+                        mix(tag, mix(x.at() | x.op_prefixes() << 8, opcodes))
+                    }
+                    3 => {
+                        let n = u32::from(x.len.min(8));
+                        let so_far = if n == 8 {
+                            self.history
+                        } else {
+                            self.history & ((1u64 << (8 * n)) - 1)
+                        };
+                        mix(
+                            tag,
+                            mix(x.at() | x.op_prefixes() << 8 | u64::from(n) << 40, so_far),
+                        )
+                    }
+                    4 => {
+                        // In an operand: the operand of the last instruction alike, and
+                        // this operand's bytes so far.
+                        let n = u32::from(x.index);
+                        let so_far = self.history & ((1u64 << (8 * n)) - 1);
+                        let alike = self.operands[operand_index(x.key())];
+                        mix(tag, mix(mix(x.at(), x.key()) ^ so_far, alike))
+                    }
+                    _ => {
+                        let last = if variant == 1 { self.history & 0xFF } else { 0 };
+                        mix(tag, mix(x.context(), last))
+                    }
+                }
+            }
+            Kind::Indirect(variant) => {
+                let c1 = self.history & 0xFF;
+                let c2 = self.history & 0xFFFF;
+                let context = if variant == 1 {
+                    c1 | u64::from(self.follow1[c1 as usize]) << 8
+                } else {
+                    c2 | u64::from(self.follow2[c2 as usize]) << 16
+                };
+                mix(tag ^ u64::from(variant) << 48, context)
             }
             Kind::Field(variant) => {
                 // In force only where fields are tracked.
@@ -1355,6 +1455,16 @@ impl Orders {
         // Move the contexts on.
         self.history = (self.history << 8) | u64::from(byte);
         self.seen += 1;
+        if self.structure.is_some() {
+            // `byte` followed the byte before it and the pair before it.
+            if self.seen >= 2 {
+                let f = &mut self.follow1[(self.history >> 8) as usize & 0xFF];
+                *f = (*f << 8) | u32::from(byte);
+            }
+            if self.seen >= 3 {
+                self.follow2[(self.history >> 8) as usize & 0xFFFF] = byte;
+            }
+        }
         let text = matches!(byte, b'\t' | b'\n' | b'\r' | 0x20..=0x7E);
         self.binary = self.binary - (self.binary >> 5) + if text { 0 } else { 1 << 11 };
         let lower = byte.to_ascii_lowercase();
@@ -1384,6 +1494,9 @@ impl Orders {
         }
         if let Some(c) = &mut self.code {
             c.update(byte);
+            if let (Some((key, operand)), false) = (c.completed, self.operands.is_empty()) {
+                self.operands[operand_index(key)] = operand;
+            }
             self.calls.update(self.history);
         }
         self.next_contexts(bytes);
@@ -1555,13 +1668,15 @@ pub(crate) mod tests {
         }
     }
 
+    /// The context hashes of the first two slots after `text`.
+    fn first_two(orders: &Orders, text: &[u8]) -> (u64, u64) {
+        (orders.context_hash(0, text), orders.context_hash(1, text))
+    }
+
     #[test]
     fn the_unigram_context_is_the_current_word_whatever_came_before() {
         let kinds = [Kind::Word, Kind::Unigram];
-        let hashes = |text: &[u8]| {
-            let orders = run(&kinds, text);
-            (orders.context_hash(0, text), orders.context_hash(1, text))
-        };
+        let hashes = |text: &[u8]| first_two(&run(&kinds, text), text);
         let (red, blue, other) = (
             hashes(b"a red Zebu"),
             hashes(b"one blue zebu"),
@@ -1582,6 +1697,34 @@ pub(crate) mod tests {
             orders.update(&data[..=i], data[i]);
         }
         orders
+    }
+
+    #[test]
+    fn after_punctuation_short_orders_key_on_what_followed_them() {
+        let kinds = [2, 4].map(Kind::Order);
+        let hashes = |text: &[u8]| first_two(&learned(&kinds, text), text);
+        // `1` was followed by `a` then `b` in the first two (`c` then `b` in the third);
+        // `;1` came before only in the second, followed by `b`.
+        let (one, two, other) = (
+            hashes(b"x1a;y1b;z;1"),
+            hashes(b"p1a,q;1b,r;1"),
+            hashes(b"x1c;y1b;z;1"),
+        );
+        assert_eq!(one.1, two.1, "the last byte and the four that followed it");
+        assert_ne!(one.1, other.1);
+        assert_eq!(
+            one.0, other.0,
+            "the last two bytes and the byte that followed them"
+        );
+        assert_ne!(one.0, two.0);
+        // After a letter the orders are themselves.
+        let words = learned(&kinds, b"x1a;y1b;z;1a");
+        assert_eq!(words.in_force(0).0, Kind::Order(2));
+        assert_eq!(words.in_force(1).0, Kind::Order(4));
+        assert_eq!(
+            learned(&kinds, b"x1a;y1b;z;1").in_force(1).0,
+            Kind::Indirect(1)
+        );
     }
 
     #[test]

@@ -43,8 +43,18 @@ pub(crate) struct X86 {
     /// Prefixes seen: bit 0 `66`, 1 `67`, 2 `F2`, 3 `F3`, 4 REX.W, 5 any REX, 6 VEX/EVEX.
     pub(crate) prefixes: u8,
     pub(crate) modrm: u8,
-    /// The opcodes of the last two instructions (as `op`).
-    pub(crate) prev: [u16; 2],
+    /// The opcodes of the last four instructions (as `op`), the latest first.
+    pub(crate) prev: [u16; 4],
+    /// Bytes of the current instruction so far, prefixes included (saturating).
+    pub(crate) len: u8,
+    /// The current instruction's displacement and immediate bytes so far, the latest in
+    /// the low byte.
+    operand: u64,
+    /// The instruction the last byte completed, if it did: its [`X86::key`] and operand
+    /// bytes (for the operand history, [`Kind::Code`] variant 4).
+    ///
+    /// [`Kind::Code`]: super::orders::Kind::Code
+    pub(crate) completed: Option<(u64, u64)>,
     disp: u8,
     imm: u8,
     /// VEX/EVEX payload bytes still to come, and the map they name.
@@ -95,6 +105,11 @@ impl Calls {
 impl X86 {
     /// Takes the next byte of the stream.
     pub(crate) fn update(&mut self, byte: u8) {
+        self.completed = None;
+        self.len = self.len.saturating_add(1);
+        if matches!(self.field, Field::Disp | Field::Imm) {
+            self.operand = (self.operand << 8) | u64::from(byte);
+        }
         match self.field {
             Field::Start => self.start(byte),
             Field::Escape => {
@@ -240,9 +255,11 @@ impl X86 {
                 return;
             }
         }
-        self.prev = [self.op, self.prev[0]];
+        let completed = Some((self.key(), self.operand));
+        let prev = [self.op, self.prev[0], self.prev[1], self.prev[2]];
         *self = X86 {
-            prev: self.prev,
+            prev,
+            completed,
             ..X86::default()
         };
     }
@@ -251,8 +268,8 @@ impl X86 {
     /// two opcodes before an instruction, the opcode (and prefixes) before its ModRM, the
     /// opcode and ModRM in its operands.
     pub(crate) fn context(&self) -> u64 {
-        let op = u64::from(self.op) | u64::from(self.prefixes) << 12;
-        let at = self.field as u64 | u64::from(self.index) << 3;
+        let op = self.op_prefixes();
+        let at = self.at();
         match self.field {
             Field::Start | Field::Escape | Field::Vex => {
                 at | op << 8 | u64::from(self.prev[0]) << 28 | u64::from(self.prev[1]) << 44
@@ -260,6 +277,27 @@ impl X86 {
             Field::ModRm => at | op << 8 | u64::from(self.prev[0]) << 28,
             Field::Sib | Field::Disp | Field::Imm => at | op << 8 | u64::from(self.modrm) << 28,
         }
+    }
+
+    /// Where the next byte is: its field and its index in the field.
+    pub(crate) fn at(&self) -> u64 {
+        self.field as u64 | u64::from(self.index) << 3
+    }
+
+    /// The opcode (as `op`) with the prefixes above it.
+    pub(crate) fn op_prefixes(&self) -> u64 {
+        u64::from(self.op) | u64::from(self.prefixes) << 12
+    }
+
+    /// What the operands of instructions alike follow: the opcode, the prefixes and the
+    /// ModRM's addressing (mod and r/m; the register field left out).
+    pub(crate) fn key(&self) -> u64 {
+        self.op_prefixes() | u64::from(self.modrm & 0xC7) << 20
+    }
+
+    /// In a displacement or immediate.
+    pub(crate) fn in_operand(&self) -> bool {
+        matches!(self.field, Field::Disp | Field::Imm)
     }
 }
 
@@ -281,6 +319,34 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_completed_instruction_reports_its_key_and_operand() {
+        let mut x = X86::default();
+        let mut completed = Vec::new();
+        // mov eax, [rbp-4]; mov rax, [rip+0x04030201]; push rbp; add eax, 0x11223344
+        let code = [
+            0x8B, 0x45, 0xFC, 0x48, 0x8B, 0x05, 1, 2, 3, 4, 0x55, 0x05, 0x44, 0x33, 0x22, 0x11,
+        ];
+        for &b in &code {
+            x.update(b);
+            assert_eq!(x.len == 0, x.completed.is_some());
+            completed.extend(x.completed);
+        }
+        let key = |op: u16, prefixes: u64, modrm: u64| {
+            u64::from(KNOWN | op) | prefixes << 12 | modrm << 20
+        };
+        assert_eq!(
+            completed,
+            [
+                (key(0x8B, 0, 0x45), 0xFC),
+                (key(0x8B, 48, 0x05), 0x0102_0304),
+                (key(0x55, 0, 0), 0),
+                (key(0x05, 0, 0), 0x4433_2211),
+            ]
+        );
+        assert_eq!(x.prev, [0x05, 0x55, 0x8B, 0x8B].map(|op| KNOWN | op));
     }
 
     #[test]
