@@ -7,8 +7,9 @@
 //! confidence learned per match-length bucket from how often such matches were right.
 //!
 //! Two instances serve as the *long copy* (`min_len` 12: repeated lines, records, files
-//! inside files) and the *short copy* (`min_len` 4: recurring words, indentation and
-//! punctuation patterns, found again a few bytes after a long match breaks).
+//! inside files) and the *short copy* (`min_len` 3, 4 before format version 13: recurring
+//! words, indentation and punctuation patterns, found again a few bytes after a long match
+//! breaks).
 
 use crate::hint::prefetch;
 use crate::logistic::StateMap;

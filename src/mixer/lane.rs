@@ -139,6 +139,11 @@ pub(super) struct Lane {
     pub(super) start: usize,
 }
 
+/// The bytes the short copy keys on from format version 13: a match of 3 bytes already
+/// says something on the dev set's code and markup (4 before; `docs/tuning.md`, "Copy
+/// lengths").
+const SHORT_COPY_LEN: usize = 3;
+
 /// Weight-set groups of the gate's first layer from format version 6. Each group's context
 /// (with the node): the copy match state and the previous byte's class (version 2's single
 /// set); none, or from format version 13 [`Orders::gate_context`] (in machine code the
@@ -155,6 +160,9 @@ pub(super) struct Spec {
     pub(super) kinds: Vec<Kind>,
     pub(super) long: bool,
     pub(super) short: bool,
+    /// The bytes the short copy keys on: [`SHORT_COPY_LEN`] from format version 13, 4
+    /// before.
+    pub(super) short_len: usize,
     pub(super) retrieval: bool,
     pub(super) neural: bool,
     /// Format version 13 on, with the text experts: the input column of the unigram
@@ -246,6 +254,11 @@ impl Spec {
             kinds,
             long: mask & EXPERT_LONG_COPY != 0,
             short: mask & EXPERT_SHORT_COPY != 0,
+            short_len: if version >= STRUCTURE_VERSION {
+                SHORT_COPY_LEN
+            } else {
+                4
+            },
             retrieval: mask & EXPERT_RETRIEVAL != 0,
             neural,
             neural_col,
@@ -382,7 +395,9 @@ impl Lane {
                 )
             }),
             long: spec.long.then(|| CopyExpert::new(12, copy_bits)),
-            short: spec.short.then(|| CopyExpert::new(4, copy_bits)),
+            short: spec
+                .short
+                .then(|| CopyExpert::new(spec.short_len, copy_bits)),
             retrieval: spec.retrieval.then(|| Retrieval::new(copy_bits)),
             n,
             cx1: 0,
