@@ -51,7 +51,8 @@ pub(crate) enum Kind {
     /// instruction and what decides it ([`X86::context`]); variant 1 adds the last byte.
     /// From format version 13, with the field: variant 2 the opcodes of the last four
     /// instructions, variant 3 the instruction's bytes so far, variant 4 in an operand
-    /// the operand bytes of the last instruction alike ([`X86::key`]; elsewhere as 2).
+    /// the operand bytes of the last instruction alike ([`X86::key`]; elsewhere as 3,
+    /// with the previous opcode).
     /// Never listed among a model's kinds: the column and unigram slots key on variants 0
     /// and 1, the order-4, order-3 and word slots on 2, 3 and 4
     /// (`docs/tuning.md`, "More contexts for machine code").
@@ -1197,22 +1198,23 @@ impl Orders {
                 let x = self.code.unwrap_or_default();
                 let tag = tag ^ u64::from(variant) << 48;
                 match variant {
-                    2 | 4 if variant == 2 || !x.in_operand() => {
+                    2 => {
                         let [a, b, c, d] = x.prev.map(u64::from);
                         let opcodes = a | b << 16 | c << 32 | d << 48;
                         mix(tag, mix(x.at() | x.op_prefixes() << 8, opcodes))
                     }
-                    3 => {
+                    // The instruction's bytes so far (variant 4 outside operands: with the
+                    // previous opcode).
+                    3 | 4 if variant == 3 || !x.in_operand() => {
                         let n = u32::from(x.len.min(8));
                         let so_far = if n == 8 {
                             self.history
                         } else {
                             self.history & ((1u64 << (8 * n)) - 1)
                         };
-                        mix(
-                            tag,
-                            mix(x.at() | x.op_prefixes() << 8 | u64::from(n) << 40, so_far),
-                        )
+                        let before = if variant == 4 { x.prev[0] } else { 0 };
+                        let at = x.at() | x.op_prefixes() << 8 | u64::from(n) << 40;
+                        mix(tag, mix(at | u64::from(before) << 44, so_far))
                     }
                     4 => {
                         // In an operand: the operand of the last instruction alike, and
