@@ -74,8 +74,8 @@ pub(crate) enum Kind {
     /// four bytes that followed its last four occurrences, variant 2 the last two bytes
     /// and the byte that followed their last occurrence. Never listed among a model's
     /// kinds: outside machine code, after any byte but a letter, the order-4 slot keys on
-    /// variant 1 and the order-2 slot on variant 2 (`docs/tuning.md`, "Indirect
-    /// contexts").
+    /// variant 1 and the order-2 slot on variant 2 (`docs/tuning.md`, "Where the slots
+    /// earn their place").
     Indirect(u8),
 }
 
