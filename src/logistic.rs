@@ -65,12 +65,12 @@ pub(crate) fn stretch(p: i32) -> i32 {
 
 /// Reciprocals `65536 / (n + 1.5)`: the learning rate of a counter that has seen `n` bits,
 /// so early updates move fast and later ones average.
-pub(crate) const RECIPROCAL: [i32; 64] = build_reciprocal();
+pub(crate) const RECIPROCAL: [i32; 1024] = build_reciprocal();
 
-const fn build_reciprocal() -> [i32; 64] {
-    let mut t = [0i32; 64];
+const fn build_reciprocal() -> [i32; 1024] {
+    let mut t = [0i32; 1024];
     let mut n = 0;
-    while n < 64 {
+    while n < 1024 {
         t[n] = (65536 * 2) / (2 * n as i32 + 3);
         n += 1;
     }
@@ -114,7 +114,8 @@ pub(crate) struct StateMap {
 }
 
 impl StateMap {
-    /// `n` contexts, each at probability 1/2; counts saturate at `limit` (`<= 63`).
+    /// `n` contexts, each at probability 1/2; counts saturate at `limit` (`<= 1023`; every
+    /// map's limit was at most 63 before format version 13).
     pub(crate) fn new(n: usize, limit: u32) -> Self {
         Self::with_rows(n, &[2048], limit)
     }
@@ -129,7 +130,7 @@ impl StateMap {
         let mut map = StateMap {
             cells: vec![row[0]; rows * row.len()],
             row,
-            limit: limit.min(63),
+            limit: limit.min(1023),
         };
         map.reset();
         map

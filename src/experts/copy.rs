@@ -62,8 +62,9 @@ impl CopyExpert {
         (self.table.capacity() * std::mem::size_of::<u32>()) as u64
     }
 
-    /// A copy expert keyed on the last `min_len` bytes, with `2^bits` table entries.
-    pub(crate) fn new(min_len: usize, bits: u32) -> Self {
+    /// A copy expert keyed on the last `min_len` bytes, with `2^bits` table entries, its
+    /// confidence counting up to `limit` hits and misses per context.
+    pub(crate) fn new(min_len: usize, bits: u32, limit: u32) -> Self {
         CopyExpert {
             min_len,
             table: Tracked::new(vec![0; 1 << bits]),
@@ -71,7 +72,7 @@ impl CopyExpert {
             dirty: false,
             ptr: 0,
             len: 0,
-            confidence: StateMap::new(BUCKETS * 2 * 4, 255),
+            confidence: StateMap::new(BUCKETS * 2 * 4, limit),
             record: 0,
             expected: None,
         }
@@ -281,8 +282,10 @@ mod tests {
     fn a_grown_table_is_the_table_the_bytes_file() {
         let text = b"the cat sat on the mat; the cat sat on the hat. ".repeat(300);
         for min_len in [4, 12] {
-            let (mut small, mut large) =
-                (CopyExpert::new(min_len, 10), CopyExpert::new(min_len, 14));
+            let (mut small, mut large) = (
+                CopyExpert::new(min_len, 10, 63),
+                CopyExpert::new(min_len, 14, 63),
+            );
             for pos in 1..=text.len() {
                 small.update(&text[..pos], text[pos - 1]);
                 large.update(&text[..pos], text[pos - 1]);

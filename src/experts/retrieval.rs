@@ -77,7 +77,7 @@ impl Retrieval {
     pub(crate) const INPUTS: usize = 2;
 
     /// A retrieval expert with `2^bits` buckets.
-    pub(crate) fn new(bits: u32) -> Self {
+    pub(crate) fn new(bits: u32, limit: u32) -> Self {
         Retrieval {
             table: Tracked::new(vec![[0; 2]; 1 << bits]),
             bits,
@@ -85,7 +85,7 @@ impl Retrieval {
             recent: 0,
             expected: None,
             context: 0,
-            confidence: StateMap::new(BUCKETS * 3 * 4 * 2, 255),
+            confidence: StateMap::new(BUCKETS * 3 * 4 * 2, limit),
             record: 0,
             scored: [(0, usize::MAX); 2],
         }
@@ -272,7 +272,7 @@ mod tests {
     #[test]
     fn a_grown_table_is_the_table_the_bytes_file() {
         let text = b"The Cat sat on the mat;\nthe cat sat on the hat. ".repeat(300);
-        let (mut small, mut large) = (Retrieval::new(10), Retrieval::new(14));
+        let (mut small, mut large) = (Retrieval::new(10, 63), Retrieval::new(14, 63));
         for pos in 1..=text.len() {
             small.update(&text[..pos], text[pos - 1]);
             large.update(&text[..pos], text[pos - 1]);

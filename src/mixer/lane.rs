@@ -144,6 +144,11 @@ pub(super) struct Lane {
 /// lengths").
 const SHORT_COPY_LEN: usize = 3;
 
+/// The copy and retrieval experts' confidence (per match length, recent record and
+/// expected bit) counts up to 1,023 hits and misses from format version 13: it is close to
+/// stationary, so longer averages measure better (`docs/tuning.md`, "Copy lengths").
+const CONFIDENCE_LIMIT: u32 = 1023;
+
 /// Weight-set groups of the gate's first layer from format version 6. Each group's context
 /// (with the node): the copy match state and the previous byte's class (version 2's single
 /// set); none, or from format version 13 [`Orders::gate_context`] (in machine code the
@@ -163,6 +168,9 @@ pub(super) struct Spec {
     /// The bytes the short copy keys on: [`SHORT_COPY_LEN`] from format version 13, 4
     /// before.
     pub(super) short_len: usize,
+    /// The count at which the copy and retrieval experts' confidence settles to a
+    /// moving average: [`CONFIDENCE_LIMIT`] from format version 13, 63 before.
+    pub(super) confidence_limit: u32,
     pub(super) retrieval: bool,
     pub(super) neural: bool,
     /// Format version 13 on, with the text experts: the input column of the unigram
@@ -254,6 +262,11 @@ impl Spec {
             kinds,
             long: mask & EXPERT_LONG_COPY != 0,
             short: mask & EXPERT_SHORT_COPY != 0,
+            confidence_limit: if version >= STRUCTURE_VERSION {
+                CONFIDENCE_LIMIT
+            } else {
+                63
+            },
             short_len: if version >= STRUCTURE_VERSION {
                 SHORT_COPY_LEN
             } else {
@@ -394,11 +407,15 @@ impl Lane {
                     spec.grows,
                 )
             }),
-            long: spec.long.then(|| CopyExpert::new(12, copy_bits)),
+            long: spec
+                .long
+                .then(|| CopyExpert::new(12, copy_bits, spec.confidence_limit)),
             short: spec
                 .short
-                .then(|| CopyExpert::new(spec.short_len, copy_bits)),
-            retrieval: spec.retrieval.then(|| Retrieval::new(copy_bits)),
+                .then(|| CopyExpert::new(spec.short_len, copy_bits, spec.confidence_limit)),
+            retrieval: spec
+                .retrieval
+                .then(|| Retrieval::new(copy_bits, spec.confidence_limit)),
             n,
             cx1: 0,
             evaluated: 0,
