@@ -114,8 +114,7 @@ pub(crate) struct StateMap {
 }
 
 impl StateMap {
-    /// `n` contexts, each at probability 1/2; counts saturate at `limit` (`<= 1023`; every
-    /// map's limit was at most 63 before format version 13).
+    /// `n` contexts, each at probability 1/2; counts saturate at `limit` (`<= 1023`).
     pub(crate) fn new(n: usize, limit: u32) -> Self {
         Self::with_rows(n, &[2048], limit)
     }

@@ -217,7 +217,7 @@ pub(crate) struct Orders {
     follow1: Vec<u32>,
     follow2: Vec<u8>,
     /// In machine code, the operand bytes of the last instruction of each hashed
-    /// [`X86::key`] (format version 13 on).
+    /// [`X86::key`] (format version 13 on; empty elsewhere).
     operands: Vec<u64>,
 }
 
@@ -834,7 +834,7 @@ impl Orders {
             displaced: None,
             follow1: vec![0; if structure { 256 } else { 0 }],
             follow2: vec![0; if structure { 1 << 16 } else { 0 }],
-            operands: vec![0; if structure { 1 << OPERAND_BITS } else { 0 }],
+            operands: Vec::new(),
         };
         orders.next_contexts(&[]);
         orders
@@ -845,6 +845,9 @@ impl Orders {
     /// instructions ([`Kind::Code`]).
     pub(crate) fn set_code(&mut self) {
         self.code = Some(X86::default());
+        if self.structure.is_some() {
+            self.operands = vec![0; 1 << OPERAND_BITS];
+        }
     }
 
     /// The context of the gate's second weight-set group: in machine code, the field of
@@ -968,7 +971,7 @@ impl Orders {
         self.displaced = None;
         self.follow1.fill(0);
         self.follow2.fill(0);
-        self.operands.fill(0);
+        self.operands = Vec::new();
         self.next_contexts(&[]);
     }
 

@@ -139,8 +139,8 @@ pub(super) struct Lane {
     pub(super) start: usize,
 }
 
-/// The bytes the short copy keys on from format version 13: a match of 3 bytes already
-/// says something on the dev set's code and markup (4 before; `docs/tuning.md`, "Copy
+/// The bytes the short copy keys on from format version 13 (4 before): a 3-byte match
+/// already predicts the recurring tokens of code and markup (`docs/tuning.md`, "Copy
 /// lengths").
 const SHORT_COPY_LEN: usize = 3;
 
@@ -233,6 +233,16 @@ pub(super) struct Spec {
     pub(super) mask: u32,
 }
 
+/// A setting that a format version changed: `new` where the stream's version has the
+/// change (`on`), `old` before.
+fn since<T>(on: bool, new: T, old: T) -> T {
+    if on {
+        new
+    } else {
+        old
+    }
+}
+
 impl Spec {
     /// The lanes of experts `mask` as format `version` (`2..=VERSION`) computes them.
     pub(super) fn new(mask: u32, version: u16) -> Spec {
@@ -258,20 +268,13 @@ impl Spec {
         if mask & EXPERT_SPARSE != 0 {
             kinds.extend([Kind::Sparse(0b110), Kind::Sparse(0b1101)]);
         }
+        let v13 = version >= STRUCTURE_VERSION;
         Spec {
             kinds,
             long: mask & EXPERT_LONG_COPY != 0,
             short: mask & EXPERT_SHORT_COPY != 0,
-            confidence_limit: if version >= STRUCTURE_VERSION {
-                CONFIDENCE_LIMIT
-            } else {
-                63
-            },
-            short_len: if version >= STRUCTURE_VERSION {
-                SHORT_COPY_LEN
-            } else {
-                4
-            },
+            confidence_limit: since(v13, CONFIDENCE_LIMIT, 63),
+            short_len: since(v13, SHORT_COPY_LEN, 4),
             retrieval: mask & EXPERT_RETRIEVAL != 0,
             neural,
             neural_col,
@@ -280,49 +283,27 @@ impl Spec {
             // version 2's 64 MiB for the default block, and nonstationary counters.
             table_extra: if version >= 3 { 2 } else { 1 },
             table_max: if version >= 3 { 21 } else { 22 },
-            surprise: if version >= STRUCTURE_VERSION {
-                Surprise::SPLIT
-            } else if version >= 3 {
-                Surprise::UNIFORM_TEXT
-            } else {
-                Surprise::NONE
-            },
+            surprise: since(
+                v13,
+                Surprise::SPLIT,
+                since(version >= 3, Surprise::UNIFORM_TEXT, Surprise::NONE),
+            ),
             records: version >= 5,
-            structure: version >= STRUCTURE_VERSION,
+            structure: v13,
             grows: version >= GROWN_VERSION,
             nibbles: version >= 6,
             // Version 10: `fast`, the profile for speed, keeps the first group alone
             // (`docs/tuning.md`, "Gate constants").
             groups: version >= 6 && !(version >= RATIO_VERSION && mask == profile_mask::FAST),
             bits: version >= BITS_VERSION,
-            final_group: if version >= STRUCTURE_VERSION {
-                FINAL_GROUP
-            } else {
-                0
-            },
-            apm_both: version >= STRUCTURE_VERSION,
-            apm0_sets: if version >= STRUCTURE_VERSION {
-                GROUP_SETS[0]
-            } else {
-                1
-            },
-            gate_rate: if version >= STRUCTURE_VERSION {
-                GATE_RATE
-            } else {
-                12
-            },
-            output_weights: if version >= STRUCTURE_VERSION {
-                OUTPUT_WEIGHTS
-            } else {
-                [4, 5, 7]
-            },
-            boost: if version >= 6 { BOOST } else { (36, 8192) },
-            skip_error: if version >= RATIO_VERSION {
-                SKIP_ERROR
-            } else {
-                0
-            },
-            apm_fast_bytes: if version >= 6 { APM_FAST_BYTES } else { 0 },
+            final_group: since(v13, FINAL_GROUP, 0),
+            apm_both: v13,
+            apm0_sets: since(v13, GROUP_SETS[0], 1),
+            gate_rate: since(v13, GATE_RATE, 12),
+            output_weights: since(v13, OUTPUT_WEIGHTS, [4, 5, 7]),
+            boost: since(version >= 6, BOOST, (36, 8192)),
+            skip_error: since(version >= RATIO_VERSION, SKIP_ERROR, 0),
+            apm_fast_bytes: since(version >= 6, APM_FAST_BYTES, 0),
             primer: None,
             version,
             mask,
@@ -1034,9 +1015,10 @@ fn neural_inputs_divided(w: &Weights, inputs: &mut [[i32; MAX_INPUTS]; 256], col
     }
 }
 
-/// Margin in [`Spec::lane_bytes`] for a lane's state that does not scale with the block
-/// (the context statistics' adapt map, 320 KiB with `default`'s contexts; their indirect
-/// and operand tables, 97 KiB; per-node scratch, state maps, counters: about 550 KiB).
+/// Margin in [`Spec::lane_bytes`] for a lane's state that does not scale with the block:
+/// the context statistics' adapt map (320 KiB with `default`'s contexts), their follow
+/// tables (65 KiB) and, in machine code, operand table (32 KiB); per-node scratch, state
+/// maps and counters.
 pub(super) const LANE_FIXED_BYTES: u64 = 640 << 10;
 
 #[cfg(test)]
