@@ -186,6 +186,8 @@ pub(crate) struct Orders {
     /// Recent share of bytes that are not text (decaying count, 1/32 per byte, x 2^16):
     /// sparse contexts only run while it is high, so text does not pay for them.
     binary: u32,
+    /// Continuation bytes the current UTF-8 sequence still needs (format version 13 on).
+    utf8_due: u8,
     /// Count a counter falls back to when its bit had probability below 1/4, on text and on
     /// binary data (chosen by `binary`, as the sparse contexts are).
     surprise: Surprise,
@@ -441,7 +443,15 @@ struct Mode {
     long_line: bool,
     /// Text, with the structure contexts on.
     structure: bool,
+    /// Binary data outside machine code, format version 13 on: the order-3 slot keys on
+    /// [`BINARY_SPARSE`].
+    binary_sparse: bool,
 }
+
+/// The sparse context the order-3 slot keys on in binary data other than machine code
+/// (format version 13 on): the bytes 2 and 4 back, the other halves of 16- and 32-bit
+/// fields (`docs/tuning.md`, "Binary data and UTF-8").
+const BINARY_SPARSE: Kind = Kind::Sparse(0b1010);
 
 /// Delimiters a table's line must have, as the line before it, for the field contexts to
 /// key on it (fewer are common in code); a bracketed row needs one (a pair).
@@ -820,6 +830,7 @@ impl Orders {
             word: 0,
             prev_word: 0,
             binary: 0,
+            utf8_due: 0,
             surprise,
             column: 0,
             line_start: 0,
@@ -896,6 +907,7 @@ impl Orders {
             word,
             prev_word,
             binary,
+            utf8_due,
             surprise,
             column,
             line_start,
@@ -924,6 +936,7 @@ impl Orders {
         self.word = *word;
         self.prev_word = *prev_word;
         self.binary = *binary;
+        self.utf8_due = *utf8_due;
         self.surprise = *surprise;
         self.column = *column;
         self.line_start = *line_start;
@@ -953,6 +966,7 @@ impl Orders {
         self.word = 0;
         self.prev_word = 0;
         self.binary = 0;
+        self.utf8_due = 0;
         self.column = 0;
         self.line_start = 0;
         self.prev_line_start = 0;
@@ -1096,6 +1110,7 @@ impl Orders {
             list,
             long_line: !binary && self.numbers.is_some() && self.column > LONG_LINE,
             structure: !binary && self.structure.is_some(),
+            binary_sparse: binary && !code && v13,
         }
     }
 
@@ -1118,11 +1133,13 @@ impl Orders {
             list,
             long_line,
             structure,
+            binary_sparse,
         } = mode;
         let kind = match self.kinds[k] {
             Kind::Order(4) if instructions => Kind::Code(2),
             Kind::Order(3) if instructions => Kind::Code(3),
             Kind::Word if instructions => Kind::Code(4),
+            Kind::Order(3) if binary_sparse => BINARY_SPARSE,
             Kind::Order(4) if indirect => Kind::Indirect(1),
             Kind::Order(2) if indirect => Kind::Indirect(2),
             Kind::Column if code => Kind::Code(0),
@@ -1470,7 +1487,18 @@ impl Orders {
                 self.follow2[(self.history >> 8) as usize & 0xFFFF] = byte;
             }
         }
-        let text = matches!(byte, b'\t' | b'\n' | b'\r' | 0x20..=0x7E);
+        let mut text = matches!(byte, b'\t' | b'\n' | b'\r' | 0x20..=0x7E);
+        if self.structure.is_some() {
+            // Format version 13 on, UTF-8 sequences are text too: Cyrillic or Japanese
+            // prose is not binary data.
+            (text, self.utf8_due) = match (byte, self.utf8_due) {
+                (0xC2..=0xDF, _) => (true, 1),
+                (0xE0..=0xEF, _) => (true, 2),
+                (0xF0..=0xF4, _) => (true, 3),
+                (0x80..=0xBF, due @ 1..) => (true, due - 1),
+                _ => (text, 0),
+            };
+        }
         self.binary = self.binary - (self.binary >> 5) + if text { 0 } else { 1 << 11 };
         let lower = byte.to_ascii_lowercase();
         if lower.is_ascii_alphabetic() || byte >= 0x80 {
@@ -1877,6 +1905,27 @@ pub(crate) mod tests {
         }
         assert_eq!(plain.record.len, 37);
         assert_eq!(plain.in_force(0).0, Kind::Word);
+    }
+
+    #[test]
+    fn utf8_text_is_text_from_version_13() {
+        let text = "Съешь же ещё этих мягких французских булок, да выпей чаю. 日本語の文章。\n";
+        let data: Vec<u8> = text.bytes().cycle().take(5000).collect();
+        let kinds = [Kind::Order(3), Kind::Sparse(0b110)];
+        // Version 13: the structure slot, as on any text; before, the bytes of the
+        // multi-byte characters counted as binary data.
+        let orders = learned(&kinds, &data);
+        assert_eq!(orders.in_force(0).0, Kind::Order(3));
+        assert_eq!(orders.in_force(1), (Kind::Nest, false));
+        let orders = run(&kinds, &data);
+        assert_eq!(orders.in_force(1), (Kind::Sparse(0b110), false));
+        // Bytes that are not UTF-8 stay binary.
+        let noise: Vec<u8> = (0..5000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        let orders = learned(&kinds, &noise);
+        assert_eq!(orders.in_force(0).0, BINARY_SPARSE);
+        assert_eq!(orders.in_force(1), (Kind::Sparse(0b110), false));
     }
 
     #[test]

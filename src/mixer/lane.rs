@@ -153,11 +153,13 @@ const CONFIDENCE_LIMIT: u32 = 1023;
 /// (with the node): the copy match state and the previous byte's class (version 2's single
 /// set); none, or from format version 13 [`Orders::gate_context`] (in machine code the
 /// instruction field of the byte, on text how many order contexts were seen before); the
-/// top 3 bits of the two previous bytes (`docs/tuning.md`, "Gate constants").
+/// top bits of the two previous bytes ([`PAIR_BITS`]; `docs/tuning.md`, "Gate constants").
 pub(super) const GROUPS: usize = 3;
 
-/// Weight sets per group, each times 256 nodes.
-pub(super) const GROUP_SETS: [usize; GROUPS] = [MATCH_STATES * CLASSES, 14, 64];
+/// The top bits of the byte before the last and of the last byte that select the third
+/// group's weight set from format version 13 (3 and 3 before): the last byte's case and
+/// class need more than its top 3 bits (`docs/tuning.md`, "Binary data and UTF-8").
+pub(super) const PAIR_BITS: (u32, u32) = (3, 5);
 
 /// Which experts a lane runs and how large its tables are.
 #[derive(Clone, Debug)]
@@ -201,11 +203,14 @@ pub(super) struct Spec {
     /// third (the top bits of the last two bytes) from format version 13, the first
     /// before ([`FINAL_GROUP`]).
     pub(super) final_group: usize,
+    /// The top bits of the byte before the last and of the last byte that select the third
+    /// group's weight set ([`PAIR_BITS`] from format version 13, 3 and 3 before).
+    pub(super) pair_bits: (u32, u32),
     /// Format version 13 on: the APMs train both points they interpolated between.
     pub(super) apm_both: bool,
     /// Contexts of the order-0 APM besides the node: from format version 13 the first
     /// weight-set group's (the copy experts' match state and the previous byte's class,
-    /// [`GROUP_SETS`]`[0]`), 1 before.
+    /// [`Spec::group_sets`]`[0]`), 1 before.
     pub(super) apm0_sets: usize,
     /// Format version 9 on: a byte is coded as 8 binary decisions
     /// ([`Predictor::codes_bits`]), so only the 8 nodes on its path are evaluated, with a
@@ -297,8 +302,9 @@ impl Spec {
             groups: version >= 6 && !(version >= RATIO_VERSION && mask == profile_mask::FAST),
             bits: version >= BITS_VERSION,
             final_group: since(v13, FINAL_GROUP, 0),
+            pair_bits: since(v13, PAIR_BITS, (3, 3)),
             apm_both: v13,
-            apm0_sets: since(v13, GROUP_SETS[0], 1),
+            apm0_sets: since(v13, MATCH_STATES * CLASSES, 1),
             gate_rate: since(v13, GATE_RATE, 12),
             output_weights: since(v13, OUTPUT_WEIGHTS, [4, 5, 7]),
             boost: since(version >= 6, BOOST, (36, 8192)),
@@ -346,10 +352,11 @@ impl Spec {
         // Each mixer's sets, and up to a cache line to align them.
         let rows = |sets: usize, n: usize| ((256 * sets * n + 16) * 4) as u64;
         bytes += if self.groups {
-            GROUP_SETS.iter().map(|&s| rows(s, MAX_INPUTS)).sum::<u64>()
-                + rows(GROUP_SETS[self.final_group], GROUPS)
+            let sets = self.group_sets();
+            sets.iter().map(|&s| rows(s, MAX_INPUTS)).sum::<u64>()
+                + rows(sets[self.final_group], GROUPS)
         } else {
-            rows(GROUP_SETS[0], MAX_INPUTS)
+            rows(self.group_sets()[0], MAX_INPUTS)
         };
         // Bit coding refines with the order-2 APM where nibble coding used the order-1.
         let apm_rows = 256 * self.apm0_sets + if self.bits { APM2_ROWS } else { 256 * 256 };
@@ -357,6 +364,12 @@ impl Spec {
         // The history holds the primer and the block; a growing `Vec` may double once.
         bytes += 2 * (len + self.primer.map_or(0, <[u8]>::len)) as u64;
         bytes + LANE_FIXED_BYTES
+    }
+
+    /// Weight sets per group, each times 256 nodes.
+    pub(super) fn group_sets(&self) -> [usize; GROUPS] {
+        let (before, last) = self.pair_bits;
+        [MATCH_STATES * CLASSES, 14, 1 << (before + last)]
     }
 
     pub(super) fn inputs(&self) -> usize {
@@ -400,7 +413,7 @@ impl Lane {
             n,
             cx1: 0,
             evaluated: 0,
-            mixers: GROUP_SETS[..if spec.groups { GROUPS } else { 1 }]
+            mixers: spec.group_sets()[..if spec.groups { GROUPS } else { 1 }]
                 .iter()
                 .map(|&n| {
                     Mixer::new(256 * n, spec.gate_rate, WEIGHT_ONE / 4).skipping(spec.skip_error)
@@ -409,7 +422,7 @@ impl Lane {
             sets: [0; GROUPS],
             final_mix: spec.groups.then(|| {
                 Mixer::new(
-                    256 * GROUP_SETS[spec.final_group],
+                    256 * spec.group_sets()[spec.final_group],
                     FINAL_RATE,
                     WEIGHT_ONE / GROUPS as i32,
                 )
@@ -681,7 +694,10 @@ impl Lane {
         self.sets = [
             match_state * CLASSES + class(last),
             self.orders.as_ref().map_or(0, Orders::gate_context),
-            usize::from(before >> 5) * 8 + usize::from(last >> 5),
+            {
+                let (b, l) = self.spec.pair_bits;
+                usize::from(before >> (8 - b)) << l | usize::from(last >> (8 - l))
+            },
         ]
         .map(|s| s * 256);
         self.low_class = class(last);
