@@ -77,6 +77,40 @@ pub(crate) enum Kind {
     /// variant 1 and the order-2 slot on variant 2 (`docs/tuning.md`, "Where the slots
     /// earn their place").
     Indirect(u8),
+    /// The shapes of the last bytes (format version 13 on): each byte's class
+    /// ([`shape_class`]: lower or upper case letter, digit, kind of space, a group of
+    /// punctuation), runs of one class counted twice at most, the last [`SHAPE_ORDER`].
+    /// Code, markup and data repeat the shape of a line or a token with other words and
+    /// numbers in it (the word-shape contexts of paq8px's text model; `docs/tuning.md`,
+    /// "Shape contexts").
+    Shape,
+}
+
+/// Classes the shape context keeps ([`Kind::Shape`]).
+const SHAPE_ORDER: u32 = 10;
+
+/// A byte's class in the shape context (4 bits): letters by case, digits, each kind of
+/// space, and punctuation in groups that play one part (separators, brackets, quotes,
+/// comparison, arithmetic, identifier marks).
+fn shape_class(byte: u8) -> u64 {
+    match byte {
+        b'a'..=b'z' => 0,
+        b'A'..=b'Z' => 1,
+        b'0'..=b'9' => 2,
+        b' ' => 3,
+        b'\n' | b'\r' => 4,
+        b'\t' => 5,
+        b'.' | b',' => 6,
+        b';' | b':' => 7,
+        b'(' | b')' => 8,
+        b'[' | b']' | b'{' | b'}' => 9,
+        b'"' | b'\'' | b'`' => 10,
+        b'=' | b'<' | b'>' => 11,
+        b'+' | b'-' | b'*' | b'/' | b'%' => 12,
+        b'_' | b'$' | b'#' | b'@' => 13,
+        0x21..=0x7E => 14,
+        _ => 15,
+    }
 }
 
 /// What a record context keys on, besides the record length.
@@ -188,6 +222,9 @@ pub(crate) struct Orders {
     binary: u32,
     /// Continuation bytes the current UTF-8 sequence still needs (format version 13 on).
     utf8_due: u8,
+    /// The classes of the last bytes, 4 bits each, newest in the low bits
+    /// ([`Kind::Shape`]; format version 13 on).
+    shape: u64,
     /// Count a counter falls back to when its bit had probability below 1/4, on text and on
     /// binary data (chosen by `binary`, as the sparse contexts are).
     surprise: Surprise,
@@ -831,6 +868,7 @@ impl Orders {
             prev_word: 0,
             binary: 0,
             utf8_due: 0,
+            shape: 0,
             surprise,
             column: 0,
             line_start: 0,
@@ -908,6 +946,7 @@ impl Orders {
             prev_word,
             binary,
             utf8_due,
+            shape,
             surprise,
             column,
             line_start,
@@ -937,6 +976,7 @@ impl Orders {
         self.prev_word = *prev_word;
         self.binary = *binary;
         self.utf8_due = *utf8_due;
+        self.shape = *shape;
         self.surprise = *surprise;
         self.column = *column;
         self.line_start = *line_start;
@@ -967,6 +1007,7 @@ impl Orders {
         self.prev_word = 0;
         self.binary = 0;
         self.utf8_due = 0;
+        self.shape = 0;
         self.column = 0;
         self.line_start = 0;
         self.prev_line_start = 0;
@@ -1177,6 +1218,7 @@ impl Orders {
                 };
                 mix(tag ^ n << 48, self.history & mask)
             }
+            Kind::Shape => mix(tag, self.shape & ((1 << (4 * SHAPE_ORDER)) - 1)),
             Kind::Word => mix(tag ^ self.word, self.prev_word),
             Kind::Unigram => mix(tag, self.word),
             Kind::Sparse(mask) => {
@@ -1500,6 +1542,13 @@ impl Orders {
             };
         }
         self.binary = self.binary - (self.binary >> 5) + if text { 0 } else { 1 << 11 };
+        if self.structure.is_some() {
+            let class = shape_class(byte);
+            let run = class == self.shape & 15 && class == self.shape >> 4 & 15;
+            if !run {
+                self.shape = self.shape << 4 | class;
+            }
+        }
         let lower = byte.to_ascii_lowercase();
         if lower.is_ascii_alphabetic() || byte >= 0x80 {
             self.word = mix(self.word ^ 0x5bd1_e995, u64::from(lower) + 1);
@@ -1926,6 +1975,20 @@ pub(crate) mod tests {
         let orders = learned(&kinds, &noise);
         assert_eq!(orders.in_force(0).0, BINARY_SPARSE);
         assert_eq!(orders.in_force(1), (Kind::Sparse(0b110), false));
+    }
+
+    #[test]
+    fn the_shape_context_keys_on_classes_not_words() {
+        let shape = |text: &[u8]| {
+            let orders = learned(&[Kind::Shape], text);
+            orders.context_hash(0, text)
+        };
+        // Other words, numbers and a longer name of one shape: one context.
+        let a = shape(b"  let x = foo(1);\n x");
+        assert_eq!(a, shape(b"y = total(7);\n z"));
+        // Another bracket, or an upper-case letter, is another shape.
+        assert_ne!(a, shape(b"  let x = foo[1];\n x"));
+        assert_ne!(a, shape(b"  let x = Fo(1);\n x"));
     }
 
     #[test]

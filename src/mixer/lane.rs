@@ -18,9 +18,10 @@ use crate::logistic::{squash, stretch};
 /// while priming and in plain blocks: even odds on every decision.
 pub(super) const EVEN: Weights = [1; 256];
 
-/// Most mixer inputs per node (all experts together need 16; the APMs calibrate, so no
-/// bias input is needed).
-pub(super) const MAX_INPUTS: usize = 16;
+/// Most mixer inputs per node: all experts together need 17 from format version 13 (16
+/// before), and the gate's weight sets are a whole number of 8-lane vectors wide. The
+/// APMs calibrate, so no bias input is needed.
+pub(super) const MAX_INPUTS: usize = 24;
 
 /// Character class of a byte, for choosing weight sets: the gate's context class.
 pub(super) fn class(byte: u8) -> usize {
@@ -270,10 +271,13 @@ impl Spec {
                 kinds.push(Kind::Unigram);
             }
         }
+        let v13 = version >= STRUCTURE_VERSION;
         if mask & EXPERT_SPARSE != 0 {
             kinds.extend([Kind::Sparse(0b110), Kind::Sparse(0b1101)]);
+            if v13 {
+                kinds.push(Kind::Shape);
+            }
         }
-        let v13 = version >= STRUCTURE_VERSION;
         Spec {
             kinds,
             long: mask & EXPERT_LONG_COPY != 0,
