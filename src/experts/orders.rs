@@ -84,6 +84,27 @@ pub(crate) enum Kind {
     /// numbers in it (the word-shape contexts of paq8px's text model; `docs/tuning.md`,
     /// "Shape contexts").
     Shape,
+    /// The classes of the last [`BINARY_SHAPE_ORDER`] bytes in binary data's terms
+    /// ([`binary_class`]: zero, `0xFF`, control bytes, printable, high bytes; format
+    /// version 13 on): where the fields of a record or an instruction sit. Like the sparse
+    /// contexts it sits out on text (`docs/tuning.md`, "Shape contexts").
+    BinaryShape,
+}
+
+/// Bytes the binary shape context keeps ([`Kind::BinaryShape`]).
+const BINARY_SHAPE_ORDER: u32 = 8;
+
+/// A byte's class in the binary shape context (3 bits).
+fn binary_class(byte: u8) -> u64 {
+    match byte {
+        0 => 0,
+        0xFF => 1,
+        0x01..=0x0F => 2,
+        0x10..=0x1F => 3,
+        0x20..=0x7E => 4,
+        0x7F..=0xBF => 5,
+        _ => 6,
+    }
 }
 
 /// Classes the shape context keeps ([`Kind::Shape`]).
@@ -225,6 +246,9 @@ pub(crate) struct Orders {
     /// The classes of the last bytes, 4 bits each, newest in the low bits
     /// ([`Kind::Shape`]; format version 13 on).
     shape: u64,
+    /// The binary classes of the last bytes, 3 bits each, newest in the low bits
+    /// ([`Kind::BinaryShape`]; format version 13 on).
+    binary_shape: u64,
     /// Count a counter falls back to when its bit had probability below 1/4, on text and on
     /// binary data (chosen by `binary`, as the sparse contexts are).
     surprise: Surprise,
@@ -869,6 +893,7 @@ impl Orders {
             binary: 0,
             utf8_due: 0,
             shape: 0,
+            binary_shape: 0,
             surprise,
             column: 0,
             line_start: 0,
@@ -947,6 +972,7 @@ impl Orders {
             binary,
             utf8_due,
             shape,
+            binary_shape,
             surprise,
             column,
             line_start,
@@ -977,6 +1003,7 @@ impl Orders {
         self.binary = *binary;
         self.utf8_due = *utf8_due;
         self.shape = *shape;
+        self.binary_shape = *binary_shape;
         self.surprise = *surprise;
         self.column = *column;
         self.line_start = *line_start;
@@ -1008,6 +1035,7 @@ impl Orders {
         self.binary = 0;
         self.utf8_due = 0;
         self.shape = 0;
+        self.binary_shape = 0;
         self.column = 0;
         self.line_start = 0;
         self.prev_line_start = 0;
@@ -1195,7 +1223,8 @@ impl Orders {
             Kind::Sparse(_) if structure => Kind::Indent,
             kind => kind,
         };
-        let idle = (matches!(kind, Kind::Sparse(_)) && !binary) || Some(k) == self.displaced;
+        let idle = (matches!(kind, Kind::Sparse(_) | Kind::BinaryShape) && !binary)
+            || Some(k) == self.displaced;
         (kind, idle)
     }
 
@@ -1219,6 +1248,10 @@ impl Orders {
                 mix(tag ^ n << 48, self.history & mask)
             }
             Kind::Shape => mix(tag, self.shape & ((1 << (4 * SHAPE_ORDER)) - 1)),
+            Kind::BinaryShape => mix(
+                tag,
+                self.binary_shape & ((1 << (3 * BINARY_SHAPE_ORDER)) - 1),
+            ),
             Kind::Word => mix(tag ^ self.word, self.prev_word),
             Kind::Unigram => mix(tag, self.word),
             Kind::Sparse(mask) => {
@@ -1548,6 +1581,7 @@ impl Orders {
             if !run {
                 self.shape = self.shape << 4 | class;
             }
+            self.binary_shape = self.binary_shape << 3 | binary_class(byte);
         }
         let lower = byte.to_ascii_lowercase();
         if lower.is_ascii_alphabetic() || byte >= 0x80 {
@@ -1960,12 +1994,13 @@ pub(crate) mod tests {
     fn utf8_text_is_text_from_version_13() {
         let text = "Съешь же ещё этих мягких французских булок, да выпей чаю. 日本語の文章。\n";
         let data: Vec<u8> = text.bytes().cycle().take(5000).collect();
-        let kinds = [Kind::Order(3), Kind::Sparse(0b110)];
+        let kinds = [Kind::Order(3), Kind::Sparse(0b110), Kind::BinaryShape];
         // Version 13: the structure slot, as on any text; before, the bytes of the
         // multi-byte characters counted as binary data.
         let orders = learned(&kinds, &data);
         assert_eq!(orders.in_force(0).0, Kind::Order(3));
         assert_eq!(orders.in_force(1), (Kind::Nest, false));
+        assert_eq!(orders.in_force(2), (Kind::BinaryShape, true));
         let orders = run(&kinds, &data);
         assert_eq!(orders.in_force(1), (Kind::Sparse(0b110), false));
         // Bytes that are not UTF-8 stay binary.
@@ -1975,6 +2010,7 @@ pub(crate) mod tests {
         let orders = learned(&kinds, &noise);
         assert_eq!(orders.in_force(0).0, BINARY_SPARSE);
         assert_eq!(orders.in_force(1), (Kind::Sparse(0b110), false));
+        assert_eq!(orders.in_force(2), (Kind::BinaryShape, false));
     }
 
     #[test]
@@ -1989,6 +2025,19 @@ pub(crate) mod tests {
         // Another bracket, or an upper-case letter, is another shape.
         assert_ne!(a, shape(b"  let x = foo[1];\n x"));
         assert_ne!(a, shape(b"  let x = Fo(1);\n x"));
+    }
+
+    #[test]
+    fn the_binary_shape_context_keys_on_byte_classes() {
+        let shape = |bytes: &[u8]| {
+            let orders = learned(&[Kind::BinaryShape], bytes);
+            orders.context_hash(0, bytes)
+        };
+        // Two records of one layout, other values.
+        let a = shape(&[9, 9, 0x41, 0, 0, 0x13, 0xFF, 0x80, 0x00, 0xC4]);
+        assert_eq!(a, shape(&[0x42, 0, 0, 0x17, 0xFF, 0xB0, 0x00, 0xF0]));
+        // A zero where a control byte was is another layout.
+        assert_ne!(a, shape(&[0x42, 0, 0, 0x00, 0xFF, 0xB0, 0x00, 0xF0]));
     }
 
     #[test]
