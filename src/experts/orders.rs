@@ -89,6 +89,12 @@ pub(crate) enum Kind {
     /// version 13 on): where the fields of a record or an instruction sit. Like the sparse
     /// contexts it sits out on text (`docs/tuning.md`, "Shape contexts").
     BinaryShape,
+    /// On text, the shapes of the current line so far ([`Kind::Shape`]'s classes since
+    /// the last newline, hashed): the kind of line, whatever its words; on binary data
+    /// (variant 1) the position modulo 4 with the binary classes of the last 4 bytes
+    /// ([`binary_class`]): fields aligned to their size (format version 13 on;
+    /// `docs/tuning.md`, "Shape contexts").
+    Line(u8),
 }
 
 /// Bytes the binary shape context keeps ([`Kind::BinaryShape`]).
@@ -246,6 +252,9 @@ pub(crate) struct Orders {
     /// The classes of the last bytes, 4 bits each, newest in the low bits
     /// ([`Kind::Shape`]; format version 13 on).
     shape: u64,
+    /// The hash of the classes kept since the last newline ([`Kind::Line`] on text;
+    /// format version 13 on).
+    line_shape: u64,
     /// The binary classes of the last bytes, 3 bits each, newest in the low bits
     /// ([`Kind::BinaryShape`]; format version 13 on).
     binary_shape: u64,
@@ -893,6 +902,7 @@ impl Orders {
             binary: 0,
             utf8_due: 0,
             shape: 0,
+            line_shape: 0,
             binary_shape: 0,
             surprise,
             column: 0,
@@ -972,6 +982,7 @@ impl Orders {
             binary,
             utf8_due,
             shape,
+            line_shape,
             binary_shape,
             surprise,
             column,
@@ -1003,6 +1014,7 @@ impl Orders {
         self.binary = *binary;
         self.utf8_due = *utf8_due;
         self.shape = *shape;
+        self.line_shape = *line_shape;
         self.binary_shape = *binary_shape;
         self.surprise = *surprise;
         self.column = *column;
@@ -1035,6 +1047,7 @@ impl Orders {
         self.binary = 0;
         self.utf8_due = 0;
         self.shape = 0;
+        self.line_shape = 0;
         self.binary_shape = 0;
         self.column = 0;
         self.line_start = 0;
@@ -1221,6 +1234,7 @@ impl Orders {
             Kind::Unigram if records => Kind::Record(RecordKey::AboveTwice),
             Kind::Sparse(0b110) if structure => Kind::Nest,
             Kind::Sparse(_) if structure => Kind::Indent,
+            Kind::Line(_) if binary => Kind::Line(1),
             kind => kind,
         };
         let idle = (matches!(kind, Kind::Sparse(_) | Kind::BinaryShape) && !binary)
@@ -1248,6 +1262,11 @@ impl Orders {
                 mix(tag ^ n << 48, self.history & mask)
             }
             Kind::Shape => mix(tag, self.shape & ((1 << (4 * SHAPE_ORDER)) - 1)),
+            Kind::Line(0) => mix(tag, self.line_shape),
+            Kind::Line(_) => mix(
+                tag ^ 1 << 48,
+                (self.seen & 3) | (self.binary_shape & 0xFFF) << 8,
+            ),
             Kind::BinaryShape => mix(
                 tag,
                 self.binary_shape & ((1 << (3 * BINARY_SHAPE_ORDER)) - 1),
@@ -1580,6 +1599,11 @@ impl Orders {
             let run = class == self.shape & 15 && class == self.shape >> 4 & 15;
             if !run {
                 self.shape = self.shape << 4 | class;
+                self.line_shape = if byte == b'\n' {
+                    0
+                } else {
+                    mix(self.line_shape, class + 1)
+                };
             }
             self.binary_shape = self.binary_shape << 3 | binary_class(byte);
         }
@@ -1994,13 +2018,19 @@ pub(crate) mod tests {
     fn utf8_text_is_text_from_version_13() {
         let text = "Съешь же ещё этих мягких французских булок, да выпей чаю. 日本語の文章。\n";
         let data: Vec<u8> = text.bytes().cycle().take(5000).collect();
-        let kinds = [Kind::Order(3), Kind::Sparse(0b110), Kind::BinaryShape];
+        let kinds = [
+            Kind::Order(3),
+            Kind::Sparse(0b110),
+            Kind::BinaryShape,
+            Kind::Line(0),
+        ];
         // Version 13: the structure slot, as on any text; before, the bytes of the
         // multi-byte characters counted as binary data.
         let orders = learned(&kinds, &data);
         assert_eq!(orders.in_force(0).0, Kind::Order(3));
         assert_eq!(orders.in_force(1), (Kind::Nest, false));
         assert_eq!(orders.in_force(2), (Kind::BinaryShape, true));
+        assert_eq!(orders.in_force(3), (Kind::Line(0), false));
         let orders = run(&kinds, &data);
         assert_eq!(orders.in_force(1), (Kind::Sparse(0b110), false));
         // Bytes that are not UTF-8 stay binary.
@@ -2011,6 +2041,7 @@ pub(crate) mod tests {
         assert_eq!(orders.in_force(0).0, BINARY_SPARSE);
         assert_eq!(orders.in_force(1), (Kind::Sparse(0b110), false));
         assert_eq!(orders.in_force(2), (Kind::BinaryShape, false));
+        assert_eq!(orders.in_force(3), (Kind::Line(1), false));
     }
 
     #[test]
@@ -2025,6 +2056,19 @@ pub(crate) mod tests {
         // Another bracket, or an upper-case letter, is another shape.
         assert_ne!(a, shape(b"  let x = foo[1];\n x"));
         assert_ne!(a, shape(b"  let x = Fo(1);\n x"));
+    }
+
+    #[test]
+    fn the_line_context_keys_on_the_line_shape_so_far() {
+        let line = |text: &[u8]| {
+            let orders = learned(&[Kind::Line(0)], text);
+            orders.context_hash(0, text)
+        };
+        // What came before the line does not count; its words and numbers do not either.
+        let a = line(b"fn main() {\n    let ab = 12");
+        assert_eq!(a, line(b"x\n    var cd = 34"));
+        assert_ne!(a, line(b"x\n    var cd = (34"));
+        assert_ne!(a, line(b"x\n    var cd == 34"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::logistic::{squash, stretch};
 /// while priming and in plain blocks: even odds on every decision.
 pub(super) const EVEN: Weights = [1; 256];
 
-/// Most mixer inputs per node: all experts together need 18 from format version 13 (16
+/// Most mixer inputs per node: all experts together need 19 from format version 13 (16
 /// before), and the gate's weight sets are a whole number of 8-lane vectors wide. The
 /// APMs calibrate, so no bias input is needed.
 pub(super) const MAX_INPUTS: usize = 24;
@@ -275,7 +275,7 @@ impl Spec {
         if mask & EXPERT_SPARSE != 0 {
             kinds.extend([Kind::Sparse(0b110), Kind::Sparse(0b1101)]);
             if v13 {
-                kinds.extend([Kind::Shape, Kind::BinaryShape]);
+                kinds.extend([Kind::Shape, Kind::BinaryShape, Kind::Line(0)]);
             }
         }
         Spec {
