@@ -22,12 +22,17 @@ pub(super) struct Mixer<const N: usize = MAX_INPUTS> {
     pub(super) skip: i32,
     /// The weight sets written ([`Mixer::restore_from`]).
     written: Marks,
+    /// Inputs that can be non-zero, rounded up to a multiple of 8 (at most `N`): the
+    /// products past them are zero, so the dot products and steps stop there.
+    width: usize,
 }
 
 impl<const N: usize> Clone for Mixer<N> {
     fn clone(&self) -> Self {
         // A copy has its own address, hence its own `start`.
-        let mut m = Mixer::new(self.sets, self.rate, 0).skipping(self.skip);
+        let mut m = Mixer::new(self.sets, self.rate, 0)
+            .skipping(self.skip)
+            .inputs(self.width);
         m.weights[m.start..].copy_from_slice(&self.weights[self.start..]);
         m.written = self.written.clone();
         m
@@ -53,7 +58,14 @@ impl<const N: usize> Mixer<N> {
             rate,
             skip: 0,
             written: Marks::new(sets),
+            width: N,
         }
+    }
+
+    /// The mixer, with inputs past the first `n` always zero ([`Mixer::width`]).
+    pub(super) fn inputs(mut self, n: usize) -> Self {
+        self.width = n.next_multiple_of(8).min(N);
+        self
     }
 
     /// The mixer, skipping training steps within error `skip` ([`Mixer::skip`]).
@@ -83,7 +95,9 @@ impl<const N: usize> Mixer<N> {
             rate,
             skip,
             written: _,
+            width,
         } = src;
+        assert_eq!(self.width, *width, "restored from a mixer of another width");
         assert_eq!(self.sets, *sets, "restored from a mixer of another size");
         let mut written = std::mem::take(&mut self.written);
         written.drain(|set, count| {
@@ -124,7 +138,7 @@ impl<const N: usize> Mixer<N> {
     #[inline(always)]
     pub(super) fn dot(&self, set: usize, x: &[i32; N]) -> i32 {
         let mut sum = 0i32;
-        for (&w, &x) in self.row(set).iter().zip(x) {
+        for (&w, &x) in self.row(set)[..self.width].iter().zip(&x[..self.width]) {
             sum += (w * x) >> 8;
         }
         (sum >> 8).clamp(-STRETCH_MAX, STRETCH_MAX)
@@ -139,7 +153,8 @@ impl<const N: usize> Mixer<N> {
             return;
         }
         let rate = self.rate + boost;
-        for (w, &x) in self.row_mut(set).iter_mut().zip(x) {
+        let width = self.width;
+        for (w, &x) in self.row_mut(set)[..width].iter_mut().zip(&x[..width]) {
             *w = (*w + ((x * err * rate) >> 16)).clamp(-WEIGHT_LIMIT, WEIGHT_LIMIT);
         }
     }

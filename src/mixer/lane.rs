@@ -420,7 +420,9 @@ impl Lane {
             mixers: spec.group_sets()[..if spec.groups { GROUPS } else { 1 }]
                 .iter()
                 .map(|&n| {
-                    Mixer::new(256 * n, spec.gate_rate, WEIGHT_ONE / 4).skipping(spec.skip_error)
+                    Mixer::new(256 * n, spec.gate_rate, WEIGHT_ONE / 4)
+                        .skipping(spec.skip_error)
+                        .inputs(spec.inputs())
                 })
                 .collect(),
             sets: [0; GROUPS],
