@@ -1571,6 +1571,7 @@ impl Orders {
         // Move the contexts on.
         self.history = (self.history << 8) | u64::from(byte);
         self.seen += 1;
+        let mut text = matches!(byte, b'\t' | b'\n' | b'\r' | 0x20..=0x7E);
         if self.structure.is_some() {
             // `byte` followed the byte before it and the pair before it.
             if self.seen >= 2 {
@@ -1580,9 +1581,6 @@ impl Orders {
             if self.seen >= 3 {
                 self.follow2[(self.history >> 8) as usize & 0xFFFF] = byte;
             }
-        }
-        let mut text = matches!(byte, b'\t' | b'\n' | b'\r' | 0x20..=0x7E);
-        if self.structure.is_some() {
             // Format version 13 on, UTF-8 sequences are text too: Cyrillic or Japanese
             // prose is not binary data.
             (text, self.utf8_due) = match (byte, self.utf8_due) {
@@ -1592,9 +1590,7 @@ impl Orders {
                 (0x80..=0xBF, due @ 1..) => (true, due - 1),
                 _ => (text, 0),
             };
-        }
-        self.binary = self.binary - (self.binary >> 5) + if text { 0 } else { 1 << 11 };
-        if self.structure.is_some() {
+            // The shape contexts' classes: a run of one class is kept twice at most.
             let class = shape_class(byte);
             let run = class == self.shape & 15 && class == self.shape >> 4 & 15;
             if !run {
@@ -1607,6 +1603,7 @@ impl Orders {
             }
             self.binary_shape = self.binary_shape << 3 | binary_class(byte);
         }
+        self.binary = self.binary - (self.binary >> 5) + if text { 0 } else { 1 << 11 };
         let lower = byte.to_ascii_lowercase();
         if lower.is_ascii_alphabetic() || byte >= 0x80 {
             self.word = mix(self.word ^ 0x5bd1_e995, u64::from(lower) + 1);
