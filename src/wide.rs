@@ -14,7 +14,9 @@
 //! AVX2 are the same bytes.
 
 /// Runs `f`, compiled for AVX-512 or AVX2 when this CPU has it. `f` and what it calls must
-/// be inlined into it (`#[inline(always)]`) to be compiled for them too.
+/// be inlined into it (`#[inline(always)]`) to be compiled for them too: the closure
+/// itself as well, or the compiler may keep it a function of its own, built for the
+/// baseline.
 #[inline(always)]
 pub(crate) fn run<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]

@@ -871,7 +871,10 @@ impl Lane {
     /// (where the CPU has it) gives the same bits as SSE2.
     #[inline(never)]
     pub(super) fn gate(&mut self, c0: usize) -> (i32, i32, i32) {
-        crate::wide::run(|| self.gate_body(c0))
+        crate::wide::run(
+            #[inline(always)]
+            || self.gate_body(c0),
+        )
     }
 
     #[inline(always)]
@@ -976,7 +979,10 @@ impl Lane {
                 prefetch(self.apm_order1.table.as_slice(), i);
             }
         }
-        crate::wide::run(|| self.learn_path(b, boost));
+        crate::wide::run(
+            #[inline(always)]
+            || self.learn_path(b, boost),
+        );
     }
 
     /// Trains the gate and the APMs on the 8 nodes of byte `b`'s path.
