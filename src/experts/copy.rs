@@ -125,6 +125,11 @@ impl CopyExpert {
         self.expected = None;
     }
 
+    /// The byte the match predicts for this position, if any.
+    pub(crate) fn expected(&self) -> Option<u8> {
+        self.expected
+    }
+
     /// Current match length (0 when there is no match).
     pub(crate) fn len(&self) -> u32 {
         self.len

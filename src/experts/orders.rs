@@ -87,7 +87,8 @@ pub(crate) enum Kind {
     /// The classes of the last [`BINARY_SHAPE_ORDER`] bytes in binary data's terms
     /// ([`binary_class`]: zero, `0xFF`, control bytes, printable, high bytes; format
     /// version 13 on): where the fields of a record or an instruction sit. Like the sparse
-    /// contexts it sits out on text (`docs/tuning.md`, "Shape contexts").
+    /// contexts it sits out on text, but for code, markup and data, where its slot keys on
+    /// [`Kind::Coarse`] (`docs/tuning.md`, "Shape contexts").
     BinaryShape,
     /// On text, the shapes of the current line so far ([`Kind::Shape`]'s classes since
     /// the last newline, hashed): the kind of line, whatever its words; on binary data
@@ -95,6 +96,23 @@ pub(crate) enum Kind {
     /// ([`binary_class`]): fields aligned to their size (format version 13 on;
     /// `docs/tuning.md`, "Shape contexts").
     Line(u8),
+    /// On text with [`PUNCTUATED`] digits and punctuation, in the binary shape context's
+    /// slot: the coarse classes of the last 32 bytes ([`coarse_class`]: letter, digit,
+    /// space, anything else), the rhythm of words, numbers and punctuation over the last
+    /// few words, whatever they are (format version 13 on; `docs/tuning.md`, "Coarse
+    /// classes").
+    Coarse,
+}
+
+/// A byte's class in the coarse context (2 bits): letters (and the bytes of UTF-8
+/// sequences), digits, spaces, anything else.
+fn coarse_class(byte: u8) -> u64 {
+    match byte {
+        b'a'..=b'z' | b'A'..=b'Z' | 0x80.. => 0,
+        b'0'..=b'9' => 1,
+        b' ' | b'\t' | b'\n' | b'\r' => 2,
+        _ => 3,
+    }
 }
 
 /// Bytes the binary shape context keeps ([`Kind::BinaryShape`]).
@@ -258,6 +276,12 @@ pub(crate) struct Orders {
     /// The binary classes of the last bytes, 3 bits each, newest in the low bits
     /// ([`Kind::BinaryShape`]; format version 13 on).
     binary_shape: u64,
+    /// The coarse classes of the last bytes, 2 bits each, newest in the low bits
+    /// ([`Kind::Coarse`]; format version 13 on).
+    coarse: u64,
+    /// How many of the recent bytes were digits or punctuation: a moving average over
+    /// ~32 bytes, 2^16 if all were ([`PUNCTUATED`]; format version 13 on).
+    punct: u32,
     /// Count a counter falls back to when its bit had probability below 1/4, on text and on
     /// binary data (chosen by `binary`, as the sparse contexts are).
     surprise: Surprise,
@@ -516,7 +540,16 @@ struct Mode {
     /// Binary data outside machine code, format version 13 on: the order-3 slot keys on
     /// [`BINARY_SPARSE`].
     binary_sparse: bool,
+    /// Text with more than [`PUNCTUATED`] digits and punctuation (code, markup, data),
+    /// format version 13 on: the binary shape slot keys on [`Kind::Coarse`].
+    punctuated: bool,
 }
+
+/// The share of digits and punctuation among the recent bytes (out of 2^16) above which
+/// text counts as code, markup or data rather than prose: 10%. Prose has ~3-6%; the
+/// coarse context gains on the first and costs on prose (`docs/tuning.md`, "Coarse
+/// classes").
+const PUNCTUATED: u32 = 65536 / 10;
 
 /// The sparse context the order-3 slot keys on in binary data other than machine code
 /// (format version 13 on): the bytes 2 and 4 back, the other halves of 16- and 32-bit
@@ -726,6 +759,9 @@ pub(crate) struct Surprise {
     pub(crate) text_short: u16,
     /// Cap while they are binary (`BINARY_ON`).
     pub(crate) binary: u16,
+    /// Cap while they are machine code ([`Orders::set_code`]'s instruction contexts in
+    /// force).
+    pub(crate) code: u16,
 }
 
 impl Surprise {
@@ -734,24 +770,30 @@ impl Surprise {
         text: LIMIT,
         text_short: LIMIT,
         binary: LIMIT,
+        code: LIMIT,
     };
     /// Format versions 3 to 12: one cap for every context on text.
     pub(crate) const UNIFORM_TEXT: Surprise = Surprise {
         text: 6,
         text_short: 6,
         binary: 2,
+        code: 2,
     };
-    /// Format version 13 on: the short contexts of text set back as far as binary ones.
+    /// Format version 13 on: the short contexts of text set back as far as binary ones,
+    /// and machine code's further.
     pub(crate) const SPLIT: Surprise = Surprise {
         text: 6,
         text_short: 2,
         binary: 2,
+        code: 1,
     };
 
-    /// The cap of a context of `kind` while the recent bytes are binary or not.
+    /// The cap of a context of `kind` while the recent bytes are binary or not, and machine
+    /// code or not.
     #[inline]
-    fn cap(&self, kind: Kind, binary: bool) -> u16 {
+    fn cap(&self, kind: Kind, binary: bool, code: bool) -> u16 {
         match kind {
+            _ if code => self.code,
             _ if binary => self.binary,
             Kind::Order(n) if n >= 4 => self.text,
             _ => self.text_short,
@@ -904,6 +946,8 @@ impl Orders {
             shape: 0,
             line_shape: 0,
             binary_shape: 0,
+            coarse: 0,
+            punct: 0,
             surprise,
             column: 0,
             line_start: 0,
@@ -951,6 +995,11 @@ impl Orders {
         }
     }
 
+    /// Whether the recent bytes are binary data (the sparse contexts' switch).
+    pub(crate) fn binary(&self) -> bool {
+        self.binary > BINARY_ON
+    }
+
     /// Number of mixer inputs this model provides per node.
     pub(crate) fn inputs(&self) -> usize {
         self.kinds.len()
@@ -984,6 +1033,8 @@ impl Orders {
             shape,
             line_shape,
             binary_shape,
+            coarse,
+            punct,
             surprise,
             column,
             line_start,
@@ -1016,6 +1067,8 @@ impl Orders {
         self.shape = *shape;
         self.line_shape = *line_shape;
         self.binary_shape = *binary_shape;
+        self.coarse = *coarse;
+        self.punct = *punct;
         self.surprise = *surprise;
         self.column = *column;
         self.line_start = *line_start;
@@ -1049,6 +1102,8 @@ impl Orders {
         self.shape = 0;
         self.line_shape = 0;
         self.binary_shape = 0;
+        self.coarse = 0;
+        self.punct = 0;
         self.column = 0;
         self.line_start = 0;
         self.prev_line_start = 0;
@@ -1193,6 +1248,7 @@ impl Orders {
             long_line: !binary && self.numbers.is_some() && self.column > LONG_LINE,
             structure: !binary && self.structure.is_some(),
             binary_sparse: binary && !code && v13,
+            punctuated: !binary && v13 && self.punct > PUNCTUATED,
         }
     }
 
@@ -1201,8 +1257,9 @@ impl Orders {
     /// so where a record length is known the word slots key on records instead (format
     /// version 5 on): a bitmap's row, a table's record; in machine code, the column and
     /// unigram slots key on instructions. On text, the sparse slots key on its structure,
-    /// in a table's lines or a list's rows the column and unigram slots on fields, and on
-    /// long lines the column slot on numbers (format version 13 on).
+    /// in a table's lines or a list's rows the column and unigram slots on fields, on long
+    /// lines the column slot on numbers, and outside prose the binary shape slot on coarse
+    /// classes (format version 13 on).
     #[inline]
     fn kind_in(&self, k: usize, mode: Mode) -> (Kind, bool) {
         let Mode {
@@ -1216,6 +1273,7 @@ impl Orders {
             long_line,
             structure,
             binary_sparse,
+            punctuated,
         } = mode;
         let kind = match self.kinds[k] {
             Kind::Order(4) if instructions => Kind::Code(2),
@@ -1235,6 +1293,7 @@ impl Orders {
             Kind::Sparse(0b110) if structure => Kind::Nest,
             Kind::Sparse(_) if structure => Kind::Indent,
             Kind::Line(_) if binary => Kind::Line(1),
+            Kind::BinaryShape if punctuated => Kind::Coarse,
             kind => kind,
         };
         let idle = (matches!(kind, Kind::Sparse(_) | Kind::BinaryShape) && !binary)
@@ -1267,6 +1326,7 @@ impl Orders {
                 tag ^ 1 << 48,
                 (self.seen & 3) | (self.binary_shape & 0xFFF) << 8,
             ),
+            Kind::Coarse => mix(tag ^ 1 << 48, self.coarse),
             Kind::BinaryShape => mix(
                 tag,
                 self.binary_shape & ((1 << (3 * BINARY_SHAPE_ORDER)) - 1),
@@ -1549,12 +1609,13 @@ impl Orders {
         let b = usize::from(byte);
         // `binary` is still the value the prediction saw: it moves on below.
         let binary = self.binary > BINARY_ON;
+        let code = binary && self.code.is_some() && self.calls.code;
         for k in 0..self.kinds.len() {
             let found = self.found[k];
             if found.idle {
                 continue;
             }
-            let cap = self.surprise.cap(self.kinds[k], binary);
+            let cap = self.surprise.cap(self.kinds[k], binary, code);
             let s = match found.high {
                 Some(s) => s as usize,
                 None => self.lookup_or_insert(self.place(found.hash)),
@@ -1602,6 +1663,10 @@ impl Orders {
                 };
             }
             self.binary_shape = self.binary_shape << 3 | binary_class(byte);
+            let class = coarse_class(byte);
+            self.coarse = self.coarse << 2 | class;
+            // Classes 1 and 3: digits and punctuation.
+            self.punct = self.punct - (self.punct >> 5) + if class & 1 != 0 { 1 << 11 } else { 0 };
         }
         self.binary = self.binary - (self.binary >> 5) + if text { 0 } else { 1 << 11 };
         let lower = byte.to_ascii_lowercase();
@@ -1752,12 +1817,14 @@ pub(crate) mod tests {
             Kind::Column,
             Kind::Nest,
         ] {
-            assert_eq!(split.cap(kind, false), 2, "{kind:?} on text");
+            assert_eq!(split.cap(kind, false, false), 2, "{kind:?} on text");
         }
-        assert_eq!(split.cap(Kind::Order(4), false), 6);
-        assert_eq!(split.cap(Kind::Order(6), false), 6);
-        assert_eq!(split.cap(Kind::Order(6), true), 2);
-        assert_eq!(Surprise::UNIFORM_TEXT.cap(Kind::Order(1), false), 6);
+        assert_eq!(split.cap(Kind::Order(4), false, false), 6);
+        assert_eq!(split.cap(Kind::Order(6), false, false), 6);
+        assert_eq!(split.cap(Kind::Order(6), true, false), 2);
+        assert_eq!(split.cap(Kind::Order(6), true, true), 1);
+        assert_eq!(Surprise::UNIFORM_TEXT.cap(Kind::Order(1), false, false), 6);
+        assert_eq!(Surprise::UNIFORM_TEXT.cap(Kind::Order(1), true, true), 2);
     }
 
     #[test]
@@ -2070,15 +2137,38 @@ pub(crate) mod tests {
 
     #[test]
     fn the_binary_shape_context_keys_on_byte_classes() {
-        let shape = |bytes: &[u8]| {
-            let orders = learned(&[Kind::BinaryShape], bytes);
-            orders.context_hash(0, bytes)
+        let shape = |record: &[u8]| {
+            // Binary data before the record, so the slot runs as the binary shape.
+            let mut bytes: Vec<u8> = (0..64).map(|i| (i * 37) as u8 | 0x80).collect();
+            bytes.extend_from_slice(record);
+            let orders = learned(&[Kind::BinaryShape], &bytes);
+            assert_eq!(orders.in_force(0), (Kind::BinaryShape, false));
+            orders.context_hash(0, &bytes)
         };
         // Two records of one layout, other values.
         let a = shape(&[9, 9, 0x41, 0, 0, 0x13, 0xFF, 0x80, 0x00, 0xC4]);
         assert_eq!(a, shape(&[0x42, 0, 0, 0x17, 0xFF, 0xB0, 0x00, 0xF0]));
         // A zero where a control byte was is another layout.
         assert_ne!(a, shape(&[0x42, 0, 0, 0x00, 0xFF, 0xB0, 0x00, 0xF0]));
+    }
+
+    #[test]
+    fn on_text_the_binary_shape_slot_keys_on_coarse_classes() {
+        let coarse = |text: &[u8]| {
+            let orders = learned(&[Kind::BinaryShape], text);
+            assert_eq!(orders.in_force(0), (Kind::Coarse, false));
+            orders.context_hash(0, text)
+        };
+        // Other words and numbers, other punctuation: one context over the last 32 bytes.
+        let a = coarse(b"see [3] and then 12 more: call it, x");
+        assert_eq!(a, coarse(b"xyz (7) not here 45 less; make up. q"));
+        // A digit where a letter was, or a word one letter longer, is another.
+        assert_ne!(a, coarse(b"see [3] and then 12 more: call 1t, x"));
+        assert_ne!(a, coarse(b"see [3] and then 12 more: call its, x"));
+        // Prose, with fewer digits and punctuation, leaves the slot idle.
+        let prose = b"Alice was beginning to get very tired of sitting by her sister, and";
+        let orders = learned(&[Kind::BinaryShape], prose);
+        assert_eq!(orders.in_force(0), (Kind::BinaryShape, true));
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub(super) const P_MIN: i32 = 8;
 /// Contexts of the order-2 APM (format version 9 on).
 pub(super) const APM2_ROWS: usize = 1 << 16;
 
+/// Contexts of the copy APM (format version 13 on).
+pub(super) const APM_COPY_ROWS: usize = 1 << 16;
+
 /// Match-state buckets for the first mixer's weight sets.
 pub(super) const MATCH_STATES: usize = 4;
 
@@ -67,10 +70,18 @@ pub(super) const BOOST: (usize, usize) = (96, 16384);
 /// prose (`docs/tuning.md`, "Counter setbacks" and "Novelty in the gate").
 pub(super) const GATE_RATE: i32 = 15;
 
-/// How a decision's coded probability weighs the gate's output and the order-0 and
-/// order-2 APMs' refinements of it, out of 16: the order-2 APM's context knows most
-/// (`docs/tuning.md`, "Output weights").
-pub(super) const OUTPUT_WEIGHTS: [i32; 3] = [2, 5, 9];
+/// Learning rate of the gate's first layer on binary data from format version 13
+/// ([`GATE_RATE`] on text): records, instructions and tables change regime more often
+/// than text, prose least (`docs/tuning.md`, "Coarse classes").
+pub(super) const GATE_RATE_BINARY: i32 = 32;
+
+/// How a decision's coded probability weighs the gate's output and the order-0, order-2
+/// and copy APMs' refinements of it, out of 16 (`docs/tuning.md`, "Output weights" and
+/// "The copy APM").
+pub(super) const OUTPUT_WEIGHTS: [i32; 4] = [1, 2, 9, 4];
+
+/// [`OUTPUT_WEIGHTS`] of a lane without the copy APM (`fast`).
+pub(super) const OUTPUT_WEIGHTS_NO_COPY: [i32; 4] = [2, 5, 9, 0];
 
 /// Learning rate of the gate's second layer (the first's is [`GATE_RATE`], plus a boost
 /// while the block is young). Its weight sets are those of group [`FINAL_GROUP`]
@@ -120,11 +131,16 @@ pub(super) struct Lane {
     pub(super) apm_order2: Option<Apm>,
     /// Its context for the current byte: the hash of the last two bytes.
     pub(super) cx2: usize,
+    /// Format version 13 on: secondary estimation on the node and what the copy experts
+    /// expect ([`Lane::copy_context`]), hashed to [`APM_COPY_ROWS`] contexts.
+    pub(super) apm_copy: Option<Apm>,
+    /// Its context for the current byte.
+    pub(super) cx_copy: usize,
     /// Per node: the inputs, the gate's output, the APM points used, and each group's
     /// output (stretch, for the second layer) and prediction (for its own training).
     pub(super) inputs: Box<[[i32; MAX_INPUTS]; 256]>,
     pub(super) p_mix: Box<[i32; 256]>,
-    pub(super) apm_index: Box<[[u32; 2]; 256]>,
+    pub(super) apm_index: Box<[[u32; 3]; 256]>,
     pub(super) group_st: Box<[[i32; GROUPS]; 256]>,
     pub(super) group_p: Box<[[i32; GROUPS]; 256]>,
     /// Per character class of the previous byte and high nibble: how often each low nibble
@@ -209,6 +225,8 @@ pub(super) struct Spec {
     pub(super) pair_bits: (u32, u32),
     /// Format version 13 on: the APMs train both points they interpolated between.
     pub(super) apm_both: bool,
+    /// Format version 13 on, in bit coding: the copy APM ([`Lane::apm_copy`]).
+    pub(super) apm_copy: bool,
     /// Contexts of the order-0 APM besides the node: from format version 13 the first
     /// weight-set group's (the copy experts' match state and the previous byte's class,
     /// [`Spec::group_sets`]`[0]`), 1 before.
@@ -220,9 +238,13 @@ pub(super) struct Spec {
     /// The learning rate of the gate's first layer ([`GATE_RATE`] from format version 13,
     /// 12 before).
     pub(super) gate_rate: i32,
-    /// Weights of the gate's output and the two APMs' in a coded decision, out of 16
-    /// ([`OUTPUT_WEIGHTS`] from format version 13, 4, 5 and 7 before).
-    pub(super) output_weights: [i32; 3],
+    /// Its rate on binary data ([`GATE_RATE_BINARY`] from format version 13 with the
+    /// three weight-set groups, `gate_rate` otherwise).
+    pub(super) gate_rate_binary: i32,
+    /// Weights of the gate's output and the APMs' (order 0, order 2, copy) in a coded
+    /// decision, out of 16 ([`OUTPUT_WEIGHTS`] from format version 13; 4, 5, 7 and no copy
+    /// APM before).
+    pub(super) output_weights: [i32; 4],
     /// The gate's learning boost at the block start and the bytes over which it halves.
     pub(super) boost: (usize, usize),
     /// Format version 10 on: a first-layer mixer skips its training step on a decision it
@@ -272,6 +294,12 @@ impl Spec {
             }
         }
         let v13 = version >= STRUCTURE_VERSION;
+        // Version 10: `fast`, the profile for speed, keeps the first group alone
+        // (`docs/tuning.md`, "Gate constants").
+        let groups = version >= 6 && !(version >= RATIO_VERSION && mask == profile_mask::FAST);
+        // Version 13: the copy APM, in the profiles that run the three groups (`fast` would
+        // pay 10% of its time for 0.06% of its size).
+        let apm_copy = v13 && groups && mask & (EXPERT_LONG_COPY | EXPERT_SHORT_COPY) != 0;
         if mask & EXPERT_SPARSE != 0 {
             kinds.extend([Kind::Sparse(0b110), Kind::Sparse(0b1101)]);
             if v13 {
@@ -301,16 +329,20 @@ impl Spec {
             structure: v13,
             grows: version >= GROWN_VERSION,
             nibbles: version >= 6,
-            // Version 10: `fast`, the profile for speed, keeps the first group alone
-            // (`docs/tuning.md`, "Gate constants").
-            groups: version >= 6 && !(version >= RATIO_VERSION && mask == profile_mask::FAST),
+            groups,
             bits: version >= BITS_VERSION,
             final_group: since(v13, FINAL_GROUP, 0),
             pair_bits: since(v13, PAIR_BITS, (3, 3)),
             apm_both: v13,
+            apm_copy,
             apm0_sets: since(v13, MATCH_STATES * CLASSES, 1),
             gate_rate: since(v13, GATE_RATE, 12),
-            output_weights: since(v13, OUTPUT_WEIGHTS, [4, 5, 7]),
+            // `fast`'s single group with its larger boost lost on images at this rate.
+            gate_rate_binary: since(v13, since(groups, GATE_RATE_BINARY, GATE_RATE), 12),
+            output_weights: match apm_copy {
+                true => OUTPUT_WEIGHTS,
+                false => since(v13, OUTPUT_WEIGHTS_NO_COPY, [4, 5, 7, 0]),
+            },
             boost: since(version >= 6, BOOST, (36, 8192)),
             skip_error: since(version >= RATIO_VERSION, SKIP_ERROR, 0),
             apm_fast_bytes: since(version >= 6, APM_FAST_BYTES, 0),
@@ -363,7 +395,9 @@ impl Spec {
             rows(self.group_sets()[0], MAX_INPUTS)
         };
         // Bit coding refines with the order-2 APM where nibble coding used the order-1.
-        let apm_rows = 256 * self.apm0_sets + if self.bits { APM2_ROWS } else { 256 * 256 };
+        let apm_rows = 256 * self.apm0_sets
+            + if self.bits { APM2_ROWS } else { 256 * 256 }
+            + if self.apm_copy { APM_COPY_ROWS } else { 0 };
         bytes += (apm_rows * 33 * std::mem::size_of::<u16>()) as u64;
         // The history holds the primer and the block; a growing `Vec` may double once.
         bytes += 2 * (len + self.primer.map_or(0, <[u8]>::len)) as u64;
@@ -441,9 +475,13 @@ impl Lane {
             apm_order1: Apm::new(if spec.bits { 0 } else { 256 * 256 }, 7, spec.apm_both),
             apm_order2: spec.bits.then(|| Apm::new(APM2_ROWS, 7, spec.apm_both)),
             cx2: 0,
+            apm_copy: spec
+                .apm_copy
+                .then(|| Apm::new(APM_COPY_ROWS, 7, spec.apm_both)),
+            cx_copy: 0,
             inputs: Box::new([[0; MAX_INPUTS]; 256]),
             p_mix: Box::new([2048; 256]),
-            apm_index: Box::new([[0; 2]; 256]),
+            apm_index: Box::new([[0; 3]; 256]),
             low_counts: [[[1; 16]; 16]; CLASSES],
             low_class: 0,
             spec: spec.clone(),
@@ -491,12 +529,17 @@ impl Lane {
         if let Some(f) = &mut self.final_mix {
             f.clear_marks();
         }
-        for a in [&mut self.apm_order0, &mut self.apm_order1]
-            .into_iter()
-            .chain(&mut self.apm_order2)
-        {
+        for a in self.apms() {
             a.clear_marks();
         }
+    }
+
+    /// Every APM the lane has.
+    fn apms(&mut self) -> impl Iterator<Item = &mut Apm> {
+        [&mut self.apm_order0, &mut self.apm_order1]
+            .into_iter()
+            .chain(&mut self.apm_order2)
+            .chain(&mut self.apm_copy)
     }
 
     /// Makes this lane what [`Lane::grown`] (or a clone, before format version 13) makes
@@ -529,6 +572,8 @@ impl Lane {
             apm_order1,
             apm_order2,
             cx2,
+            apm_copy,
+            cx_copy,
             inputs,
             p_mix,
             apm_index,
@@ -566,6 +611,8 @@ impl Lane {
         self.apm_order1.restore_from(apm_order1);
         both(&mut self.apm_order2, apm_order2, Apm::restore_from);
         self.cx2 = *cx2;
+        both(&mut self.apm_copy, apm_copy, Apm::restore_from);
+        self.cx_copy = *cx_copy;
         *self.inputs = **inputs;
         *self.p_mix = **p_mix;
         *self.apm_index = **apm_index;
@@ -620,9 +667,7 @@ impl Lane {
     pub(super) fn start_block(&mut self) {
         self.start = self.bytes.len();
         let rate = if self.spec.apm_fast_bytes > 0 { 6 } else { 7 };
-        self.apm_order0.rate = rate;
-        self.apm_order1.rate = rate;
-        if let Some(a) = &mut self.apm_order2 {
+        for a in self.apms() {
             a.rate = rate;
         }
     }
@@ -645,9 +690,7 @@ impl Lane {
             f.reset(WEIGHT_ONE / GROUPS as i32);
         }
         self.low_counts = [[[1; 16]; 16]; CLASSES];
-        self.apm_order0.reset();
-        self.apm_order1.reset();
-        if let Some(a) = &mut self.apm_order2 {
+        for a in self.apms() {
             a.reset();
         }
         for row in self.inputs.iter_mut() {
@@ -710,6 +753,9 @@ impl Lane {
         self.cx1 = usize::from(last) * 256;
         let two = u32::from(last) | u32::from(before) << 8;
         self.cx2 = (two.wrapping_mul(0x9E37_79B1) >> 16) as usize;
+        if self.apm_copy.is_some() {
+            self.cx_copy = self.copy_context(longest, last);
+        }
         if self.spec.bits {
             self.prefetch_gate(1);
             return;
@@ -821,13 +867,19 @@ impl Lane {
             prefetch(self.apm_order0.table.as_slice(), at);
             prefetch(self.apm_order0.table.as_slice(), at + 32);
         }
-        if let Some(a) = &self.apm_order2 {
-            // A row of 33 points is 66 bytes: two cache lines, either of which the
-            // refinement may read.
-            for row in [self.cx2 ^ c0, self.cx2 ^ c0 ^ 1] {
-                let at = (row & (APM2_ROWS - 1)) * 33;
-                prefetch(a.table.as_slice(), at);
-                prefetch(a.table.as_slice(), at + 32);
+        // A row of 33 points is 66 bytes: two cache lines, either of which the refinement
+        // may read.
+        let apms = [
+            (&self.apm_order2, self.cx2, APM2_ROWS),
+            (&self.apm_copy, self.cx_copy, APM_COPY_ROWS),
+        ];
+        for (a, cx, rows) in apms {
+            if let Some(a) = a {
+                for row in [cx ^ c0, cx ^ c0 ^ 1] {
+                    let at = (row & (rows - 1)) * 33;
+                    prefetch(a.table.as_slice(), at);
+                    prefetch(a.table.as_slice(), at + 32);
+                }
             }
         }
     }
@@ -853,15 +905,16 @@ impl Lane {
             // `update` finds this subtree evaluated and does not evaluate it again.
             self.evaluated = 1 << (c0 - 16);
         }
-        let (p_mix, a0, a2) = self.gate(c0);
-        // The gate's output (12-bit, so times 16) and the two APMs' (16-bit).
-        let [w, w0, w2] = self.spec.output_weights;
-        ((p_mix * 16 * w + a0 * w0 + a2 * w2 + 8) >> 4).clamp(P_MIN, (1 << 16) - P_MIN) as u32
+        let (p_mix, a0, a2, a3) = self.gate(c0);
+        // The gate's output (12-bit, so times 16) and the APMs' (16-bit).
+        let [w, w0, w2, w3] = self.spec.output_weights;
+        ((p_mix * 16 * w + a0 * w0 + a2 * w2 + a3 * w3 + 8) >> 4).clamp(P_MIN, (1 << 16) - P_MIN)
+            as u32
     }
 
     /// Evaluates node `c0`, remembering what training needs; returns its 12-bit P(1).
     pub(super) fn eval(&mut self, c0: usize) -> i32 {
-        let (p_mix, a0, a1) = self.gate(c0);
+        let (p_mix, a0, a1, _) = self.gate(c0);
         let (a0, a1) = ((a0 >> 4).clamp(1, 4095), (a1 >> 4).clamp(1, 4095));
         ((p_mix + a0 + 2 * a1 + 2) >> 2).clamp(1, 4095)
     }
@@ -870,7 +923,7 @@ impl Lane {
     /// and the APMs' 16-bit refinements of it. Integer arithmetic throughout, so AVX2
     /// (where the CPU has it) gives the same bits as SSE2.
     #[inline(never)]
-    pub(super) fn gate(&mut self, c0: usize) -> (i32, i32, i32) {
+    pub(super) fn gate(&mut self, c0: usize) -> (i32, i32, i32, i32) {
         crate::wide::run(
             #[inline(always)]
             || self.gate_body(c0),
@@ -878,7 +931,7 @@ impl Lane {
     }
 
     #[inline(always)]
-    pub(super) fn gate_body(&mut self, c0: usize) -> (i32, i32, i32) {
+    pub(super) fn gate_body(&mut self, c0: usize) -> (i32, i32, i32, i32) {
         let x = &self.inputs[c0];
         let mut group_st = [0; GROUPS];
         for (g, m) in self.mixers.iter().enumerate() {
@@ -897,8 +950,25 @@ impl Lane {
             Some(a) => a.refine(st, (self.cx2 ^ c0) & (APM2_ROWS - 1)),
             None => self.apm_order1.refine(st, self.cx1 + c0),
         };
-        self.apm_index[c0] = [i0, i1];
-        (p_mix, a0, a1)
+        let (a3, i3) = match &self.apm_copy {
+            Some(a) => a.refine(st, (self.cx_copy ^ c0) & (APM_COPY_ROWS - 1)),
+            None => (0, 0),
+        };
+        self.apm_index[c0] = [i0, i1, i3];
+        (p_mix, a0, a1, a3)
+    }
+
+    /// The copy APM's context for the next byte: the byte the long copy expects (else the
+    /// short one's) with the longest match's length up to 15; without a match, the last
+    /// byte.
+    fn copy_context(&self, longest: u32, last: u8) -> usize {
+        let expected = (self.long.as_ref().and_then(CopyExpert::expected))
+            .or_else(|| self.short.as_ref().and_then(CopyExpert::expected));
+        let key = match expected {
+            Some(e) => u64::from(e) | u64::from(longest.min(15)) << 8 | 2 << 40,
+            None => u64::from(last) | 3 << 40,
+        };
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) as usize
     }
 
     /// The order-0 APM's row for node `c0`: the node, and from format version 13 the first
@@ -929,11 +999,12 @@ impl Lane {
         // calibration too, from version 6.
         let (peak, horizon) = self.spec.boost;
         let coded = self.bytes.len() - self.start;
-        let boost = (peak * horizon / (horizon + coded.min(1 << 30))) as i32;
+        let mut boost = (peak * horizon / (horizon + coded.min(1 << 30))) as i32;
+        if self.orders.as_ref().is_some_and(Orders::binary) {
+            boost += self.spec.gate_rate_binary - self.spec.gate_rate;
+        }
         if coded == self.spec.apm_fast_bytes {
-            self.apm_order0.rate = 7;
-            self.apm_order1.rate = 7;
-            if let Some(a) = &mut self.apm_order2 {
+            for a in self.apms() {
                 a.rate = 7;
             }
         }
@@ -1004,8 +1075,11 @@ impl Lane {
                     0,
                 );
             }
-            let [i0, i1] = self.apm_index[c0];
+            let [i0, i1, i3] = self.apm_index[c0];
             self.apm_order0.update(i0, bit);
+            if let Some(a) = &mut self.apm_copy {
+                a.update(i3, bit);
+            }
             match &mut self.apm_order2 {
                 Some(a) => a.update(i1, bit),
                 None => self.apm_order1.update(i1, bit),

@@ -480,7 +480,8 @@ mod tests {
                 let gate: u64 = lane.mixers.iter().map(Mixer::capacity_bytes).sum::<u64>()
                     + ((lane.apm_order0.table.capacity()
                         + lane.apm_order1.table.capacity()
-                        + lane.apm_order2.as_ref().map_or(0, |a| a.table.capacity()))
+                        + lane.apm_order2.as_ref().map_or(0, |a| a.table.capacity())
+                        + lane.apm_copy.as_ref().map_or(0, |a| a.table.capacity()))
                         * 2) as u64
                     + lane.final_mix.as_ref().map_or(0, Mixer::capacity_bytes);
                 let held = tables + gate + lane.bytes.capacity() as u64;
