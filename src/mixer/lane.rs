@@ -1126,6 +1126,30 @@ pub(super) const LANE_FIXED_BYTES: u64 = 640 << 10;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mixer::Profile;
+
+    #[test]
+    fn the_copy_apm_keys_on_the_byte_the_copy_expects() {
+        let spec = Spec::new(Profile::Default.experts(), crate::format::VERSION);
+        let context = |text: &[u8]| {
+            let mut lane = Lane::new(&spec, 1 << 12);
+            lane.prime(text);
+            let mut out = [0; 256];
+            lane.predict(None, &mut out);
+            lane.cx_copy
+        };
+        let fox = b"the quick brown fox jumps over the lazy ";
+        let after = |before: &[u8], animal: &[u8]| [before, fox, animal, b". ", fox].concat();
+        // What came before the match does not count; the byte it expects does.
+        let dog = context(&after(b"", b"dog"));
+        assert_eq!(dog, context(&after(b"another start, then ", b"dog")));
+        assert_ne!(dog, context(&after(b"", b"cat")));
+        // Only lanes with the three weight-set groups have it, from version 13.
+        assert!(Lane::new(&spec, 1 << 12).apm_copy.is_some());
+        let fast = Spec::new(Profile::Fast.experts(), crate::format::VERSION);
+        assert!(!fast.apm_copy && fast.output_weights[3] == 0);
+        assert!(!Spec::new(Profile::Default.experts(), 12).apm_copy);
+    }
 
     #[test]
     fn even_odds_take_the_shortcut_to_the_same_inputs() {
