@@ -780,9 +780,9 @@ impl Surprise {
         code: 2,
     };
     /// Format version 13 on: the short contexts of text set back as far as binary ones,
-    /// and machine code's further.
+    /// the long orders of text hardly at all, and machine code's further.
     pub(crate) const SPLIT: Surprise = Surprise {
-        text: 6,
+        text: 12,
         text_short: 2,
         binary: 2,
         code: 1,
@@ -805,8 +805,11 @@ impl Surprise {
 const BUCKETS: usize = 4096 >> BUCKET_SHIFT;
 /// Width of a stretch bucket, log2.
 const BUCKET_SHIFT: u32 = 6;
-/// Count limit of `Orders::adapt`'s cells.
-const ADAPT_LIMIT: u32 = 63;
+/// Count limit of `Orders::adapt`'s cells from format version 13 ([`ADAPT_LIMIT_OLD`]
+/// before): a cell averages over more of the bits its counter state saw
+/// (`docs/tuning.md`, "Coarse classes").
+const ADAPT_LIMIT: u32 = 127;
+const ADAPT_LIMIT_OLD: u32 = 63;
 
 /// 12-bit probability at the centre of stretch bucket `b`.
 fn bucket_centre(b: usize) -> i32 {
@@ -927,7 +930,15 @@ impl Orders {
             bits,
             grows,
             dirty: false,
-            adapt: StateMap::with_rows(rows, &centres, ADAPT_LIMIT),
+            adapt: StateMap::with_rows(
+                rows,
+                &centres,
+                if structure {
+                    ADAPT_LIMIT
+                } else {
+                    ADAPT_LIMIT_OLD
+                },
+            ),
             found: vec![
                 Found {
                     hash: 0,
@@ -1819,8 +1830,8 @@ pub(crate) mod tests {
         ] {
             assert_eq!(split.cap(kind, false, false), 2, "{kind:?} on text");
         }
-        assert_eq!(split.cap(Kind::Order(4), false, false), 6);
-        assert_eq!(split.cap(Kind::Order(6), false, false), 6);
+        assert_eq!(split.cap(Kind::Order(4), false, false), 12);
+        assert_eq!(split.cap(Kind::Order(6), false, false), 12);
         assert_eq!(split.cap(Kind::Order(6), true, false), 2);
         assert_eq!(split.cap(Kind::Order(6), true, true), 1);
         assert_eq!(Surprise::UNIFORM_TEXT.cap(Kind::Order(1), false, false), 6);
