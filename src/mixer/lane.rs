@@ -78,7 +78,7 @@ pub(super) const GATE_RATE_BINARY: i32 = 32;
 /// How a decision's coded probability weighs the gate's output and the order-0, order-2
 /// and copy APMs' refinements of it, out of 16 (`docs/tuning.md`, "Output weights" and
 /// "The copy APM").
-pub(super) const OUTPUT_WEIGHTS: [i32; 4] = [1, 2, 9, 4];
+pub(super) const OUTPUT_WEIGHTS: [i32; 4] = [1, 2, 8, 5];
 
 /// [`OUTPUT_WEIGHTS`] of a lane without the copy APM (`fast`).
 pub(super) const OUTPUT_WEIGHTS_NO_COPY: [i32; 4] = [2, 5, 9, 0];
