@@ -994,7 +994,7 @@ impl Orders {
     /// plus how many order contexts have been seen before (`0..=5`, looked up by
     /// [`Orders::lookup_high`] for this byte): how novel the bytes are; 0 elsewhere.
     pub(crate) fn gate_context(&self) -> usize {
-        let binary = self.binary > BINARY_ON;
+        let binary = self.binary();
         match self.code {
             Some(c) if binary && self.calls.code => 1 + c.field as usize,
             _ if !binary && self.structure.is_some() => {
@@ -1009,6 +1009,12 @@ impl Orders {
     /// Whether the recent bytes are binary data (the sparse contexts' switch).
     pub(crate) fn binary(&self) -> bool {
         self.binary > BINARY_ON
+    }
+
+    /// Whether the recent bytes are machine code: binary, in a block of x86 code
+    /// ([`Orders::set_code`]) where [`Calls`] finds instructions.
+    fn machine_code(&self) -> bool {
+        self.binary() && self.code.is_some() && self.calls.code
     }
 
     /// Number of mixer inputs this model provides per node.
@@ -1236,14 +1242,14 @@ impl Orders {
 
     /// What the recent bytes are, for [`Orders::kind_in`]: computed once per byte.
     fn mode(&self) -> Mode {
-        let binary = self.binary > BINARY_ON;
+        let binary = self.binary();
         let (table, list) = match &self.rows {
             Some([lines, lists]) if !binary => {
                 (lines.in_force(TABLE_FIELDS), lists.in_force(LIST_FIELDS))
             }
             _ => (false, false),
         };
-        let code = binary && self.code.is_some() && self.calls.code;
+        let code = self.machine_code();
         // On prose the indirect contexts cost the order contexts they displace more
         // than they bring; inside words in any text they are the weaker.
         let letter = (self.history as u8).is_ascii_alphabetic();
@@ -1619,8 +1625,8 @@ impl Orders {
     pub(crate) fn update(&mut self, bytes: &[u8], byte: u8) {
         let b = usize::from(byte);
         // `binary` is still the value the prediction saw: it moves on below.
-        let binary = self.binary > BINARY_ON;
-        let code = binary && self.code.is_some() && self.calls.code;
+        let binary = self.binary();
+        let code = self.machine_code();
         for k in 0..self.kinds.len() {
             let found = self.found[k];
             if found.idle {
@@ -2119,12 +2125,16 @@ pub(crate) mod tests {
         assert_eq!(orders.in_force(3), (Kind::Line(1), false));
     }
 
+    /// A model of the one slot `kind` after `bytes`: what the slot runs as, and the hash
+    /// of its context.
+    fn one_slot(kind: Kind, bytes: &[u8]) -> ((Kind, bool), u64) {
+        let orders = learned(&[kind], bytes);
+        (orders.in_force(0), orders.context_hash(0, bytes))
+    }
+
     #[test]
     fn the_shape_context_keys_on_classes_not_words() {
-        let shape = |text: &[u8]| {
-            let orders = learned(&[Kind::Shape], text);
-            orders.context_hash(0, text)
-        };
+        let shape = |text: &[u8]| one_slot(Kind::Shape, text).1;
         // Other words, numbers and a longer name of one shape: one context.
         let a = shape(b"  let x = foo(1);\n x");
         assert_eq!(a, shape(b"y = total(7);\n z"));
@@ -2135,10 +2145,7 @@ pub(crate) mod tests {
 
     #[test]
     fn the_line_context_keys_on_the_line_shape_so_far() {
-        let line = |text: &[u8]| {
-            let orders = learned(&[Kind::Line(0)], text);
-            orders.context_hash(0, text)
-        };
+        let line = |text: &[u8]| one_slot(Kind::Line(0), text).1;
         // What came before the line does not count; its words and numbers do not either.
         let a = line(b"fn main() {\n    let ab = 12");
         assert_eq!(a, line(b"x\n    var cd = 34"));
@@ -2152,9 +2159,9 @@ pub(crate) mod tests {
             // Binary data before the record, so the slot runs as the binary shape.
             let mut bytes: Vec<u8> = (0..64).map(|i| (i * 37) as u8 | 0x80).collect();
             bytes.extend_from_slice(record);
-            let orders = learned(&[Kind::BinaryShape], &bytes);
-            assert_eq!(orders.in_force(0), (Kind::BinaryShape, false));
-            orders.context_hash(0, &bytes)
+            let (runs_as, hash) = one_slot(Kind::BinaryShape, &bytes);
+            assert_eq!(runs_as, (Kind::BinaryShape, false));
+            hash
         };
         // Two records of one layout, other values.
         let a = shape(&[9, 9, 0x41, 0, 0, 0x13, 0xFF, 0x80, 0x00, 0xC4]);
@@ -2166,9 +2173,9 @@ pub(crate) mod tests {
     #[test]
     fn on_text_the_binary_shape_slot_keys_on_coarse_classes() {
         let coarse = |text: &[u8]| {
-            let orders = learned(&[Kind::BinaryShape], text);
-            assert_eq!(orders.in_force(0), (Kind::Coarse, false));
-            orders.context_hash(0, text)
+            let (runs_as, hash) = one_slot(Kind::BinaryShape, text);
+            assert_eq!(runs_as, (Kind::Coarse, false));
+            hash
         };
         // Other words and numbers, other punctuation: one context over the last 32 bytes.
         let a = coarse(b"see [3] and then 12 more: call it, x");
@@ -2178,8 +2185,10 @@ pub(crate) mod tests {
         assert_ne!(a, coarse(b"see [3] and then 12 more: call its, x"));
         // Prose, with fewer digits and punctuation, leaves the slot idle.
         let prose = b"Alice was beginning to get very tired of sitting by her sister, and";
-        let orders = learned(&[Kind::BinaryShape], prose);
-        assert_eq!(orders.in_force(0), (Kind::BinaryShape, true));
+        assert_eq!(
+            one_slot(Kind::BinaryShape, prose).0,
+            (Kind::BinaryShape, true)
+        );
     }
 
     #[test]

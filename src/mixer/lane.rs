@@ -225,7 +225,8 @@ pub(super) struct Spec {
     pub(super) pair_bits: (u32, u32),
     /// Format version 13 on: the APMs train both points they interpolated between.
     pub(super) apm_both: bool,
-    /// Format version 13 on, in bit coding: the copy APM ([`Lane::apm_copy`]).
+    /// Format version 13 on, with the three weight-set groups and a copy expert: the copy
+    /// APM ([`Lane::apm_copy`]).
     pub(super) apm_copy: bool,
     /// Contexts of the order-0 APM besides the node: from format version 13 the first
     /// weight-set group's (the copy experts' match state and the previous byte's class,
@@ -297,8 +298,8 @@ impl Spec {
         // Version 10: `fast`, the profile for speed, keeps the first group alone
         // (`docs/tuning.md`, "Gate constants").
         let groups = version >= 6 && !(version >= RATIO_VERSION && mask == profile_mask::FAST);
-        // Version 13: the copy APM, in the profiles that run the three groups (`fast` would
-        // pay 10% of its time for 0.06% of its size).
+        // Version 13: the copy APM, in the profiles that run the three groups (`fast` keeps
+        // its speed; `docs/tuning.md`, "Coarse classes").
         let apm_copy = v13 && groups && mask & (EXPERT_LONG_COPY | EXPERT_SHORT_COPY) != 0;
         if mask & EXPERT_SPARSE != 0 {
             kinds.extend([Kind::Sparse(0b110), Kind::Sparse(0b1101)]);
@@ -337,7 +338,7 @@ impl Spec {
             apm_copy,
             apm0_sets: since(v13, MATCH_STATES * CLASSES, 1),
             gate_rate: since(v13, GATE_RATE, 12),
-            // `fast`'s single group with its larger boost lost on images at this rate.
+            // `fast`'s single group, with its larger boost, learns too fast at this rate.
             gate_rate_binary: since(v13, since(groups, GATE_RATE_BINARY, GATE_RATE), 12),
             output_weights: match apm_copy {
                 true => OUTPUT_WEIGHTS,
@@ -1000,6 +1001,7 @@ impl Lane {
         let (peak, horizon) = self.spec.boost;
         let coded = self.bytes.len() - self.start;
         let mut boost = (peak * horizon / (horizon + coded.min(1 << 30))) as i32;
+        // The first layer's rate on binary data, as a further boost over its rate on text.
         if self.orders.as_ref().is_some_and(Orders::binary) {
             boost += self.spec.gate_rate_binary - self.spec.gate_rate;
         }

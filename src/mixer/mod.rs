@@ -413,6 +413,8 @@ mod tests {
         let mut default = Mix::new(Profile::Default.experts(), 1, None, 256).unwrap();
         let spec = &max.spec;
         assert!(spec.inputs() <= MAX_INPUTS);
+        // The neural input adds no column: it takes the unigram slot's.
+        assert_eq!(spec.inputs(), default.spec.inputs());
         let col = spec.neural_col.unwrap();
         assert_eq!(spec.kinds[col], crate::experts::orders::Kind::Unigram);
         assert_eq!(spec.kinds, default.spec.kinds);
