@@ -4,6 +4,7 @@
 //! and the engine steps all lanes in lockstep, one byte per lane per step. Batching lanes is
 //! what lets a neural expert answer many blocks with a single model call.
 
+pub(crate) mod bitmap;
 pub mod context_stats;
 pub(crate) mod copy;
 #[cfg(feature = "neural")]

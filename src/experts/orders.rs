@@ -1006,6 +1006,12 @@ impl Orders {
         }
     }
 
+    /// The detected record length while the recent bytes are binary data (the record
+    /// contexts in force), if any.
+    pub(crate) fn record_length(&self) -> Option<usize> {
+        (self.binary() && self.records && self.record.len != 0).then_some(self.record.len as usize)
+    }
+
     /// Whether the recent bytes are binary data (the sparse contexts' switch).
     pub(crate) fn binary(&self) -> bool {
         self.binary > BINARY_ON

@@ -2,6 +2,7 @@
 //! [`Spec`] that says which experts a format version and expert set run.
 
 use super::gate::{Apm, Mixer, WEIGHT_ONE};
+use crate::experts::bitmap::{self, Bitmap};
 use crate::experts::copy::CopyExpert;
 use crate::experts::orders::{Kind, Orders, Surprise, GROW_BITS, GROW_MAX_BITS};
 use crate::experts::retrieval::Retrieval;
@@ -109,6 +110,9 @@ pub(super) struct Lane {
     pub(super) long: Option<CopyExpert>,
     pub(super) short: Option<CopyExpert>,
     pub(super) retrieval: Option<Retrieval>,
+    /// The bilevel image specialist ([`Spec::bitmap`]), made when the block first shows a
+    /// bitmap's rows.
+    pub(super) bitmap: Option<Box<Bitmap>>,
     pub(super) n: usize,
     /// Context of the order-1 APM: the previous byte, times 256.
     pub(super) cx1: usize,
@@ -141,6 +145,9 @@ pub(super) struct Lane {
     pub(super) inputs: Box<[[i32; MAX_INPUTS]; 256]>,
     pub(super) p_mix: Box<[i32; 256]>,
     pub(super) apm_index: Box<[[u32; 3]; 256]>,
+    /// Per node, the row its weight sets and APM points take in their set: the node
+    /// itself, or on a bitmap a context of the pixels around it ([`Bitmap::node_inputs`]).
+    pub(super) keys: [u8; 256],
     pub(super) group_st: Box<[[i32; GROUPS]; 256]>,
     pub(super) group_p: Box<[[i32; GROUPS]; 256]>,
     /// Per character class of the previous byte and high nibble: how often each low nibble
@@ -191,6 +198,9 @@ pub(super) struct Spec {
     /// moving average: [`CONFIDENCE_LIMIT`] from format version 13, 63 before.
     pub(super) confidence_limit: u32,
     pub(super) retrieval: bool,
+    /// Format version 13 on, with the sparse contexts: the bilevel image specialist's
+    /// inputs, the last columns ([`Bitmap`]).
+    pub(super) bitmap: bool,
     pub(super) neural: bool,
     /// Format version 13 on, with the text experts: the input column of the unigram
     /// slot, which the neural input takes in blocks that run it ([`Lane::set_neural`]);
@@ -314,6 +324,7 @@ impl Spec {
             confidence_limit: since(v13, CONFIDENCE_LIMIT, 63),
             short_len: since(v13, SHORT_COPY_LEN, 4),
             retrieval: mask & EXPERT_RETRIEVAL != 0,
+            bitmap: v13 && mask & EXPERT_SPARSE != 0,
             neural,
             neural_col,
             // Version 3: twice the slots for blocks under 1 MiB (a block can create up to 18
@@ -386,6 +397,9 @@ impl Spec {
         if self.retrieval {
             bytes += Retrieval::table_bytes(copy_bits);
         }
+        if self.bitmap {
+            bytes += Bitmap::table_bytes();
+        }
         // Each mixer's sets, and up to a cache line to align them.
         let rows = |sets: usize, n: usize| ((256 * sets * n + 16) * 4) as u64;
         bytes += if self.groups {
@@ -416,6 +430,7 @@ impl Spec {
             + CopyExpert::INPUTS * (usize::from(self.long) + usize::from(self.short))
             + Retrieval::INPUTS * usize::from(self.retrieval)
             + usize::from(self.neural && self.neural_col.is_none())
+            + bitmap::INPUTS * usize::from(self.bitmap)
     }
 }
 
@@ -449,6 +464,7 @@ impl Lane {
             retrieval: spec
                 .retrieval
                 .then(|| Retrieval::new(copy_bits, spec.confidence_limit)),
+            bitmap: None,
             n,
             cx1: 0,
             evaluated: 0,
@@ -483,6 +499,7 @@ impl Lane {
             inputs: Box::new([[0; MAX_INPUTS]; 256]),
             p_mix: Box::new([2048; 256]),
             apm_index: Box::new([[0; 3]; 256]),
+            keys: std::array::from_fn(|i| i as u8),
             low_counts: [[[1; 16]; 16]; CLASSES],
             low_class: 0,
             spec: spec.clone(),
@@ -563,6 +580,7 @@ impl Lane {
             long,
             short,
             retrieval,
+            bitmap,
             n,
             cx1,
             evaluated,
@@ -578,6 +596,7 @@ impl Lane {
             inputs,
             p_mix,
             apm_index,
+            keys,
             group_st,
             group_p,
             low_counts,
@@ -599,6 +618,7 @@ impl Lane {
         both(&mut self.long, long, CopyExpert::restore_from);
         both(&mut self.short, short, CopyExpert::restore_from);
         both(&mut self.retrieval, retrieval, Retrieval::restore_from);
+        self.bitmap.clone_from(bitmap);
         self.n = *n;
         self.cx1 = *cx1;
         self.evaluated = *evaluated;
@@ -617,6 +637,7 @@ impl Lane {
         *self.inputs = **inputs;
         *self.p_mix = **p_mix;
         *self.apm_index = **apm_index;
+        self.keys = *keys;
         *self.group_st = **group_st;
         *self.group_p = **group_p;
         self.low_counts = *low_counts;
@@ -684,6 +705,7 @@ impl Lane {
         if let Some(r) = &mut self.retrieval {
             r.reset();
         }
+        self.bitmap = None;
         for m in self.mixers.iter_mut() {
             m.reset(WEIGHT_ONE / 4);
         }
@@ -732,6 +754,16 @@ impl Lane {
                 }
             }
         }
+        if self.spec.bitmap {
+            let row = self.orders.as_ref().and_then(Orders::record_length);
+            if row.is_some() && self.bitmap.is_none() {
+                self.bitmap = Some(Box::new(Bitmap::new()));
+            }
+            if let Some(b) = &mut self.bitmap {
+                b.start_byte(&self.bytes, row);
+            }
+            col += bitmap::INPUTS;
+        }
         debug_assert_eq!(col, self.n);
         let last = self.bytes.last().copied().unwrap_or(0);
         let match_state = match longest {
@@ -750,6 +782,11 @@ impl Lane {
             },
         ]
         .map(|s| s * 256);
+        if self.bitmap.as_ref().is_some_and(|b| b.active()) {
+            // The last two bytes' top bits are pixels the templates see better; the nodes'
+            // pixel contexts ([`Lane::keys`]) take their place.
+            self.sets[2] = 0;
+        }
         self.low_class = class(last);
         self.cx1 = usize::from(last) * 256;
         let two = u32::from(last) | u32::from(before) << 8;
@@ -902,6 +939,16 @@ impl Lane {
             }
             o.node_inputs(c0, &mut self.inputs[c0], 0);
         }
+        if self.spec.bitmap {
+            let row = &mut self.inputs[c0][self.n - bitmap::INPUTS..self.n];
+            self.keys[c0] = match &mut self.bitmap {
+                Some(b) if b.on() => b.node_inputs(c0, row).unwrap_or(c0),
+                _ => {
+                    row.fill(0);
+                    c0
+                }
+            } as u8;
+        }
         if (16..32).contains(&c0) {
             // `update` finds this subtree evaluated and does not evaluate it again.
             self.evaluated = 1 << (c0 - 16);
@@ -934,25 +981,26 @@ impl Lane {
     #[inline(always)]
     pub(super) fn gate_body(&mut self, c0: usize) -> (i32, i32, i32, i32) {
         let x = &self.inputs[c0];
+        let key = usize::from(self.keys[c0]);
         let mut group_st = [0; GROUPS];
         for (g, m) in self.mixers.iter().enumerate() {
-            group_st[g] = m.dot(self.sets[g] + c0, x);
+            group_st[g] = m.dot(self.sets[g] + key, x);
             self.group_p[c0][g] = squash(group_st[g]);
         }
         let st = match &self.final_mix {
-            Some(f) => f.dot(self.sets[self.spec.final_group] + c0, &group_st),
+            Some(f) => f.dot(self.sets[self.spec.final_group] + key, &group_st),
             None => group_st[0],
         };
         self.group_st[c0] = group_st;
         let p_mix = squash(st);
         self.p_mix[c0] = p_mix;
-        let (a0, i0) = self.apm_order0.refine(st, self.apm0_row(c0));
+        let (a0, i0) = self.apm_order0.refine(st, self.apm0_row(key));
         let (a1, i1) = match &self.apm_order2 {
-            Some(a) => a.refine(st, (self.cx2 ^ c0) & (APM2_ROWS - 1)),
+            Some(a) => a.refine(st, (self.cx2 ^ key) & (APM2_ROWS - 1)),
             None => self.apm_order1.refine(st, self.cx1 + c0),
         };
         let (a3, i3) = match &self.apm_copy {
-            Some(a) => a.refine(st, (self.cx_copy ^ c0) & (APM_COPY_ROWS - 1)),
+            Some(a) => a.refine(st, (self.cx_copy ^ key) & (APM_COPY_ROWS - 1)),
             None => (0, 0),
         };
         self.apm_index[c0] = [i0, i1, i3];
@@ -1030,6 +1078,9 @@ impl Lane {
                 }
             }
         }
+        if let Some(b) = &mut self.bitmap {
+            b.learn(byte);
+        }
         // The experts first: each starts fetching what its next lookup needs, and the
         // gate's training below runs while those cache misses are served.
         self.bytes.push(byte);
@@ -1065,12 +1116,13 @@ impl Lane {
             let c0 = (1 << j) | (b >> (8 - j));
             let bit = ((b >> (7 - j)) & 1) as u32;
             let x = &self.inputs[c0];
+            let key = usize::from(self.keys[c0]);
             for (g, m) in self.mixers.iter_mut().enumerate() {
-                m.train(self.sets[g] + c0, x, self.group_p[c0][g], bit, boost);
+                m.train(self.sets[g] + key, x, self.group_p[c0][g], bit, boost);
             }
             if let Some(f) = &mut self.final_mix {
                 f.train(
-                    self.sets[self.spec.final_group] + c0,
+                    self.sets[self.spec.final_group] + key,
                     &self.group_st[c0],
                     self.p_mix[c0],
                     bit,
@@ -1151,6 +1203,78 @@ mod tests {
         let fast = Spec::new(Profile::Fast.experts(), crate::format::VERSION);
         assert!(!fast.apm_copy && fast.output_weights[3] == 0);
         assert!(!Spec::new(Profile::Default.experts(), 12).apm_copy);
+    }
+
+    /// Bits a fresh lane of `spec` spends on `data`, coded bit by bit.
+    fn bits_of(spec: &Spec, data: &[u8]) -> (f64, Box<Lane>) {
+        let mut lane = Lane::new(spec, data.len());
+        let mut out = [0; 256];
+        let mut bits = 0.0;
+        for &b in data {
+            lane.predict(None, &mut out);
+            for j in 0..8 {
+                let p1 = f64::from(lane.predict_bit((1 << j) | usize::from(b) >> (8 - j)));
+                let p = if (b >> (7 - j)) & 1 == 1 {
+                    p1
+                } else {
+                    65536.0 - p1
+                };
+                bits -= (p / 65536.0).log2();
+            }
+            lane.update(b);
+        }
+        (bits, lane)
+    }
+
+    /// A bilevel page, 256 pixels wide: black discs on white.
+    fn page(rows: usize) -> Vec<u8> {
+        let mut state = 1u64;
+        let mut next = move |n: u64| {
+            // Knuth's MMIX generator.
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) % n) as i64
+        };
+        let discs: Vec<_> = (0..rows / 4)
+            .map(|_| (next(256), next(rows as u64), next(9) + 2))
+            .collect();
+        let mut data = vec![0u8; 32 * rows];
+        for (y, row) in data.chunks_mut(32).enumerate() {
+            for x in 0..256 {
+                let black = discs
+                    .iter()
+                    .any(|&(cx, cy, r)| (x - cx).pow(2) + (y as i64 - cy).pow(2) <= r * r);
+                row[x as usize / 8] |= u8::from(black) << (7 - x % 8);
+            }
+        }
+        data
+    }
+
+    #[test]
+    fn a_bilevel_page_is_coded_by_its_pixels() {
+        let spec = Spec::new(Profile::Default.experts(), crate::format::VERSION);
+        let data = page(400);
+        let (bits, lane) = bits_of(&spec, &data);
+        let b = lane.bitmap.as_ref().unwrap();
+        assert!(b.active());
+        assert!((0..256).any(|c0| usize::from(lane.keys[c0]) != c0));
+        let mut without = spec.clone();
+        without.bitmap = false;
+        let (bits_without, lane) = bits_of(&without, &data);
+        assert!(lane.bitmap.is_none());
+        eprintln!("{bits:.0} bits with the templates, {bits_without:.0} without");
+        assert!(
+            bits < 0.9 * bits_without,
+            "{bits:.0} bits, {bits_without:.0} without"
+        );
+        // Text never makes one, and the nodes keep their own rows.
+        let (_, lane) = bits_of(
+            &spec,
+            &b"the quick brown fox jumps over the lazy dog. ".repeat(40),
+        );
+        assert!(lane.bitmap.is_none());
+        assert!((0..256).all(|c0| usize::from(lane.keys[c0]) == c0));
     }
 
     #[test]
