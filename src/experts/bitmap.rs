@@ -110,7 +110,8 @@ impl Bitmap {
     /// Computes the templates for node `c0` (the byte's bits so far under a leading 1),
     /// remembering their cells for [`Bitmap::learn`]. Where [`Bitmap::active`], writes
     /// their inputs into `row` and returns the node's pixel context (8 bits: the two
-    /// pixels to the left, the five above, the one two rows above); else writes zeros.
+    /// pixels to the left, the five above, the one two rows above); else leaves `row` as
+    /// it is.
     #[inline]
     pub(crate) fn node_inputs(&mut self, c0: usize, row: &mut [i32]) -> Option<usize> {
         let j = c0.ilog2();
@@ -141,7 +142,9 @@ impl Bitmap {
         for (k, (&cx, x)) in contexts.iter().zip(row.iter_mut()).enumerate() {
             let cell = self.offsets[k] + cx as usize;
             self.cells[j as usize][k] = cell as u32;
-            *x = if active { self.maps.st(cell) } else { 0 };
+            if active {
+                *x = self.maps.st(cell);
+            }
         }
         active.then_some(((left & 3) | near(n, 2) << 2 | near(nn, 0) << 7) as usize)
     }
@@ -181,8 +184,9 @@ mod tests {
         let mut row = [i32::MIN; INPUTS];
         assert_eq!(b.node_inputs(1, &mut row), None);
         assert_eq!(
-            row, [0; INPUTS],
-            "an inactive bitmap gives the gate nothing"
+            row,
+            [i32::MIN; INPUTS],
+            "an inactive bitmap leaves its columns alone"
         );
         b.error = 0;
         // Three pixels of the byte coded (c0 = 0b1000): the fourth is under the black one,

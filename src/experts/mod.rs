@@ -7,6 +7,7 @@
 pub(crate) mod bitmap;
 pub mod context_stats;
 pub(crate) mod copy;
+pub(crate) mod delta;
 #[cfg(feature = "neural")]
 mod matvec;
 #[cfg_attr(not(feature = "neural"), path = "neural_off.rs")]

@@ -4,6 +4,7 @@
 use super::gate::{Apm, Mixer, WEIGHT_ONE};
 use crate::experts::bitmap::{self, Bitmap};
 use crate::experts::copy::CopyExpert;
+use crate::experts::delta::Delta;
 use crate::experts::orders::{Kind, Orders, Surprise, GROW_BITS, GROW_MAX_BITS};
 use crate::experts::retrieval::Retrieval;
 use crate::experts::Weights;
@@ -113,6 +114,11 @@ pub(super) struct Lane {
     /// The bilevel image specialist ([`Spec::bitmap`]), made when the block first shows a
     /// bitmap's rows.
     pub(super) bitmap: Option<Box<Bitmap>>,
+    /// Whether the bitmap's inputs filled its columns for the last byte.
+    pub(super) bitmap_active: bool,
+    /// The counting-field specialist ([`Spec::bitmap`]): in the bitmap's first columns
+    /// while the bitmap is not active.
+    pub(super) delta: Option<Delta>,
     pub(super) n: usize,
     /// Context of the order-1 APM: the previous byte, times 256.
     pub(super) cx1: usize,
@@ -465,6 +471,8 @@ impl Lane {
                 .retrieval
                 .then(|| Retrieval::new(copy_bits, spec.confidence_limit)),
             bitmap: None,
+            bitmap_active: false,
+            delta: spec.bitmap.then(|| Delta::new(spec.confidence_limit)),
             n,
             cx1: 0,
             evaluated: 0,
@@ -581,6 +589,8 @@ impl Lane {
             short,
             retrieval,
             bitmap,
+            bitmap_active,
+            delta,
             n,
             cx1,
             evaluated,
@@ -619,6 +629,8 @@ impl Lane {
         both(&mut self.short, short, CopyExpert::restore_from);
         both(&mut self.retrieval, retrieval, Retrieval::restore_from);
         self.bitmap.clone_from(bitmap);
+        self.bitmap_active = *bitmap_active;
+        self.delta.clone_from(delta);
         self.n = *n;
         self.cx1 = *cx1;
         self.evaluated = *evaluated;
@@ -706,6 +718,10 @@ impl Lane {
             r.reset();
         }
         self.bitmap = None;
+        self.bitmap_active = false;
+        if let Some(d) = &mut self.delta {
+            d.reset();
+        }
         for m in self.mixers.iter_mut() {
             m.reset(WEIGHT_ONE / 4);
         }
@@ -761,6 +777,19 @@ impl Lane {
             }
             if let Some(b) = &mut self.bitmap {
                 b.start_byte(&self.bytes, row);
+            }
+            let active = self.bitmap.as_ref().is_some_and(|b| b.active());
+            if self.bitmap_active && !active {
+                // The templates' inputs leave: the columns are the counting field's, zero
+                // off its path.
+                for x in self.inputs.iter_mut() {
+                    x[col..col + bitmap::INPUTS].fill(0);
+                }
+            }
+            self.bitmap_active = active;
+            if let Some(d) = &mut self.delta {
+                let row = row.filter(|_| !active);
+                d.predict(&self.bytes, row, &mut self.inputs, col);
             }
             col += bitmap::INPUTS;
         }
@@ -943,10 +972,7 @@ impl Lane {
             let row = &mut self.inputs[c0][self.n - bitmap::INPUTS..self.n];
             self.keys[c0] = match &mut self.bitmap {
                 Some(b) if b.on() => b.node_inputs(c0, row).unwrap_or(c0),
-                _ => {
-                    row.fill(0);
-                    c0
-                }
+                _ => c0,
             } as u8;
         }
         if (16..32).contains(&c0) {
@@ -1080,6 +1106,9 @@ impl Lane {
         }
         if let Some(b) = &mut self.bitmap {
             b.learn(byte);
+        }
+        if let Some(d) = &mut self.delta {
+            d.update(byte);
         }
         // The experts first: each starts fetching what its next lookup needs, and the
         // gate's training below runs while those cache misses are served.

@@ -1,0 +1,123 @@
+//! Counting fields: a specialist for records whose field changes by the same step from
+//! one record to the next (row and cell numbers in a spreadsheet, serials and offsets in a
+//! table, timestamps at a fixed interval).
+//!
+//! The record contexts see the bytes one and two records back as a pair: a counter that
+//! has gone 0x43, 0x44 makes a pair never seen before, and nothing predicts 0x45. This
+//! expert extrapolates: it expects the byte one record back plus the change since the
+//! record before it, and says so on that byte's path as the copy experts do, with a
+//! confidence learned from how such guesses fared.
+
+use super::copy::{clear_path, train_path, write_path};
+use crate::logistic::StateMap;
+
+/// Confidence contexts: the last 3 guesses' hits, whether the step is ±1, the expected bit.
+const CONTEXTS: usize = 8 * 2 * 2;
+
+/// The expert's state in one lane.
+#[derive(Clone)]
+pub(crate) struct Delta {
+    confidence: StateMap,
+    /// Misses among the last guesses (shifted in, the newest in bit 0).
+    misses: u32,
+    /// The byte expected at this position, and its confidence context.
+    expected: Option<u8>,
+    context: usize,
+}
+
+impl Delta {
+    pub(crate) fn new(limit: u32) -> Self {
+        Delta {
+            confidence: StateMap::new(CONTEXTS, limit),
+            misses: 0,
+            expected: None,
+            context: 0,
+        }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.confidence.reset();
+        self.misses = 0;
+        self.expected = None;
+    }
+
+    /// Writes its two inputs for the nodes on the expected byte's path
+    /// (`inputs[c0][first..first + 2]`), `bytes` being the block so far and `row` the record length, where it is known
+    /// and the field is changing; the rest of its columns stay zero.
+    pub(crate) fn predict<const N: usize>(
+        &mut self,
+        bytes: &[u8],
+        row: Option<usize>,
+        inputs: &mut [[i32; N]; 256],
+        first: usize,
+    ) {
+        if let Some(e) = self.expected.take() {
+            clear_path(inputs, first, e);
+        }
+        let p = bytes.len();
+        let Some(r) = row.filter(|&r| p >= 2 * r) else {
+            return;
+        };
+        let (above, before) = (bytes[p - r], bytes[p - 2 * r]);
+        let step = above.wrapping_sub(before);
+        if step == 0 {
+            // A constant field: the record contexts know it.
+            return;
+        }
+        let e = above.wrapping_add(step);
+        let unit = usize::from(matches!(step, 1 | 255));
+        self.context = ((self.misses & 7) as usize * 2 + unit) * 2;
+        let hits = 8 - (self.misses & 0xFF).count_ones() as i32;
+        write_path(inputs, first, e, &self.confidence, self.context, hits * 64);
+        self.expected = Some(e);
+    }
+
+    /// Learns how the guess for `byte` fared.
+    pub(crate) fn update(&mut self, byte: u8) {
+        if let Some(e) = self.expected {
+            train_path(&mut self.confidence, self.context, e, byte);
+            self.misses = (self.misses << 1) | u32::from(e != byte);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_counting_field_is_expected_one_step_on() {
+        // Records of 5 bytes: a constant, a counter, and three constants.
+        let data: Vec<u8> = (0..200u8)
+            .flat_map(|i| [7, i.wrapping_mul(3), 1, 2, 3])
+            .collect();
+        let mut d = Delta::new(255);
+        let mut inputs = Box::new([[0i32; 4]; 256]);
+        let mut hits = 0;
+        for pos in 0..data.len() {
+            d.predict(&data[..pos], Some(5), &mut inputs, 1);
+            if let Some(e) = d.expected {
+                assert_eq!(pos % 5, 1, "only the changing field");
+                hits += usize::from(e == data[pos]);
+            }
+            d.update(data[pos]);
+        }
+        assert_eq!(hits, 198);
+        // On the expected byte's path, the inputs say its bits, and confidently.
+        d.predict(&data, Some(5), &mut inputs, 1);
+        assert_eq!(d.expected, None, "a constant field next");
+        let mut d2 = d.clone();
+        d2.predict(&data[..data.len() - 4], Some(5), &mut inputs, 1);
+        let e = usize::from(d2.expected.unwrap_or(0));
+        assert_eq!(e, 199 * 3 % 256);
+        for j in 0..8 {
+            let c0 = (1 << j) | (e >> (8 - j));
+            let bit = (e >> (7 - j)) & 1;
+            let (confidence, strength) = (inputs[c0][1], inputs[c0][2]);
+            assert!(confidence > 1000, "node {c0}: {confidence}");
+            assert_eq!(strength, if bit == 1 { 512 } else { -512 });
+            assert_eq!(inputs[c0][0], 0);
+            assert_eq!(inputs[c0][3], 0);
+        }
+    }
+}
