@@ -17,6 +17,9 @@ pub(crate) const INPUTS: usize = 5;
 /// The shortest record taken for a bitmap's row: 32 pixels.
 const MIN_ROW: usize = 4;
 
+/// The largest multiple of the rows' length taken for the same rows.
+const MAX_MULTIPLE: usize = 4;
+
 /// log2 of the cells of the hashed, largest template.
 const HASHED_BITS: u32 = 20;
 
@@ -50,6 +53,9 @@ pub(crate) struct Bitmap {
     /// The JBIG template's mean absolute error over the last ~4096 pixels (12-bit, times
     /// 2^8).
     error: u32,
+    /// The row length the templates take: the record length, but one that a record
+    /// length detected later is a small multiple of.
+    row: Option<usize>,
 }
 
 impl Bitmap {
@@ -68,6 +74,7 @@ impl Bitmap {
             on: false,
             cells: [[0; INPUTS]; 8],
             error: 2048 << 8,
+            row: None,
         }
     }
 
@@ -80,6 +87,16 @@ impl Bitmap {
     /// `row` (a record length, in bytes) is known.
     pub(crate) fn start_byte(&mut self, bytes: &[u8], row: Option<usize>) {
         let p = bytes.len();
+        // A page's rows recur at twice and three times their length as well, and the
+        // record length follows whichever distance collected the latest votes: the rows
+        // stay as they were while that is a multiple of them (up to 4).
+        if let Some(new) = row {
+            self.row = match self.row {
+                Some(old) if new % old == 0 && new / old <= MAX_MULTIPLE => Some(old),
+                _ => Some(new),
+            };
+        }
+        let row = row.and(self.row);
         self.on = match row {
             Some(r) => r >= MIN_ROW && p > 3 * r + 1,
             None => false,
@@ -203,6 +220,18 @@ mod tests {
         assert!(!b.on());
         b.start_byte(&bytes, None);
         assert!(!b.on());
+    }
+
+    #[test]
+    fn the_rows_stay_while_the_record_length_is_a_multiple_of_them() {
+        let bytes = vec![0u8; 100];
+        let mut b = Bitmap::new();
+        for (detected, rows) in [(4, 4), (8, 4), (16, 4), (12, 4), (20, 20), (5, 5), (6, 6)] {
+            b.start_byte(&bytes, Some(detected));
+            assert_eq!(b.row, Some(rows), "{detected}");
+        }
+        b.start_byte(&bytes, None);
+        assert!(!b.on() && b.row == Some(6));
     }
 
     #[test]
