@@ -556,6 +556,11 @@ const PUNCTUATED: u32 = 65536 / 10;
 /// fields (`docs/tuning.md`, "Binary data and UTF-8").
 const BINARY_SPARSE: Kind = Kind::Sparse(0b1010);
 
+/// What the column slot keys on in binary data outside machine code from format version
+/// 13: the bytes 4 to 6 back (a line's column means little there; `docs/tuning.md`,
+/// "Binary data: the column slot").
+const BINARY_COLUMN: Kind = Kind::Sparse(0b11_1000);
+
 /// Delimiters a table's line must have, as the line before it, for the field contexts to
 /// key on it (fewer are common in code); a bracketed row needs one (a pair).
 const TABLE_FIELDS: usize = 4;
@@ -1312,6 +1317,7 @@ impl Orders {
             Kind::Column if long_line => Kind::Number,
             Kind::Unigram if code => Kind::Code(1),
             Kind::Word if records => Kind::Record(RecordKey::AboveLeft),
+            Kind::Column if binary_sparse => BINARY_COLUMN,
             Kind::Unigram if records => Kind::Record(RecordKey::AboveTwice),
             Kind::Sparse(0b110) if structure => Kind::Nest,
             Kind::Sparse(_) if structure => Kind::Indent,
@@ -1734,7 +1740,15 @@ impl Orders {
         let mode = self.mode();
         for k in 0..self.kinds.len() {
             let (kind, idle) = self.kind_in(k, mode);
-            let hash = self.hash(k, kind, bytes);
+            let mut hash = self.hash(k, kind, bytes);
+            if self.structure.is_some() {
+                // `mix` leaves the low bits of its product to the hash's middle bits only,
+                // so contexts of high history bytes crowded a few pages of the table: one
+                // more round spreads every bit (format version 13 on).
+                hash ^= hash >> 32;
+                hash = hash.wrapping_mul(0xD6E8_FEB8_6659_FD93);
+                hash ^= hash >> 32;
+            }
             if !idle {
                 prefetch(self.table.lines(), self.place(hash).0 >> 1);
             }
