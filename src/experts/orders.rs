@@ -853,8 +853,8 @@ fn place_low(hash: u64, nibble: usize, bits: u32) -> (usize, u16) {
 
 /// The most slots a table of the grown layout (format version 13 on) may have, as log2,
 /// and how many doublings below it a table may grow from ([`Orders::grow`]).
-pub(crate) const GROW_MAX_BITS: u32 = 21;
-pub(crate) const GROW_BITS: u32 = 2;
+pub(crate) const GROW_MAX_BITS: u32 = 22;
+pub(crate) const GROW_BITS: u32 = 3;
 
 /// The grown layout's page of context `hash` in a table of `2^bits` slots.
 #[inline]
@@ -862,7 +862,7 @@ fn grown_page(hash: u64, bits: u32) -> usize {
     ((hash >> (64 + PAGE_BITS - bits)) as usize) << PAGE_BITS
 }
 
-/// The grown layout's check: bits 1-2 hold the two page bits that a table
+/// The grown layout's check: bits 1-3 hold the three page bits that a table
 /// `2^GROW_BITS` times smaller than the largest lacks, so a slot can move to its page in
 /// a larger table; the rest is `hash`'s.
 #[inline]

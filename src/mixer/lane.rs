@@ -337,7 +337,16 @@ impl Spec {
             // slots per byte, so small tables lost contexts to collisions) but no more than
             // version 2's 64 MiB for the default block, and nonstationary counters.
             table_extra: if version >= 3 { 2 } else { 1 },
-            table_max: if version >= 3 { 21 } else { 22 },
+            // Version 13: 2^22 slots (128 MiB) for the blocks of 512 KiB and more, but
+            // `fast` keeps its speed with 2^21 (`docs/tuning.md`, "Binary data: the column
+            // slot, and the context hash").
+            table_max: if version >= GROWN_VERSION && mask != profile_mask::FAST {
+                GROW_MAX_BITS
+            } else if version >= 3 {
+                21
+            } else {
+                22
+            },
             surprise: since(
                 v13,
                 Surprise::SPLIT,
@@ -384,8 +393,8 @@ impl Spec {
         let mut context_bits = (context_bits + self.table_extra).clamp(10, self.table_max);
         if self.grows && primer > 0 {
             // The primed state's table must be able to grow to the largest.
-            debug_assert_eq!(self.table_max, GROW_MAX_BITS);
-            context_bits = context_bits.max(self.table_max - GROW_BITS);
+            debug_assert!(self.table_max <= GROW_MAX_BITS);
+            context_bits = context_bits.max(GROW_MAX_BITS - GROW_BITS);
         }
         (context_bits, copy_bits.clamp(10, 22))
     }
@@ -403,9 +412,7 @@ impl Spec {
         if self.retrieval {
             bytes += Retrieval::table_bytes(copy_bits);
         }
-        if self.bitmap {
-            bytes += Bitmap::table_bytes();
-        }
+        bytes += self.bitmap_bytes();
         // Each mixer's sets, and up to a cache line to align them.
         let rows = |sets: usize, n: usize| ((256 * sets * n + 16) * 4) as u64;
         bytes += if self.groups {
@@ -423,6 +430,16 @@ impl Spec {
         // The history holds the primer and the block; a growing `Vec` may double once.
         bytes += 2 * (len + self.primer.map_or(0, <[u8]>::len)) as u64;
         bytes + LANE_FIXED_BYTES
+    }
+
+    /// What the bilevel image specialist's tables add to [`Spec::lane_bytes`] once a block
+    /// shows a bitmap's rows.
+    pub(super) fn bitmap_bytes(&self) -> u64 {
+        if self.bitmap {
+            Bitmap::table_bytes()
+        } else {
+            0
+        }
     }
 
     /// Weight sets per group, each times 256 nodes.

@@ -183,9 +183,11 @@ impl Mix {
             debug_assert!(PRIMER.len() >= PRIMER_X86.len());
             let grows = spec.table_bits(block_size) != spec.table_bits(0);
             let x86 = version >= crate::format::X86_PRIMER_VERSION;
+            // Primed states never make the bilevel image specialist's tables: the
+            // primers are text and machine code.
+            let primed_state = spec.lane_bytes(0) - spec.bitmap_bytes();
             return lanes as u64 * spec.lane_bytes(block_size)
-                + (KEEP_PRIMED as u64 + 1 + u64::from(x86) + u64::from(grows))
-                    * spec.lane_bytes(0);
+                + (KEEP_PRIMED as u64 + 1 + u64::from(x86) + u64::from(grows)) * primed_state;
         }
         // The largest block whose state the process keeps: context table <= 2^KEEP_TABLE_BITS.
         let kept_len = (1usize << (KEEP_TABLE_BITS - spec.table_extra))
