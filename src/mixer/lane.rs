@@ -336,7 +336,16 @@ impl Spec {
             // Version 3: twice the slots for blocks under 1 MiB (a block can create up to 18
             // slots per byte, so small tables lost contexts to collisions) but no more than
             // version 2's 64 MiB for the default block, and nonstationary counters.
-            table_extra: if version >= 3 { 2 } else { 1 },
+            // Version 13: four times the slots, up to the largest table, once the hash
+            // spread contexts over all of it (`docs/tuning.md`, "Binary data: the column
+            // slot, and the context hash").
+            table_extra: if version >= GROWN_VERSION {
+                3
+            } else if version >= 3 {
+                2
+            } else {
+                1
+            },
             // Version 13: 2^22 slots (128 MiB) for the blocks of 512 KiB and more, but
             // `fast` keeps its speed with 2^21 (`docs/tuning.md`, "Binary data: the column
             // slot, and the context hash").
@@ -392,9 +401,15 @@ impl Spec {
         let (context_bits, copy_bits) = (bits(len + primer), bits(len.max(primer)));
         let mut context_bits = (context_bits + self.table_extra).clamp(10, self.table_max);
         if self.grows && primer > 0 {
-            // The primed state's table must be able to grow to the largest.
+            // The primed state's table (a block of length 0's) is the smallest any block
+            // has, which every block's grows from; a larger one for the primer alone would
+            // take more memory in every primed state the process keeps.
             debug_assert!(self.table_max <= GROW_MAX_BITS);
-            context_bits = context_bits.max(GROW_MAX_BITS - GROW_BITS);
+            context_bits = if len == 0 {
+                GROW_MAX_BITS - GROW_BITS
+            } else {
+                context_bits.max(GROW_MAX_BITS - GROW_BITS)
+            };
         }
         (context_bits, copy_bits.clamp(10, 22))
     }

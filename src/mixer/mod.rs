@@ -382,7 +382,7 @@ mod tests {
         use std::sync::atomic::Ordering;
         let mask = Profile::Fast.experts();
         let mut mix = Mix::for_version(version, mask, 1, None, 256, true).unwrap();
-        let lens = [1000, 140_000, 200_000, 600_000];
+        let lens = [1000, 140_000, 300_000, 600_000];
         let sizes: std::collections::HashSet<_> =
             lens.iter().map(|&l| mix.spec.table_bits(l)).collect();
         let states = if mix.spec.grows { 1 } else { sizes.len() };
