@@ -127,8 +127,9 @@ impl Bitmap {
     /// Computes the templates for node `c0` (the byte's bits so far under a leading 1),
     /// remembering their cells for [`Bitmap::learn`]. Where [`Bitmap::active`], writes
     /// their inputs into `row` and returns the node's pixel context (8 bits: the two
-    /// pixels to the left, the five above, the one two rows above); else leaves `row` as
-    /// it is.
+    /// pixels to the left, the five above, the one two rows above); else computes the
+    /// JBIG template alone, which judges whether the rows are a bitmap's, and leaves
+    /// `row` as it is.
     #[inline]
     pub(crate) fn node_inputs(&mut self, c0: usize, row: &mut [i32]) -> Option<usize> {
         let j = c0.ilog2();
@@ -137,11 +138,18 @@ impl Bitmap {
         let near = |a: u32, k: u32| (a >> (8 + t - k)) & ((1 << (2 * k + 1)) - 1);
         let left = (self.left << j) | (c0 as u32 & ((1 << j) - 1));
         let [n, nn, nnn] = self.above;
+        // JBIG's three-line template.
+        let jbig = (left & 3) | near(n, 2) << 2 | near(nn, 1) << 7;
+        let j = j as usize;
+        self.cells[j][1] = (self.offsets[1] + jbig as usize) as u32;
+        if !self.active() {
+            // Only the template that judges whether the rows are a bitmap's learns.
+            return None;
+        }
         let contexts: [u32; INPUTS] = [
             // The pixel above and the one to the left, with the one above that.
             (left & 1) | near(n, 0) << 1 | near(nn, 0) << 2,
-            // JBIG's three-line template.
-            (left & 3) | near(n, 2) << 2 | near(nn, 1) << 7,
+            jbig,
             // Runs along the row, under the pixels above.
             (left & 0xFF) | near(n, 1) << 8,
             // A wider neighbourhood.
@@ -155,15 +163,12 @@ impl Bitmap {
                 (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - HASHED_BITS)) as u32
             },
         ];
-        let active = self.active();
         for (k, (&cx, x)) in contexts.iter().zip(row.iter_mut()).enumerate() {
             let cell = self.offsets[k] + cx as usize;
-            self.cells[j as usize][k] = cell as u32;
-            if active {
-                *x = self.maps.st(cell);
-            }
+            self.cells[j][k] = cell as u32;
+            *x = self.maps.st(cell);
         }
-        active.then_some(((left & 3) | near(n, 2) << 2 | near(nn, 0) << 7) as usize)
+        Some(((left & 3) | near(n, 2) << 2 | near(nn, 0) << 7) as usize)
     }
 
     /// Trains the cells the templates used on the bits of `byte`.
@@ -171,13 +176,19 @@ impl Bitmap {
         if !self.on {
             return;
         }
+        // The templates' inputs ran for this byte, or only the JBIG template.
+        let all = self.active();
         for (j, cells) in self.cells.iter().enumerate() {
             let bit = u32::from(byte >> (7 - j)) & 1;
             let p = self.maps.p(cells[1] as usize) as u32;
             let e = if bit != 0 { 4096 - p } else { p };
             self.error = self.error - (self.error >> 12) + (e << 8 >> 12);
-            for &cell in cells {
-                self.maps.update(cell as usize, bit);
+            if all {
+                for &cell in cells {
+                    self.maps.update(cell as usize, bit);
+                }
+            } else {
+                self.maps.update(cells[1] as usize, bit);
             }
         }
     }
