@@ -2,13 +2,14 @@
 """What pixel templates can do on a bilevel image, outside the codec (docs/tuning.md,
 "Bilevel images").
 
-usage: bilevel_sim.py FILE ROW_BYTES LIMIT one|ctx TEMPLATES [RATE]
+usage: bilevel_sim.py FILE ROW_BYTES LIMIT one|ctx TEMPLATES [RATE [lsb]]
 
 FILE holds rows of ROW_BYTES bytes, one bit per pixel, the leftmost pixel in a byte's
 high bit. Each template (t0, jbig, run, j16, wide; comma-separated) indexes adaptive
 probabilities (steps 1/(n + 1.5), n counting to LIMIT); a logistic mixer at RATE (0.02)
 with one weight set (`one`) or one per value of the first template (`ctx`) mixes their
-stretches. Prints the mix's code length in bytes and each template's alone.
+stretches. Prints the mix's code length in bytes and each template's alone. `lsb` reads
+the leftmost pixel from a byte's low bit instead.
 """
 import math
 import sys
@@ -27,6 +28,8 @@ TEMPLATES = {
 
 def main():
     data = open(sys.argv[1], "rb").read()
+    if len(sys.argv) > 7 and sys.argv[7] == "lsb":
+        data = data.translate(bytes(int(f"{b:08b}"[::-1], 2) for b in range(256)))
     r, limit, mode = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     names = sys.argv[5].split(",")
     rate = float(sys.argv[6]) if len(sys.argv) > 6 else 0.02

@@ -1338,6 +1338,21 @@ impl Orders {
 
     /// Hash of slot `k`'s context when it runs as `kind`.
     fn hash(&self, k: usize, kind: Kind, history_bytes: &[u8]) -> u64 {
+        let mut hash = self.context_key(k, kind, history_bytes);
+        if self.structure.is_some() {
+            // `mix` leaves the low bits of its product to the hash's middle bits only, so
+            // contexts of far history bytes crowded a few pages of the table: one more
+            // round spreads every bit (format version 13 on).
+            hash ^= hash >> 32;
+            hash = hash.wrapping_mul(0xD6E8_FEB8_6659_FD93);
+            hash ^= hash >> 32;
+        }
+        hash
+    }
+
+    /// What [`Orders::hash`] spreads: slot `k`'s context as `kind` keys it, mixed with
+    /// the slot's tag.
+    fn context_key(&self, k: usize, kind: Kind, history_bytes: &[u8]) -> u64 {
         let tag = (k as u64 + 1) << 56;
         match kind {
             Kind::Order(n) => {
@@ -1740,15 +1755,7 @@ impl Orders {
         let mode = self.mode();
         for k in 0..self.kinds.len() {
             let (kind, idle) = self.kind_in(k, mode);
-            let mut hash = self.hash(k, kind, bytes);
-            if self.structure.is_some() {
-                // `mix` leaves the low bits of its product to the hash's middle bits only,
-                // so contexts of high history bytes crowded a few pages of the table: one
-                // more round spreads every bit (format version 13 on).
-                hash ^= hash >> 32;
-                hash = hash.wrapping_mul(0xD6E8_FEB8_6659_FD93);
-                hash ^= hash >> 32;
-            }
+            let hash = self.hash(k, kind, bytes);
             if !idle {
                 prefetch(self.table.lines(), self.place(hash).0 >> 1);
             }

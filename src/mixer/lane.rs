@@ -204,8 +204,8 @@ pub(super) struct Spec {
     /// moving average: [`CONFIDENCE_LIMIT`] from format version 13, 63 before.
     pub(super) confidence_limit: u32,
     pub(super) retrieval: bool,
-    /// Format version 13 on, with the sparse contexts: the bilevel image specialist's
-    /// inputs, the last columns ([`Bitmap`]).
+    /// Format version 13 on, with the sparse contexts: the bilevel image specialist
+    /// ([`Bitmap`]) and the counting-field one ([`Delta`]), sharing the last columns.
     pub(super) bitmap: bool,
     pub(super) neural: bool,
     /// Format version 13 on, with the text experts: the input column of the unigram
@@ -843,7 +843,7 @@ impl Lane {
             },
         ]
         .map(|s| s * 256);
-        if self.bitmap.as_ref().is_some_and(|b| b.active()) {
+        if self.bitmap_active {
             // The last two bytes' top bits are pixels the templates see better; the nodes'
             // pixel contexts ([`Lane::keys`]) take their place.
             self.sets[2] = 0;

@@ -364,7 +364,6 @@ mod tests {
     use super::gate::Mixer;
     use super::lane::{LANE_FIXED_BYTES, MAX_INPUTS, P_MIN};
     use super::*;
-    use crate::experts::bitmap::Bitmap;
     use crate::experts::copy::CopyExpert;
     use crate::experts::orders::Orders;
     use crate::experts::retrieval::Retrieval;
@@ -492,12 +491,7 @@ mod tests {
                 // The bilevel image specialist's tables come with the first bitmap rows: a
                 // lane may grow by them.
                 assert!(lane.bitmap.is_none());
-                let bitmap = if spec.bitmap {
-                    Bitmap::table_bytes()
-                } else {
-                    0
-                };
-                let held = tables + gate + bitmap + lane.bytes.capacity() as u64;
+                let held = tables + gate + spec.bitmap_bytes() + lane.bytes.capacity() as u64;
                 let estimate = spec.lane_bytes(len);
                 assert!(
                     held <= estimate
