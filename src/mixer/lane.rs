@@ -336,9 +336,10 @@ impl Spec {
             // Version 3: twice the slots for blocks under 1 MiB (a block can create up to 18
             // slots per byte, so small tables lost contexts to collisions) but no more than
             // version 2's 64 MiB for the default block, and nonstationary counters.
-            // Version 13: four times the slots, up to the largest table, once the hash
-            // spread contexts over all of it (`docs/tuning.md`, "Binary data: the column
-            // slot, and the context hash").
+            // Version 13: four times the slots, up to the largest table (from blocks of
+            // ~130 KB): with every context spread over the whole table, fewer are lost to
+            // collisions (`docs/tuning.md`, "Binary data: the column slot, and the context
+            // hash").
             table_extra: if version >= GROWN_VERSION {
                 3
             } else if version >= 3 {
