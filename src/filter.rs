@@ -92,19 +92,7 @@ pub(crate) fn decode(block: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A small deterministic generator (xorshift), so the tests need no crate.
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
+    use crate::test_data::noise;
 
     /// Calls to a few functions: the kind of block the filter is for.
     fn calls(len: usize) -> Vec<u8> {

@@ -44,6 +44,9 @@ mod tracked;
 mod wide;
 mod write;
 
+#[cfg(test)]
+mod test_data;
+
 pub use config::{Config, PredictorKind};
 pub use container::Header;
 pub use error::Error;

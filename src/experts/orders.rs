@@ -165,6 +165,9 @@ pub(crate) enum RecordKey {
     AboveLeft,
     /// The bytes one and two records back: a field's value in the last two records.
     AboveTwice,
+    /// The byte one record back and the place in the record (format version 13 on, in
+    /// tables, [`RecordLength::tabular`]): what this field held in the last record.
+    Field,
 }
 
 /// One 32-byte slot: `[0]` is the check, `[1..16]` the counters of one nibble's nodes.
@@ -524,6 +527,9 @@ struct Mode {
     binary: bool,
     /// Binary, with a record length known.
     records: bool,
+    /// A table of binary records ([`Orders::tabular`]): the shape slot keys on
+    /// [`RecordKey::Field`].
+    tabular: bool,
     /// Binary, in a block of machine code.
     code: bool,
     /// Machine code, with format version 13's instruction contexts ([`Kind::Code`] 2-4).
@@ -706,7 +712,16 @@ pub(crate) struct RecordLength {
     candidates: [(u32, u32); 2],
     /// The detected length, 0 for none.
     len: u32,
+    /// While a length is detected, how often a byte equals the byte a record back
+    /// (decaying by 1/64 per byte, out of 2^16).
+    repeats: u32,
 }
+
+/// [`RecordLength::repeats`] from which records are a table's (5/16): below it, the
+/// detected length is as often a coincidence of executables, fonts or compiled code, where
+/// the record slots and weight sets keyed on the place in the record cost more than they
+/// bring (`docs/tuning.md`, "Tables of binary records").
+const TABULAR: u32 = 5 << 12;
 
 impl RecordLength {
     fn new() -> Self {
@@ -714,6 +729,7 @@ impl RecordLength {
             seen: Box::new([[0; 4]; 256]),
             candidates: [(0, 0); 2],
             len: 0,
+            repeats: 0,
         }
     }
 
@@ -721,10 +737,21 @@ impl RecordLength {
         self.seen.fill([0; 4]);
         self.candidates = [(0, 0); 2];
         self.len = 0;
+        self.repeats = 0;
     }
 
-    /// Takes the byte just coded, the `pos`-th of the block.
-    fn update(&mut self, pos: u32, byte: u8) {
+    /// Whether the bytes repeat the byte a record back often enough to be a table's.
+    fn tabular(&self) -> bool {
+        self.len != 0 && self.repeats >= TABULAR
+    }
+
+    /// Takes the byte just coded, the `pos`-th of the block, and the byte a record back
+    /// from it (if there is one).
+    fn update(&mut self, pos: u32, byte: u8, above: Option<u8>) {
+        if self.len != 0 {
+            let repeat = if above == Some(byte) { 1 << 10 } else { 0 };
+            self.repeats = self.repeats - (self.repeats >> 6) + repeat;
+        }
         let p = &mut self.seen[usize::from(byte)];
         let r = pos - p[0];
         if p[3] != 0 && r > 1 && r == p[0] - p[1] && r == p[1] - p[2] && r == p[2] - p[3] {
@@ -997,11 +1024,14 @@ impl Orders {
     /// The context of the gate's second weight-set group: in machine code, the field of
     /// the instruction the next byte is in (`1..=7`); on text (format version 13 on), `8`
     /// plus how many order contexts have been seen before (`0..=5`, looked up by
-    /// [`Orders::lookup_high`] for this byte): how novel the bytes are; 0 elsewhere.
+    /// [`Orders::lookup_high`] for this byte): how novel the bytes are; in binary tables
+    /// (format version 13 on), `14` plus the place in the record up to 15, so each field
+    /// weighs the contexts its own way; 0 elsewhere.
     pub(crate) fn gate_context(&self) -> usize {
         let binary = self.binary();
         match self.code {
             Some(c) if binary && self.calls.code => 1 + c.field as usize,
+            _ if self.tabular() => 14 + (self.record_column() as usize).min(15),
             _ if !binary && self.structure.is_some() => {
                 let found = self.kinds.iter().zip(&self.found);
                 let orders = found.filter(|(k, f)| matches!(k, Kind::Order(_)) && f.high.is_some());
@@ -1015,6 +1045,18 @@ impl Orders {
     /// contexts in force), if any.
     pub(crate) fn record_length(&self) -> Option<usize> {
         (self.binary() && self.records && self.record.len != 0).then_some(self.record.len as usize)
+    }
+
+    /// Whether the recent bytes are a table of binary records (format version 13 on): a
+    /// record length is in force and bytes often repeat the byte a record back.
+    fn tabular(&self) -> bool {
+        self.structure.is_some() && self.record_length().is_some() && self.record.tabular()
+    }
+
+    /// The next byte's place in a record of the detected length, counted from the block's
+    /// first byte (as paq8's record model counts it).
+    fn record_column(&self) -> u64 {
+        self.seen % u64::from(self.record.len.max(1))
     }
 
     /// Whether the recent bytes are binary data (the sparse contexts' switch).
@@ -1268,6 +1310,7 @@ impl Orders {
         Mode {
             binary,
             records: binary && self.records && self.record.len != 0,
+            tabular: self.tabular(),
             code,
             instructions: code && v13,
             indirect: v13 && !code && (binary || !letter),
@@ -1293,6 +1336,7 @@ impl Orders {
         let Mode {
             binary,
             records,
+            tabular,
             code,
             instructions,
             indirect,
@@ -1316,6 +1360,7 @@ impl Orders {
             Kind::Column if list => Kind::Field(2),
             Kind::Column if long_line => Kind::Number,
             Kind::Unigram if code => Kind::Code(1),
+            Kind::Shape if tabular => Kind::Record(RecordKey::Field),
             Kind::Word if records => Kind::Record(RecordKey::AboveLeft),
             Kind::Column if binary_sparse => BINARY_COLUMN,
             Kind::Unigram if records => Kind::Record(RecordKey::AboveTwice),
@@ -1399,6 +1444,7 @@ impl Orders {
                 let (variant, bytes) = match key {
                     RecordKey::AboveLeft => (1, back(r) | back(1) << 8),
                     RecordKey::AboveTwice => (2, back(r) | back(2 * r) << 8),
+                    RecordKey::Field => (3, back(r) | self.record_column() << 8),
                 };
                 mix(tag ^ variant << 48 ^ (r as u64) << 16, bytes)
             }
@@ -1734,7 +1780,9 @@ impl Orders {
         } else {
             self.column = self.column.saturating_add(1);
         }
-        self.record.update(pos as u32, byte);
+        let above = (pos > self.record.len as usize && self.record.len != 0)
+            .then(|| bytes[pos - 1 - self.record.len as usize]);
+        self.record.update(pos as u32, byte, above);
         if let Some(s) = &mut self.structure {
             s.update((self.history >> 8) as u8, byte);
         }
@@ -1784,6 +1832,7 @@ fn input(adapt: &StateMap, k: usize, j: usize, cell: u16) -> i32 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::test_data::noise;
 
     /// Runs `data` through a model of `kinds` the way the mixer does.
     fn run(kinds: &[Kind], data: &[u8]) -> Orders {
@@ -1986,10 +2035,38 @@ pub(crate) mod tests {
         orders.lookup_high();
         // Nothing has followed "Z" or "QZ" before: no order finds its slot.
         assert_eq!(orders.gate_context(), 8);
-        // Binary data that is not code: group 1's single set, as before version 13.
+        // A table of binary records of 7 bytes: 14 plus the place in the record, which
+        // counts from the block's first byte (1,400 bytes in, a record starts).
         let mut orders = learned(&kinds, &[0u8, 1, 2, 3, 200, 201, 202].repeat(200));
         orders.lookup_high();
+        assert_eq!(orders.record_length(), Some(7));
+        assert_eq!(orders.gate_context(), 14);
+        let mut orders = learned(&kinds, &[0u8, 1, 2, 3, 200, 201, 202].repeat(201)[..1403]);
+        orders.lookup_high();
+        assert_eq!(orders.gate_context(), 14 + 3);
+        // Binary data that is neither code nor a table: group 1's single set.
+        let mut orders = learned(&kinds, &noise(1400, 1));
+        orders.lookup_high();
+        assert!(orders.binary());
         assert_eq!(orders.gate_context(), 0);
+    }
+
+    #[test]
+    fn in_tables_the_shape_slot_keys_on_the_field_above() {
+        let kinds = [Kind::Shape];
+        let table = learned(&kinds, &[0u8, 1, 2, 3, 200, 201, 202].repeat(200));
+        assert!(table.tabular());
+        assert_eq!(table.in_force(0).0, Kind::Record(RecordKey::Field));
+        // Records whose bytes rarely repeat a record back are not a table.
+        let mut bytes = Vec::new();
+        for field in noise(900, 7).chunks_exact(3) {
+            bytes.push(0xFF);
+            bytes.extend_from_slice(field);
+        }
+        let loose = learned(&kinds, &bytes);
+        assert_eq!(loose.record_length(), Some(4));
+        assert!(!loose.tabular());
+        assert_eq!(loose.in_force(0).0, Kind::Shape);
     }
 
     #[test]

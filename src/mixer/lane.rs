@@ -461,7 +461,7 @@ impl Spec {
     /// Weight sets per group, each times 256 nodes.
     pub(super) fn group_sets(&self) -> [usize; GROUPS] {
         let (before, last) = self.pair_bits;
-        [MATCH_STATES * CLASSES, 14, 1 << (before + last)]
+        [MATCH_STATES * CLASSES, 30, 1 << (before + last)]
     }
 
     pub(super) fn inputs(&self) -> usize {
