@@ -69,6 +69,14 @@ pub(crate) enum Kind {
     /// among a model's kinds: the column slot keys on it on text past column
     /// [`LONG_LINE`], where the column says nothing (SVG path data, minified code).
     Number,
+    /// Numbers aligned place by place (format version 13 on): the next byte's place in its
+    /// number, the bytes at that place and the next in the number two before, whether the
+    /// number so far is that number's beginning, the last byte outside a number and the
+    /// last letter ([`Numbers::aligned`]). Coordinates and path data alternate x and y, and
+    /// a point's x shares its leading digits with the last point's. Never listed among a
+    /// model's kinds: the second sparse slot keys on it on text of many digits
+    /// ([`NUMERIC`]), where the line's indentation says little.
+    Digits,
     /// The bytes that followed the last occurrences of a short context, with the context
     /// (format version 13 on; paq8's indirect contexts): variant 1 the last byte and the
     /// four bytes that followed its last four occurrences, variant 2 the last two bytes
@@ -450,6 +458,15 @@ impl Rows {
 /// Column past which a line is long: the column context keys on numbers there.
 const LONG_LINE: u32 = 255;
 
+/// Bytes of a number [`Numbers`] keeps for [`Kind::Digits`]: a longer number's further
+/// bytes are not compared.
+const NUMBER_BYTES: usize = 16;
+
+/// The share of digits among the recent bytes (out of 2^16, [`Numbers::digits`]) from
+/// which text counts as numeric and the second sparse slot keys on [`Kind::Digits`]: 1/4
+/// (`docs/tuning.md`, "Numbers aligned place by place").
+const NUMERIC: u32 = 1 << 14;
+
 /// Where the next byte sits among numbers, followed byte by byte: for path data such as
 /// `M7.988 12.158c-1.851 0-2.941-1.57`, the command letter, the argument's place after
 /// it, and the digit's place in the argument.
@@ -464,10 +481,61 @@ struct Numbers {
     letter: u8,
     count: u8,
     separator: u8,
+    /// The share of digits among the recent bytes (decaying by 1/32 per byte, out of 2^16).
+    digits: u32,
+    /// The bytes (digits and point) of the number being read, of the last number and of
+    /// the one before it, up to [`NUMBER_BYTES`] each, and their counts.
+    numbers: [[u8; NUMBER_BYTES]; 3],
+    lens: [u8; 3],
 }
 
 impl Numbers {
     fn update(&mut self, byte: u8) {
+        let (inside, point) = (self.inside, self.point);
+        self.digits =
+            self.digits - (self.digits >> 5) + if byte.is_ascii_digit() { 1 << 11 } else { 0 };
+        self.update_place(byte);
+        // A number ends at a byte outside numbers or at a point that starts the next one
+        // (`1.5.5`); one starts at a digit or a point outside numbers, or at such a point.
+        let next = byte == b'.' && inside && point;
+        if inside && (!self.inside || next) {
+            self.numbers.copy_within(0..2, 1);
+            self.lens.copy_within(0..2, 1);
+        }
+        if self.inside {
+            if !inside || next {
+                self.lens[0] = 0;
+            }
+            let n = usize::from(self.lens[0]);
+            if n < NUMBER_BYTES {
+                self.numbers[0][n] = byte;
+                self.lens[0] += 1;
+            }
+        }
+    }
+
+    /// [`Kind::Digits`]'s context.
+    fn aligned(&self) -> u64 {
+        let n = if self.inside {
+            usize::from(self.lens[0])
+        } else {
+            0
+        };
+        let [current, _, before] = &self.numbers;
+        let before = &before[..usize::from(self.lens[2])];
+        let at = |i: usize| u64::from(before.get(i).copied().unwrap_or(0));
+        let same = before.len() >= n && current[..n] == before[..n];
+        (n.min(15) as u64)
+            | u64::from(self.inside) << 4
+            | at(n) << 8
+            | u64::from(same) << 16
+            | u64::from(self.separator) << 24
+            | at(n + 1) << 32
+            | u64::from(self.letter) << 40
+    }
+
+    /// Follows the next byte's place: inside a number or not, its point, its digits.
+    fn update_place(&mut self, byte: u8) {
         match byte {
             b'0'..=b'9' => {
                 if !self.inside {
@@ -543,6 +611,8 @@ struct Mode {
     long_line: bool,
     /// Text, with the structure contexts on.
     structure: bool,
+    /// Text of many digits ([`NUMERIC`]): the second sparse slot keys on [`Kind::Digits`].
+    numeric: bool,
     /// Binary data outside machine code, format version 13 on: the order-3 slot keys on
     /// [`BINARY_SPARSE`].
     binary_sparse: bool,
@@ -1318,6 +1388,7 @@ impl Orders {
             list,
             long_line: !binary && self.numbers.is_some() && self.column > LONG_LINE,
             structure: !binary && self.structure.is_some(),
+            numeric: !binary && self.numbers.is_some_and(|n| n.digits >= NUMERIC),
             binary_sparse: binary && !code && v13,
             punctuated: !binary && v13 && self.punct > PUNCTUATED,
         }
@@ -1344,6 +1415,7 @@ impl Orders {
             list,
             long_line,
             structure,
+            numeric,
             binary_sparse,
             punctuated,
         } = mode;
@@ -1365,6 +1437,7 @@ impl Orders {
             Kind::Column if binary_sparse => BINARY_COLUMN,
             Kind::Unigram if records => Kind::Record(RecordKey::AboveTwice),
             Kind::Sparse(0b110) if structure => Kind::Nest,
+            Kind::Sparse(_) if numeric => Kind::Digits,
             Kind::Sparse(_) if structure => Kind::Indent,
             Kind::Line(_) if binary => Kind::Line(1),
             Kind::BinaryShape if punctuated => Kind::Coarse,
@@ -1520,6 +1593,7 @@ impl Orders {
                 let numbers = self.numbers.unwrap_or_default().context();
                 mix(tag ^ 1 << 48, numbers | (self.history & 0xFF) << 40)
             }
+            Kind::Digits => mix(tag ^ 7 << 48, self.numbers.unwrap_or_default().aligned()),
             Kind::Column => {
                 let above = self.prev_line_start + self.column as usize;
                 let byte_above = if above < self.line_start {
@@ -2135,6 +2209,37 @@ pub(crate) mod tests {
         // Short lines keep the column.
         let (kind, _) = after(b"M7.988 12.158c-1.851 0-2.94");
         assert_eq!(kind, Kind::Column);
+    }
+
+    #[test]
+    fn numbers_are_aligned_with_the_number_two_before() {
+        let kinds = [Kind::Sparse(0b110), Kind::Sparse(0b1101)];
+        let after = |data: &[u8]| {
+            let orders = learned(&kinds, data);
+            (orders.in_force(1).0, orders.context_hash(1, data))
+        };
+        let points = "[-73.9851,40.7589],[-73.9857,40.7484],".repeat(8);
+        // The third byte after the x's point: the x two numbers back (-73.9857) has `5`
+        // there, the same beginning so far.
+        let (kind, a) = after(format!("{points}[-73.98").as_bytes());
+        // Other points before, with the same x two back: the same context.
+        let (_, b) =
+            after(format!("{}[-73.98", "[-12.5,7.25],[-73.9857,40.7484],".repeat(8)).as_bytes());
+        // Another beginning than the number two back.
+        let (_, c) = after(format!("{points}[-73.97").as_bytes());
+        assert_eq!(kind, Kind::Digits);
+        assert_eq!(a, b);
+        assert_ne!(a, c, "a beginning that differs");
+        // A point that starts the next number (`1.5.5` is 1.5 and 0.5) ends the first.
+        let mut n = Numbers::default();
+        for &byte in b"1.5.5 " {
+            n.update(byte);
+        }
+        assert_eq!(&n.numbers[1][..usize::from(n.lens[1])], b".5");
+        assert_eq!(&n.numbers[2][..usize::from(n.lens[2])], b"1.5");
+        // Prose with few digits keeps the indentation context.
+        let (kind, _) = after(b"In 1492 Columbus sailed the ocean blue, and so on and on.");
+        assert_eq!(kind, Kind::Indent);
     }
 
     /// A binary "bitmap": rows of `width` bytes, each row the one above with a few bytes
