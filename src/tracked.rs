@@ -115,6 +115,22 @@ impl<T: Copy> Tracked<T> {
     }
 }
 
+impl<T: Copy> Tracked<T> {
+    /// Makes each marked line what `element` gives for each of its elements' indices, and
+    /// clears the marks: [`Tracked::restore_from`] where the state to return to is computed
+    /// rather than held.
+    pub(crate) fn restore_with(&mut self, mut element: impl FnMut(usize) -> T) {
+        let (data, shift) = (&mut self.data, Self::SHIFT);
+        self.marks.drain(|line, count| {
+            let start = line << shift;
+            let end = ((line + count) << shift).min(data.len());
+            for (i, x) in data[start..end].iter_mut().enumerate() {
+                *x = element(start + i);
+            }
+        });
+    }
+}
+
 impl<T> Index<usize> for Tracked<T> {
     type Output = T;
     #[inline(always)]
@@ -150,6 +166,24 @@ mod tests {
         t.all_mut().fill(9);
         t.restore_from(&src);
         assert_eq!(t.as_slice(), src.as_slice());
+    }
+
+    #[test]
+    fn restores_marked_lines_to_a_computed_state() {
+        let state = |i: usize| (i * 3) as u32;
+        let mut t = Tracked::new((0..1000).map(state).collect());
+        t.clear_marks();
+        t[5] = 0;
+        t[998] = 0;
+        // Lines of 16 elements: 0-15 and 992-999 are rewritten whole, nothing else.
+        let mut asked = Vec::new();
+        t.restore_with(|i| {
+            asked.push(i);
+            state(i)
+        });
+        assert_eq!(asked, (0..16).chain(992..1000).collect::<Vec<_>>());
+        assert!(t.as_slice().iter().enumerate().all(|(i, &x)| x == state(i)));
+        t.restore_with(|_| panic!("marks were cleared"));
     }
 
     #[test]

@@ -70,10 +70,10 @@ pub(crate) enum Kind {
     /// [`LONG_LINE`], where the column says nothing (SVG path data, minified code).
     Number,
     /// Numbers aligned place by place (format version 13 on): the next byte's place in its
-    /// number, the bytes at that place and the next in the number two before, whether the
-    /// number so far is that number's beginning, the last byte outside a number and the
-    /// last letter ([`Numbers::aligned`]). Coordinates and path data alternate x and y, and
-    /// a point's x shares its leading digits with the last point's. Never listed among a
+    /// number, the bytes at that place and the next in the number two before, how the
+    /// number so far departs from that one and how that one departed from the number two
+    /// before it, and the last letter ([`Numbers::aligned`]). Coordinates and path data
+    /// alternate x and y, and a point's x is near the last point's. Never listed among a
     /// model's kinds: the second sparse slot keys on it on text of many digits
     /// ([`NUMERIC`]), where the line's indentation says little.
     Digits,
@@ -467,6 +467,27 @@ const NUMBER_BYTES: usize = 16;
 /// (`docs/tuning.md`, "Numbers aligned place by place").
 const NUMERIC: u32 = 1 << 14;
 
+/// How number `a` departs from number `b`, place by place: the first place they differ
+/// (or the shorter's length) and a code: 0 nowhere within `a`, 1 nowhere but `b` is
+/// shorter, 2 where either byte is not a digit, 3 or 4 a digit one more or one less, 5 or
+/// 6 more or less by more than one.
+fn departure(a: &[u8], b: &[u8]) -> (u64, usize) {
+    let m = a.len().min(b.len());
+    match (0..m).find(|&i| a[i] != b[i]) {
+        None => (u64::from(b.len() < a.len()), m),
+        Some(f) if !(a[f].is_ascii_digit() && b[f].is_ascii_digit()) => (2, f),
+        Some(f) => {
+            let code = match (a[f] > b[f], a[f].abs_diff(b[f]) == 1) {
+                (true, true) => 3,
+                (false, true) => 4,
+                (true, false) => 5,
+                (false, false) => 6,
+            };
+            (code, f)
+        }
+    }
+}
+
 /// Where the next byte sits among numbers, followed byte by byte: for path data such as
 /// `M7.988 12.158c-1.851 0-2.941-1.57`, the command letter, the argument's place after
 /// it, and the digit's place in the argument.
@@ -483,10 +504,10 @@ struct Numbers {
     separator: u8,
     /// The share of digits among the recent bytes (decaying by 1/32 per byte, out of 2^16).
     digits: u32,
-    /// The bytes (digits and point) of the number being read, of the last number and of
-    /// the one before it, up to [`NUMBER_BYTES`] each, and their counts.
-    numbers: [[u8; NUMBER_BYTES]; 3],
-    lens: [u8; 3],
+    /// The bytes (digits and point) of the number being read and of the last four, up to
+    /// [`NUMBER_BYTES`] each, and their counts.
+    numbers: [[u8; NUMBER_BYTES]; 5],
+    lens: [u8; 5],
 }
 
 impl Numbers {
@@ -499,8 +520,8 @@ impl Numbers {
         // (`1.5.5`); one starts at a digit or a point outside numbers, or at such a point.
         let next = byte == b'.' && inside && point;
         if inside && (!self.inside || next) {
-            self.numbers.copy_within(0..2, 1);
-            self.lens.copy_within(0..2, 1);
+            self.numbers.copy_within(0..4, 1);
+            self.lens.copy_within(0..4, 1);
         }
         if self.inside {
             if !inside || next {
@@ -514,24 +535,33 @@ impl Numbers {
         }
     }
 
+    /// The `k`-th last number's bytes (0: the one being read).
+    fn number(&self, k: usize) -> &[u8] {
+        &self.numbers[k][..usize::from(self.lens[k])]
+    }
+
     /// [`Kind::Digits`]'s context.
     fn aligned(&self) -> u64 {
-        let n = if self.inside {
-            usize::from(self.lens[0])
-        } else {
-            0
-        };
-        let [current, _, before] = &self.numbers;
-        let before = &before[..usize::from(self.lens[2])];
+        let current = if self.inside { self.number(0) } else { &[] };
+        let n = current.len();
+        let (before, older) = (self.number(2), self.number(4));
         let at = |i: usize| u64::from(before.get(i).copied().unwrap_or(0));
-        let same = before.len() >= n && current[..n] == before[..n];
+        // How the number so far departs from the one two back, and how that one departed
+        // from the one two before it (the last step, large or in its last place).
+        let (relation, _) = departure(current, before);
+        let (step, at_step) = departure(before, older);
+        let step = if step >= 3 && at_step + 1 < before.len() {
+            step + 4
+        } else {
+            step
+        };
         (n.min(15) as u64)
             | u64::from(self.inside) << 4
             | at(n) << 8
-            | u64::from(same) << 16
-            | u64::from(self.separator) << 24
+            | relation << 16
             | at(n + 1) << 32
             | u64::from(self.letter) << 40
+            | step << 48
     }
 
     /// Follows the next byte's place: inside a number or not, its point, its digits.
@@ -953,6 +983,14 @@ fn place_low(hash: u64, nibble: usize, bits: u32) -> (usize, u16) {
 pub(crate) const GROW_MAX_BITS: u32 = 22;
 pub(crate) const GROW_BITS: u32 = 3;
 
+/// The page bits a slot of the grown layout gains when its table grows `k` doublings to
+/// `2^bits` slots: from its check's tag ([`grown_check`]).
+#[inline]
+fn grown_extra(slot: &Slot, bits: u32, k: u32) -> usize {
+    let tag = usize::from(slot[0] >> 1) & ((1 << GROW_BITS) - 1);
+    (tag >> (GROW_MAX_BITS - bits)) & ((1 << k) - 1)
+}
+
 /// The grown layout's page of context `hash` in a table of `2^bits` slots.
 #[inline]
 fn grown_page(hash: u64, bits: u32) -> usize {
@@ -1151,9 +1189,11 @@ impl Orders {
         self.table.0.clear_marks();
     }
 
-    /// Returns this model to `src`'s state, given that it was in that state, with tables
-    /// of the same sizes, when its marks were last cleared ([`Orders::clear_marks`]): the
-    /// context table's written lines are copied back, the rest whole.
+    /// Returns this model to `src`'s state, given that it was in that state when its marks
+    /// were last cleared ([`Orders::clear_marks`]): the context table's written lines are
+    /// copied back, the rest whole. The context table may be `src`'s grown (as
+    /// [`Orders::grow`] left it); it stays that size, and its written lines are grown
+    /// again from `src`'s.
     pub(crate) fn restore_from(&mut self, src: &Orders) {
         // Every field named, so a new one cannot be left out.
         let Orders {
@@ -1191,8 +1231,21 @@ impl Orders {
             follow2,
             operands,
         } = src;
-        assert_eq!(self.bits, *bits, "restored from a table of another size");
-        self.table.0.restore_from(&table.0);
+        if self.bits == *bits {
+            self.table.0.restore_from(&table.0);
+        } else {
+            // This table grew from `src`'s ([`Orders::grow`]): each line written since is
+            // made again from `src`'s slots as growing places them.
+            assert!(
+                self.grows && self.bits > *bits && self.bits - *bits <= GROW_BITS,
+                "restored from a table of another size"
+            );
+            let (small_bits, bits) = (*bits, self.bits);
+            self.table.0.restore_with(|line| {
+                let slot = |half| Orders::grown_slot(table, small_bits, bits, 2 * line + half);
+                Line([slot(0), slot(1)])
+            });
+        }
         self.kinds.clone_from(kinds);
         self.grows = *grows;
         self.dirty = *dirty;
@@ -1319,14 +1372,26 @@ impl Orders {
                     continue;
                 }
                 let s = 2 * s + half;
-                let tag = usize::from(slot[0] >> 1) & ((1 << GROW_BITS) - 1);
-                let extra = (tag >> (GROW_MAX_BITS - bits)) & ((1 << k) - 1);
-                let page = ((s >> PAGE_BITS) << k) | extra;
+                let page = ((s >> PAGE_BITS) << k) | grown_extra(slot, bits, k);
                 table[(page << PAGE_BITS) | (s & (PAGE_SLOTS - 1))] = *slot;
             }
         }
         self.table = table;
         self.bits = bits;
+    }
+
+    /// Slot `t` of `small` (a table of `2^small_bits` slots) grown to `2^bits` slots, as
+    /// [`Orders::grow`] places it: the slot at `t`'s offset in the page `t`'s page came
+    /// from, where its tag sends it to `t`'s page, else empty.
+    fn grown_slot(small: &SlotTable, small_bits: u32, bits: u32, t: usize) -> Slot {
+        let k = bits - small_bits;
+        let page = t >> PAGE_BITS;
+        let slot = small[((page >> k) << PAGE_BITS) | (t & (PAGE_SLOTS - 1))];
+        if slot[0] != 0 && grown_extra(&slot, bits, k) == page & ((1 << k) - 1) {
+            slot
+        } else {
+            [0; 16]
+        }
     }
 
     fn lookup(&self, (i, check): (usize, u16)) -> Option<u32> {
@@ -2220,16 +2285,30 @@ pub(crate) mod tests {
         };
         let points = "[-73.9851,40.7589],[-73.9857,40.7484],".repeat(8);
         // The third byte after the x's point: the x two numbers back (-73.9857) has `5`
-        // there, the same beginning so far.
+        // there, the same beginning so far; that x was 6 more in its last place than the x
+        // before it (-73.9851).
         let (kind, a) = after(format!("{points}[-73.98").as_bytes());
-        // Other points before, with the same x two back: the same context.
+        // Other y's and earlier points, the same two x's: the same context.
         let (_, b) =
-            after(format!("{}[-73.98", "[-12.5,7.25],[-73.9857,40.7484],".repeat(8)).as_bytes());
-        // Another beginning than the number two back.
+            after(format!("{}[-73.98", "[-73.9851,7.25],[-73.9857,40.7484],".repeat(8)).as_bytes());
+        // Another beginning than the number two back; another step before it.
         let (_, c) = after(format!("{points}[-73.97").as_bytes());
+        let (_, d) = after(
+            format!(
+                "{}[-73.98",
+                "[-73.9957,40.7589],[-73.9857,40.7484],".repeat(8)
+            )
+            .as_bytes(),
+        );
         assert_eq!(kind, Kind::Digits);
         assert_eq!(a, b);
         assert_ne!(a, c, "a beginning that differs");
+        assert_ne!(a, d, "a step that differs");
+        assert_eq!(departure(b"73.9857", b"73.9851"), (5, 6));
+        assert_eq!(departure(b"73.98", b"73.9857"), (0, 5));
+        assert_eq!(departure(b"73.97", b"73.9857"), (4, 4));
+        assert_eq!(departure(b"73.9857", b"73.98"), (1, 5));
+        assert_eq!(departure(b"7.25", b"73.9"), (2, 1));
         // A point that starts the next number (`1.5.5` is 1.5 and 0.5) ends the first.
         let mut n = Numbers::default();
         for &byte in b"1.5.5 " {

@@ -603,12 +603,16 @@ impl Lane {
 
     /// Makes this lane what [`Lane::grown`] (or a clone, before format version 13) makes
     /// of `primed` for a block of `block_len` bytes, where this lane was made from `primed`
-    /// for a block with the same tables: the lines its blocks wrote are copied back, not
-    /// the whole state. False, and nothing done, where the tables differ.
+    /// for a block with the same tables: the lines its blocks wrote are copied back (or,
+    /// in a context table grown from the primed state's, grown again), not the whole
+    /// state. False, and nothing done, where the tables differ.
     pub(super) fn restore_from(&mut self, primed: &Lane, block_len: usize) -> bool {
         let bits = self.spec.table_bits(block_len);
+        let (primed_context, primed_copy) = self.spec.table_bits(primed.block_len);
+        let grown = self.spec.grows && primed_context < bits.0;
         if self.spec.table_bits(self.block_len) != bits
-            || self.spec.table_bits(primed.block_len) != bits
+            || (primed_context != bits.0 && !grown)
+            || primed_copy != bits.1
             || !super::primer::same_primer(self.spec.primer, primed.spec.primer)
         {
             return false;
