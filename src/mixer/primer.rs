@@ -21,9 +21,8 @@ pub(super) fn same_primer(a: Option<&[u8]>, b: Option<&[u8]>) -> bool {
 /// bytes look like (a small file gains most; zstd's and brotli's dictionaries play the same
 /// part). A primed state is built once and copied, grown to the block's tables
 /// (`Lane::grown`), at each block start.
-///
-/// A `static`, not a `const`: lanes tell primed states apart by the primer's address
-/// ([`same_primer`]), and each use of a `const` may have an address of its own.
+// A `static`, not a `const`: lanes tell primed states apart by the primer's address
+// (`same_primer`), and each use of a `const` may have an address of its own.
 pub static PRIMER: &[u8] = include_bytes!("../../onnx-models/nc-primer.bin");
 
 /// The x86 primer (format version 13 on): one whole x86-64 executable from the training
