@@ -113,9 +113,7 @@ impl<T: Copy> Tracked<T> {
             data[start..end].copy_from_slice(&src.data[start..end]);
         });
     }
-}
 
-impl<T: Copy> Tracked<T> {
     /// Makes each marked line what `element` gives for each of its elements' indices, and
     /// clears the marks: [`Tracked::restore_from`] where the state to return to is computed
     /// rather than held.

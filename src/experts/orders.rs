@@ -845,13 +845,17 @@ impl RecordLength {
         self.len != 0 && self.repeats >= TABULAR
     }
 
-    /// Takes the byte just coded, the `pos`-th of the block, and the byte a record back
-    /// from it (if there is one).
-    fn update(&mut self, pos: u32, byte: u8, above: Option<u8>) {
-        if self.len != 0 {
-            let repeat = if above == Some(byte) { 1 << 10 } else { 0 };
-            self.repeats = self.repeats - (self.repeats >> 6) + repeat;
+    /// Takes the byte just coded, the last of `bytes` (the block so far).
+    fn update(&mut self, bytes: &[u8]) {
+        let (Some(&byte), pos) = (bytes.last(), bytes.len()) else {
+            return;
+        };
+        let r = self.len as usize;
+        if r != 0 {
+            let repeat = pos > r && bytes[pos - 1 - r] == byte;
+            self.repeats = self.repeats - (self.repeats >> 6) + if repeat { 1 << 10 } else { 0 };
         }
+        let pos = pos as u32;
         let p = &mut self.seen[usize::from(byte)];
         let r = pos - p[0];
         if p[3] != 0 && r > 1 && r == p[0] - p[1] && r == p[1] - p[2] && r == p[2] - p[3] {
@@ -1655,10 +1659,13 @@ impl Orders {
                 mix(tag ^ u64::from(variant) << 48, context)
             }
             Kind::Number => {
-                let numbers = self.numbers.unwrap_or_default().context();
+                let numbers = self.numbers.as_ref().map_or(0, Numbers::context);
                 mix(tag ^ 1 << 48, numbers | (self.history & 0xFF) << 40)
             }
-            Kind::Digits => mix(tag ^ 7 << 48, self.numbers.unwrap_or_default().aligned()),
+            Kind::Digits => mix(
+                tag ^ 7 << 48,
+                self.numbers.as_ref().map_or(0, Numbers::aligned),
+            ),
             Kind::Column => {
                 let above = self.prev_line_start + self.column as usize;
                 let byte_above = if above < self.line_start {
@@ -1919,9 +1926,7 @@ impl Orders {
         } else {
             self.column = self.column.saturating_add(1);
         }
-        let above = (pos > self.record.len as usize && self.record.len != 0)
-            .then(|| bytes[pos - 1 - self.record.len as usize]);
-        self.record.update(pos as u32, byte, above);
+        self.record.update(bytes);
         if let Some(s) = &mut self.structure {
             s.update((self.history >> 8) as u8, byte);
         }
@@ -2314,8 +2319,8 @@ pub(crate) mod tests {
         for &byte in b"1.5.5 " {
             n.update(byte);
         }
-        assert_eq!(&n.numbers[1][..usize::from(n.lens[1])], b".5");
-        assert_eq!(&n.numbers[2][..usize::from(n.lens[2])], b"1.5");
+        assert_eq!(n.number(1), b".5");
+        assert_eq!(n.number(2), b"1.5");
         // Prose with few digits keeps the indentation context.
         let (kind, _) = after(b"In 1492 Columbus sailed the ocean blue, and so on and on.");
         assert_eq!(kind, Kind::Indent);

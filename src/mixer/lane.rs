@@ -609,9 +609,10 @@ impl Lane {
     pub(super) fn restore_from(&mut self, primed: &Lane, block_len: usize) -> bool {
         let bits = self.spec.table_bits(block_len);
         let (primed_context, primed_copy) = self.spec.table_bits(primed.block_len);
-        let grown = self.spec.grows && primed_context < bits.0;
+        // The context table is the primed state's, or (format version 13) grown from it.
+        let context = primed_context == bits.0 || (self.spec.grows && primed_context < bits.0);
         if self.spec.table_bits(self.block_len) != bits
-            || (primed_context != bits.0 && !grown)
+            || !context
             || primed_copy != bits.1
             || !super::primer::same_primer(self.spec.primer, primed.spec.primer)
         {
