@@ -104,6 +104,12 @@ pub(crate) enum Kind {
     /// ([`binary_class`]): fields aligned to their size (format version 13 on;
     /// `docs/tuning.md`, "Shape contexts").
     Line(u8),
+    /// On prose (text with fewer than [`PUNCTUATED`] digits and punctuation), in the binary
+    /// shape context's slot: the column, the last byte's coarse class ([`coarse_class`])
+    /// and the previous line's length in eighths: where prose wraps its lines, which the
+    /// column and the byte above it do not say (format version 13 on; `docs/tuning.md`,
+    /// "Line wrap and indentation").
+    Wrap,
     /// On text with [`PUNCTUATED`] digits and punctuation, in the binary shape context's
     /// slot: the coarse classes of the last 32 bytes ([`coarse_class`]: letter, digit,
     /// space, anything else), the rhythm of words, numbers and punctuation over the last
@@ -686,6 +692,9 @@ struct Structure {
     /// there is none).
     indent: u8,
     head: u8,
+    /// The previous line's indentation and last byte.
+    prev_indent: u8,
+    prev_last: u8,
     /// Markup: inside a tag (`<` then a letter, `/`, `!` or `?`, up to `>`); the hash of
     /// the name being read there; the tag's name once read (kept for the content after
     /// the tag), and the attribute whose value follows.
@@ -703,6 +712,8 @@ impl Structure {
         self.update_markup(prev, byte);
         match byte {
             b'\n' => {
+                self.prev_indent = self.indent;
+                self.prev_last = prev;
                 self.indent = 0;
                 self.head = 0;
                 self.quoted = false;
@@ -791,11 +802,24 @@ impl Structure {
             | u64::from(key) << 12
     }
 
-    /// The line context: indentation (to 63) and the line's first byte.
+    /// The line context: indentation (to 63) and the line's first byte; while the
+    /// indentation is read, also the previous line's indentation and last byte and the
+    /// innermost open bracket, which say how deep this line goes (`{` or `:` before it, one
+    /// level deeper).
     fn line(&self) -> u64 {
-        u64::from(self.indent.min(63)) | u64::from(self.head) << 8
+        let line = u64::from(self.indent.min(63)) | u64::from(self.head) << 8;
+        if self.head != 0 {
+            return line;
+        }
+        line | u64::from(self.prev_indent.min(63)) << 16
+            | u64::from(self.prev_last) << 24
+            | u64::from(self.open & 3) << 32
     }
 }
+
+/// The second weight-set group's first set on text (format version 13 on): its sets
+/// from here count the order contexts up to the highest found at the node (`Lane::set`).
+pub(crate) const TEXT_SETS: usize = 8;
 
 /// Detects a record length from the bytes (the record model of paq8): a byte value that
 /// recurs at one distance four times in a row votes for that distance; a distance with
@@ -1144,11 +1168,7 @@ impl Orders {
         match self.code {
             Some(c) if binary && self.calls.code => 1 + c.field as usize,
             _ if self.tabular() => 14 + (self.record_column() as usize).min(15),
-            _ if !binary && self.structure.is_some() => {
-                let found = self.kinds.iter().zip(&self.found);
-                let orders = found.filter(|(k, f)| matches!(k, Kind::Order(_)) && f.high.is_some());
-                8 + orders.count().min(5)
-            }
+            _ if !binary && self.structure.is_some() => TEXT_SETS,
             _ => 0,
         }
     }
@@ -1510,6 +1530,7 @@ impl Orders {
             Kind::Sparse(_) if structure => Kind::Indent,
             Kind::Line(_) if binary => Kind::Line(1),
             Kind::BinaryShape if punctuated => Kind::Coarse,
+            Kind::BinaryShape if structure => Kind::Wrap,
             kind => kind,
         };
         let idle = (matches!(kind, Kind::Sparse(_) | Kind::BinaryShape) && !binary)
@@ -1558,6 +1579,14 @@ impl Orders {
                 (self.seen & 3) | (self.binary_shape & 0xFFF) << 8,
             ),
             Kind::Coarse => mix(tag ^ 1 << 48, self.coarse),
+            Kind::Wrap => {
+                let previous = (self.line_start - self.prev_line_start).min(127) as u64;
+                let last = coarse_class(self.history as u8);
+                mix(
+                    tag ^ 2 << 48,
+                    u64::from(self.column.min(255)) | last << 8 | (previous / 8) << 10,
+                )
+            }
             Kind::BinaryShape => mix(
                 tag,
                 self.binary_shape & ((1 << (3 * BINARY_SHAPE_ORDER)) - 1),
@@ -1598,6 +1627,10 @@ impl Orders {
                     (2, s.line(), INDENT_ORDER)
                 };
                 let recent = self.history & ((1u64 << (8 * order)) - 1);
+                if kind == Kind::Indent {
+                    // The line context has more than 32 bits.
+                    return mix(mix(tag ^ variant << 48, context), recent);
+                }
                 mix(tag ^ variant << 48 ^ context << 16, recent)
             }
             Kind::Code(variant) => {
@@ -2169,16 +2202,12 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_gate_context_on_text_counts_the_orders_seen_before() {
+    fn the_gate_context_says_text_tables_or_other_binary_data() {
         let kinds = [1, 2, 3, 4, 6].map(Kind::Order);
+        // Text: the lane counts the orders found node by node from `TEXT_SETS`.
         let mut orders = learned(&kinds, b"the quick brown fox. the quick brown fox");
         orders.lookup_high();
-        // Every order has seen what follows "fox": all five are found.
-        assert_eq!(orders.gate_context(), 8 + 5);
-        let mut orders = learned(&kinds, b"the quick brown fox. QZ");
-        orders.lookup_high();
-        // Nothing has followed "Z" or "QZ" before: no order finds its slot.
-        assert_eq!(orders.gate_context(), 8);
+        assert_eq!(orders.gate_context(), TEXT_SETS);
         // A table of binary records of 7 bytes: 14 plus the place in the record, which
         // counts from the block's first byte (1,400 bytes in, a record starts).
         let mut orders = learned(&kinds, &[0u8, 1, 2, 3, 200, 201, 202].repeat(200));
@@ -2403,7 +2432,7 @@ pub(crate) mod tests {
         let orders = learned(&kinds, &data);
         assert_eq!(orders.in_force(0).0, Kind::Order(3));
         assert_eq!(orders.in_force(1), (Kind::Nest, false));
-        assert_eq!(orders.in_force(2), (Kind::BinaryShape, true));
+        assert_eq!(orders.in_force(2), (Kind::Wrap, false));
         assert_eq!(orders.in_force(3), (Kind::Line(0), false));
         let orders = run(&kinds, &data);
         assert_eq!(orders.in_force(1), (Kind::Sparse(0b110), false));
@@ -2476,12 +2505,33 @@ pub(crate) mod tests {
         // A digit where a letter was, or a word one letter longer, is another.
         assert_ne!(a, coarse(b"see [3] and then 12 more: call 1t, x"));
         assert_ne!(a, coarse(b"see [3] and then 12 more: call its, x"));
-        // Prose, with fewer digits and punctuation, leaves the slot idle.
-        let prose = b"Alice was beginning to get very tired of sitting by her sister, and";
+    }
+
+    #[test]
+    fn on_prose_the_binary_shape_slot_keys_on_where_lines_wrap() {
+        let wrap = |text: &[u8]| {
+            let (runs_as, hash) = one_slot(Kind::BinaryShape, text);
+            assert_eq!(runs_as, (Kind::Wrap, false));
+            hash
+        };
+        // Prose, with fewer digits and punctuation: the column, the last byte's class and
+        // the previous line's length, whatever the words.
+        let a = wrap(b"Alice was beginning to get very\ntired of sitting by her sister");
         assert_eq!(
-            one_slot(Kind::BinaryShape, prose).0,
-            (Kind::BinaryShape, true)
+            a,
+            wrap(b"Rabbit was hurrying on to get my\nbook of waiting on the sliders")
         );
+        // One column on, a space for the letter, or a longer line before: others.
+        assert_ne!(
+            a,
+            wrap(b"Alice was beginning to get very\ntired of sitting by her sisters")
+        );
+        assert_ne!(
+            a,
+            wrap(b"Alice was beginning to get very\ntired of sitting by her siste ")
+        );
+        let longer = b"Alice was beginning to get very tired of it\ntired of sitting by her sister";
+        assert_ne!(a, wrap(longer));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use super::gate::{Apm, Mixer, WEIGHT_ONE};
 use crate::experts::bitmap::{self, Bitmap};
 use crate::experts::copy::CopyExpert;
 use crate::experts::delta::Delta;
-use crate::experts::orders::{Kind, Orders, Surprise, GROW_BITS, GROW_MAX_BITS};
+use crate::experts::orders::{Kind, Orders, Surprise, GROW_BITS, GROW_MAX_BITS, TEXT_SETS};
 use crate::experts::retrieval::Retrieval;
 use crate::experts::Weights;
 use crate::format::{
@@ -53,8 +53,15 @@ pub(super) const APM2_ROWS: usize = 1 << 16;
 /// Contexts of the copy APM (format version 13 on).
 pub(super) const APM_COPY_ROWS: usize = 1 << 16;
 
-/// Match-state buckets for the first mixer's weight sets.
+/// Match-state buckets for the first mixer's weight sets before format version 13: no
+/// copy, then the longest copy's length (1-15, 16-31, 32 on).
 pub(super) const MATCH_STATES: usize = 4;
+
+/// Format version 13 on: the first mixer's match states are node by node
+/// ([`Lane::set`]): off the path of the byte the copy expects (or no copy), then on it by
+/// the copy's length as in [`MATCH_STATES`] and the bit it expects there
+/// (`docs/tuning.md`, "Weight sets chosen node by node").
+pub(super) const PATH_STATES: usize = 7;
 
 /// From version 6 the APMs learn at rate 1/64 over a block's first 128 KiB, then 1/128
 /// (before, 1/128 throughout): a young block's calibration has little to go on, an old
@@ -130,6 +137,14 @@ pub(super) struct Lane {
     /// The weight set each group uses for the current byte, times 256: the node is added
     /// to it.
     pub(super) sets: [usize; GROUPS],
+    /// Format version 13 on: the byte the copy expects, with bit 8 set (0: none), and the
+    /// first group's weight sets, times 256, for the nodes off its path and for those on
+    /// it where it expects a 1 (`sets[0]` is the set where it expects a 0; [`Lane::set`]).
+    pub(super) path: usize,
+    pub(super) path_sets: [usize; 2],
+    /// Format version 13 on, on text: the second group's set follows the highest order
+    /// context found at the node ([`Lane::set`]).
+    pub(super) node_orders: bool,
     /// The second layer (version 6 on): weighs the groups' outputs, with the weight sets of
     /// group [`Spec::final_group`].
     pub(super) final_mix: Option<Mixer<GROUPS>>,
@@ -151,6 +166,9 @@ pub(super) struct Lane {
     pub(super) inputs: Box<[[i32; MAX_INPUTS]; 256]>,
     pub(super) p_mix: Box<[i32; 256]>,
     pub(super) apm_index: Box<[[u32; 3]; 256]>,
+    /// Per node, each group's weight set with the node's row in it ([`Lane::set`]), as the
+    /// gate used it: its training steps use the same.
+    pub(super) rows: Box<[[u32; GROUPS]; 256]>,
     /// Per node, the row its weight sets and APM points take in their set: the node
     /// itself, or on a bitmap a context of the pixels around it ([`Bitmap::node_inputs`]).
     pub(super) keys: [u8; 256],
@@ -244,6 +262,11 @@ pub(super) struct Spec {
     /// Format version 13 on, with the three weight-set groups and a copy expert: the copy
     /// APM ([`Lane::apm_copy`]).
     pub(super) apm_copy: bool,
+    /// Match states of the first group's weight sets: [`PATH_STATES`], node by node, from
+    /// format version 13, [`MATCH_STATES`] before.
+    pub(super) match_states: usize,
+    /// Leading order contexts among the inputs (the order slots come first).
+    pub(super) order_columns: usize,
     /// Contexts of the order-0 APM besides the node: from format version 13 the first
     /// weight-set group's (the copy experts' match state and the previous byte's class,
     /// [`Spec::group_sets`]`[0]`), 1 before.
@@ -323,6 +346,10 @@ impl Spec {
                 kinds.extend([Kind::Shape, Kind::BinaryShape, Kind::Line(0)]);
             }
         }
+        let order_columns = kinds
+            .iter()
+            .take_while(|k| matches!(k, Kind::Order(_)))
+            .count();
         Spec {
             kinds,
             long: mask & EXPERT_LONG_COPY != 0,
@@ -372,7 +399,9 @@ impl Spec {
             pair_bits: since(v13, PAIR_BITS, (3, 3)),
             apm_both: v13,
             apm_copy,
-            apm0_sets: since(v13, MATCH_STATES * CLASSES, 1),
+            match_states: since(v13, PATH_STATES, MATCH_STATES),
+            order_columns,
+            apm0_sets: since(v13, PATH_STATES * CLASSES, 1),
             gate_rate: since(v13, GATE_RATE, 12),
             // `fast`'s single group, with its larger boost, learns too fast at this rate.
             gate_rate_binary: since(v13, since(groups, GATE_RATE_BINARY, GATE_RATE), 12),
@@ -461,7 +490,7 @@ impl Spec {
     /// Weight sets per group, each times 256 nodes.
     pub(super) fn group_sets(&self) -> [usize; GROUPS] {
         let (before, last) = self.pair_bits;
-        [MATCH_STATES * CLASSES, 30, 1 << (before + last)]
+        [self.match_states * CLASSES, 30, 1 << (before + last)]
     }
 
     pub(super) fn inputs(&self) -> usize {
@@ -518,6 +547,9 @@ impl Lane {
                 })
                 .collect(),
             sets: [0; GROUPS],
+            path: 0,
+            path_sets: [0; 2],
+            node_orders: false,
             final_mix: spec.groups.then(|| {
                 Mixer::new(
                     256 * spec.group_sets()[spec.final_group],
@@ -540,6 +572,7 @@ impl Lane {
             inputs: Box::new([[0; MAX_INPUTS]; 256]),
             p_mix: Box::new([2048; 256]),
             apm_index: Box::new([[0; 3]; 256]),
+            rows: Box::new([[0; GROUPS]; 256]),
             keys: std::array::from_fn(|i| i as u8),
             low_counts: [[[1; 16]; 16]; CLASSES],
             low_class: 0,
@@ -620,6 +653,10 @@ impl Lane {
         }
         // Every field named, so a new one cannot be left out.
         let Lane {
+            path: _,
+            path_sets: _,
+            node_orders: _,
+            rows: _,
             block_len: _,
             bytes,
             orders,
@@ -849,6 +886,14 @@ impl Lane {
             },
         ]
         .map(|s| s * 256);
+        if self.spec.match_states == PATH_STATES {
+            let expected = (self.long.as_ref().and_then(CopyExpert::expected))
+                .or_else(|| self.short.as_ref().and_then(CopyExpert::expected));
+            self.path = expected.map_or(0, |e| 256 | usize::from(e));
+            self.path_sets =
+                [class(last), (match_state + 3) * CLASSES + class(last)].map(|s| s * 256);
+        }
+        self.node_orders = self.sets[1] == TEXT_SETS * 256;
         if self.bitmap_active {
             // The last two bytes' top bits are pixels the templates see better; the nodes'
             // pixel contexts ([`Lane::keys`]) take their place.
@@ -957,18 +1002,24 @@ impl Lane {
 
     /// Starts fetching the gate's weight and APM rows of node `c0` (and of its sibling,
     /// which shares their cache lines or sits next to them): the node's rows are known a
-    /// decision ahead, and a decision waits on them otherwise.
+    /// decision ahead, and a decision waits on them otherwise. Where the second group
+    /// chooses by the orders found at the node, which its inputs say only later, it takes
+    /// the grandparent's choice: a node rarely finds more orders than the nodes above it.
     #[inline(always)]
     pub(super) fn prefetch_gate(&self, c0: usize) {
+        let set = |g: usize, node: usize| match g {
+            1 if self.node_orders => self.rows[node >> 2][1] as usize & !255,
+            _ => self.set(g, node),
+        };
         for (g, m) in self.mixers.iter().enumerate() {
-            m.prefetch(self.sets[g] + c0);
-            m.prefetch(self.sets[g] + (c0 ^ 1));
+            m.prefetch(set(g, c0) + c0);
+            m.prefetch(set(g, c0 ^ 1) + (c0 ^ 1));
         }
         if let Some(f) = &self.final_mix {
-            f.prefetch(self.sets[self.spec.final_group] + c0);
+            f.prefetch(set(self.spec.final_group, c0) + c0);
         }
         if self.spec.apm0_sets > 1 {
-            let at = self.apm0_row(c0) * 33;
+            let at = self.apm0_row(self.set(0, c0) + c0, c0) * 33;
             prefetch(self.apm_order0.table.as_slice(), at);
             prefetch(self.apm_order0.table.as_slice(), at + 32);
         }
@@ -1046,19 +1097,21 @@ impl Lane {
     pub(super) fn gate_body(&mut self, c0: usize) -> (i32, i32, i32, i32) {
         let x = &self.inputs[c0];
         let key = usize::from(self.keys[c0]);
+        let rows: [usize; GROUPS] = std::array::from_fn(|g| self.set(g, c0) + key);
+        self.rows[c0] = rows.map(|r| r as u32);
         let mut group_st = [0; GROUPS];
         for (g, m) in self.mixers.iter().enumerate() {
-            group_st[g] = m.dot(self.sets[g] + key, x);
+            group_st[g] = m.dot(rows[g], x);
             self.group_p[c0][g] = squash(group_st[g]);
         }
         let st = match &self.final_mix {
-            Some(f) => f.dot(self.sets[self.spec.final_group] + key, &group_st),
+            Some(f) => f.dot(rows[self.spec.final_group], &group_st),
             None => group_st[0],
         };
         self.group_st[c0] = group_st;
         let p_mix = squash(st);
         self.p_mix[c0] = p_mix;
-        let (a0, i0) = self.apm_order0.refine(st, self.apm0_row(key));
+        let (a0, i0) = self.apm_order0.refine(st, self.apm0_row(rows[0], key));
         let (a1, i1) = match &self.apm_order2 {
             Some(a) => a.refine(st, (self.cx2 ^ key) & (APM2_ROWS - 1)),
             None => self.apm_order1.refine(st, self.cx1 + c0),
@@ -1084,14 +1137,42 @@ impl Lane {
         (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) as usize
     }
 
+    /// Group `g`'s weight set for node `c0`, times 256 (the node is added to it). From
+    /// format version 13 two groups choose node by node: the first by where the node sits
+    /// on the byte the copy expects (off its path, as where there is no copy; on it, by the
+    /// bit it expects), the second on text by the highest order context found at the node
+    /// (`docs/tuning.md`, "Weight sets chosen node by node").
+    #[inline(always)]
+    fn set(&self, g: usize, c0: usize) -> usize {
+        match g {
+            0 if self.path != 0 => {
+                // The decisions made so far in this byte: those of `c0` below its top bit.
+                let depth = 31 - (c0 as u32).leading_zeros();
+                if self.path >> (8 - depth) != c0 {
+                    self.path_sets[0]
+                } else if (self.path >> (7 - depth)) & 1 != 0 {
+                    self.path_sets[1]
+                } else {
+                    self.sets[0]
+                }
+            }
+            1 if self.node_orders => {
+                let orders = &self.inputs[c0][..self.spec.order_columns];
+                let highest = orders.iter().rposition(|&x| x != 0).map_or(0, |i| i + 1);
+                (TEXT_SETS + highest) * 256
+            }
+            _ => self.sets[g],
+        }
+    }
+
     /// The order-0 APM's row for node `c0`: the node, and from format version 13 the first
     /// weight-set group's context ([`Spec::apm0_sets`]).
     #[inline(always)]
-    fn apm0_row(&self, c0: usize) -> usize {
+    fn apm0_row(&self, row0: usize, key: usize) -> usize {
         if self.spec.apm0_sets > 1 {
-            self.sets[0] + c0
+            row0
         } else {
-            c0
+            key
         }
     }
 
@@ -1183,13 +1264,13 @@ impl Lane {
             let c0 = (1 << j) | (b >> (8 - j));
             let bit = ((b >> (7 - j)) & 1) as u32;
             let x = &self.inputs[c0];
-            let key = usize::from(self.keys[c0]);
+            let rows = self.rows[c0].map(|r| r as usize);
             for (g, m) in self.mixers.iter_mut().enumerate() {
-                m.train(self.sets[g] + key, x, self.group_p[c0][g], bit, boost);
+                m.train(rows[g], x, self.group_p[c0][g], bit, boost);
             }
             if let Some(f) = &mut self.final_mix {
                 f.train(
-                    self.sets[self.spec.final_group] + key,
+                    rows[self.spec.final_group],
                     &self.group_st[c0],
                     self.p_mix[c0],
                     bit,
@@ -1270,6 +1351,48 @@ mod tests {
         let fast = Spec::new(Profile::Fast.experts(), crate::format::VERSION);
         assert!(!fast.apm_copy && fast.output_weights[3] == 0);
         assert!(!Spec::new(Profile::Default.experts(), 12).apm_copy);
+    }
+
+    #[test]
+    fn two_groups_choose_their_weight_sets_node_by_node() {
+        let spec = Spec::new(Profile::Default.experts(), crate::format::VERSION);
+        let mut lane = Lane::new(&spec, 1 << 12);
+        let fox = b"the quick brown fox jumps over the lazy dog. ";
+        lane.prime(&[fox.as_slice(), b"the quick brown fox jumps over the lazy "].concat());
+        let mut out = [0; 256];
+        lane.predict(None, &mut out);
+        // The copy expects `d` (0x64, 0b0110_0100): its nodes take the set of their
+        // expected bit, the nodes off its path the set of no copy at all.
+        assert_eq!(lane.path, 256 | usize::from(b'd'));
+        let d = usize::from(b'd');
+        let (zero, one, off) = (lane.sets[0], lane.path_sets[1], lane.path_sets[0]);
+        assert!(zero != one && one != off && off != zero);
+        assert_eq!(off, class(b' ') * 256);
+        for j in 0..8 {
+            let on = (1 << j) | d >> (8 - j);
+            let expected = if (d >> (7 - j)) & 1 != 0 { one } else { zero };
+            assert_eq!(lane.set(0, on), expected, "node {on:#x}");
+            if j > 0 {
+                assert_eq!(lane.set(0, on ^ 1), off, "node {:#x}", on ^ 1);
+            }
+        }
+        // On text the second group counts the order contexts up to the highest with a
+        // counter at the node: after "lazy ", all five orders have seen the first bit.
+        assert!(lane.node_orders);
+        lane.predict_bit(1);
+        assert_eq!(lane.set(1, 1), (TEXT_SETS + 5) * 256);
+        let orders = spec.order_columns;
+        assert_eq!(orders, 5);
+        lane.inputs[2][..orders].copy_from_slice(&[300, -20, 0, 0, 0]);
+        assert_eq!(lane.set(1, 2), (TEXT_SETS + 2) * 256);
+        lane.inputs[2][..orders].fill(0);
+        assert_eq!(lane.set(1, 2), TEXT_SETS * 256);
+        // Before version 13, one set per byte.
+        let old = Spec::new(Profile::Default.experts(), 12);
+        let mut lane = Lane::new(&old, 1 << 12);
+        lane.prime(fox);
+        lane.predict(None, &mut out);
+        assert!(lane.path == 0 && !lane.node_orders);
     }
 
     /// Bits a fresh lane of `spec` spends on `data`, coded bit by bit.
