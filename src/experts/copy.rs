@@ -48,6 +48,9 @@ pub(crate) struct CopyExpert {
     record: u32,
     /// The byte predicted for this position, if any.
     expected: Option<u8>,
+    /// Format version 13 on: the confidence input is signed by the expected bit
+    /// ([`write_path`]).
+    signed: bool,
 }
 
 impl CopyExpert {
@@ -63,8 +66,9 @@ impl CopyExpert {
     }
 
     /// A copy expert keyed on the last `min_len` bytes, with `2^bits` table entries, its
-    /// confidence counting up to `limit` hits and misses per context.
-    pub(crate) fn new(min_len: usize, bits: u32, limit: u32) -> Self {
+    /// confidence counting up to `limit` hits and misses per context and its input signed
+    /// by the expected bit where `signed` ([`write_path`]).
+    pub(crate) fn new(min_len: usize, bits: u32, limit: u32, signed: bool) -> Self {
         CopyExpert {
             min_len,
             table: Tracked::new(vec![0; 1 << bits]),
@@ -75,6 +79,7 @@ impl CopyExpert {
             confidence: StateMap::new(BUCKETS * 2 * 4, limit),
             record: 0,
             expected: None,
+            signed,
         }
     }
 
@@ -100,6 +105,7 @@ impl CopyExpert {
             confidence,
             record,
             expected,
+            signed,
         } = src;
         assert_eq!(self.bits, *bits, "restored from a table of another size");
         self.table.restore_from(table);
@@ -110,6 +116,7 @@ impl CopyExpert {
         self.confidence.clone_from(confidence);
         self.record = *record;
         self.expected = *expected;
+        self.signed = *signed;
     }
 
     /// Forgets the block.
@@ -154,7 +161,16 @@ impl CopyExpert {
         self.expected = (self.len > 0).then(|| bytes[self.ptr]);
         let Some(e) = self.expected else { return };
         let strength = (self.len.min(32) as i32) * 32;
-        write_path(inputs, first, e, &self.confidence, self.context(), strength);
+        let signed = self.signed;
+        write_path(
+            inputs,
+            first,
+            e,
+            &self.confidence,
+            self.context(),
+            strength,
+            signed,
+        );
     }
 
     /// Moves the table to `2^bits` entries, filed from `bytes` as [`CopyExpert::update`]
@@ -235,7 +251,13 @@ pub(crate) fn clear_path<const N: usize>(inputs: &mut [[i32; N]; 256], first: us
 }
 
 /// Writes a path expert's inputs on the nodes of its `expected` byte: the stretched
-/// confidence of context `base + expected bit`, and `strength` signed by that bit.
+/// confidence of context `base + expected bit` (the odds that the bit is the expected
+/// one), where `signed` turned into the odds of a 1 (negated where a 0 is expected), and
+/// `strength` signed by that bit.
+///
+/// Unsigned, a confident expectation of a 0 pushed the gate toward a 1 through the weight
+/// a confident 1 earned; the retrieval expert keeps it unsigned, which measured better
+/// (`docs/tuning.md`, "The copy's confidence, signed").
 pub(crate) fn write_path<const N: usize>(
     inputs: &mut [[i32; N]; 256],
     first: usize,
@@ -243,12 +265,14 @@ pub(crate) fn write_path<const N: usize>(
     confidence: &StateMap,
     base: usize,
     strength: i32,
+    signed: bool,
 ) {
     let e = usize::from(expected);
     for j in 0..8 {
         let c0 = (1 << j) | (e >> (8 - j));
         let bit = (e >> (7 - j)) & 1;
-        inputs[c0][first] = confidence.st(base + bit);
+        let st = confidence.st(base + bit);
+        inputs[c0][first] = if signed && bit == 0 { -st } else { st };
         inputs[c0][first + 1] = if bit != 0 { strength } else { -strength };
     }
 }
@@ -282,14 +306,36 @@ fn hash(context: &[u8], bits: u32) -> usize {
 mod tests {
     use super::*;
 
+    /// Signed, a confident expectation says which bit: toward a 1 where it expects a 1,
+    /// toward a 0 where it expects a 0.
+    #[test]
+    fn a_signed_confidence_points_to_the_expected_bit() {
+        let mut confidence = StateMap::new(2, 1023);
+        for _ in 0..50 {
+            train_path(&mut confidence, 0, 0b1010_0110, 0b1010_0110);
+        }
+        for signed in [false, true] {
+            let mut inputs = [[0i32; 2]; 256];
+            write_path(&mut inputs, 0, 0b1010_0110, &confidence, 0, 100, signed);
+            for j in 0..8 {
+                let c0 = (1 << j) | (0b1010_0110 >> (8 - j));
+                let one = (0b1010_0110 >> (7 - j)) & 1 == 1;
+                let [st, strength] = inputs[c0];
+                assert!(st.abs() > 1000, "node {c0:#x}: {st}");
+                assert_eq!(strength, if one { 100 } else { -100 });
+                assert_eq!(st > 0, one || !signed, "node {c0:#x}: {st}");
+            }
+        }
+    }
+
     /// Growing files the bytes where a table of the larger size would have them.
     #[test]
     fn a_grown_table_is_the_table_the_bytes_file() {
         let text = b"the cat sat on the mat; the cat sat on the hat. ".repeat(300);
         for min_len in [4, 12] {
             let (mut small, mut large) = (
-                CopyExpert::new(min_len, 10, 63),
-                CopyExpert::new(min_len, 14, 63),
+                CopyExpert::new(min_len, 10, 63, true),
+                CopyExpert::new(min_len, 14, 63, true),
             );
             for pos in 1..=text.len() {
                 small.update(&text[..pos], text[pos - 1]);

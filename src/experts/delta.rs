@@ -68,7 +68,15 @@ impl Delta {
         let unit = usize::from(matches!(step, 1 | 255));
         self.context = ((self.misses & 7) as usize * 2 + unit) * 2;
         let hits = 8 - (self.misses & 0xFF).count_ones() as i32;
-        write_path(inputs, first, e, &self.confidence, self.context, hits * 64);
+        write_path(
+            inputs,
+            first,
+            e,
+            &self.confidence,
+            self.context,
+            hits * 64,
+            true,
+        );
         self.expected = Some(e);
     }
 
@@ -114,7 +122,9 @@ mod tests {
             let c0 = (1 << j) | (e >> (8 - j));
             let bit = (e >> (7 - j)) & 1;
             let (confidence, strength) = (inputs[c0][1], inputs[c0][2]);
-            assert!(confidence > 1000, "node {c0}: {confidence}");
+            // Toward the expected bit: negative where it is a 0.
+            let toward = if bit == 1 { confidence } else { -confidence };
+            assert!(toward > 1000, "node {c0}: {confidence}");
             assert_eq!(strength, if bit == 1 { 512 } else { -512 });
             assert_eq!(inputs[c0][0], 0);
             assert_eq!(inputs[c0][3], 0);

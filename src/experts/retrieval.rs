@@ -239,7 +239,15 @@ impl Retrieval {
         let bucket = (len - MIN_LEN).min(BUCKETS - 1);
         self.context = ((bucket * 3 + agree) * 4 + (self.record & 3) as usize) * 2;
         let strength = (len as i32) * 16 * if agree == 2 { 1 } else { 2 };
-        write_path(inputs, first, e, &self.confidence, self.context, strength);
+        write_path(
+            inputs,
+            first,
+            e,
+            &self.confidence,
+            self.context,
+            strength,
+            false,
+        );
     }
 
     /// Learns how the prediction fared and files the current context. `bytes` already ends

@@ -242,6 +242,9 @@ pub(super) struct Spec {
     /// Format version 13 on: the sparse slots key on text structure while the data is
     /// text (`Orders::new`).
     pub(super) structure: bool,
+    /// Format version 13 on: the copy experts' confidence input is signed by the expected
+    /// bit (`copy::write_path`).
+    pub(super) copy_signed: bool,
     /// Format version 13 on: primed lanes start from one state primed in the smallest
     /// tables, grown to the block's ([`Lane::grown`]).
     pub(super) grows: bool,
@@ -391,6 +394,7 @@ impl Spec {
             ),
             records: version >= 5,
             structure: v13,
+            copy_signed: v13,
             grows: version >= GROWN_VERSION,
             nibbles: version >= 6,
             groups,
@@ -525,10 +529,11 @@ impl Lane {
             }),
             long: spec
                 .long
-                .then(|| CopyExpert::new(12, copy_bits, spec.confidence_limit)),
-            short: spec
-                .short
-                .then(|| CopyExpert::new(spec.short_len, copy_bits, spec.confidence_limit)),
+                .then(|| CopyExpert::new(12, copy_bits, spec.confidence_limit, spec.copy_signed)),
+            short: spec.short.then(|| {
+                let limit = spec.confidence_limit;
+                CopyExpert::new(spec.short_len, copy_bits, limit, spec.copy_signed)
+            }),
             retrieval: spec
                 .retrieval
                 .then(|| Retrieval::new(copy_bits, spec.confidence_limit)),
