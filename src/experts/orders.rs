@@ -817,9 +817,15 @@ impl Structure {
     }
 }
 
-/// The second weight-set group's first set on text (format version 13 on): its sets
-/// from here count the order contexts up to the highest found at the node (`Lane::set`).
+/// The second weight-set group's first set on text (format version 13 on): its
+/// [`TEXT_SET_COUNT`] sets from here are chosen node by node, by the highest order context
+/// found at the node and whether the word and unigram contexts were (`Lane::set`).
 pub(crate) const TEXT_SETS: usize = 8;
+pub(crate) const TEXT_SET_COUNT: usize = 6 * 4;
+
+/// The second weight-set group's first set in a table of binary records: 16 sets, by the
+/// place in the record.
+pub(crate) const TABLE_SETS: usize = TEXT_SETS + TEXT_SET_COUNT;
 
 /// Detects a record length from the bytes (the record model of paq8): a byte value that
 /// recurs at one distance four times in a row votes for that distance; a distance with
@@ -1167,7 +1173,7 @@ impl Orders {
         let binary = self.binary();
         match self.code {
             Some(c) if binary && self.calls.code => 1 + c.field as usize,
-            _ if self.tabular() => 14 + (self.record_column() as usize).min(15),
+            _ if self.tabular() => TABLE_SETS + (self.record_column() as usize).min(15),
             _ if !binary && self.structure.is_some() => TEXT_SETS,
             _ => 0,
         }
@@ -2208,15 +2214,16 @@ pub(crate) mod tests {
         let mut orders = learned(&kinds, b"the quick brown fox. the quick brown fox");
         orders.lookup_high();
         assert_eq!(orders.gate_context(), TEXT_SETS);
-        // A table of binary records of 7 bytes: 14 plus the place in the record, which
-        // counts from the block's first byte (1,400 bytes in, a record starts).
+        // A table of binary records of 7 bytes: `TABLE_SETS` plus the place in the
+        // record, which counts from the block's first byte (1,400 bytes in, a record
+        // starts).
         let mut orders = learned(&kinds, &[0u8, 1, 2, 3, 200, 201, 202].repeat(200));
         orders.lookup_high();
         assert_eq!(orders.record_length(), Some(7));
-        assert_eq!(orders.gate_context(), 14);
+        assert_eq!(orders.gate_context(), TABLE_SETS);
         let mut orders = learned(&kinds, &[0u8, 1, 2, 3, 200, 201, 202].repeat(201)[..1403]);
         orders.lookup_high();
-        assert_eq!(orders.gate_context(), 14 + 3);
+        assert_eq!(orders.gate_context(), TABLE_SETS + 3);
         // Binary data that is neither code nor a table: group 1's single set.
         let mut orders = learned(&kinds, &noise(1400, 1));
         orders.lookup_high();

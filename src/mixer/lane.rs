@@ -5,7 +5,9 @@ use super::gate::{Apm, Mixer, WEIGHT_ONE};
 use crate::experts::bitmap::{self, Bitmap};
 use crate::experts::copy::CopyExpert;
 use crate::experts::delta::Delta;
-use crate::experts::orders::{Kind, Orders, Surprise, GROW_BITS, GROW_MAX_BITS, TEXT_SETS};
+use crate::experts::orders::{
+    Kind, Orders, Surprise, GROW_BITS, GROW_MAX_BITS, TABLE_SETS, TEXT_SETS,
+};
 use crate::experts::retrieval::Retrieval;
 use crate::experts::Weights;
 use crate::format::{
@@ -145,6 +147,9 @@ pub(super) struct Lane {
     /// Format version 13 on, on text: the second group's set follows the highest order
     /// context found at the node ([`Lane::set`]).
     pub(super) node_orders: bool,
+    /// The word and unigram contexts' columns while their slots run ([`Spec::word_columns`];
+    /// the neural input takes the unigram's in the blocks that run it).
+    pub(super) word_columns: [Option<usize>; 2],
     /// The second layer (version 6 on): weighs the groups' outputs, with the weight sets of
     /// group [`Spec::final_group`].
     pub(super) final_mix: Option<Mixer<GROUPS>>,
@@ -268,8 +273,10 @@ pub(super) struct Spec {
     /// Match states of the first group's weight sets: [`PATH_STATES`], node by node, from
     /// format version 13, [`MATCH_STATES`] before.
     pub(super) match_states: usize,
-    /// Leading order contexts among the inputs (the order slots come first).
+    /// Leading order contexts among the inputs (the order slots come first), and the
+    /// columns of the word and unigram contexts where there are.
     pub(super) order_columns: usize,
+    pub(super) word_columns: [Option<usize>; 2],
     /// Contexts of the order-0 APM besides the node: from format version 13 the first
     /// weight-set group's (the copy experts' match state and the previous byte's class,
     /// [`Spec::group_sets`]`[0]`), 1 before.
@@ -353,6 +360,8 @@ impl Spec {
             .iter()
             .take_while(|k| matches!(k, Kind::Order(_)))
             .count();
+        let column = |kind| kinds.iter().position(|&k| k == kind);
+        let word_columns = [column(Kind::Word), column(Kind::Unigram)];
         Spec {
             kinds,
             long: mask & EXPERT_LONG_COPY != 0,
@@ -405,6 +414,7 @@ impl Spec {
             apm_copy,
             match_states: since(v13, PATH_STATES, MATCH_STATES),
             order_columns,
+            word_columns,
             apm0_sets: since(v13, PATH_STATES * CLASSES, 1),
             gate_rate: since(v13, GATE_RATE, 12),
             // `fast`'s single group, with its larger boost, learns too fast at this rate.
@@ -494,7 +504,11 @@ impl Spec {
     /// Weight sets per group, each times 256 nodes.
     pub(super) fn group_sets(&self) -> [usize; GROUPS] {
         let (before, last) = self.pair_bits;
-        [self.match_states * CLASSES, 30, 1 << (before + last)]
+        [
+            self.match_states * CLASSES,
+            TABLE_SETS + 16,
+            1 << (before + last),
+        ]
     }
 
     pub(super) fn inputs(&self) -> usize {
@@ -555,6 +569,7 @@ impl Lane {
             path: 0,
             path_sets: [0; 2],
             node_orders: false,
+            word_columns: spec.word_columns,
             final_mix: spec.groups.then(|| {
                 Mixer::new(
                     256 * spec.group_sets()[spec.final_group],
@@ -661,6 +676,7 @@ impl Lane {
             path: _,
             path_sets: _,
             node_orders: _,
+            word_columns: _,
             rows: _,
             block_len: _,
             bytes,
@@ -767,6 +783,7 @@ impl Lane {
     pub(super) fn set_neural(&mut self, on: bool) {
         if let (Some(c), Some(o)) = (self.spec.neural_col, &mut self.orders) {
             o.set_displaced(on.then_some(c));
+            self.word_columns[1] = self.spec.word_columns[1].filter(|&u| !on || u != c);
         }
     }
 
@@ -1146,6 +1163,7 @@ impl Lane {
     /// format version 13 two groups choose node by node: the first by where the node sits
     /// on the byte the copy expects (off its path, as where there is no copy; on it, by the
     /// bit it expects), the second on text by the highest order context found at the node
+    /// and whether the word and unigram contexts were
     /// (`docs/tuning.md`, "Weight sets chosen node by node").
     #[inline(always)]
     fn set(&self, g: usize, c0: usize) -> usize {
@@ -1162,9 +1180,12 @@ impl Lane {
                 }
             }
             1 if self.node_orders => {
-                let orders = &self.inputs[c0][..self.spec.order_columns];
+                let x = &self.inputs[c0];
+                let orders = &x[..self.spec.order_columns];
                 let highest = orders.iter().rposition(|&x| x != 0).map_or(0, |i| i + 1);
-                (TEXT_SETS + highest) * 256
+                let [word, unigram] = self.word_columns.map(|c| c.is_some_and(|c| x[c] != 0));
+                let words = usize::from(word) + 2 * usize::from(unigram);
+                (TEXT_SETS + highest + 6 * words) * 256
             }
             _ => self.sets[g],
         }
@@ -1382,15 +1403,19 @@ mod tests {
             }
         }
         // On text the second group counts the order contexts up to the highest with a
-        // counter at the node: after "lazy ", all five orders have seen the first bit.
+        // counter at the node, and says whether the word and unigram contexts have one:
+        // after "lazy ", all five orders and both word contexts have seen the first bit.
         assert!(lane.node_orders);
         lane.predict_bit(1);
-        assert_eq!(lane.set(1, 1), (TEXT_SETS + 5) * 256);
-        let orders = spec.order_columns;
-        assert_eq!(orders, 5);
+        assert_eq!(lane.set(1, 1), (TEXT_SETS + 5 + 6 * 3) * 256);
+        let (orders, [word, unigram]) = (spec.order_columns, spec.word_columns);
+        assert_eq!((orders, word, unigram), (5, Some(5), Some(7)));
+        lane.inputs[2].fill(0);
         lane.inputs[2][..orders].copy_from_slice(&[300, -20, 0, 0, 0]);
         assert_eq!(lane.set(1, 2), (TEXT_SETS + 2) * 256);
-        lane.inputs[2][..orders].fill(0);
+        lane.inputs[2][7] = 40;
+        assert_eq!(lane.set(1, 2), (TEXT_SETS + 2 + 6 * 2) * 256);
+        lane.inputs[2].fill(0);
         assert_eq!(lane.set(1, 2), TEXT_SETS * 256);
         // Before version 13, one set per byte.
         let old = Spec::new(Profile::Default.experts(), 12);
