@@ -161,13 +161,13 @@ impl CopyExpert {
         self.expected = (self.len > 0).then(|| bytes[self.ptr]);
         let Some(e) = self.expected else { return };
         let strength = (self.len.min(32) as i32) * 32;
-        let signed = self.signed;
+        let (context, signed) = (self.context(), self.signed);
         write_path(
             inputs,
             first,
             e,
             &self.confidence,
-            self.context(),
+            context,
             strength,
             signed,
         );
@@ -255,9 +255,9 @@ pub(crate) fn clear_path<const N: usize>(inputs: &mut [[i32; N]; 256], first: us
 /// one), where `signed` turned into the odds of a 1 (negated where a 0 is expected), and
 /// `strength` signed by that bit.
 ///
-/// Unsigned, a confident expectation of a 0 pushed the gate toward a 1 through the weight
-/// a confident 1 earned; the retrieval expert keeps it unsigned, which measured better
-/// (`docs/tuning.md`, "The copy's confidence, signed").
+/// Unsigned, the input says how sure the expert is but not of which bit: a confident 0
+/// then pushes the gate toward a 1. The retrieval expert passes it unsigned, where it
+/// measured better (`docs/tuning.md`, "The copy's confidence, signed").
 pub(crate) fn write_path<const N: usize>(
     inputs: &mut [[i32; N]; 256],
     first: usize,

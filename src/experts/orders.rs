@@ -821,7 +821,11 @@ impl Structure {
 /// [`TEXT_SET_COUNT`] sets from here are chosen node by node, by the highest order context
 /// found at the node and whether the word and unigram contexts were (`Lane::set`).
 pub(crate) const TEXT_SETS: usize = 8;
-pub(crate) const TEXT_SET_COUNT: usize = 6 * 4;
+pub(crate) const TEXT_SET_COUNT: usize = TEXT_ORDER_STATES * 4;
+
+/// The highest order context found at a node, in the choice among [`TEXT_SETS`]: none, or
+/// one of the five order slots.
+pub(crate) const TEXT_ORDER_STATES: usize = 6;
 
 /// The second weight-set group's first set in a table of binary records: 16 sets, by the
 /// place in the record.
@@ -1625,19 +1629,16 @@ impl Orders {
                 };
                 mix(tag ^ variant << 48 ^ (r as u64) << 16, bytes)
             }
-            Kind::Nest | Kind::Indent => {
-                let s = self.structure.unwrap_or_default();
-                let (variant, context, order) = if kind == Kind::Nest {
-                    (1, s.nest(), NEST_ORDER)
-                } else {
-                    (2, s.line(), INDENT_ORDER)
-                };
-                let recent = self.history & ((1u64 << (8 * order)) - 1);
-                if kind == Kind::Indent {
-                    // The line context has more than 32 bits.
-                    return mix(mix(tag ^ variant << 48, context), recent);
-                }
-                mix(tag ^ variant << 48 ^ context << 16, recent)
+            Kind::Nest => {
+                let nest = self.structure.unwrap_or_default().nest();
+                let recent = self.history & ((1u64 << (8 * NEST_ORDER)) - 1);
+                mix(tag ^ 1 << 48 ^ nest << 16, recent)
+            }
+            Kind::Indent => {
+                // The line context has more than 48 bits: hashed in two steps.
+                let line = self.structure.unwrap_or_default().line();
+                let recent = self.history & ((1u64 << (8 * INDENT_ORDER)) - 1);
+                mix(mix(tag ^ 2 << 48, line), recent)
             }
             Kind::Code(variant) => {
                 let x = self.code.unwrap_or_default();
@@ -2051,6 +2052,14 @@ pub(crate) mod tests {
         );
         let t = after(b"; 2]) {\n");
         assert_eq!((t.depth, t.open & 3, t.indent, t.head), (1, 3, 0, 0));
+        // While the indentation is read, the line context knows the line before: its
+        // indentation, its last byte and the bracket it left open.
+        assert_eq!((t.prev_indent, t.prev_last), (2, b'{'));
+        let (reading, read) = (t.line(), after(b"    x").line());
+        assert_eq!(reading, 2 << 16 | u64::from(b'{') << 24 | 3 << 32);
+        assert_eq!(read, 4 | u64::from(b'x') << 8);
+        let t = after(b";\n");
+        assert_eq!(t.line(), 4 << 16 | u64::from(b';') << 24 | 3 << 32);
         // Inside a string brackets do not count and an escaped quote does not close it.
         let t = after(b"    let s = \"(\\\"[");
         assert!(t.quoted);
@@ -2499,13 +2508,18 @@ pub(crate) mod tests {
         assert_ne!(a, shape(&[0x42, 0, 0, 0x00, 0xFF, 0xB0, 0x00, 0xF0]));
     }
 
+    /// The context hash of a binary shape slot after `text`, checking it runs as `kind`.
+    fn binary_shape_slot_as(kind: Kind) -> impl Fn(&[u8]) -> u64 {
+        move |text| {
+            let (runs_as, hash) = one_slot(Kind::BinaryShape, text);
+            assert_eq!(runs_as, (kind, false));
+            hash
+        }
+    }
+
     #[test]
     fn on_text_the_binary_shape_slot_keys_on_coarse_classes() {
-        let coarse = |text: &[u8]| {
-            let (runs_as, hash) = one_slot(Kind::BinaryShape, text);
-            assert_eq!(runs_as, (Kind::Coarse, false));
-            hash
-        };
+        let coarse = binary_shape_slot_as(Kind::Coarse);
         // Other words and numbers, other punctuation: one context over the last 32 bytes.
         let a = coarse(b"see [3] and then 12 more: call it, x");
         assert_eq!(a, coarse(b"xyz (7) not here 45 less; make up. q"));
@@ -2516,11 +2530,7 @@ pub(crate) mod tests {
 
     #[test]
     fn on_prose_the_binary_shape_slot_keys_on_where_lines_wrap() {
-        let wrap = |text: &[u8]| {
-            let (runs_as, hash) = one_slot(Kind::BinaryShape, text);
-            assert_eq!(runs_as, (Kind::Wrap, false));
-            hash
-        };
+        let wrap = binary_shape_slot_as(Kind::Wrap);
         // Prose, with fewer digits and punctuation: the column, the last byte's class and
         // the previous line's length, whatever the words.
         let a = wrap(b"Alice was beginning to get very\ntired of sitting by her sister");

@@ -6,7 +6,7 @@ use crate::experts::bitmap::{self, Bitmap};
 use crate::experts::copy::CopyExpert;
 use crate::experts::delta::Delta;
 use crate::experts::orders::{
-    Kind, Orders, Surprise, GROW_BITS, GROW_MAX_BITS, TABLE_SETS, TEXT_SETS,
+    Kind, Orders, Surprise, GROW_BITS, GROW_MAX_BITS, TABLE_SETS, TEXT_ORDER_STATES, TEXT_SETS,
 };
 use crate::experts::retrieval::Retrieval;
 use crate::experts::Weights;
@@ -144,9 +144,6 @@ pub(super) struct Lane {
     /// it where it expects a 1 (`sets[0]` is the set where it expects a 0; [`Lane::set`]).
     pub(super) path: usize,
     pub(super) path_sets: [usize; 2],
-    /// Format version 13 on, on text: the second group's set follows the highest order
-    /// context found at the node ([`Lane::set`]).
-    pub(super) node_orders: bool,
     /// The word and unigram contexts' columns while their slots run ([`Spec::word_columns`];
     /// the neural input takes the unigram's in the blocks that run it).
     pub(super) word_columns: [Option<usize>; 2],
@@ -568,7 +565,6 @@ impl Lane {
             sets: [0; GROUPS],
             path: 0,
             path_sets: [0; 2],
-            node_orders: false,
             word_columns: spec.word_columns,
             final_mix: spec.groups.then(|| {
                 Mixer::new(
@@ -675,7 +671,6 @@ impl Lane {
         let Lane {
             path: _,
             path_sets: _,
-            node_orders: _,
             word_columns: _,
             rows: _,
             block_len: _,
@@ -915,7 +910,6 @@ impl Lane {
             self.path_sets =
                 [class(last), (match_state + 3) * CLASSES + class(last)].map(|s| s * 256);
         }
-        self.node_orders = self.sets[1] == TEXT_SETS * 256;
         if self.bitmap_active {
             // The last two bytes' top bits are pixels the templates see better; the nodes'
             // pixel contexts ([`Lane::keys`]) take their place.
@@ -1030,18 +1024,19 @@ impl Lane {
     #[inline(always)]
     pub(super) fn prefetch_gate(&self, c0: usize) {
         let set = |g: usize, node: usize| match g {
-            1 if self.node_orders => self.rows[node >> 2][1] as usize & !255,
+            1 if self.node_orders() => self.rows[node >> 2][1] as usize & !255,
             _ => self.set(g, node),
         };
+        let row0 = set(0, c0) + c0;
         for (g, m) in self.mixers.iter().enumerate() {
-            m.prefetch(set(g, c0) + c0);
+            m.prefetch(if g == 0 { row0 } else { set(g, c0) + c0 });
             m.prefetch(set(g, c0 ^ 1) + (c0 ^ 1));
         }
         if let Some(f) = &self.final_mix {
             f.prefetch(set(self.spec.final_group, c0) + c0);
         }
         if self.spec.apm0_sets > 1 {
-            let at = self.apm0_row(self.set(0, c0) + c0, c0) * 33;
+            let at = self.apm0_row(row0, c0) * 33;
             prefetch(self.apm_order0.table.as_slice(), at);
             prefetch(self.apm_order0.table.as_slice(), at + 32);
         }
@@ -1179,20 +1174,26 @@ impl Lane {
                     self.sets[0]
                 }
             }
-            1 if self.node_orders => {
+            1 if self.node_orders() => {
                 let x = &self.inputs[c0];
                 let orders = &x[..self.spec.order_columns];
                 let highest = orders.iter().rposition(|&x| x != 0).map_or(0, |i| i + 1);
                 let [word, unigram] = self.word_columns.map(|c| c.is_some_and(|c| x[c] != 0));
                 let words = usize::from(word) + 2 * usize::from(unigram);
-                (TEXT_SETS + highest + 6 * words) * 256
+                (TEXT_SETS + highest + TEXT_ORDER_STATES * words) * 256
             }
             _ => self.sets[g],
         }
     }
 
-    /// The order-0 APM's row for node `c0`: the node, and from format version 13 the first
-    /// weight-set group's context ([`Spec::apm0_sets`]).
+    /// Whether the second group chooses node by node (on text, format version 13 on).
+    #[inline(always)]
+    fn node_orders(&self) -> bool {
+        self.sets[1] == TEXT_SETS * 256
+    }
+
+    /// The order-0 APM's row for a node: its key, or from format version 13 its row in the
+    /// first weight-set group, `row0` ([`Spec::apm0_sets`]).
     #[inline(always)]
     fn apm0_row(&self, row0: usize, key: usize) -> usize {
         if self.spec.apm0_sets > 1 {
@@ -1405,7 +1406,7 @@ mod tests {
         // On text the second group counts the order contexts up to the highest with a
         // counter at the node, and says whether the word and unigram contexts have one:
         // after "lazy ", all five orders and both word contexts have seen the first bit.
-        assert!(lane.node_orders);
+        assert!(lane.node_orders());
         lane.predict_bit(1);
         assert_eq!(lane.set(1, 1), (TEXT_SETS + 5 + 6 * 3) * 256);
         let (orders, [word, unigram]) = (spec.order_columns, spec.word_columns);
@@ -1422,7 +1423,7 @@ mod tests {
         let mut lane = Lane::new(&old, 1 << 12);
         lane.prime(fox);
         lane.predict(None, &mut out);
-        assert!(lane.path == 0 && !lane.node_orders);
+        assert!(lane.path == 0 && !lane.node_orders());
     }
 
     /// Bits a fresh lane of `spec` spends on `data`, coded bit by bit.
