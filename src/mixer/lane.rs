@@ -60,10 +60,13 @@ pub(super) const APM_COPY_ROWS: usize = 1 << 16;
 pub(super) const MATCH_STATES: usize = 4;
 
 /// Format version 13 on: the first mixer's match states are node by node
-/// ([`Lane::set`]): off the path of the byte the copy expects (or no copy), then on it by
-/// the copy's length as in [`MATCH_STATES`] and the bit it expects there
-/// (`docs/tuning.md`, "Weight sets chosen node by node").
-pub(super) const PATH_STATES: usize = 7;
+/// ([`Lane::set`]): no copy; on the path of the byte the copy expects by the copy's length
+/// as in [`MATCH_STATES`] and the bit it expects there; off that path, once the byte has
+/// parted from it (`docs/tuning.md`, "Weight sets chosen node by node").
+pub(super) const PATH_STATES: usize = 8;
+
+/// The state of [`PATH_STATES`] off the expected byte's path.
+const OFF_PATH: usize = PATH_STATES - 1;
 
 /// From version 6 the APMs learn at rate 1/64 over a block's first 128 KiB, then 1/128
 /// (before, 1/128 throughout): a young block's calibration has little to go on, an old
@@ -907,8 +910,11 @@ impl Lane {
             let expected = (self.long.as_ref().and_then(CopyExpert::expected))
                 .or_else(|| self.short.as_ref().and_then(CopyExpert::expected));
             self.path = expected.map_or(0, |e| 256 | usize::from(e));
-            self.path_sets =
-                [class(last), (match_state + 3) * CLASSES + class(last)].map(|s| s * 256);
+            self.path_sets = [
+                OFF_PATH * CLASSES + class(last),
+                (match_state + 3) * CLASSES + class(last),
+            ]
+            .map(|s| s * 256);
         }
         if self.bitmap_active {
             // The last two bytes' top bits are pixels the templates see better; the nodes'
@@ -1389,12 +1395,12 @@ mod tests {
         let mut out = [0; 256];
         lane.predict(None, &mut out);
         // The copy expects `d` (0x64, 0b0110_0100): its nodes take the set of their
-        // expected bit, the nodes off its path the set of no copy at all.
+        // expected bit, the nodes off its path a set of their own.
         assert_eq!(lane.path, 256 | usize::from(b'd'));
         let d = usize::from(b'd');
         let (zero, one, off) = (lane.sets[0], lane.path_sets[1], lane.path_sets[0]);
         assert!(zero != one && one != off && off != zero);
-        assert_eq!(off, class(b' ') * 256);
+        assert_eq!(off, (OFF_PATH * CLASSES + class(b' ')) * 256);
         for j in 0..8 {
             let on = (1 << j) | d >> (8 - j);
             let expected = if (d >> (7 - j)) & 1 != 0 { one } else { zero };
