@@ -45,6 +45,8 @@ pub(crate) struct X86 {
     pub(crate) modrm: u8,
     /// The opcodes of the last four instructions (as `op`), the latest first.
     pub(crate) prev: [u16; 4],
+    /// The last instruction's ModRM byte (0 where it had none).
+    prev_modrm: u8,
     /// Bytes of the current instruction so far, prefixes included (saturating).
     pub(crate) len: u8,
     /// The current instruction's displacement and immediate bytes so far, the latest in
@@ -259,14 +261,16 @@ impl X86 {
         let prev = [self.op, self.prev[0], self.prev[1], self.prev[2]];
         *self = X86 {
             prev,
+            prev_modrm: self.modrm,
             completed,
             ..X86::default()
         };
     }
 
     /// The context of the next byte: the field it is in and what decides it — the last
-    /// two opcodes before an instruction, the opcode (and prefixes) before its ModRM, the
-    /// opcode and ModRM in its operands.
+    /// two opcodes before an instruction, the opcode (and prefixes) with the last
+    /// instruction's opcode and ModRM before its ModRM (registers and addressing run on
+    /// from one instruction to the next), the opcode and ModRM in its operands.
     pub(crate) fn context(&self) -> u64 {
         let op = self.op_prefixes();
         let at = self.at();
@@ -274,7 +278,9 @@ impl X86 {
             Field::Start | Field::Escape | Field::Vex => {
                 at | op << 8 | u64::from(self.prev[0]) << 28 | u64::from(self.prev[1]) << 44
             }
-            Field::ModRm => at | op << 8 | u64::from(self.prev[0]) << 28,
+            Field::ModRm => {
+                at | op << 8 | u64::from(self.prev[0]) << 28 | u64::from(self.prev_modrm) << 44
+            }
             Field::Sib | Field::Disp | Field::Imm => at | op << 8 | u64::from(self.modrm) << 28,
         }
     }
@@ -395,6 +401,18 @@ mod tests {
         }
         assert_eq!(x.field, Field::Start);
         assert_eq!(x.prev[0], KNOWN | 0x8B);
+        // The next ModRM's context knows the last one: `mov eax, [rip+..]` then `mov`
+        // with a ModRM differs from `mov ecx, [rbp-4]` then the same.
+        let after = |first: &[u8]| {
+            let mut x = X86::default();
+            for &b in first.iter().chain(&[0x8B]) {
+                x.update(b);
+            }
+            assert_eq!(x.field, Field::ModRm);
+            x.context()
+        };
+        assert_ne!(after(&[0x8B, 0x05, 1, 2, 3, 4]), after(&[0x8B, 0x4D, 0xFC]));
+        assert_eq!(after(&[0x8B, 0x4D, 0xFC]), after(&[0x8B, 0x4D, 0x08]));
     }
 
     /// Bytes with a near `CALL` every `every` bytes (none for 0), the rest noise without
