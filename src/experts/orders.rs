@@ -48,7 +48,8 @@ pub(crate) enum Kind {
     /// byte, with the last [`INDENT_ORDER`] bytes: the second sparse slot on text.
     Indent,
     /// Machine code (blocks through the x86 filter): where the next byte sits in its
-    /// instruction and what decides it ([`X86::context`]); variant 1 adds the last byte.
+    /// instruction and what decides it ([`X86::context`]); variant 1 adds the last byte
+    /// and the next byte's offset in the block modulo [`CODE_ALIGN`].
     /// From format version 13, with the field: variant 2 the opcodes of the last four
     /// instructions, variant 3 the instruction's bytes so far, variant 4 in an operand
     /// the operand bytes of the last instruction alike ([`X86::key`]; elsewhere as 3,
@@ -332,7 +333,16 @@ pub(crate) struct Orders {
     /// In machine code, the operand bytes of the last instruction of each hashed
     /// [`X86::key`] (format version 13 on; empty elsewhere).
     operands: Vec<u64>,
+    /// Where the block's bytes start in the history (after the primer's): offsets in
+    /// machine code count from here ([`CODE_ALIGN`]).
+    origin: usize,
 }
+
+/// Compilers align functions and branch targets to 16 bytes, padding with multi-byte
+/// `NOP`s: where the next byte sits within 16 says where padding ends and code starts
+/// (paq8px's exe model keys on the position modulo 8; `docs/tuning.md`, "Alignment in
+/// machine code").
+const CODE_ALIGN: usize = 16;
 
 /// Entries of `Orders::operands`, as log2.
 const OPERAND_BITS: u32 = 12;
@@ -1152,6 +1162,7 @@ impl Orders {
             follow1: vec![0; if structure { 256 } else { 0 }],
             follow2: vec![0; if structure { 1 << 16 } else { 0 }],
             operands: Vec::new(),
+            origin: 0,
         };
         orders.next_contexts(&[]);
         orders
@@ -1264,6 +1275,7 @@ impl Orders {
             follow1,
             follow2,
             operands,
+            origin,
         } = src;
         if self.bits == *bits {
             self.table.0.restore_from(&table.0);
@@ -1311,6 +1323,7 @@ impl Orders {
         self.follow1.clone_from(follow1);
         self.follow2.clone_from(follow2);
         self.operands.clone_from(operands);
+        self.origin = *origin;
     }
 
     /// Forgets the block.
@@ -1350,12 +1363,18 @@ impl Orders {
         self.follow1.fill(0);
         self.follow2.fill(0);
         self.operands = Vec::new();
+        self.origin = 0;
         self.next_contexts(&[]);
     }
 
     /// Makes slot `k` (or none) sit the rest of the block out, leaving its input column to
     /// another expert (the neural expert's input takes the unigram slot's: `mixer`,
     /// `Spec::neural_col`). Set at a block's start, before its first byte.
+    /// Marks the block's first byte, `at` bytes into the history (after the primer).
+    pub(crate) fn start_block(&mut self, at: usize) {
+        self.origin = at;
+    }
+
     pub(crate) fn set_displaced(&mut self, k: Option<usize>) {
         self.displaced = k;
         if let Some(k) = k {
@@ -1671,7 +1690,12 @@ impl Orders {
                         mix(tag, mix(mix(x.at(), x.key()) ^ so_far, alike))
                     }
                     _ => {
-                        let last = if variant == 1 { self.history & 0xFF } else { 0 };
+                        let last = if variant == 1 {
+                            let offset = history_bytes.len().wrapping_sub(self.origin);
+                            self.history & 0xFF | ((offset % CODE_ALIGN) as u64) << 8
+                        } else {
+                            0
+                        };
                         mix(tag, mix(x.context(), last))
                     }
                 }
@@ -2468,6 +2492,20 @@ pub(crate) mod tests {
     fn one_slot(kind: Kind, bytes: &[u8]) -> ((Kind, bool), u64) {
         let orders = learned(&[kind], bytes);
         (orders.in_force(0), orders.context_hash(0, bytes))
+    }
+
+    #[test]
+    fn in_machine_code_the_unigram_slot_keys_on_the_offset_within_16() {
+        let mut orders = Orders::new(&[Kind::Unigram], 16, Surprise::SPLIT, true, true, true);
+        orders.set_code();
+        let key = |o: &Orders, len: usize| o.context_key(0, Kind::Code(1), &vec![0x90; len]);
+        let at_5 = key(&orders, 5);
+        assert_eq!(key(&orders, 21), at_5);
+        assert_ne!(key(&orders, 6), at_5);
+        // Offsets count from the block's first byte, after the primer's.
+        orders.start_block(3);
+        assert_eq!(key(&orders, 8), at_5);
+        assert_ne!(key(&orders, 5), at_5);
     }
 
     #[test]

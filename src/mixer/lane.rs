@@ -795,6 +795,9 @@ impl Lane {
     /// Marks the block's first byte: the boost and the APMs' fast phase count from here.
     pub(super) fn start_block(&mut self) {
         self.start = self.bytes.len();
+        if let Some(o) = &mut self.orders {
+            o.start_block(self.start);
+        }
         let rate = if self.spec.apm_fast_bytes > 0 { 6 } else { 7 };
         for a in self.apms() {
             a.rate = rate;
