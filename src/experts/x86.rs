@@ -270,18 +270,33 @@ impl X86 {
     /// The context of the next byte: the field it is in and what decides it — the last
     /// two opcodes before an instruction, the opcode (and prefixes) with the last
     /// instruction's opcode and ModRM before its ModRM (registers and addressing run on
-    /// from one instruction to the next), the opcode and ModRM in its operands.
+    /// from one instruction to the next), the opcode and ModRM in its operands, a branch's
+    /// kind of target in its target.
     pub(crate) fn context(&self) -> u64 {
         let op = self.op_prefixes();
         let at = self.at();
-        match self.field {
-            Field::Start | Field::Escape | Field::Vex => {
+        match (self.field, self.target()) {
+            (Field::Start | Field::Escape | Field::Vex, _) => {
                 at | op << 8 | u64::from(self.prev[0]) << 28 | u64::from(self.prev[1]) << 44
             }
-            Field::ModRm => {
+            (Field::ModRm, _) => {
                 at | op << 8 | u64::from(self.prev[0]) << 28 | u64::from(self.prev_modrm) << 44
             }
-            Field::Sib | Field::Disp | Field::Imm => at | op << 8 | u64::from(self.modrm) << 28,
+            (Field::Imm, Some(kind)) => at | kind << 8,
+            (Field::Sib | Field::Disp | Field::Imm, _) => {
+                at | op << 8 | u64::from(self.modrm) << 28
+            }
+        }
+    }
+
+    /// For a branch with a 32-bit target (`CALL`, `JMP`, `Jcc`), which kind of target its
+    /// operand is: a function's entry (1) or a place in one (2). Through the filter the
+    /// operand is the target itself, alike whichever branch leads there.
+    fn target(&self) -> Option<u64> {
+        match self.op & !KNOWN {
+            0xE8 => Some(1),
+            0xE9 | 0x180..=0x18F => Some(2),
+            _ => None,
         }
     }
 
@@ -296,9 +311,13 @@ impl X86 {
     }
 
     /// What the operands of instructions alike follow: the opcode, the prefixes and the
-    /// ModRM's addressing (mod and r/m; the register field left out).
+    /// ModRM's addressing (mod and r/m; the register field left out); for a branch, the
+    /// kind of its target ([`X86::target`]).
     pub(crate) fn key(&self) -> u64 {
-        self.op_prefixes() | u64::from(self.modrm & 0xC7) << 20
+        match self.target() {
+            Some(kind) => kind | 1 << 40,
+            None => self.op_prefixes() | u64::from(self.modrm & 0xC7) << 20,
+        }
     }
 
     /// In a displacement or immediate.
@@ -381,6 +400,26 @@ mod tests {
             lengths(&code),
             [1, 3, 4, 3, 7, 3, 4, 7, 5, 6, 6, 10, 3, 2, 6, 3, 5, 1]
         );
+    }
+
+    #[test]
+    fn branch_targets_share_a_context_by_kind() {
+        // The context of a branch's first target byte: `JE`, `JNE` and `JMP` alike, `CALL`
+        // apart.
+        let first_target_byte = |code: &[u8]| {
+            let mut x = X86::default();
+            for &b in code {
+                x.update(b);
+            }
+            assert_eq!((x.field, x.index), (Field::Imm, 0));
+            (x.context(), x.key())
+        };
+        let je = first_target_byte(&[0x0F, 0x84]);
+        assert_eq!(first_target_byte(&[0x0F, 0x85]), je);
+        assert_eq!(first_target_byte(&[0xE9]), je);
+        assert_ne!(first_target_byte(&[0xE8]), je);
+        // Other immediates keep their opcode.
+        assert_ne!(first_target_byte(&[0x68]), first_target_byte(&[0x05]));
     }
 
     #[test]
