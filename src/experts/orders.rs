@@ -1367,14 +1367,14 @@ impl Orders {
         self.next_contexts(&[]);
     }
 
-    /// Makes slot `k` (or none) sit the rest of the block out, leaving its input column to
-    /// another expert (the neural expert's input takes the unigram slot's: `mixer`,
-    /// `Spec::neural_col`). Set at a block's start, before its first byte.
     /// Marks the block's first byte, `at` bytes into the history (after the primer).
     pub(crate) fn start_block(&mut self, at: usize) {
         self.origin = at;
     }
 
+    /// Makes slot `k` (or none) sit the rest of the block out, leaving its input column to
+    /// another expert (the neural expert's input takes the unigram slot's: `mixer`,
+    /// `Spec::neural_col`). Set at a block's start, before its first byte.
     pub(crate) fn set_displaced(&mut self, k: Option<usize>) {
         self.displaced = k;
         if let Some(k) = k {

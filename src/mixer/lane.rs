@@ -792,7 +792,8 @@ impl Lane {
         }
     }
 
-    /// Marks the block's first byte: the boost and the APMs' fast phase count from here.
+    /// Marks the block's first byte: the boost, the APMs' fast phase and the offsets the
+    /// machine-code contexts key on count from here.
     pub(super) fn start_block(&mut self) {
         self.start = self.bytes.len();
         if let Some(o) = &mut self.orders {
