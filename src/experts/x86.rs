@@ -45,8 +45,9 @@ pub(crate) struct X86 {
     pub(crate) modrm: u8,
     /// The opcodes of the last four instructions (as `op`), the latest first.
     pub(crate) prev: [u16; 4],
-    /// The last instruction's ModRM byte (0 where it had none).
+    /// The last instruction's ModRM byte (0 where it had none) and length (saturating).
     prev_modrm: u8,
+    prev_len: u8,
     /// Bytes of the current instruction so far, prefixes included (saturating).
     pub(crate) len: u8,
     /// The current instruction's displacement and immediate bytes so far, the latest in
@@ -262,22 +263,28 @@ impl X86 {
         *self = X86 {
             prev,
             prev_modrm: self.modrm,
+            prev_len: self.len,
             completed,
             ..X86::default()
         };
     }
 
     /// The context of the next byte: the field it is in and what decides it — the last
-    /// two opcodes before an instruction, the opcode (and prefixes) with the last
-    /// instruction's opcode and ModRM before its ModRM (registers and addressing run on
-    /// from one instruction to the next), the opcode and ModRM in its operands, a branch's
-    /// kind of target in its target.
+    /// two opcodes, the last instruction's length (to 15) and its ModRM's mod bits before
+    /// an instruction, the opcode (and prefixes) with the last instruction's opcode and
+    /// ModRM before its ModRM (registers and addressing run on from one instruction to the
+    /// next), the opcode and ModRM in its operands, a branch's kind of target in its
+    /// target.
     pub(crate) fn context(&self) -> u64 {
         let op = self.op_prefixes();
         let at = self.at();
         match (self.field, self.target()) {
             (Field::Start | Field::Escape | Field::Vex, _) => {
-                at | op << 8 | u64::from(self.prev[0]) << 28 | u64::from(self.prev[1]) << 44
+                let last = u64::from(self.prev_len.min(15)) | u64::from(self.prev_modrm >> 6) << 4;
+                at | op << 8
+                    | u64::from(self.prev[0]) << 28
+                    | u64::from(self.prev[1]) << 44
+                    | last << 56
             }
             (Field::ModRm, _) => {
                 at | op << 8 | u64::from(self.prev[0]) << 28 | u64::from(self.prev_modrm) << 44
@@ -289,13 +296,15 @@ impl X86 {
         }
     }
 
-    /// For a branch with a 32-bit target (`CALL`, `JMP`, `Jcc`), which kind of target its
-    /// operand is: a function's entry (1) or a place in one (2). Through the filter the
-    /// operand is the target itself, alike whichever branch leads there.
+    /// For a branch, which kind of target its operand is: a function's entry (1, `CALL
+    /// rel32`), a place in one (2, `JMP rel32`, `Jcc rel32`; through the filter the operand
+    /// is the target itself, alike whichever branch leads there), or a place nearby (3, the
+    /// 8-bit displacement of a short `JMP` or `Jcc`).
     fn target(&self) -> Option<u64> {
         match self.op & !KNOWN {
             0xE8 => Some(1),
             0xE9 | 0x180..=0x18F => Some(2),
+            0x70..=0x7F | 0xEB => Some(3),
             _ => None,
         }
     }
@@ -418,6 +427,10 @@ mod tests {
         assert_eq!(first_target_byte(&[0x0F, 0x85]), je);
         assert_eq!(first_target_byte(&[0xE9]), je);
         assert_ne!(first_target_byte(&[0xE8]), je);
+        // Short branches' displacements share one kind of their own.
+        let short = first_target_byte(&[0x74]);
+        assert_eq!(first_target_byte(&[0xEB]), short);
+        assert_ne!(short, je);
         // Other immediates keep their opcode.
         assert_ne!(first_target_byte(&[0x68]), first_target_byte(&[0x05]));
     }
@@ -452,6 +465,17 @@ mod tests {
         };
         assert_ne!(after(&[0x8B, 0x05, 1, 2, 3, 4]), after(&[0x8B, 0x4D, 0xFC]));
         assert_eq!(after(&[0x8B, 0x4D, 0xFC]), after(&[0x8B, 0x4D, 0x08]));
+        // An instruction's start knows the last one's length and addressing mode: `mov
+        // eax, ecx` and `mov eax, [rbp-4]` lead to different contexts.
+        let start_after = |first: &[u8]| {
+            let mut x = X86::default();
+            for &b in first {
+                x.update(b);
+            }
+            assert_eq!(x.field, Field::Start);
+            x.context()
+        };
+        assert_ne!(start_after(&[0x8B, 0xC1]), start_after(&[0x8B, 0x45, 0xFC]));
     }
 
     /// Bytes with a near `CALL` every `every` bytes (none for 0), the rest noise without
