@@ -48,8 +48,9 @@ pub(crate) enum Kind {
     /// byte, with the last [`INDENT_ORDER`] bytes: the second sparse slot on text.
     Indent,
     /// Machine code (blocks through the x86 filter): where the next byte sits in its
-    /// instruction and what decides it ([`X86::context`]); variant 1 adds the last byte
-    /// and the next byte's offset in the block modulo [`CODE_ALIGN`].
+    /// instruction and what decides it ([`X86::context`]), in a jump target's second byte
+    /// with the next byte's offset in the block (its bits 8-15); variant 1 adds the last
+    /// byte and the offset modulo [`CODE_ALIGN`].
     /// From format version 13, with the field: variant 2 the opcodes of the last four
     /// instructions, variant 3 the instruction's bytes so far, variant 4 in an operand
     /// the operand bytes of the last instruction alike ([`X86::key`]; elsewhere as 3,
@@ -1690,9 +1691,12 @@ impl Orders {
                         mix(tag, mix(mix(x.at(), x.key()) ^ so_far, alike))
                     }
                     _ => {
+                        let offset = history_bytes.len().wrapping_sub(self.origin);
                         let last = if variant == 1 {
-                            let offset = history_bytes.len().wrapping_sub(self.origin);
                             self.history & 0xFF | ((offset % CODE_ALIGN) as u64) << 8
+                        } else if x.in_near_target() {
+                            // The filter made the target an offset in the block.
+                            1 << 8 | (offset >> 8) as u64 & 0xFF
                         } else {
                             0
                         };

@@ -329,6 +329,12 @@ impl X86 {
         }
     }
 
+    /// At the second byte of a `JMP` or `Jcc rel32` target (through the filter the target's
+    /// bits 8-15): a near jump's target shares them with the jump's own place.
+    pub(crate) fn in_near_target(&self) -> bool {
+        self.field == Field::Imm && self.index == 1 && self.target() == Some(2)
+    }
+
     /// In a displacement or immediate.
     pub(crate) fn in_operand(&self) -> bool {
         matches!(self.field, Field::Disp | Field::Imm)
@@ -427,6 +433,16 @@ mod tests {
         assert_eq!(first_target_byte(&[0x0F, 0x85]), je);
         assert_eq!(first_target_byte(&[0xE9]), je);
         assert_ne!(first_target_byte(&[0xE8]), je);
+        // A jump target's second byte is where a near target shares the jump's place.
+        let near = |code: &[u8]| {
+            let mut x = X86::default();
+            for &b in code {
+                x.update(b);
+            }
+            x.in_near_target()
+        };
+        assert!(near(&[0x0F, 0x84, 0x00]) && near(&[0xE9, 0x00]));
+        assert!(!near(&[0xE9]) && !near(&[0xE9, 0x00, 0x00]) && !near(&[0xE8, 0x00]));
         // Short branches' displacements share one kind of their own.
         let short = first_target_byte(&[0x74]);
         assert_eq!(first_target_byte(&[0xEB]), short);
