@@ -161,7 +161,7 @@ impl CopyExpert {
         self.expected = (self.len > 0).then(|| bytes[self.ptr]);
         let Some(e) = self.expected else { return };
         let strength = (self.len.min(32) as i32) * 32;
-        let (context, signed) = (self.context(), self.signed);
+        let context = self.context();
         write_path(
             inputs,
             first,
@@ -169,7 +169,7 @@ impl CopyExpert {
             &self.confidence,
             context,
             strength,
-            signed,
+            self.signed,
         );
     }
 

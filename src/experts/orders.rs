@@ -2499,7 +2499,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn in_machine_code_the_unigram_slot_keys_on_the_offset_within_16() {
+    fn in_machine_code_the_instruction_contexts_key_on_the_offset_in_the_block() {
         let mut orders = Orders::new(&[Kind::Unigram], 16, Surprise::SPLIT, true, true, true);
         orders.set_code();
         let key = |o: &Orders, len: usize| o.context_key(0, Kind::Code(1), &vec![0x90; len]);
@@ -2510,6 +2510,16 @@ pub(crate) mod tests {
         orders.start_block(3);
         assert_eq!(key(&orders, 8), at_5);
         assert_ne!(key(&orders, 5), at_5);
+        // At a jump target's second byte the column slot keys on bits 8-15 of the offset.
+        let mut jump = X86::default();
+        for b in [0xE9, 0x00] {
+            jump.update(b);
+        }
+        orders.code = Some(jump);
+        let key = |o: &Orders, len: usize| o.context_key(0, Kind::Code(0), &vec![0x90; len]);
+        let near = key(&orders, 3 + 0x1234);
+        assert_eq!(key(&orders, 3 + 0x1299), near);
+        assert_ne!(key(&orders, 3 + 0x1334), near);
     }
 
     #[test]

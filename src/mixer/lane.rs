@@ -1166,10 +1166,10 @@ impl Lane {
 
     /// Group `g`'s weight set for node `c0`, times 256 (the node is added to it). From
     /// format version 13 two groups choose node by node: the first by where the node sits
-    /// on the byte the copy expects (off its path, as where there is no copy; on it, by the
-    /// bit it expects), the second on text by the highest order context found at the node
-    /// and whether the word and unigram contexts were
-    /// (`docs/tuning.md`, "Weight sets chosen node by node").
+    /// on the byte the copy expects (on its path by the bit it expects, off it in a set of
+    /// its own), the second on text by the highest order context found at the node and
+    /// whether the word and unigram contexts were (`docs/tuning.md`, "Weight sets chosen
+    /// node by node").
     #[inline(always)]
     fn set(&self, g: usize, c0: usize) -> usize {
         match g {
