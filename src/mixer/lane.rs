@@ -1098,8 +1098,12 @@ impl Lane {
         let (p_mix, a0, a2, a3) = self.gate(c0);
         // The gate's output (12-bit, so times 16) and the APMs' (16-bit).
         let [w, w0, w2, w3] = self.spec.output_weights;
-        ((p_mix * 16 * w + a0 * w0 + a2 * w2 + a3 * w3 + 8) >> 4).clamp(P_MIN, (1 << 16) - P_MIN)
-            as u32
+        let p = ((p_mix * 16 * w + a0 * w0 + a2 * w2 + a3 * w3 + 8) >> 4)
+            .clamp(P_MIN, (1 << 16) - P_MIN);
+        match &mut self.bitmap {
+            Some(b) if self.bitmap_active => b.blend(c0, p).clamp(P_MIN, (1 << 16) - P_MIN) as u32,
+            _ => p as u32,
+        }
     }
 
     /// Evaluates node `c0`, remembering what training needs; returns its 12-bit P(1).
