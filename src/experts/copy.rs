@@ -51,6 +51,9 @@ pub(crate) struct CopyExpert {
     /// Format version 13 on: the confidence input is signed by the expected bit
     /// ([`write_path`]).
     signed: bool,
+    /// Format version 13 on: in binary data a match goes on past a missed byte
+    /// ([`CopyExpert::update`]).
+    recovers: bool,
 }
 
 impl CopyExpert {
@@ -66,9 +69,10 @@ impl CopyExpert {
     }
 
     /// A copy expert keyed on the last `min_len` bytes, with `2^bits` table entries, its
-    /// confidence counting up to `limit` hits and misses per context and its input signed
-    /// by the expected bit where `signed` ([`write_path`]).
-    pub(crate) fn new(min_len: usize, bits: u32, limit: u32, signed: bool) -> Self {
+    /// confidence counting up to `limit` hits and misses per context, its input signed
+    /// by the expected bit where `signed` ([`write_path`]), and its matches going on past
+    /// a missed byte in binary data where `recovers`.
+    pub(crate) fn new(min_len: usize, bits: u32, limit: u32, signed: bool, recovers: bool) -> Self {
         CopyExpert {
             min_len,
             table: Tracked::new(vec![0; 1 << bits]),
@@ -80,6 +84,7 @@ impl CopyExpert {
             record: 0,
             expected: None,
             signed,
+            recovers,
         }
     }
 
@@ -106,6 +111,7 @@ impl CopyExpert {
             record,
             expected,
             signed,
+            recovers,
         } = src;
         assert_eq!(self.bits, *bits, "restored from a table of another size");
         self.table.restore_from(table);
@@ -117,6 +123,7 @@ impl CopyExpert {
         self.record = *record;
         self.expected = *expected;
         self.signed = *signed;
+        self.recovers = *recovers;
     }
 
     /// Forgets the block.
@@ -201,8 +208,15 @@ impl CopyExpert {
     }
 
     /// Learns how the prediction fared, then extends or looks up the match. `bytes` already
-    /// ends with `byte`.
-    pub(crate) fn update(&mut self, bytes: &[u8], byte: u8) {
+    /// ends with `byte`; `binary`, whether the recent bytes are binary data.
+    ///
+    /// In binary data a field or an address often differs where the rest repeats (paq8px's
+    /// match model recovers the same way): where it `recovers`, a match whose byte missed
+    /// goes on one byte further, as if the byte had been replaced, with a length of 1 (a
+    /// confidence of its own) until a lookup finds a match or three predictions in a row
+    /// have missed. In text an edit is as often an insertion, and going on cost more than
+    /// it brought (`docs/tuning.md`, "Matches that go on past a miss").
+    pub(crate) fn update(&mut self, bytes: &[u8], byte: u8, binary: bool) {
         if let Some(e) = self.expected {
             let base = self.context();
             train_path(&mut self.confidence, base, e, byte);
@@ -212,12 +226,15 @@ impl CopyExpert {
         if self.len > 0 && bytes[self.ptr] == byte {
             self.len = (self.len + 1).min(MAX_LEN);
             self.ptr += 1;
+        } else if self.recovers && binary && self.len > 0 && self.record & 7 != 7 {
+            self.len = 1;
+            self.ptr += 1;
         } else {
             self.len = 0;
         }
         if pos >= self.min_len {
             let h = hash(&bytes[pos - self.min_len..], self.bits);
-            if self.len == 0 {
+            if self.len <= 1 {
                 let candidate = self.table[h] as usize;
                 if candidate > 0 {
                     let mut len = 0usize;
@@ -328,18 +345,49 @@ mod tests {
         }
     }
 
+    /// In binary data a match goes on past a replaced byte; in text it ends there.
+    #[test]
+    fn a_match_goes_on_past_a_replaced_byte_in_binary_data() {
+        let record: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37) ^ 0x5A).collect();
+        let mut data = record.clone();
+        let mut edited = record.clone();
+        edited[20] ^= 0xFF;
+        data.extend_from_slice(&edited);
+        let run = |binary: bool, recovers: bool| {
+            let mut copy = CopyExpert::new(12, 12, 63, true, recovers);
+            let mut inputs = Box::new([[0i32; 2]; 256]);
+            let mut after = Vec::new();
+            for pos in 0..data.len() {
+                copy.predict(&data[..pos], &mut inputs, 0);
+                if pos > 60 {
+                    after.push(copy.expected());
+                }
+                copy.update(&data[..=pos], data[pos], binary);
+            }
+            after
+        };
+        // The byte after the replaced one (position 61) is expected from the source at
+        // position 21 only where the match went on.
+        let went_on = run(true, true);
+        assert_eq!(went_on[0], Some(record[21]));
+        assert!(went_on.iter().all(|&e| e.is_some()));
+        for (binary, recovers) in [(false, true), (true, false)] {
+            assert_eq!(run(binary, recovers)[0], None, "{binary} {recovers}");
+        }
+    }
+
     /// Growing files the bytes where a table of the larger size would have them.
     #[test]
     fn a_grown_table_is_the_table_the_bytes_file() {
         let text = b"the cat sat on the mat; the cat sat on the hat. ".repeat(300);
         for min_len in [4, 12] {
             let (mut small, mut large) = (
-                CopyExpert::new(min_len, 10, 63, true),
-                CopyExpert::new(min_len, 14, 63, true),
+                CopyExpert::new(min_len, 10, 63, true, true),
+                CopyExpert::new(min_len, 14, 63, true, true),
             );
             for pos in 1..=text.len() {
-                small.update(&text[..pos], text[pos - 1]);
-                large.update(&text[..pos], text[pos - 1]);
+                small.update(&text[..pos], text[pos - 1], false);
+                large.update(&text[..pos], text[pos - 1], false);
             }
             small.grow(14, &text);
             assert!(small.table.as_slice() == large.table.as_slice() && small.bits == 14);

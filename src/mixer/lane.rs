@@ -250,6 +250,9 @@ pub(super) struct Spec {
     /// Format version 13 on: the copy experts' confidence input is signed by the expected
     /// bit (`copy::write_path`).
     pub(super) copy_signed: bool,
+    /// Whether the copy experts' matches go on past a missed byte in binary data (format
+    /// version 13 on; `CopyExpert::update`).
+    pub(super) copy_recovers: bool,
     /// Format version 13 on: primed lanes start from one state primed in the smallest
     /// tables, grown to the block's ([`Lane::grown`]).
     pub(super) grows: bool,
@@ -404,6 +407,7 @@ impl Spec {
             records: version >= 5,
             structure: v13,
             copy_signed: v13,
+            copy_recovers: v13,
             grows: version >= GROWN_VERSION,
             nibbles: version >= 6,
             groups,
@@ -541,12 +545,24 @@ impl Lane {
                     spec.grows,
                 )
             }),
-            long: spec
-                .long
-                .then(|| CopyExpert::new(12, copy_bits, spec.confidence_limit, spec.copy_signed)),
+            long: spec.long.then(|| {
+                CopyExpert::new(
+                    12,
+                    copy_bits,
+                    spec.confidence_limit,
+                    spec.copy_signed,
+                    spec.copy_recovers,
+                )
+            }),
             short: spec.short.then(|| {
                 let limit = spec.confidence_limit;
-                CopyExpert::new(spec.short_len, copy_bits, limit, spec.copy_signed)
+                CopyExpert::new(
+                    spec.short_len,
+                    copy_bits,
+                    limit,
+                    spec.copy_signed,
+                    spec.copy_recovers,
+                )
             }),
             retrieval: spec
                 .retrieval
@@ -1279,8 +1295,9 @@ impl Lane {
         if let Some(o) = &mut self.orders {
             o.update(&self.bytes, byte);
         }
+        let binary = self.orders.as_ref().is_some_and(Orders::binary);
         for c in [&mut self.long, &mut self.short].into_iter().flatten() {
-            c.update(&self.bytes, byte);
+            c.update(&self.bytes, byte, binary);
         }
         if let Some(r) = &mut self.retrieval {
             r.update(&self.bytes, byte);
