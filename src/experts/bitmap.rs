@@ -86,7 +86,8 @@ const AWAKE: usize = 8;
 const ONE: i32 = 1 << 16;
 const W_MAX: i32 = 16 * ONE - 1;
 
-/// What a node computed, kept for training after the byte.
+/// What a node computed, kept for its training (at the next node, or for the byte's last
+/// node after the byte).
 #[derive(Clone, Copy, Default)]
 struct Node {
     cells: [u32; TEMPLATES],
@@ -252,8 +253,8 @@ impl RowFinder {
         if b == 0 || b == 0xFF {
             return;
         }
-        let r = (p - self.last[usize::from(b)]) as usize;
-        self.last[usize::from(b)] = p;
+        let last = std::mem::replace(&mut self.last[usize::from(b)], p);
+        let r = p.saturating_sub(last) as usize;
         if !(MIN_ROW..=FINDER_MAX).contains(&r) {
             return;
         }
