@@ -1117,6 +1117,7 @@ impl Lane {
         let p = ((p_mix * 16 * w + a0 * w0 + a2 * w2 + a3 * w3 + 8) >> 4)
             .clamp(P_MIN, (1 << 16) - P_MIN);
         match &mut self.bitmap {
+            // A bitmap's pixel: the specialist's own mixer has its say beside the gate.
             Some(b) if self.bitmap_active => b.blend(c0, p).clamp(P_MIN, (1 << 16) - P_MIN) as u32,
             _ => p as u32,
         }
