@@ -231,7 +231,14 @@ fn resume_at_a_checkpoint_block() {
 /// runs the same code and the test still passes.
 #[test]
 fn mixing_streams_are_identical_without_avx2() {
-    let data = [text(30_000, 5), Rng(3).bytes(3_000), text(20_000, 8)].concat();
+    // A bilevel page in a block of its own, so the bitmap specialist's mixer runs too.
+    let data = [
+        text(30_000, 5),
+        Rng(3).bytes(3_000),
+        text(32_536, 8),
+        bilevel_page(400),
+    ]
+    .concat();
     let profiles = [Profile::Fast, Profile::Default];
     if let Some(dir) = std::env::var_os("NC_NO_AVX2_CHILD") {
         // Child: write each profile's stream, and decode the parent's.
@@ -273,6 +280,20 @@ fn mixing_streams_are_identical_without_avx2() {
             );
         }
     }
+}
+
+/// A bilevel page 256 pixels wide, `rows` high: rings and diagonal bands, black on white.
+fn bilevel_page(rows: usize) -> Vec<u8> {
+    let mut page = vec![0u8; 32 * rows];
+    for (y, row) in page.chunks_mut(32).enumerate() {
+        for x in 0..256 {
+            let (dx, dy) = (x as i64 % 96 - 48, y as i64 % 80 - 40);
+            let ring = (300..700).contains(&(dx * dx + dy * dy));
+            let band = (x + y) % 53 < 3;
+            row[x / 8] |= u8::from(ring || band) << (7 - x % 8);
+        }
+    }
+    page
 }
 
 /// Synthetic x86 code: filler instructions and `CALL rel32`s to a few functions, whose
