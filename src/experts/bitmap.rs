@@ -75,7 +75,7 @@ const LIMIT: u32 = 127;
 /// The JBIG template's mean error (12-bit) below which the rows are taken for a bitmap's:
 /// records of other data (tables, code) that the templates predict poorly leave the gate
 /// as it was.
-const ERROR_ON: u32 = 512;
+const ERROR_ON: u32 = 640;
 
 /// The blend's weight of the mixer below which the mixer rests (`Bitmap::resting`),
 /// and how often it wakes then, in bytes.
