@@ -310,6 +310,10 @@ impl Bitmap {
         // Each template's stretch at weight 0.15 to start, the bias at 0.
         let mut set = [ONE * 15 / 100; MIX_INPUTS];
         set[TEMPLATES] = 0;
+        // The mixer's last input, the bias, is constant (the templates' are written per
+        // node).
+        let mut bias = [0; MIX_INPUTS];
+        bias[TEMPLATES] = 256;
         Bitmap {
             maps: StateMap::new(total, LIMIT),
             offsets,
@@ -319,7 +323,10 @@ impl Bitmap {
             above: [0; ROWS],
             left: 0,
             on: false,
-            nodes: [Node::default(); 8],
+            nodes: [Node {
+                inputs: bias,
+                ..Node::default()
+            }; 8],
             judges: [Judge::new(offsets[0]), Judge::new(second)],
             using: 0,
             resting: false,
@@ -356,7 +363,8 @@ impl Bitmap {
         // whether they would be worth their time again.
         self.resting = self.blend[1] < REST && !p.is_multiple_of(AWAKE);
         let r = judge.row.unwrap_or(0);
-        for (k, a) in self.above.iter_mut().enumerate() {
+        self.above[..2].copy_from_slice(&judge.above);
+        for (k, a) in self.above.iter_mut().enumerate().skip(2) {
             *a = p.checked_sub((k + 1) * r).map_or(0, |at| row_at(bytes, at));
         }
         self.left = u32::from(bytes[p - 2]) << 8 | u32::from(bytes[p - 1]);
@@ -395,10 +403,10 @@ impl Bitmap {
             // Only the templates that judge whether the rows are a bitmap's learn.
             return None;
         }
+        let key = ((r0 & 3) | (r1 >> 6 & 31) << 2 | (r2 >> 8 & 1) << 7) as usize;
         if self.resting {
             row[..INPUTS].fill(0);
-            let [r1, r2] = [self.above[0] >> (7 - j), self.above[1] >> (7 - j)];
-            return Some(((r0 & 3) | (r1 >> 6 & 31) << 2 | (r2 >> 8 & 1) << 7) as usize);
+            return Some(key);
         }
         if j > 0 {
             // The pixel before this one is known: its node learns it now.
@@ -469,7 +477,6 @@ impl Bitmap {
         for (x, &cell) in node.inputs.iter_mut().zip(&node.cells) {
             *x = self.maps.st(cell as usize);
         }
-        node.inputs[TEMPLATES] = 256;
         let mut first = 0;
         for (g, s) in [near4, near6, black40].into_iter().enumerate() {
             node.sets[g] = ((first + s as usize) * MIX_INPUTS) as u32;
@@ -493,7 +500,7 @@ impl Bitmap {
             node.dots[2],
             node.inputs[0],
         ]);
-        Some(((r0 & 3) | (r1 >> 6 & 31) << 2 | (r2 >> 8 & 1) << 7) as usize)
+        Some(key)
     }
 
     /// Blends node `c0`'s 16-bit probability from the gate, `p`, with the specialist's
