@@ -1,7 +1,7 @@
 //! The gate's parts: online logistic mixers (weight sets chosen per node and context) and
 //! adaptive probability maps that calibrate their output.
 
-use super::lane::MAX_INPUTS;
+use super::lane::{FRESH, MAX_INPUTS};
 use crate::hint::prefetch;
 use crate::logistic::{squash, STRETCH_MAX};
 use crate::tracked::{Marks, Tracked};
@@ -25,6 +25,10 @@ pub(super) struct Mixer<const N: usize = MAX_INPUTS> {
     /// Inputs that can be non-zero, rounded up to a multiple of 8 (at most `N`): the
     /// products past them are zero, so the dot products and steps stop there.
     width: usize,
+    /// Each set's training steps so far, saturating ([`Mixer::fresh`]).
+    steps: Vec<u16>,
+    /// The extra rate of a fresh set and the steps over which it halves.
+    fresh: (i32, i32),
 }
 
 impl<const N: usize> Clone for Mixer<N> {
@@ -32,8 +36,10 @@ impl<const N: usize> Clone for Mixer<N> {
         // A copy has its own address, hence its own `start`.
         let mut m = Mixer::new(self.sets, self.rate, 0)
             .skipping(self.skip)
+            .fresh(self.fresh)
             .inputs(self.width);
         m.weights[m.start..].copy_from_slice(&self.weights[self.start..]);
+        m.steps.copy_from_slice(&self.steps);
         m.written = self.written.clone();
         m
     }
@@ -59,6 +65,8 @@ impl<const N: usize> Mixer<N> {
             skip: 0,
             written: Marks::new(sets),
             width: N,
+            steps: vec![0; sets],
+            fresh: (0, 1),
         }
     }
 
@@ -74,8 +82,15 @@ impl<const N: usize> Mixer<N> {
         self
     }
 
+    /// Fresh sets learn faster: `extra * knee / (steps + knee)` over the rate.
+    pub(super) fn fresh(mut self, (extra, knee): (i32, i32)) -> Self {
+        self.fresh = (extra, knee.max(1));
+        self
+    }
+
     pub(super) fn reset(&mut self, init: i32) {
         self.weights.fill(init);
+        self.steps.fill(0);
         self.written.mark_all();
     }
 
@@ -96,6 +111,8 @@ impl<const N: usize> Mixer<N> {
             skip,
             written: _,
             width,
+            steps: _,
+            fresh,
         } = src;
         assert_eq!(self.width, *width, "restored from a mixer of another width");
         assert_eq!(self.sets, *sets, "restored from a mixer of another size");
@@ -103,10 +120,12 @@ impl<const N: usize> Mixer<N> {
         written.drain(|set, count| {
             let (to, from) = (self.start + set * N, src.start + set * N);
             self.weights[to..to + count * N].copy_from_slice(&src.weights[from..from + count * N]);
+            self.steps[set..set + count].copy_from_slice(&src.steps[set..set + count]);
         });
         self.written = written;
         self.rate = *rate;
         self.skip = *skip;
+        self.fresh = *fresh;
     }
 
     /// Heap bytes held.
@@ -152,13 +171,52 @@ impl<const N: usize> Mixer<N> {
         if err.abs() < self.skip {
             return;
         }
-        let rate = self.rate + boost;
+        let mut rate = self.rate + boost;
+        let (extra, _) = self.fresh;
+        if extra > 0 {
+            let steps = &mut self.steps[set];
+            rate += i32::from(FRESH_RATES[fresh_bucket(*steps)]);
+            *steps = steps.saturating_add(1);
+            // `x * err * rate` stays within `i32`: `|x| < 2^11`, `|err| < 2^12`.
+            rate = rate.min(255);
+        }
         let width = self.width;
         for (w, &x) in self.row_mut(set)[..width].iter_mut().zip(&x[..width]) {
             *w = (*w + ((x * err * rate) >> 16)).clamp(-WEIGHT_LIMIT, WEIGHT_LIMIT);
         }
     }
 }
+
+/// Step counts below this have a bucket each in [`FRESH_RATES`]; above it, buckets of 128.
+const FRESH_EXACT: usize = 512;
+
+#[inline(always)]
+fn fresh_bucket(steps: u16) -> usize {
+    let s = usize::from(steps);
+    if s < FRESH_EXACT {
+        s
+    } else {
+        FRESH_EXACT + ((s - FRESH_EXACT) >> 7)
+    }
+}
+
+/// [`FRESH`]'s extra rate by [`fresh_bucket`], at each bucket's first step count: a
+/// division per training step cost 3% of the coding time.
+static FRESH_RATES: [u8; 1024] = {
+    let (extra, knee) = FRESH;
+    let mut t = [0u8; 1024];
+    let mut i = 0;
+    while i < 1024 {
+        let steps = if i < FRESH_EXACT {
+            i
+        } else {
+            FRESH_EXACT + ((i - FRESH_EXACT) << 7)
+        } as i32;
+        t[i] = (extra * knee / (steps + knee)) as u8;
+        i += 1;
+    }
+    t
+};
 
 /// Adaptive probability map: refines a probability given a context, interpolating between
 /// 33 points on the stretch axis.
@@ -232,5 +290,57 @@ impl Apm {
             let t = &mut self.table[i];
             *t = (i32::from(*t) + ((g - i32::from(*t)) >> self.rate)) as u16;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_rates_follow_the_formula_at_each_bucket() {
+        let (extra, knee) = FRESH;
+        for s in 0..512u16 {
+            let exact = extra * knee / (i32::from(s) + knee);
+            assert_eq!(i32::from(FRESH_RATES[fresh_bucket(s)]), exact);
+        }
+        for s in [512u16, 639, 640, 1000, 30_000, u16::MAX] {
+            let start = 512 + (i32::from(s) - 512) / 128 * 128;
+            let bucket = fresh_bucket(s);
+            assert!(bucket < FRESH_RATES.len());
+            assert_eq!(
+                i32::from(FRESH_RATES[bucket]),
+                extra * knee / (start + knee)
+            );
+        }
+        // Rates only fall as a set ages.
+        assert!(FRESH_RATES.windows(2).all(|w| w[0] >= w[1]));
+    }
+
+    #[test]
+    fn fresh_sets_learn_faster_and_restore_their_step_counts() {
+        // Input 512 and error 2048 (p = 1/2, bit 1): a step moves each weight by 16 * rate.
+        let x = [512; MAX_INPUTS];
+        let mut plain = Mixer::<MAX_INPUTS>::new(2, 15, 0);
+        let mut fresh = Mixer::<MAX_INPUTS>::new(2, 15, 0).fresh(FRESH);
+        fresh.clear_marks();
+        let start = fresh.clone();
+        plain.train(1, &x, 2048, 1, 0);
+        fresh.train(1, &x, 2048, 1, 0);
+        assert_eq!(plain.row(1)[0], 16 * 15);
+        // A new set learns at the most the arithmetic allows.
+        assert_eq!(fresh.row(1)[0], 16 * 255);
+        assert_eq!(fresh.steps, [0, 1]);
+        for i in 1..1000 {
+            fresh.train(1, &x, 2048, i & 1, 0);
+        }
+        // After 1,000 steps (bucket from 896): 15 + 255 * 48 / (896 + 48) = 15 + 12.
+        let before = fresh.row(1)[0];
+        fresh.train(1, &x, 2048, 1, 0);
+        assert_eq!(fresh.row(1)[0] - before, 16 * 27);
+        assert_eq!(fresh.row(0)[0], 0);
+        fresh.restore_from(&start);
+        assert_eq!(fresh.steps, [0, 0]);
+        assert_eq!(fresh.row(1)[0], 0);
     }
 }

@@ -108,6 +108,12 @@ pub(super) const FINAL_RATE: i32 = 9;
 /// second layer and the APMs").
 pub(super) const FINAL_GROUP: usize = 2;
 
+/// Format version 13 on: a first-layer weight set learns at up to this much more than the
+/// layer's rate while it is fresh, `FRESH_RATE * FRESH_KNEE / (steps + FRESH_KNEE)` after
+/// `steps` training steps: sets chosen by rare contexts see few steps and would otherwise
+/// stay near their start for most of a block (`docs/tuning.md`, "Fresh weight sets").
+pub(super) const FRESH: (i32, i32) = (255, 48);
+
 /// Format version 10 on: the error (12-bit) within which a first-layer mixer skips its
 /// training step: most decisions of predictable data are predicted that well, and their
 /// steps would be small (`docs/tuning.md`, "Gate constants").
@@ -303,6 +309,10 @@ pub(super) struct Spec {
     /// Format version 10 on: a first-layer mixer skips its training step on a decision it
     /// predicted within this error (12-bit), as paq8px does ([`SKIP_ERROR`]).
     pub(super) skip_error: i32,
+    /// Format version 13 on, with the three weight-set groups: the first layer's weight
+    /// sets learn faster while fresh ([`FRESH`]; `(0, 1)`: never). `fast`'s single group,
+    /// with its larger boost, lost by it.
+    pub(super) fresh: (i32, i32),
     /// The APMs learn at rate 1/64 over the block's first this many bytes (0 before
     /// version 6), then 1/128.
     pub(super) apm_fast_bytes: usize,
@@ -429,6 +439,7 @@ impl Spec {
             },
             boost: since(version >= 6, BOOST, (36, 8192)),
             skip_error: since(version >= RATIO_VERSION, SKIP_ERROR, 0),
+            fresh: since(v13 && groups, FRESH, (0, 1)),
             apm_fast_bytes: since(version >= 6, APM_FAST_BYTES, 0),
             primer: None,
             version,
@@ -476,8 +487,8 @@ impl Spec {
             bytes += Retrieval::table_bytes(copy_bits);
         }
         bytes += self.bitmap_bytes();
-        // Each mixer's sets, and up to a cache line to align them.
-        let rows = |sets: usize, n: usize| ((256 * sets * n + 16) * 4) as u64;
+        // Each mixer's sets, up to a cache line to align them, and each set's step count.
+        let rows = |sets: usize, n: usize| ((256 * sets * n + 16) * 4 + 256 * sets * 2) as u64;
         bytes += if self.groups {
             let sets = self.group_sets();
             sets.iter().map(|&s| rows(s, MAX_INPUTS)).sum::<u64>()
@@ -578,6 +589,7 @@ impl Lane {
                 .map(|&n| {
                     Mixer::new(256 * n, spec.gate_rate, WEIGHT_ONE / 4)
                         .skipping(spec.skip_error)
+                        .fresh(spec.fresh)
                         .inputs(spec.inputs())
                 })
                 .collect(),
