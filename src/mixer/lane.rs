@@ -79,15 +79,25 @@ pub(super) const APM_FAST_BYTES: usize = 128 << 10;
 /// constants").
 pub(super) const BOOST: (usize, usize) = (96, 16384);
 
+/// [`BOOST`] of the three groups from format version 13, where fresh weight sets learn
+/// faster ([`FRESH`]): they need less of the block's boost (`docs/tuning.md`, "Fresh
+/// weight sets").
+pub(super) const BOOST_FRESH: (usize, usize) = (48, 16384);
+
 /// Learning rate of the gate's first layer from format version 13 (12 before), plus a
 /// boost while the block is young: code, markup and data change regime more often than
-/// prose (`docs/tuning.md`, "Counter setbacks" and "Novelty in the gate").
+/// prose (`docs/tuning.md`, "Counter setbacks" and "Novelty in the gate"). With the three
+/// groups and fresh weight sets, [`GATE_RATE_FRESH`].
 pub(super) const GATE_RATE: i32 = 15;
+
+/// [`GATE_RATE`] of the three groups from format version 13, whose fresh weight sets
+/// learn faster ([`FRESH`]; `docs/tuning.md`, "Fresh weight sets").
+pub(super) const GATE_RATE_FRESH: i32 = 12;
 
 /// Learning rate of the gate's first layer on binary data from format version 13
 /// ([`GATE_RATE`] on text): records, instructions and tables change regime more often
 /// than text, prose least (`docs/tuning.md`, "Coarse classes").
-pub(super) const GATE_RATE_BINARY: i32 = 32;
+pub(super) const GATE_RATE_BINARY: i32 = 40;
 
 /// How a decision's coded probability weighs the gate's output and the order-0, order-2
 /// and copy APMs' refinements of it, out of 16 (`docs/tuning.md`, "Output weights" and
@@ -294,8 +304,8 @@ pub(super) struct Spec {
     /// ([`Predictor::codes_bits`]), so only the 8 nodes on its path are evaluated, with a
     /// 16-bit probability each.
     pub(super) bits: bool,
-    /// The learning rate of the gate's first layer ([`GATE_RATE`] from format version 13,
-    /// 12 before).
+    /// The learning rate of the gate's first layer ([`GATE_RATE_FRESH`] from format
+    /// version 13 with the three groups, [`GATE_RATE`] with one, 12 before).
     pub(super) gate_rate: i32,
     /// Its rate on binary data ([`GATE_RATE_BINARY`] from format version 13 with the
     /// three weight-set groups, `gate_rate` otherwise).
@@ -430,14 +440,18 @@ impl Spec {
             order_columns,
             word_columns,
             apm0_sets: since(v13, PATH_STATES * CLASSES, 1),
-            gate_rate: since(v13, GATE_RATE, 12),
+            gate_rate: since(v13, since(groups, GATE_RATE_FRESH, GATE_RATE), 12),
             // `fast`'s single group, with its larger boost, learns too fast at this rate.
             gate_rate_binary: since(v13, since(groups, GATE_RATE_BINARY, GATE_RATE), 12),
             output_weights: match apm_copy {
                 true => OUTPUT_WEIGHTS,
                 false => since(v13, OUTPUT_WEIGHTS_NO_COPY, [4, 5, 7, 0]),
             },
-            boost: since(version >= 6, BOOST, (36, 8192)),
+            boost: match version {
+                _ if v13 && groups => BOOST_FRESH,
+                6.. => BOOST,
+                _ => (36, 8192),
+            },
             skip_error: since(version >= RATIO_VERSION, SKIP_ERROR, 0),
             fresh: since(v13 && groups, FRESH, (0, 1)),
             apm_fast_bytes: since(version >= 6, APM_FAST_BYTES, 0),
