@@ -227,8 +227,28 @@ pub(super) const GROUPS: usize = 3;
 
 /// The top bits of the byte before the last and of the last byte that select the third
 /// group's weight set from format version 13 (3 and 3 before): the last byte's case and
-/// class need more than its top 3 bits (`docs/tuning.md`, "Binary data and UTF-8").
-pub(super) const PAIR_BITS: (u32, u32) = (3, 5);
+/// class need more than its top 3 bits (`docs/tuning.md`, "Binary data and UTF-8"); with
+/// fresh weight sets ([`FRESH`]) and [`PAIR_KEYS`] keys a set, the whole last byte.
+pub(super) const PAIR_BITS: (u32, u32) = (2, 8);
+
+/// Format version 13 on: the keys of a third-group weight set, where the other groups key
+/// on the node (256): the decision's depth and the byte's first two bits
+/// ([`pair_key`]). The last byte says most of what the node would; 64 keys a set let a set
+/// be the whole last byte's in the memory 256 sets of 256 took (`docs/tuning.md`, "Fresh
+/// weight sets").
+pub(super) const PAIR_KEYS: usize = 64;
+
+/// The third group's key of node `c0` from format version 13 ([`PAIR_KEYS`]): the node
+/// itself to depth 1, then the depth and the byte's first two bits.
+#[inline(always)]
+pub(super) fn pair_key(c0: usize) -> usize {
+    let depth = (usize::BITS - 1 - c0.leading_zeros()) as usize;
+    if depth < 2 {
+        c0
+    } else {
+        depth * 8 + (c0 >> (depth - 2))
+    }
+}
 
 /// Which experts a lane runs and how large its tables are.
 #[derive(Clone, Debug)]
@@ -284,6 +304,9 @@ pub(super) struct Spec {
     /// The top bits of the byte before the last and of the last byte that select the third
     /// group's weight set ([`PAIR_BITS`] from format version 13, 3 and 3 before).
     pub(super) pair_bits: (u32, u32),
+    /// Format version 13 on: the third group's sets have [`PAIR_KEYS`] keys, not a node's
+    /// 256, and rows of their own for a bitmap's pixel contexts after them.
+    pub(super) pair_keys: bool,
     /// Format version 13 on: the APMs train both points they interpolated between.
     pub(super) apm_both: bool,
     /// Format version 13 on, with the three weight-set groups and a copy expert: the copy
@@ -298,7 +321,7 @@ pub(super) struct Spec {
     pub(super) word_columns: [Option<usize>; 2],
     /// Contexts of the order-0 APM besides the node: from format version 13 the first
     /// weight-set group's (the copy experts' match state and the previous byte's class,
-    /// [`Spec::group_sets`]`[0]`), 1 before.
+    /// `Spec::group_rows()[0] / 256`), 1 before.
     pub(super) apm0_sets: usize,
     /// Format version 9 on: a byte is coded as 8 binary decisions
     /// ([`Predictor::codes_bits`]), so only the 8 nodes on its path are evaluated, with a
@@ -434,6 +457,7 @@ impl Spec {
             bits: version >= BITS_VERSION,
             final_group: since(v13, FINAL_GROUP, 0),
             pair_bits: since(v13, PAIR_BITS, (3, 3)),
+            pair_keys: v13,
             apm_both: v13,
             apm_copy,
             match_states: since(v13, PATH_STATES, MATCH_STATES),
@@ -502,13 +526,13 @@ impl Spec {
         }
         bytes += self.bitmap_bytes();
         // Each mixer's sets, up to a cache line to align them, and each set's step count.
-        let rows = |sets: usize, n: usize| ((256 * sets * n + 16) * 4 + 256 * sets * 2) as u64;
+        let rows = |rows: usize, n: usize| ((rows * n + 16) * 4 + rows * 2) as u64;
         bytes += if self.groups {
-            let sets = self.group_sets();
-            sets.iter().map(|&s| rows(s, MAX_INPUTS)).sum::<u64>()
-                + rows(sets[self.final_group], GROUPS)
+            let group = self.group_rows();
+            group.iter().map(|&r| rows(r, MAX_INPUTS)).sum::<u64>()
+                + rows(group[self.final_group], GROUPS)
         } else {
-            rows(self.group_sets()[0], MAX_INPUTS)
+            rows(self.group_rows()[0], MAX_INPUTS)
         };
         // Bit coding refines with the order-2 APM where nibble coding used the order-1.
         let apm_rows = 256 * self.apm0_sets
@@ -530,13 +554,19 @@ impl Spec {
         }
     }
 
-    /// Weight sets per group, each times 256 nodes.
-    pub(super) fn group_sets(&self) -> [usize; GROUPS] {
+    /// Weight rows per group: its sets times their keys (256 nodes, or [`PAIR_KEYS`] and
+    /// a bitmap's 256 pixel contexts after the third group's sets).
+    pub(super) fn group_rows(&self) -> [usize; GROUPS] {
         let (before, last) = self.pair_bits;
+        let pairs = 1 << (before + last);
         [
-            self.match_states * CLASSES,
-            TABLE_SETS + 16,
-            1 << (before + last),
+            self.match_states * CLASSES * 256,
+            (TABLE_SETS + 16) * 256,
+            if self.pair_keys {
+                pairs * PAIR_KEYS + 256
+            } else {
+                pairs * 256
+            },
         ]
     }
 
@@ -598,10 +628,10 @@ impl Lane {
             n,
             cx1: 0,
             evaluated: 0,
-            mixers: spec.group_sets()[..if spec.groups { GROUPS } else { 1 }]
+            mixers: spec.group_rows()[..if spec.groups { GROUPS } else { 1 }]
                 .iter()
-                .map(|&n| {
-                    Mixer::new(256 * n, spec.gate_rate, WEIGHT_ONE / 4)
+                .map(|&rows| {
+                    Mixer::new(rows, spec.gate_rate, WEIGHT_ONE / 4)
                         .skipping(spec.skip_error)
                         .fresh(spec.fresh)
                         .inputs(spec.inputs())
@@ -613,7 +643,7 @@ impl Lane {
             word_columns: spec.word_columns,
             final_mix: spec.groups.then(|| {
                 Mixer::new(
-                    256 * spec.group_sets()[spec.final_group],
+                    spec.group_rows()[spec.final_group],
                     FINAL_RATE,
                     WEIGHT_ONE / GROUPS as i32,
                 )
@@ -943,15 +973,14 @@ impl Lane {
             _ => 3,
         };
         let before = self.bytes.len().checked_sub(2).map_or(0, |i| self.bytes[i]);
+        let (b, l) = self.spec.pair_bits;
+        let pair = usize::from(before >> (8 - b)) << l | usize::from(last >> (8 - l));
+        let pair_keys = if self.spec.pair_keys { PAIR_KEYS } else { 256 };
         self.sets = [
-            match_state * CLASSES + class(last),
-            self.orders.as_ref().map_or(0, Orders::gate_context),
-            {
-                let (b, l) = self.spec.pair_bits;
-                usize::from(before >> (8 - b)) << l | usize::from(last >> (8 - l))
-            },
-        ]
-        .map(|s| s * 256);
+            (match_state * CLASSES + class(last)) * 256,
+            self.orders.as_ref().map_or(0, Orders::gate_context) * 256,
+            pair * pair_keys,
+        ];
         if self.spec.match_states == PATH_STATES {
             let expected = (self.long.as_ref().and_then(CopyExpert::expected))
                 .or_else(|| self.short.as_ref().and_then(CopyExpert::expected));
@@ -964,8 +993,12 @@ impl Lane {
         }
         if self.bitmap_active {
             // The last two bytes' top bits are pixels the templates see better; the nodes'
-            // pixel contexts ([`Lane::keys`]) take their place.
-            self.sets[2] = 0;
+            // pixel contexts ([`Lane::keys`]) take their place, from format version 13 in
+            // rows of their own after the sets.
+            self.sets[2] = match self.spec.pair_keys {
+                true => (1 << (b + l)) * PAIR_KEYS,
+                false => 0,
+            };
         }
         self.low_class = class(last);
         self.cx1 = usize::from(last) * 256;
@@ -1075,17 +1108,17 @@ impl Lane {
     /// the grandparent's choice: a node rarely finds more orders than the nodes above it.
     #[inline(always)]
     pub(super) fn prefetch_gate(&self, c0: usize) {
-        let set = |g: usize, node: usize| match g {
-            1 if self.node_orders() => self.rows[node >> 2][1] as usize & !255,
-            _ => self.set(g, node),
+        let row = |g: usize, node: usize| match g {
+            1 if self.node_orders() => (self.rows[node >> 2][1] as usize & !255) + node,
+            _ => self.row(g, node, node),
         };
-        let row0 = set(0, c0) + c0;
+        let row0 = row(0, c0);
         for (g, m) in self.mixers.iter().enumerate() {
-            m.prefetch(if g == 0 { row0 } else { set(g, c0) + c0 });
-            m.prefetch(set(g, c0 ^ 1) + (c0 ^ 1));
+            m.prefetch(if g == 0 { row0 } else { row(g, c0) });
+            m.prefetch(row(g, c0 ^ 1));
         }
         if let Some(f) = &self.final_mix {
-            f.prefetch(set(self.spec.final_group, c0) + c0);
+            f.prefetch(row(self.spec.final_group, c0));
         }
         if self.spec.apm0_sets > 1 {
             let at = self.apm0_row(row0, c0) * 33;
@@ -1171,7 +1204,7 @@ impl Lane {
     pub(super) fn gate_body(&mut self, c0: usize) -> (i32, i32, i32, i32) {
         let x = &self.inputs[c0];
         let key = usize::from(self.keys[c0]);
-        let rows: [usize; GROUPS] = std::array::from_fn(|g| self.set(g, c0) + key);
+        let rows: [usize; GROUPS] = std::array::from_fn(|g| self.row(g, c0, key));
         self.rows[c0] = rows.map(|r| r as u32);
         let mut group_st = [0; GROUPS];
         for (g, m) in self.mixers.iter().enumerate() {
@@ -1240,6 +1273,17 @@ impl Lane {
                 (TEXT_SETS + highest + TEXT_ORDER_STATES * words) * 256
             }
             _ => self.sets[g],
+        }
+    }
+
+    /// Group `g`'s weight row for node `c0`, `key` being the node's key ([`Lane::keys`]):
+    /// from format version 13 the third group's sets have keys of their own
+    /// ([`pair_key`]) but where a bitmap's pixel contexts key them.
+    #[inline(always)]
+    fn row(&self, g: usize, c0: usize, key: usize) -> usize {
+        match g {
+            2 if self.spec.pair_keys && !self.bitmap_active => self.sets[2] + pair_key(c0),
+            _ => self.set(g, c0) + key,
         }
     }
 
@@ -1414,6 +1458,27 @@ pub(super) const LANE_FIXED_BYTES: u64 = 640 << 10;
 mod tests {
     use super::*;
     use crate::mixer::Profile;
+
+    #[test]
+    fn pair_keys_are_the_depth_and_the_first_two_bits() {
+        let mut seen = std::collections::BTreeMap::new();
+        for c0 in 1..256usize {
+            let key = pair_key(c0);
+            assert!(key < PAIR_KEYS, "node {c0} key {key}");
+            let depth = usize::BITS - 1 - c0.leading_zeros();
+            let first_two = ((c0 << 8 >> depth) & 0xC0) | (usize::from(depth == 1) * (c0 & 1));
+            // Nodes of one depth share a key exactly when they share the first two bits.
+            if let Some(&(d, f)) = seen.get(&key) {
+                assert_eq!((d, f), (depth, first_two), "node {c0}");
+            }
+            seen.insert(key, (depth, first_two));
+        }
+        assert_eq!(seen.len(), 1 + 2 + 6 * 4);
+        // Every group's rows fit its mixer: the third's sets and the pixel rows after them.
+        let spec = Spec::new(Profile::Default.experts(), crate::format::VERSION);
+        let (b, l) = spec.pair_bits;
+        assert_eq!(spec.group_rows()[2], (1 << (b + l)) * PAIR_KEYS + 256);
+    }
 
     #[test]
     fn the_copy_apm_keys_on_the_byte_the_copy_expects() {
