@@ -334,10 +334,12 @@ mod tests {
         for i in 1..1000 {
             fresh.train(1, &x, 2048, i & 1, 0);
         }
-        // After 1,000 steps (bucket from 896): 15 + 255 * 48 / (896 + 48) = 15 + 12.
+        // After 1,000 steps (bucket from 896): 15 + 255 * 96 / (896 + 96) = 15 + 24.
+        let (extra, knee) = FRESH;
+        assert_eq!(extra * knee / (896 + knee), 24);
         let before = fresh.row(1)[0];
         fresh.train(1, &x, 2048, 1, 0);
-        assert_eq!(fresh.row(1)[0] - before, 16 * 27);
+        assert_eq!(fresh.row(1)[0] - before, 16 * 39);
         assert_eq!(fresh.row(0)[0], 0);
         fresh.restore_from(&start);
         assert_eq!(fresh.steps, [0, 0]);
