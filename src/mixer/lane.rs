@@ -119,8 +119,9 @@ pub(super) const FINAL_RATE: i32 = 9;
 pub(super) const FINAL_GROUP: usize = 2;
 
 /// Format version 13 on, `(extra, knee)`: a first-layer weight set learns at
-/// `extra * knee / (steps + knee)` more than the layer's rate after `steps` training steps: sets chosen by rare contexts see few steps and would otherwise
-/// stay near their start for most of a block (`docs/tuning.md`, "Fresh weight sets").
+/// `extra * knee / (steps + knee)` more than the layer's rate after `steps` training
+/// steps: sets chosen by rare contexts see few steps and would otherwise stay near their
+/// start for most of a block (`docs/tuning.md`, "Fresh weight sets").
 pub(super) const FRESH: (i32, i32) = (255, 96);
 
 /// Format version 10 on: the error (12-bit) within which a first-layer mixer skips its
