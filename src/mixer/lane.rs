@@ -239,15 +239,15 @@ pub(super) const PAIR_BITS: (u32, u32) = (2, 8);
 pub(super) const PAIR_KEYS: usize = 64;
 
 /// The third group's key of node `c0` from format version 13 ([`PAIR_KEYS`]): the node
-/// itself to depth 1, then the depth and the byte's first two bits.
+/// itself to depth 1 (and 0, the root's sibling, which a prefetch may name), then the
+/// depth and the byte's first two bits.
 #[inline(always)]
 pub(super) fn pair_key(c0: usize) -> usize {
-    let depth = (usize::BITS - 1 - c0.leading_zeros()) as usize;
-    if depth < 2 {
-        c0
-    } else {
-        depth * 8 + (c0 >> (depth - 2))
+    if c0 < 4 {
+        return c0;
     }
+    let depth = (usize::BITS - 1 - c0.leading_zeros()) as usize;
+    depth * 8 + (c0 >> (depth - 2))
 }
 
 /// Which experts a lane runs and how large its tables are.
@@ -1474,6 +1474,9 @@ mod tests {
             seen.insert(key, (depth, first_two));
         }
         assert_eq!(seen.len(), 1 + 2 + 6 * 4);
+        // The root's sibling, which `prefetch_gate` names beside the root, has a key too
+        // (a fuzzer built with overflow checks found it computed past the depth's range).
+        assert_eq!(pair_key(0), 0);
         // Every group's rows fit its mixer: the third's sets and the pixel rows after them.
         let spec = Spec::new(Profile::Default.experts(), crate::format::VERSION);
         let (b, l) = spec.pair_bits;
