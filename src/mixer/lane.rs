@@ -238,9 +238,8 @@ pub(super) const PAIR_BITS: (u32, u32) = (2, 8);
 /// weight sets").
 pub(super) const PAIR_KEYS: usize = 64;
 
-/// The third group's key of node `c0` from format version 13 ([`PAIR_KEYS`]): the node
-/// itself to depth 1 (and 0, the root's sibling, which a prefetch may name), then the
-/// depth and the byte's first two bits.
+/// The third group's key of node `c0` (1 to 255) from format version 13 ([`PAIR_KEYS`]):
+/// the node itself to depth 1, then the depth and the byte's first two bits.
 #[inline(always)]
 pub(super) fn pair_key(c0: usize) -> usize {
     if c0 < 4 {
@@ -1115,7 +1114,10 @@ impl Lane {
         let row0 = row(0, c0);
         for (g, m) in self.mixers.iter().enumerate() {
             m.prefetch(if g == 0 { row0 } else { row(g, c0) });
-            m.prefetch(row(g, c0 ^ 1));
+            // The root (node 1) has no sibling.
+            if c0 > 1 {
+                m.prefetch(row(g, c0 ^ 1));
+            }
         }
         if let Some(f) = &self.final_mix {
             f.prefetch(row(self.spec.final_group, c0));
@@ -1281,6 +1283,7 @@ impl Lane {
     /// ([`pair_key`]) but where a bitmap's pixel contexts key them.
     #[inline(always)]
     fn row(&self, g: usize, c0: usize, key: usize) -> usize {
+        debug_assert!((1..256).contains(&c0), "node {c0}");
         match g {
             2 if self.spec.pair_keys && !self.bitmap_active => self.sets[2] + pair_key(c0),
             _ => self.set(g, c0) + key,
@@ -1474,9 +1477,6 @@ mod tests {
             seen.insert(key, (depth, first_two));
         }
         assert_eq!(seen.len(), 1 + 2 + 6 * 4);
-        // The root's sibling, which `prefetch_gate` names beside the root, has a key too
-        // (a fuzzer built with overflow checks found it computed past the depth's range).
-        assert_eq!(pair_key(0), 0);
         // Every group's rows fit its mixer: the third's sets and the pixel rows after them.
         let spec = Spec::new(Profile::Default.experts(), crate::format::VERSION);
         let (b, l) = spec.pair_bits;
