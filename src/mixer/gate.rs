@@ -25,10 +25,9 @@ pub(super) struct Mixer<const N: usize = MAX_INPUTS> {
     /// Inputs that can be non-zero, rounded up to a multiple of 8 (at most `N`): the
     /// products past them are zero, so the dot products and steps stop there.
     width: usize,
-    /// Each set's training steps so far, saturating ([`Mixer::fresh`]).
+    /// Where fresh sets learn faster ([`Mixer::fresh`]): each set's training steps so far,
+    /// saturating; else empty.
     steps: Vec<u16>,
-    /// The extra rate of a fresh set and the steps over which it halves.
-    fresh: (i32, i32),
 }
 
 impl<const N: usize> Clone for Mixer<N> {
@@ -36,7 +35,7 @@ impl<const N: usize> Clone for Mixer<N> {
         // A copy has its own address, hence its own `start`.
         let mut m = Mixer::new(self.sets, self.rate, 0)
             .skipping(self.skip)
-            .fresh(self.fresh)
+            .fresh(!self.steps.is_empty())
             .inputs(self.width);
         m.weights[m.start..].copy_from_slice(&self.weights[self.start..]);
         m.steps.copy_from_slice(&self.steps);
@@ -65,8 +64,7 @@ impl<const N: usize> Mixer<N> {
             skip: 0,
             written: Marks::new(sets),
             width: N,
-            steps: vec![0; sets],
-            fresh: (0, 1),
+            steps: Vec::new(),
         }
     }
 
@@ -82,9 +80,9 @@ impl<const N: usize> Mixer<N> {
         self
     }
 
-    /// Fresh sets learn faster: `extra * knee / (steps + knee)` over the rate.
-    pub(super) fn fresh(mut self, (extra, knee): (i32, i32)) -> Self {
-        self.fresh = (extra, knee.max(1));
+    /// Sets learn faster while fresh, by [`FRESH`], counting their steps.
+    pub(super) fn fresh(mut self, on: bool) -> Self {
+        self.steps = if on { vec![0; self.sets] } else { Vec::new() };
         self
     }
 
@@ -111,21 +109,26 @@ impl<const N: usize> Mixer<N> {
             skip,
             written: _,
             width,
-            steps: _,
-            fresh,
+            steps,
         } = src;
+        assert_eq!(
+            self.steps.len(),
+            steps.len(),
+            "restored from a mixer of another kind"
+        );
         assert_eq!(self.width, *width, "restored from a mixer of another width");
         assert_eq!(self.sets, *sets, "restored from a mixer of another size");
         let mut written = std::mem::take(&mut self.written);
         written.drain(|set, count| {
             let (to, from) = (self.start + set * N, src.start + set * N);
             self.weights[to..to + count * N].copy_from_slice(&src.weights[from..from + count * N]);
-            self.steps[set..set + count].copy_from_slice(&src.steps[set..set + count]);
+            if !steps.is_empty() {
+                self.steps[set..set + count].copy_from_slice(&steps[set..set + count]);
+            }
         });
         self.written = written;
         self.rate = *rate;
         self.skip = *skip;
-        self.fresh = *fresh;
     }
 
     /// Heap bytes held.
@@ -172,9 +175,7 @@ impl<const N: usize> Mixer<N> {
             return;
         }
         let mut rate = self.rate + boost;
-        let (extra, _) = self.fresh;
-        if extra > 0 {
-            let steps = &mut self.steps[set];
+        if let Some(steps) = self.steps.get_mut(set) {
             rate += i32::from(FRESH_RATES[fresh_bucket(*steps)]);
             *steps = steps.saturating_add(1);
             // `x * err * rate` stays within `i32`: `|x| < 2^11`, `|err| < 2^12`.
@@ -200,8 +201,8 @@ fn fresh_bucket(steps: u16) -> usize {
     }
 }
 
-/// [`FRESH`]'s extra rate by [`fresh_bucket`], at each bucket's first step count: a
-/// division per training step cost 3% of the coding time.
+/// [`FRESH`]'s extra rate by [`fresh_bucket`], at each bucket's first step count: a table,
+/// so the training step (the per-byte path) divides nothing.
 static FRESH_RATES: [u8; 1024] = {
     let (extra, knee) = FRESH;
     let mut t = [0u8; 1024];
@@ -322,7 +323,8 @@ mod tests {
         // Input 512 and error 2048 (p = 1/2, bit 1): a step moves each weight by 16 * rate.
         let x = [512; MAX_INPUTS];
         let mut plain = Mixer::<MAX_INPUTS>::new(2, 15, 0);
-        let mut fresh = Mixer::<MAX_INPUTS>::new(2, 15, 0).fresh(FRESH);
+        let mut fresh = Mixer::<MAX_INPUTS>::new(2, 15, 0).fresh(true);
+        assert!(plain.steps.is_empty());
         fresh.clear_marks();
         let start = fresh.clone();
         plain.train(1, &x, 2048, 1, 0);

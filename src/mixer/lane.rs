@@ -233,9 +233,9 @@ pub(super) const PAIR_BITS: (u32, u32) = (2, 8);
 
 /// Format version 13 on: the keys of a third-group weight set, where the other groups key
 /// on the node (256): the decision's depth and the byte's first two bits
-/// ([`pair_key`]). The last byte says most of what the node would; 64 keys a set let a set
-/// be the whole last byte's in the memory 256 sets of 256 took (`docs/tuning.md`, "Fresh
-/// weight sets").
+/// ([`pair_key`]). The last byte says most of what the node would, and with 64 keys a set
+/// the 1,024 sets of the whole last byte take the memory of 256 sets keyed by node
+/// (`docs/tuning.md`, "Fresh weight sets").
 pub(super) const PAIR_KEYS: usize = 64;
 
 /// The third group's key of node `c0` (1 to 255) from format version 13 ([`PAIR_KEYS`]):
@@ -341,10 +341,9 @@ pub(super) struct Spec {
     /// Format version 10 on: a first-layer mixer skips its training step on a decision it
     /// predicted within this error (12-bit), as paq8px does ([`SKIP_ERROR`]).
     pub(super) skip_error: i32,
-    /// Format version 13 on, with the three weight-set groups: the first layer's weight
-    /// sets learn faster while fresh ([`FRESH`]; `(0, 1)`: never). `fast`'s single group,
-    /// with its larger boost, lost by it.
-    pub(super) fresh: (i32, i32),
+    /// Format version 13 on, with the three weight-set groups (not `fast`'s single one):
+    /// the first layer's weight sets learn faster while fresh ([`FRESH`]).
+    pub(super) fresh: bool,
     /// The APMs learn at rate 1/64 over the block's first this many bytes (0 before
     /// version 6), then 1/128.
     pub(super) apm_fast_bytes: usize,
@@ -476,7 +475,7 @@ impl Spec {
                 _ => (36, 8192),
             },
             skip_error: since(version >= RATIO_VERSION, SKIP_ERROR, 0),
-            fresh: since(v13 && groups, FRESH, (0, 1)),
+            fresh: v13 && groups,
             apm_fast_bytes: since(version >= 6, APM_FAST_BYTES, 0),
             primer: None,
             version,
@@ -524,14 +523,20 @@ impl Spec {
             bytes += Retrieval::table_bytes(copy_bits);
         }
         bytes += self.bitmap_bytes();
-        // Each mixer's sets, up to a cache line to align them, and each set's step count.
-        let rows = |rows: usize, n: usize| ((rows * n + 16) * 4 + rows * 2) as u64;
+        // Each mixer's sets, and up to a cache line to align them; the first layer's step
+        // counts where fresh sets learn faster.
+        let rows = |rows: usize, n: usize| ((rows * n + 16) * 4) as u64;
+        let steps = |rows: usize| if self.fresh { rows as u64 * 2 } else { 0 };
         bytes += if self.groups {
             let group = self.group_rows();
-            group.iter().map(|&r| rows(r, MAX_INPUTS)).sum::<u64>()
+            group
+                .iter()
+                .map(|&r| rows(r, MAX_INPUTS) + steps(r))
+                .sum::<u64>()
                 + rows(group[self.final_group], GROUPS)
         } else {
-            rows(self.group_rows()[0], MAX_INPUTS)
+            let first = self.group_rows()[0];
+            rows(first, MAX_INPUTS) + steps(first)
         };
         // Bit coding refines with the order-2 APM where nibble coding used the order-1.
         let apm_rows = 256 * self.apm0_sets
@@ -557,16 +562,33 @@ impl Spec {
     /// a bitmap's 256 pixel contexts after the third group's sets).
     pub(super) fn group_rows(&self) -> [usize; GROUPS] {
         let (before, last) = self.pair_bits;
-        let pairs = 1 << (before + last);
+        let pixels = if self.pair_keys { 256 } else { 0 };
         [
             self.match_states * CLASSES * 256,
             (TABLE_SETS + 16) * 256,
-            if self.pair_keys {
-                pairs * PAIR_KEYS + 256
-            } else {
-                pairs * 256
-            },
+            (1 << (before + last)) * self.pair_set_keys() + pixels,
         ]
+    }
+
+    /// Keys of a third-group weight set: [`PAIR_KEYS`] from format version 13, else a
+    /// node's 256.
+    pub(super) fn pair_set_keys(&self) -> usize {
+        if self.pair_keys {
+            PAIR_KEYS
+        } else {
+            256
+        }
+    }
+
+    /// The third group's first row of a bitmap's 256 pixel contexts: from format version 13
+    /// the rows after its sets, before the first set's.
+    pub(super) fn pixel_rows(&self) -> usize {
+        let (before, last) = self.pair_bits;
+        if self.pair_keys {
+            (1 << (before + last)) * PAIR_KEYS
+        } else {
+            0
+        }
     }
 
     pub(super) fn inputs(&self) -> usize {
@@ -974,7 +996,7 @@ impl Lane {
         let before = self.bytes.len().checked_sub(2).map_or(0, |i| self.bytes[i]);
         let (b, l) = self.spec.pair_bits;
         let pair = usize::from(before >> (8 - b)) << l | usize::from(last >> (8 - l));
-        let pair_keys = if self.spec.pair_keys { PAIR_KEYS } else { 256 };
+        let pair_keys = self.spec.pair_set_keys();
         self.sets = [
             (match_state * CLASSES + class(last)) * 256,
             self.orders.as_ref().map_or(0, Orders::gate_context) * 256,
@@ -994,10 +1016,7 @@ impl Lane {
             // The last two bytes' top bits are pixels the templates see better; the nodes'
             // pixel contexts ([`Lane::keys`]) take their place, from format version 13 in
             // rows of their own after the sets.
-            self.sets[2] = match self.spec.pair_keys {
-                true => (1 << (b + l)) * PAIR_KEYS,
-                false => 0,
-            };
+            self.sets[2] = self.spec.pixel_rows();
         }
         self.low_class = class(last);
         self.cx1 = usize::from(last) * 256;
@@ -1477,10 +1496,14 @@ mod tests {
             seen.insert(key, (depth, first_two));
         }
         assert_eq!(seen.len(), 1 + 2 + 6 * 4);
-        // Every group's rows fit its mixer: the third's sets and the pixel rows after them.
+        // The third group's rows: the last set's keys end where the pixel rows start, and
+        // those end where the mixer does.
         let spec = Spec::new(Profile::Default.experts(), crate::format::VERSION);
         let (b, l) = spec.pair_bits;
-        assert_eq!(spec.group_rows()[2], (1 << (b + l)) * PAIR_KEYS + 256);
+        let last_set = ((1 << (b + l)) - 1) * spec.pair_set_keys();
+        let highest_key = (1..256).map(pair_key).max().unwrap_or(0);
+        assert_eq!(last_set + highest_key + 1, spec.pixel_rows());
+        assert_eq!(spec.pixel_rows() + 256, spec.group_rows()[2]);
     }
 
     #[test]
