@@ -79,18 +79,18 @@ pub(super) const APM_FAST_BYTES: usize = 128 << 10;
 /// constants").
 pub(super) const BOOST: (usize, usize) = (96, 16384);
 
-/// [`BOOST`] of the three groups from format version 13, where fresh weight sets learn
+/// [`BOOST`] of the groups from format version 13, where fresh weight sets learn
 /// faster ([`FRESH`]): they need less of the block's boost (`docs/tuning.md`, "Fresh
 /// weight sets").
 pub(super) const BOOST_FRESH: (usize, usize) = (48, 16384);
 
 /// Learning rate of the gate's first layer from format version 13 (12 before), plus a
 /// boost while the block is young: code, markup and data change regime more often than
-/// prose (`docs/tuning.md`, "Counter setbacks" and "Novelty in the gate"). With the three
+/// prose (`docs/tuning.md`, "Counter setbacks" and "Novelty in the gate"). With the
 /// groups and fresh weight sets, [`GATE_RATE_FRESH`].
 pub(super) const GATE_RATE: i32 = 15;
 
-/// [`GATE_RATE`] of the three groups from format version 13, whose fresh weight sets
+/// [`GATE_RATE`] of the groups from format version 13, whose fresh weight sets
 /// learn faster ([`FRESH`]; `docs/tuning.md`, "Fresh weight sets").
 pub(super) const GATE_RATE_FRESH: i32 = 12;
 
@@ -218,12 +218,21 @@ const SHORT_COPY_LEN: usize = 3;
 /// stationary, so longer averages measure better (`docs/tuning.md`, "Copy lengths").
 const CONFIDENCE_LIMIT: u32 = 1023;
 
-/// Weight-set groups of the gate's first layer from format version 6. Each group's context
-/// (with the node): the copy match state and the previous byte's class (version 2's single
-/// set); none, or from format version 13 [`Orders::gate_context`] (in machine code the
-/// instruction field of the byte, on text how many order contexts were seen before); the
-/// top bits of the two previous bytes ([`PAIR_BITS`]; `docs/tuning.md`, "Gate constants").
-pub(super) const GROUPS: usize = 3;
+/// Weight-set groups of the gate's first layer: three from format version 6, four from
+/// version 13 (where more than one runs). Each group's context (with the node): the copy
+/// match state and the previous byte's class (version 2's single set); none, or from
+/// format version 13 [`Orders::gate_context`] (in machine code the instruction field of
+/// the byte, on text how many order contexts were seen before); the top bits of the two
+/// previous bytes ([`PAIR_BITS`]; `docs/tuning.md`, "Gate constants"); the two bytes
+/// before the last ([`OLDER_PAIR_BITS`]).
+pub(super) const GROUPS: usize = 4;
+
+/// Format version 13 on, where the groups run: the top bits of the bytes three and two
+/// back that select the fourth group's weight set (keyed as the third's, [`PAIR_KEYS`]).
+/// The last byte selects the third group's; the two before it say what the orders and
+/// the sparse contexts are worth where the last byte does not (`docs/tuning.md`, "The
+/// fourth weight-set group").
+pub(super) const OLDER_PAIR_BITS: (u32, u32) = (2, 8);
 
 /// The top bits of the byte before the last and of the last byte that select the third
 /// group's weight set from format version 13 (3 and 3 before): the last byte's case and
@@ -294,8 +303,10 @@ pub(super) struct Spec {
     /// Format version 6 on: a byte is coded as its high nibble, then its low nibble
     /// ([`Predictor::codes_nibbles`]), so no subtree is coded flat.
     pub(super) nibbles: bool,
-    /// Format version 6 on: the gate has [`GROUPS`] weight-set groups under a second layer.
+    /// Format version 6 on: the gate has three weight-set groups under a second layer.
     pub(super) groups: bool,
+    /// Format version 13 on, with the groups: a fourth, by [`OLDER_PAIR_BITS`].
+    pub(super) older_pair: bool,
     /// The group whose weight-set context selects the second layer's weight set: the
     /// third (the top bits of the last two bytes) from format version 13, the first
     /// before ([`FINAL_GROUP`]).
@@ -308,7 +319,7 @@ pub(super) struct Spec {
     pub(super) pair_keys: bool,
     /// Format version 13 on: the APMs train both points they interpolated between.
     pub(super) apm_both: bool,
-    /// Format version 13 on, with the three weight-set groups and a copy expert: the copy
+    /// Format version 13 on, with the weight-set groups and a copy expert: the copy
     /// APM ([`Lane::apm_copy`]).
     pub(super) apm_copy: bool,
     /// Match states of the first group's weight sets: [`PATH_STATES`], node by node, from
@@ -327,10 +338,10 @@ pub(super) struct Spec {
     /// 16-bit probability each.
     pub(super) bits: bool,
     /// The learning rate of the gate's first layer ([`GATE_RATE_FRESH`] from format
-    /// version 13 with the three groups, [`GATE_RATE`] with one, 12 before).
+    /// version 13 with the groups, [`GATE_RATE`] with one, 12 before).
     pub(super) gate_rate: i32,
     /// Its rate on binary data ([`GATE_RATE_BINARY`] from format version 13 with the
-    /// three weight-set groups, `gate_rate` otherwise).
+    /// weight-set groups, `gate_rate` otherwise).
     pub(super) gate_rate_binary: i32,
     /// Weights of the gate's output and the APMs' (order 0, order 2, copy) in a coded
     /// decision, out of 16 ([`OUTPUT_WEIGHTS`] from format version 13; 4, 5, 7 and no copy
@@ -341,7 +352,7 @@ pub(super) struct Spec {
     /// Format version 10 on: a first-layer mixer skips its training step on a decision it
     /// predicted within this error (12-bit), as paq8px does ([`SKIP_ERROR`]).
     pub(super) skip_error: i32,
-    /// Format version 13 on, with the three weight-set groups (not `fast`'s single one):
+    /// Format version 13 on, with the weight-set groups (not `fast`'s single one):
     /// the first layer's weight sets learn faster while fresh ([`FRESH`]).
     pub(super) fresh: bool,
     /// The APMs learn at rate 1/64 over the block's first this many bytes (0 before
@@ -391,7 +402,7 @@ impl Spec {
         // Version 10: `fast`, the profile for speed, keeps the first group alone
         // (`docs/tuning.md`, "Gate constants").
         let groups = version >= 6 && !(version >= RATIO_VERSION && mask == profile_mask::FAST);
-        // Version 13: the copy APM, in the profiles that run the three groups (`fast` keeps
+        // Version 13: the copy APM, in the profiles that run the groups (`fast` keeps
         // its speed; `docs/tuning.md`, "Coarse classes").
         let apm_copy = v13 && groups && mask & (EXPERT_LONG_COPY | EXPERT_SHORT_COPY) != 0;
         if mask & EXPERT_SPARSE != 0 {
@@ -452,6 +463,7 @@ impl Spec {
             grows: version >= GROWN_VERSION,
             nibbles: version >= 6,
             groups,
+            older_pair: v13 && groups,
             bits: version >= BITS_VERSION,
             final_group: since(v13, FINAL_GROUP, 0),
             pair_bits: since(v13, PAIR_BITS, (3, 3)),
@@ -529,7 +541,7 @@ impl Spec {
         let steps = |rows: usize| if self.fresh { rows as u64 * 2 } else { 0 };
         bytes += if self.groups {
             let group = self.group_rows();
-            group
+            group[..self.group_count()]
                 .iter()
                 .map(|&r| rows(r, MAX_INPUTS) + steps(r))
                 .sum::<u64>()
@@ -563,11 +575,26 @@ impl Spec {
     pub(super) fn group_rows(&self) -> [usize; GROUPS] {
         let (before, last) = self.pair_bits;
         let pixels = if self.pair_keys { 256 } else { 0 };
+        let (third, second) = OLDER_PAIR_BITS;
         [
             self.match_states * CLASSES * 256,
             (TABLE_SETS + 16) * 256,
             (1 << (before + last)) * self.pair_set_keys() + pixels,
+            if self.older_pair {
+                (1 << (third + second)) * PAIR_KEYS
+            } else {
+                0
+            },
         ]
+    }
+
+    /// The weight-set groups of the first layer that run.
+    pub(super) fn group_count(&self) -> usize {
+        match (self.groups, self.older_pair) {
+            (false, _) => 1,
+            (true, false) => 3,
+            (true, true) => 4,
+        }
     }
 
     /// Keys of a third-group weight set: [`PAIR_KEYS`] from format version 13, else a
@@ -649,7 +676,7 @@ impl Lane {
             n,
             cx1: 0,
             evaluated: 0,
-            mixers: spec.group_rows()[..if spec.groups { GROUPS } else { 1 }]
+            mixers: spec.group_rows()[..spec.group_count()]
                 .iter()
                 .map(|&rows| {
                     Mixer::new(rows, spec.gate_rate, WEIGHT_ONE / 4)
@@ -666,7 +693,7 @@ impl Lane {
                 Mixer::new(
                     spec.group_rows()[spec.final_group],
                     FINAL_RATE,
-                    WEIGHT_ONE / GROUPS as i32,
+                    WEIGHT_ONE / spec.group_count() as i32,
                 )
             }),
             group_st: Box::new([[0; GROUPS]; 256]),
@@ -918,7 +945,7 @@ impl Lane {
             m.reset(WEIGHT_ONE / 4);
         }
         if let Some(f) = &mut self.final_mix {
-            f.reset(WEIGHT_ONE / GROUPS as i32);
+            f.reset(WEIGHT_ONE / self.spec.group_count() as i32);
         }
         self.low_counts = [[[1; 16]; 16]; CLASSES];
         for a in self.apms() {
@@ -1001,7 +1028,15 @@ impl Lane {
             (match_state * CLASSES + class(last)) * 256,
             self.orders.as_ref().map_or(0, Orders::gate_context) * 256,
             pair * pair_keys,
+            0,
         ];
+        if self.spec.older_pair {
+            let back = |i: usize| self.bytes.len().checked_sub(i).map_or(0, |i| self.bytes[i]);
+            let (third, second) = OLDER_PAIR_BITS;
+            let older = usize::from(back(3) >> (8 - third)) << second
+                | usize::from(back(2) >> (8 - second));
+            self.sets[3] = older * PAIR_KEYS;
+        }
         if self.spec.match_states == PATH_STATES {
             let expected = (self.long.as_ref().and_then(CopyExpert::expected))
                 .or_else(|| self.short.as_ref().and_then(CopyExpert::expected));
@@ -1305,6 +1340,7 @@ impl Lane {
         debug_assert!((1..256).contains(&c0), "node {c0}");
         match g {
             2 if self.spec.pair_keys && !self.bitmap_active => self.sets[2] + pair_key(c0),
+            3 => self.sets[3] + pair_key(c0),
             _ => self.set(g, c0) + key,
         }
     }
@@ -1522,7 +1558,7 @@ mod tests {
         let dog = context(&after(b"", b"dog"));
         assert_eq!(dog, context(&after(b"another start, then ", b"dog")));
         assert_ne!(dog, context(&after(b"", b"cat")));
-        // Only lanes with the three weight-set groups have it, from version 13.
+        // Only lanes with the weight-set groups have it, from version 13.
         assert!(Lane::new(&spec, 1 << 12).apm_copy.is_some());
         let fast = Spec::new(Profile::Fast.experts(), crate::format::VERSION);
         assert!(!fast.apm_copy && fast.output_weights[3] == 0);
@@ -1573,6 +1609,44 @@ mod tests {
         lane.prime(fox);
         lane.predict(None, &mut out);
         assert!(lane.path == 0 && !lane.node_orders());
+    }
+
+    #[test]
+    fn the_fourth_group_chooses_by_the_two_bytes_before_the_last() {
+        let spec = Spec::new(Profile::Default.experts(), crate::format::VERSION);
+        let sets = |history: &[u8]| {
+            let mut lane = Lane::new(&spec, 1 << 12);
+            lane.prime(history);
+            let mut out = [0; 256];
+            lane.predict(None, &mut out);
+            (lane.sets[3], lane.row(3, 0x5a, 0x5a), lane.mixers.len())
+        };
+        // Byte three back 0b01..., byte two back 'c': set (1 << 8 | 'c'), keyed as the
+        // third group's sets.
+        let (set, row, groups) = sets(b"xy@cz");
+        assert_eq!(set, (1 << 8 | usize::from(b'c')) * PAIR_KEYS);
+        assert_eq!(row, set + pair_key(0x5a));
+        assert_eq!(groups, 4);
+        // The last byte and the low bits of the byte three back do not choose it.
+        assert_eq!(sets(b"xy@c!").0, set);
+        assert_eq!(sets(b"xyAcz").0, set);
+        assert_ne!(sets(b"xy@dz").0, set);
+        assert_ne!(sets(b"xy\x80cz").0, set);
+        // Every set fits its group.
+        let rows = spec.group_rows()[3];
+        assert_eq!(rows, (1 << 10) * PAIR_KEYS);
+        assert!(sets(b"\xff\xff\xff\xff").1 < rows);
+        // Before version 13 three groups, `fast` one.
+        for (spec, groups) in [
+            (Spec::new(Profile::Default.experts(), 12), 3),
+            (
+                Spec::new(Profile::Fast.experts(), crate::format::VERSION),
+                1,
+            ),
+        ] {
+            assert_eq!(spec.group_count(), groups);
+            assert_eq!(Lane::new(&spec, 1 << 12).mixers.len(), groups);
+        }
     }
 
     /// Bits a fresh lane of `spec` spends on `data`, coded bit by bit.

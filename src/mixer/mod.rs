@@ -10,9 +10,9 @@
 //! (`src/logistic.rs`). From format version 6 three weight sets weigh them, each chosen by
 //! the node and a context of its own (the copy experts' match state with the context class
 //! — letter, digit, space, punctuation, binary, derived from the bytes —; nothing more; the
-//! top bits of the last two bytes), each learning from its own prediction, and a final
-//! mixer weighs their three outputs (paq8's two-layer network); before, the first set
-//! alone. Two adaptive probability maps (secondary estimation on the node, and on the node
+//! top bits of the last two bytes), from version 13 a fourth (the two bytes before the
+//! last), each learning from its own prediction, and a final mixer weighs their outputs
+//! (paq8's two-layer network); before, the first set alone. Two adaptive probability maps (secondary estimation on the node, and on the node
 //! with the last two bytes; before version 9 with the previous byte) calibrate the result.
 //! From version 9 each of the byte's 8 decisions is coded under its node's probability, so
 //! only the 8 nodes on the byte's path are evaluated. Versions 6 to 8 coded the high
