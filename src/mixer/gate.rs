@@ -92,6 +92,13 @@ impl<const N: usize> Mixer<N> {
         self.written.mark_all();
     }
 
+    /// Sets input `i`'s weight to `w` in every set.
+    pub(super) fn set_input_weights(&mut self, i: usize, w: i32) {
+        for set in 0..self.sets {
+            self.row_mut(set)[i] = w;
+        }
+    }
+
     /// Forgets which sets were written: this state is the one [`Mixer::restore_from`]
     /// returns to.
     pub(super) fn clear_marks(&mut self) {

@@ -227,6 +227,12 @@ const CONFIDENCE_LIMIT: u32 = 1023;
 /// before the last ([`OLDER_PAIR_BITS`]).
 pub(super) const GROUPS: usize = 4;
 
+/// Format version 13 on: a constant input of the gate's first layer, whose weight in each
+/// set (from 0) is the set's own bias: the bit's odds where the set's context, rather than
+/// the experts, says them (paq8's mixers have one too). A larger input takes larger steps
+/// at the fresh sets' rates and overshoots (`docs/tuning.md`, "The gate's bias input").
+pub(super) const BIAS_INPUT: i32 = 768;
+
 /// Format version 13 on, where the groups run: the top bits of the bytes three and two
 /// back that select the fourth group's weight set (keyed as the third's, [`PAIR_KEYS`]).
 /// The last byte selects the third group's; the two before it say what the orders and
@@ -364,6 +370,10 @@ pub(super) struct Spec {
     /// What the spec was made from: the key of a primed state.
     pub(super) version: u16,
     pub(super) mask: u32,
+    /// Format version 13 on, with the groups: the gate's column that holds [`BIAS_INPUT`]: the bilevel
+    /// image's last where the profile has its columns (the bias takes it while no bitmap
+    /// is active), else one of its own after the others.
+    pub(super) bias: Option<usize>,
 }
 
 /// A setting that a format version changed: `new` where the stream's version has the
@@ -417,7 +427,7 @@ impl Spec {
             .count();
         let column = |kind| kinds.iter().position(|&k| k == kind);
         let word_columns = [column(Kind::Word), column(Kind::Unigram)];
-        Spec {
+        let mut spec = Spec {
             kinds,
             long: mask & EXPERT_LONG_COPY != 0,
             short: mask & EXPERT_SHORT_COPY != 0,
@@ -492,7 +502,15 @@ impl Spec {
             primer: None,
             version,
             mask,
+            bias: None,
+        };
+        if v13 && groups {
+            // The bilevel image's last column where the profile has them, else a column
+            // of its own after the others. (`fast`'s single group lost on prose by it.)
+            let n = spec.inputs();
+            spec.bias = Some(if spec.bitmap { n - 1 } else { n });
         }
+        spec
     }
 
     /// log2 of the context table's slots and of the copy tables' entries for a block of
@@ -624,6 +642,7 @@ impl Spec {
             + Retrieval::INPUTS * usize::from(self.retrieval)
             + usize::from(self.neural && self.neural_col.is_none())
             + bitmap::INPUTS * usize::from(self.bitmap)
+            + usize::from(self.bias.is_some() && !self.bitmap)
     }
 }
 
@@ -943,6 +962,9 @@ impl Lane {
         }
         for m in self.mixers.iter_mut() {
             m.reset(WEIGHT_ONE / 4);
+            if let Some(b) = self.spec.bias {
+                m.set_input_weights(b, 0);
+            }
         }
         if let Some(f) = &mut self.final_mix {
             f.reset(WEIGHT_ONE / self.spec.group_count() as i32);
@@ -954,7 +976,17 @@ impl Lane {
         for row in self.inputs.iter_mut() {
             *row = [0; MAX_INPUTS];
         }
+        self.set_bias();
         self.start_block();
+    }
+
+    /// Writes [`BIAS_INPUT`] into its column at every node (format version 13 on).
+    fn set_bias(&mut self) {
+        if let Some(b) = self.spec.bias {
+            for x in self.inputs.iter_mut() {
+                x[b] = BIAS_INPUT;
+            }
+        }
     }
 
     /// Fills `out` with the next byte's weights; `neural` holds the neural expert's weights
@@ -1004,6 +1036,7 @@ impl Lane {
                 for x in self.inputs.iter_mut() {
                     x[col..col + bitmap::INPUTS].fill(0);
                 }
+                self.set_bias();
             }
             self.bitmap_active = active;
             if let Some(d) = &mut self.delta {
@@ -1011,6 +1044,9 @@ impl Lane {
                 d.predict(&self.bytes, row, &mut self.inputs, col);
             }
             col += bitmap::INPUTS;
+        }
+        if self.spec.bias.is_some() && !self.spec.bitmap {
+            col += 1;
         }
         debug_assert_eq!(col, self.n);
         let last = self.bytes.last().copied().unwrap_or(0);
@@ -1646,6 +1682,43 @@ mod tests {
         ] {
             assert_eq!(spec.group_count(), groups);
             assert_eq!(Lane::new(&spec, 1 << 12).mixers.len(), groups);
+        }
+    }
+
+    #[test]
+    fn the_bias_input_has_a_column_and_starts_unweighted() {
+        let v = crate::format::VERSION;
+        let default = Spec::new(Profile::Default.experts(), v);
+        let plain = Spec::new(
+            Profile::Default.experts() & !crate::format::EXPERT_SPARSE,
+            v,
+        );
+        // `default` shares the bilevel image's last column; experts without the image's
+        // columns give it one of its own.
+        assert_eq!(default.bias, Some(default.inputs() - 1));
+        assert_eq!(default.inputs(), MAX_INPUTS);
+        assert_eq!(plain.bias, Some(plain.inputs() - 1));
+        assert_eq!(Spec::new(plain.mask, 12).inputs(), plain.inputs() - 1);
+        assert_eq!(Spec::new(Profile::Default.experts(), 12).bias, None);
+        assert_eq!(Spec::new(Profile::Fast.experts(), v).bias, None);
+        for spec in [default, plain] {
+            let b = spec.bias.unwrap();
+            let mut lane = Lane::new(&spec, 1 << 12);
+            lane.prime(b"some text, then the bias");
+            lane.reset();
+            assert!(lane.inputs[1..].iter().all(|x| x[b] == BIAS_INPUT));
+            for m in &lane.mixers {
+                assert!((0..m.sets).all(|set| m.row(set)[b] == 0));
+                assert!((0..m.sets).all(|set| m.row(set)[0] == WEIGHT_ONE / 4));
+            }
+            // It learns like any other input.
+            lane.prime(b"some text, then the bias");
+            assert!(lane.mixers[0]
+                .weights
+                .iter()
+                .skip(lane.mixers[0].start + b)
+                .step_by(MAX_INPUTS)
+                .any(|&w| w != 0));
         }
     }
 
