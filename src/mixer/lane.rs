@@ -227,10 +227,11 @@ const CONFIDENCE_LIMIT: u32 = 1023;
 /// before the last ([`OLDER_PAIR_BITS`]).
 pub(super) const GROUPS: usize = 4;
 
-/// Format version 13 on: a constant input of the gate's first layer, whose weight in each
-/// set (from 0) is the set's own bias: the bit's odds where the set's context, rather than
-/// the experts, says them (paq8's mixers have one too). A larger input takes larger steps
-/// at the fresh sets' rates and overshoots (`docs/tuning.md`, "The gate's bias input").
+/// Format version 13 on, where the groups run: a constant input of the gate's first layer,
+/// whose weight in each set (from 0) is the set's own bias: the bit's odds where the set's
+/// context, rather than the experts, says them (paq8's mixers have one too). A larger
+/// input takes larger steps at the fresh sets' rates and overshoots (`docs/tuning.md`,
+/// "The gate's bias input").
 pub(super) const BIAS_INPUT: i32 = 768;
 
 /// Format version 13 on, where the groups run: the top bits of the bytes three and two
@@ -370,9 +371,9 @@ pub(super) struct Spec {
     /// What the spec was made from: the key of a primed state.
     pub(super) version: u16,
     pub(super) mask: u32,
-    /// Format version 13 on, with the groups: the gate's column that holds [`BIAS_INPUT`]: the bilevel
-    /// image's last where the profile has its columns (the bias takes it while no bitmap
-    /// is active), else one of its own after the others.
+    /// Format version 13 on, with the groups: the gate's column that holds
+    /// [`BIAS_INPUT`]: the bilevel image's last where the profile has its columns (the bias
+    /// takes it while no bitmap is active), else one of its own after the others.
     pub(super) bias: Option<usize>,
 }
 
@@ -980,7 +981,7 @@ impl Lane {
         self.start_block();
     }
 
-    /// Writes [`BIAS_INPUT`] into its column at every node (format version 13 on).
+    /// Writes [`BIAS_INPUT`] into its column at every node, where the spec has one.
     fn set_bias(&mut self) {
         if let Some(b) = self.spec.bias {
             for x in self.inputs.iter_mut() {
