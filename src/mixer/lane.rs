@@ -234,6 +234,12 @@ pub(super) const GROUPS: usize = 4;
 /// "The gate's bias input").
 pub(super) const BIAS_INPUT: i32 = 768;
 
+/// Format version 13 on, where the groups run: every first-layer weight's start (a quarter
+/// before). Over 23 inputs a quarter each is more confidence than a fresh set has, where
+/// the experts agree; `fast`'s single group lost by a sixth (`docs/tuning.md`, "Tried after
+/// the bias input").
+pub(super) const WEIGHT_INIT: i32 = WEIGHT_ONE / 6;
+
 /// Format version 13 on, where the groups run: the top bits of the bytes three and two
 /// back that select the fourth group's weight set (keyed as the third's, [`PAIR_KEYS`]).
 /// The last byte selects the third group's; the two before it say what the orders and
@@ -314,6 +320,9 @@ pub(super) struct Spec {
     pub(super) groups: bool,
     /// Format version 13 on, with the groups: a fourth, by [`OLDER_PAIR_BITS`].
     pub(super) older_pair: bool,
+    /// Every first-layer weight's start: [`WEIGHT_INIT`] from format version 13 with the
+    /// groups, a quarter before.
+    pub(super) weight_init: i32,
     /// The group whose weight-set context selects the second layer's weight set: the
     /// third (the top bits of the last two bytes) from format version 13, the first
     /// before ([`FINAL_GROUP`]).
@@ -475,6 +484,7 @@ impl Spec {
             nibbles: version >= 6,
             groups,
             older_pair: v13 && groups,
+            weight_init: since(v13 && groups, WEIGHT_INIT, WEIGHT_ONE / 4),
             bits: version >= BITS_VERSION,
             final_group: since(v13, FINAL_GROUP, 0),
             pair_bits: since(v13, PAIR_BITS, (3, 3)),
@@ -699,7 +709,7 @@ impl Lane {
             mixers: spec.group_rows()[..spec.group_count()]
                 .iter()
                 .map(|&rows| {
-                    Mixer::new(rows, spec.gate_rate, WEIGHT_ONE / 4)
+                    Mixer::new(rows, spec.gate_rate, spec.weight_init)
                         .skipping(spec.skip_error)
                         .fresh(spec.fresh)
                         .inputs(spec.inputs())
@@ -962,7 +972,7 @@ impl Lane {
             d.reset();
         }
         for m in self.mixers.iter_mut() {
-            m.reset(WEIGHT_ONE / 4);
+            m.reset(self.spec.weight_init);
             if let Some(b) = self.spec.bias {
                 m.set_input_weights(b, 0);
             }
@@ -1710,7 +1720,7 @@ mod tests {
             assert!(lane.inputs[1..].iter().all(|x| x[b] == BIAS_INPUT));
             for m in &lane.mixers {
                 assert!((0..m.sets).all(|set| m.row(set)[b] == 0));
-                assert!((0..m.sets).all(|set| m.row(set)[0] == WEIGHT_ONE / 4));
+                assert!((0..m.sets).all(|set| m.row(set)[0] == WEIGHT_ONE / 6));
             }
             // It learns like any other input.
             lane.prime(b"some text, then the bias");
