@@ -118,6 +118,13 @@ pub(super) const FINAL_RATE: i32 = 9;
 /// second layer and the APMs").
 pub(super) const FINAL_GROUP: usize = 2;
 
+/// Format version 13 on, where the groups run: the group whose weight-set context selects
+/// the weight set of a second mixer of the second layer beside the first ([`FINAL_GROUP`]'s),
+/// the two outputs averaged in the stretch domain: the match state and class. Two second
+/// layers by different contexts beat one; which contexts matters little (`docs/tuning.md`,
+/// "Two second layers").
+pub(super) const FINAL_TWIN_GROUP: usize = 0;
+
 /// Format version 13 on, `(extra, knee)`: a first-layer weight set learns at
 /// `extra * knee / (steps + knee)` more than the layer's rate after `steps` training
 /// steps: sets chosen by rare contexts see few steps and would otherwise stay near their
@@ -169,6 +176,11 @@ pub(super) struct Lane {
     /// The second layer (version 6 on): weighs the groups' outputs, with the weight sets of
     /// group [`Spec::final_group`].
     pub(super) final_mix: Option<Mixer<GROUPS>>,
+    /// Format version 13 on, with the groups: the second layer's second mixer
+    /// ([`Spec::final_twin`]).
+    pub(super) final_twin: Option<Mixer<GROUPS>>,
+    /// Per node, the two second-layer mixers' outputs (stretch), each trained on its own.
+    pub(super) final_st: Box<[[i32; 2]; 256]>,
     pub(super) apm_order0: Apm,
     /// Secondary estimation on the node and the previous byte (empty from version 9).
     pub(super) apm_order1: Apm,
@@ -327,6 +339,9 @@ pub(super) struct Spec {
     /// third (the top bits of the last two bytes) from format version 13, the first
     /// before ([`FINAL_GROUP`]).
     pub(super) final_group: usize,
+    /// Format version 13 on, with the groups: a second second-layer mixer, with the weight
+    /// sets of this group ([`FINAL_TWIN_GROUP`]).
+    pub(super) final_twin: Option<usize>,
     /// The top bits of the byte before the last and of the last byte that select the third
     /// group's weight set ([`PAIR_BITS`] from format version 13, 3 and 3 before).
     pub(super) pair_bits: (u32, u32),
@@ -487,6 +502,7 @@ impl Spec {
             weight_init: since(v13 && groups, WEIGHT_INIT, WEIGHT_ONE / 4),
             bits: version >= BITS_VERSION,
             final_group: since(v13, FINAL_GROUP, 0),
+            final_twin: (v13 && groups).then_some(FINAL_TWIN_GROUP),
             pair_bits: since(v13, PAIR_BITS, (3, 3)),
             pair_keys: v13,
             apm_both: v13,
@@ -575,6 +591,7 @@ impl Spec {
                 .map(|&r| rows(r, MAX_INPUTS) + steps(r))
                 .sum::<u64>()
                 + rows(group[self.final_group], GROUPS)
+                + self.final_twin.map_or(0, |g| rows(group[g], GROUPS))
         } else {
             let first = self.group_rows()[0];
             rows(first, MAX_INPUTS) + steps(first)
@@ -719,6 +736,14 @@ impl Lane {
             path: 0,
             path_sets: [0; 2],
             word_columns: spec.word_columns,
+            final_twin: spec.final_twin.map(|g| {
+                Mixer::new(
+                    spec.group_rows()[g],
+                    FINAL_RATE,
+                    WEIGHT_ONE / spec.group_count() as i32,
+                )
+            }),
+            final_st: Box::new([[0; 2]; 256]),
             final_mix: spec.groups.then(|| {
                 Mixer::new(
                     spec.group_rows()[spec.final_group],
@@ -787,7 +812,10 @@ impl Lane {
         for m in &mut self.mixers {
             m.clear_marks();
         }
-        if let Some(f) = &mut self.final_mix {
+        for f in [&mut self.final_mix, &mut self.final_twin]
+            .into_iter()
+            .flatten()
+        {
             f.clear_marks();
         }
         for a in self.apms() {
@@ -841,6 +869,8 @@ impl Lane {
             mixers,
             sets,
             final_mix,
+            final_twin,
+            final_st,
             apm_order0,
             apm_order1,
             apm_order2,
@@ -884,6 +914,8 @@ impl Lane {
         }
         self.sets = *sets;
         both(&mut self.final_mix, final_mix, Mixer::restore_from);
+        both(&mut self.final_twin, final_twin, Mixer::restore_from);
+        *self.final_st = **final_st;
         self.apm_order0.restore_from(apm_order0);
         self.apm_order1.restore_from(apm_order1);
         both(&mut self.apm_order2, apm_order2, Apm::restore_from);
@@ -977,7 +1009,10 @@ impl Lane {
                 m.set_input_weights(b, 0);
             }
         }
-        if let Some(f) = &mut self.final_mix {
+        for f in [&mut self.final_mix, &mut self.final_twin]
+            .into_iter()
+            .flatten()
+        {
             f.reset(WEIGHT_ONE / self.spec.group_count() as i32);
         }
         self.low_counts = [[[1; 16]; 16]; CLASSES];
@@ -1223,6 +1258,9 @@ impl Lane {
         if let Some(f) = &self.final_mix {
             f.prefetch(row(self.spec.final_group, c0));
         }
+        if let (Some(f), Some(g)) = (&self.final_twin, self.spec.final_twin) {
+            f.prefetch(if g == 0 { row0 } else { row(g, c0) });
+        }
         if self.spec.apm0_sets > 1 {
             let at = self.apm0_row(row0, c0) * 33;
             prefetch(self.apm_order0.table.as_slice(), at);
@@ -1315,7 +1353,18 @@ impl Lane {
             self.group_p[c0][g] = squash(group_st[g]);
         }
         let st = match &self.final_mix {
-            Some(f) => f.dot(rows[self.spec.final_group], &group_st),
+            Some(f) => {
+                let st = f.dot(rows[self.spec.final_group], &group_st);
+                match (&self.final_twin, self.spec.final_twin) {
+                    (Some(twin), Some(g)) => {
+                        let twin_st = twin.dot(rows[g], &group_st);
+                        self.final_st[c0] = [st, twin_st];
+                        // Rounded toward minus infinity, as the mixers' own sums.
+                        (st + twin_st) >> 1
+                    }
+                    _ => st,
+                }
+            }
             None => group_st[0],
         };
         self.group_st[c0] = group_st;
@@ -1503,13 +1552,16 @@ impl Lane {
                 m.train(rows[g], x, self.group_p[c0][g], bit, boost);
             }
             if let Some(f) = &mut self.final_mix {
-                f.train(
-                    rows[self.spec.final_group],
-                    &self.group_st[c0],
-                    self.p_mix[c0],
-                    bit,
-                    0,
-                );
+                // Each second-layer mixer learns from its own output.
+                let p = match self.final_twin {
+                    Some(_) => squash(self.final_st[c0][0]),
+                    None => self.p_mix[c0],
+                };
+                f.train(rows[self.spec.final_group], &self.group_st[c0], p, bit, 0);
+            }
+            if let (Some(f), Some(g)) = (&mut self.final_twin, self.spec.final_twin) {
+                let p = squash(self.final_st[c0][1]);
+                f.train(rows[g], &self.group_st[c0], p, bit, 0);
             }
             let [i0, i1, i3] = self.apm_index[c0];
             self.apm_order0.update(i0, bit);
@@ -1731,6 +1783,30 @@ mod tests {
                 .step_by(MAX_INPUTS)
                 .any(|&w| w != 0));
         }
+    }
+
+    #[test]
+    fn two_second_layer_mixers_average_their_stretches() {
+        let v = crate::format::VERSION;
+        let spec = Spec::new(Profile::Default.experts(), v);
+        assert_eq!(spec.final_twin, Some(FINAL_TWIN_GROUP));
+        assert_eq!(Spec::new(Profile::Default.experts(), 12).final_twin, None);
+        assert_eq!(Spec::new(Profile::Fast.experts(), v).final_twin, None);
+        let mut lane = Lane::new(&spec, 1 << 12);
+        lane.prime(b"the quick brown fox jumps over the lazy dog. the quick brown fox ");
+        let mut out = [0; 256];
+        lane.predict(None, &mut out);
+        // The path of `j` (0b0110_1010), the next byte the copy expects.
+        let j = usize::from(b'j');
+        let mut apart = false;
+        for depth in 0..8 {
+            let c0 = (1 << depth) | j >> (8 - depth);
+            lane.predict_bit(c0);
+            let [st, twin] = lane.final_st[c0];
+            apart |= st != twin;
+            assert_eq!(lane.p_mix[c0], squash((st + twin) >> 1));
+        }
+        assert!(apart, "trained apart, by other contexts");
     }
 
     /// Bits a fresh lane of `spec` spends on `data`, coded bit by bit.

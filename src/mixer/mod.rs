@@ -12,7 +12,8 @@
 //! — letter, digit, space, punctuation, binary, derived from the bytes —; nothing more; the
 //! top bits of the last two bytes), from version 13 a fourth (the two bytes before the
 //! last), each learning from its own prediction, and a final mixer weighs their outputs
-//! (paq8's two-layer network); before, the first set alone. From version 13 the inputs
+//! (paq8's two-layer network; from version 13 two, by different contexts, averaged);
+//! before, the first set alone. From version 13 the inputs
 //! include a constant, so each weight set learns a bias of its own. Two adaptive
 //! probability maps (secondary estimation on the node, and on the node with the last two
 //! bytes; before version 9 with the previous byte) calibrate the result.
