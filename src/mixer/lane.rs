@@ -179,7 +179,7 @@ pub(super) struct Lane {
     /// Format version 13 on, with the groups: the second layer's second mixer
     /// ([`Spec::final_twin`]).
     pub(super) final_twin: Option<Mixer<GROUPS>>,
-    /// Per node, the two second-layer mixers' outputs (stretch), each trained on its own.
+    /// Per node, the second-layer mixers' outputs (stretch), each trained on its own.
     pub(super) final_st: Box<[[i32; 2]; 256]>,
     pub(super) apm_order0: Apm,
     /// Secondary estimation on the node and the previous byte (empty from version 9).
@@ -283,6 +283,13 @@ pub(super) fn pair_key(c0: usize) -> usize {
     depth * 8 + (c0 >> (depth - 2))
 }
 
+/// The top `h` bits of `older` above the top `l` bits of `newer` (`(h, l)`, each 1 to 8):
+/// the weight-set contexts of the third and fourth groups.
+#[inline(always)]
+fn top_bits(older: u8, newer: u8, (h, l): (u32, u32)) -> usize {
+    usize::from(older >> (8 - h)) << l | usize::from(newer >> (8 - l))
+}
+
 /// Which experts a lane runs and how large its tables are.
 #[derive(Clone, Debug)]
 pub(super) struct Spec {
@@ -340,8 +347,8 @@ pub(super) struct Spec {
     /// before ([`FINAL_GROUP`]).
     pub(super) final_group: usize,
     /// Format version 13 on, with the groups: a second second-layer mixer, with the weight
-    /// sets of this group ([`FINAL_TWIN_GROUP`]).
-    pub(super) final_twin: Option<usize>,
+    /// sets of group [`FINAL_TWIN_GROUP`].
+    pub(super) final_twin: bool,
     /// The top bits of the byte before the last and of the last byte that select the third
     /// group's weight set ([`PAIR_BITS`] from format version 13, 3 and 3 before).
     pub(super) pair_bits: (u32, u32),
@@ -502,7 +509,7 @@ impl Spec {
             weight_init: since(v13 && groups, WEIGHT_INIT, WEIGHT_ONE / 4),
             bits: version >= BITS_VERSION,
             final_group: since(v13, FINAL_GROUP, 0),
-            final_twin: (v13 && groups).then_some(FINAL_TWIN_GROUP),
+            final_twin: v13 && groups,
             pair_bits: since(v13, PAIR_BITS, (3, 3)),
             pair_keys: v13,
             apm_both: v13,
@@ -591,7 +598,11 @@ impl Spec {
                 .map(|&r| rows(r, MAX_INPUTS) + steps(r))
                 .sum::<u64>()
                 + rows(group[self.final_group], GROUPS)
-                + self.final_twin.map_or(0, |g| rows(group[g], GROUPS))
+                + if self.final_twin {
+                    rows(group[FINAL_TWIN_GROUP], GROUPS)
+                } else {
+                    0
+                }
         } else {
             let first = self.group_rows()[0];
             rows(first, MAX_INPUTS) + steps(first)
@@ -736,9 +747,9 @@ impl Lane {
             path: 0,
             path_sets: [0; 2],
             word_columns: spec.word_columns,
-            final_twin: spec.final_twin.map(|g| {
+            final_twin: spec.final_twin.then(|| {
                 Mixer::new(
-                    spec.group_rows()[g],
+                    spec.group_rows()[FINAL_TWIN_GROUP],
                     FINAL_RATE,
                     WEIGHT_ONE / spec.group_count() as i32,
                 )
@@ -1102,9 +1113,10 @@ impl Lane {
             16..=31 => 2,
             _ => 3,
         };
-        let before = self.bytes.len().checked_sub(2).map_or(0, |i| self.bytes[i]);
-        let (b, l) = self.spec.pair_bits;
-        let pair = usize::from(before >> (8 - b)) << l | usize::from(last >> (8 - l));
+        // The byte `i` back (0 before the history's first).
+        let back = |i: usize| self.bytes.len().checked_sub(i).map_or(0, |i| self.bytes[i]);
+        let before = back(2);
+        let pair = top_bits(before, last, self.spec.pair_bits);
         let pair_keys = self.spec.pair_set_keys();
         self.sets = [
             (match_state * CLASSES + class(last)) * 256,
@@ -1113,11 +1125,7 @@ impl Lane {
             0,
         ];
         if self.spec.older_pair {
-            let back = |i: usize| self.bytes.len().checked_sub(i).map_or(0, |i| self.bytes[i]);
-            let (third, second) = OLDER_PAIR_BITS;
-            let older = usize::from(back(3) >> (8 - third)) << second
-                | usize::from(back(2) >> (8 - second));
-            self.sets[3] = older * PAIR_KEYS;
+            self.sets[3] = top_bits(back(3), before, OLDER_PAIR_BITS) * PAIR_KEYS;
         }
         if self.spec.match_states == PATH_STATES {
             let expected = (self.long.as_ref().and_then(CopyExpert::expected))
@@ -1258,8 +1266,8 @@ impl Lane {
         if let Some(f) = &self.final_mix {
             f.prefetch(row(self.spec.final_group, c0));
         }
-        if let (Some(f), Some(g)) = (&self.final_twin, self.spec.final_twin) {
-            f.prefetch(if g == 0 { row0 } else { row(g, c0) });
+        if let Some(f) = &self.final_twin {
+            f.prefetch(row(FINAL_TWIN_GROUP, c0));
         }
         if self.spec.apm0_sets > 1 {
             let at = self.apm0_row(row0, c0) * 33;
@@ -1355,14 +1363,15 @@ impl Lane {
         let st = match &self.final_mix {
             Some(f) => {
                 let st = f.dot(rows[self.spec.final_group], &group_st);
-                match (&self.final_twin, self.spec.final_twin) {
-                    (Some(twin), Some(g)) => {
-                        let twin_st = twin.dot(rows[g], &group_st);
-                        self.final_st[c0] = [st, twin_st];
+                self.final_st[c0][0] = st;
+                match &self.final_twin {
+                    Some(twin) => {
+                        let twin_st = twin.dot(rows[FINAL_TWIN_GROUP], &group_st);
+                        self.final_st[c0][1] = twin_st;
                         // Rounded toward minus infinity, as the mixers' own sums.
                         (st + twin_st) >> 1
                     }
-                    _ => st,
+                    None => st,
                 }
             }
             None => group_st[0],
@@ -1551,17 +1560,25 @@ impl Lane {
             for (g, m) in self.mixers.iter_mut().enumerate() {
                 m.train(rows[g], x, self.group_p[c0][g], bit, boost);
             }
+            // Each second-layer mixer learns from its own output.
+            let [st, twin_st] = self.final_st[c0];
             if let Some(f) = &mut self.final_mix {
-                // Each second-layer mixer learns from its own output.
-                let p = match self.final_twin {
-                    Some(_) => squash(self.final_st[c0][0]),
-                    None => self.p_mix[c0],
-                };
-                f.train(rows[self.spec.final_group], &self.group_st[c0], p, bit, 0);
+                f.train(
+                    rows[self.spec.final_group],
+                    &self.group_st[c0],
+                    squash(st),
+                    bit,
+                    0,
+                );
             }
-            if let (Some(f), Some(g)) = (&mut self.final_twin, self.spec.final_twin) {
-                let p = squash(self.final_st[c0][1]);
-                f.train(rows[g], &self.group_st[c0], p, bit, 0);
+            if let Some(f) = &mut self.final_twin {
+                f.train(
+                    rows[FINAL_TWIN_GROUP],
+                    &self.group_st[c0],
+                    squash(twin_st),
+                    bit,
+                    0,
+                );
             }
             let [i0, i1, i3] = self.apm_index[c0];
             self.apm_order0.update(i0, bit);
@@ -1644,13 +1661,7 @@ mod tests {
     #[test]
     fn the_copy_apm_keys_on_the_byte_the_copy_expects() {
         let spec = Spec::new(Profile::Default.experts(), crate::format::VERSION);
-        let context = |text: &[u8]| {
-            let mut lane = Lane::new(&spec, 1 << 12);
-            lane.prime(text);
-            let mut out = [0; 256];
-            lane.predict(None, &mut out);
-            lane.cx_copy
-        };
+        let context = |text: &[u8]| predicting_after(&spec, text).cx_copy;
         let fox = b"the quick brown fox jumps over the lazy ";
         let after = |before: &[u8], animal: &[u8]| [before, fox, animal, b". ", fox].concat();
         // What came before the match does not count; the byte it expects does.
@@ -1667,11 +1678,9 @@ mod tests {
     #[test]
     fn two_groups_choose_their_weight_sets_node_by_node() {
         let spec = Spec::new(Profile::Default.experts(), crate::format::VERSION);
-        let mut lane = Lane::new(&spec, 1 << 12);
         let fox = b"the quick brown fox jumps over the lazy dog. ";
-        lane.prime(&[fox.as_slice(), b"the quick brown fox jumps over the lazy "].concat());
-        let mut out = [0; 256];
-        lane.predict(None, &mut out);
+        let history = [fox.as_slice(), b"the quick brown fox jumps over the lazy "].concat();
+        let mut lane = predicting_after(&spec, &history);
         // The copy expects `d` (0x64, 0b0110_0100): its nodes take the set of their
         // expected bit, the nodes off its path a set of their own.
         assert_eq!(lane.path, 256 | usize::from(b'd'));
@@ -1704,9 +1713,7 @@ mod tests {
         assert_eq!(lane.set(1, 2), TEXT_SETS * 256);
         // Before version 13, one set per byte.
         let old = Spec::new(Profile::Default.experts(), 12);
-        let mut lane = Lane::new(&old, 1 << 12);
-        lane.prime(fox);
-        lane.predict(None, &mut out);
+        let lane = predicting_after(&old, fox);
         assert!(lane.path == 0 && !lane.node_orders());
     }
 
@@ -1714,10 +1721,7 @@ mod tests {
     fn the_fourth_group_chooses_by_the_two_bytes_before_the_last() {
         let spec = Spec::new(Profile::Default.experts(), crate::format::VERSION);
         let sets = |history: &[u8]| {
-            let mut lane = Lane::new(&spec, 1 << 12);
-            lane.prime(history);
-            let mut out = [0; 256];
-            lane.predict(None, &mut out);
+            let lane = predicting_after(&spec, history);
             (lane.sets[3], lane.row(3, 0x5a, 0x5a), lane.mixers.len())
         };
         // Byte three back 0b01..., byte two back 'c': set (1 << 8 | 'c'), keyed as the
@@ -1789,13 +1793,13 @@ mod tests {
     fn two_second_layer_mixers_average_their_stretches() {
         let v = crate::format::VERSION;
         let spec = Spec::new(Profile::Default.experts(), v);
-        assert_eq!(spec.final_twin, Some(FINAL_TWIN_GROUP));
-        assert_eq!(Spec::new(Profile::Default.experts(), 12).final_twin, None);
-        assert_eq!(Spec::new(Profile::Fast.experts(), v).final_twin, None);
-        let mut lane = Lane::new(&spec, 1 << 12);
-        lane.prime(b"the quick brown fox jumps over the lazy dog. the quick brown fox ");
-        let mut out = [0; 256];
-        lane.predict(None, &mut out);
+        assert!(spec.final_twin);
+        assert!(!Spec::new(Profile::Default.experts(), 12).final_twin);
+        assert!(!Spec::new(Profile::Fast.experts(), v).final_twin);
+        let mut lane = predicting_after(
+            &spec,
+            b"the quick brown fox jumps over the lazy dog. the quick brown fox ",
+        );
         // The path of `j` (0b0110_1010), the next byte the copy expects.
         let j = usize::from(b'j');
         let mut apart = false;
@@ -1807,6 +1811,15 @@ mod tests {
             assert_eq!(lane.p_mix[c0], squash((st + twin) >> 1));
         }
         assert!(apart, "trained apart, by other contexts");
+    }
+
+    /// A lane of `spec` (for blocks of 4 KiB) that has coded `history` as a primer and
+    /// predicts the next byte.
+    fn predicting_after(spec: &Spec, history: &[u8]) -> Box<Lane> {
+        let mut lane = Lane::new(spec, 1 << 12);
+        lane.prime(history);
+        lane.predict(None, &mut [0; 256]);
+        lane
     }
 
     /// Bits a fresh lane of `spec` spends on `data`, coded bit by bit.

@@ -13,10 +13,10 @@
 //! top bits of the last two bytes), from version 13 a fourth (the two bytes before the
 //! last), each learning from its own prediction, and a final mixer weighs their outputs
 //! (paq8's two-layer network; from version 13 two, by different contexts, averaged);
-//! before, the first set alone. From version 13 the inputs
-//! include a constant, so each weight set learns a bias of its own. Two adaptive
-//! probability maps (secondary estimation on the node, and on the node with the last two
-//! bytes; before version 9 with the previous byte) calibrate the result.
+//! before, the first set alone. From version 13 the inputs include a constant, so each
+//! weight set learns a bias of its own. Two adaptive probability maps (secondary estimation
+//! on the node, and on the node with the last two bytes; before version 9 with the
+//! previous byte) calibrate the result.
 //! From version 9 each of the byte's 8 decisions is coded under its node's probability, so
 //! only the 8 nodes on the byte's path are evaluated. Versions 6 to 8 coded the high
 //! nibble, whose 16 probabilities are the products along the paths through the tree's top 4
