@@ -26,6 +26,17 @@ pub(crate) enum Kind {
     Order(u8),
     /// The current word (letters, case folded) and the word before it.
     Word,
+    /// Format version 13 on, a text slot ([`Orders::set_text_slots`]): the current word
+    /// with the separator before it (the bytes between the last word and this one), or
+    /// between words with the separator so far: `the, cat` and `the cat` part here, and
+    /// after `", "` what follows a comma (paq8px's word and gap tokens).
+    WordGap,
+    /// Format version 13 on, a text slot: the current word and the word two back, skipping
+    /// the last (`a big dog`, `a small dog`).
+    WordSkip,
+    /// Format version 13 on, a text slot: the current word and the column in fours:
+    /// which words start and end lines where prose wraps.
+    WordColumn,
     /// The current word alone (lpaq's word context): what follows a word's letters,
     /// whichever word came before.
     Unigram,
@@ -281,6 +292,12 @@ pub(crate) struct Orders {
     /// Hash of the word being read (0 between words) and of the word before it.
     word: u64,
     prev_word: u64,
+    /// The word before `prev_word` ([`Kind::WordSkip`]).
+    older_word: u64,
+    /// Hash of the bytes since the last word ended (0 inside a word), and of those that
+    /// came before the current word ([`Kind::WordGap`]).
+    separator: u64,
+    separator_before: u64,
     /// Recent share of bytes that are not text (decaying count, 1/32 per byte, x 2^16):
     /// sparse contexts only run while it is high, so text does not pay for them.
     binary: u32,
@@ -337,6 +354,22 @@ pub(crate) struct Orders {
     /// Where the block's bytes start in the history (after the primer's): offsets in
     /// machine code count from here ([`CODE_ALIGN`]).
     origin: usize,
+    /// The text slots ([`Orders::set_text_slots`]), if any.
+    text_slots: Option<TextSlots>,
+}
+
+/// Slots that run on text only, at the end of the kinds, whose inputs take columns that
+/// the gate keeps for binary data (the bilevel image's): on text those sit idle, so the
+/// slots widen no dot product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TextSlots {
+    /// The first text slot.
+    first: usize,
+    /// The first text slot's input column.
+    column: usize,
+    /// Whether they ran for the last byte, and whether they stopped at this one.
+    on: bool,
+    left: bool,
 }
 
 /// Compilers align functions and branch targets to 16 bytes, padding with multi-byte
@@ -1141,6 +1174,9 @@ impl Orders {
             seen: 0,
             word: 0,
             prev_word: 0,
+            older_word: 0,
+            separator: 0,
+            separator_before: 0,
             binary: 0,
             utf8_due: 0,
             shape: 0,
@@ -1160,6 +1196,7 @@ impl Orders {
             rows: structure.then(|| [Rows::lines(), Rows::brackets()]),
             numbers: structure.then(Numbers::default),
             displaced: None,
+            text_slots: None,
             follow1: vec![0; if structure { 256 } else { 0 }],
             follow2: vec![0; if structure { 1 << 16 } else { 0 }],
             operands: Vec::new(),
@@ -1226,7 +1263,29 @@ impl Orders {
 
     /// Number of mixer inputs this model provides per node.
     pub(crate) fn inputs(&self) -> usize {
-        self.kinds.len()
+        self.text_slots.map_or(self.kinds.len(), |t| t.first)
+    }
+
+    /// Makes the slots from `first` on text slots (format version 13 on): they run while
+    /// the recent bytes are text, and their inputs go to the columns from `column` on,
+    /// which the caller keeps for binary data ([`TextSlots`]). Set once, before the first
+    /// byte.
+    pub(crate) fn set_text_slots(&mut self, first: usize, column: usize) {
+        debug_assert!(first < self.kinds.len());
+        self.text_slots = Some(TextSlots {
+            first,
+            column,
+            on: false,
+            left: false,
+        });
+    }
+
+    /// The text slots' columns when they stopped at this byte (the data turned binary):
+    /// the caller clears them, since the slots write them only while they run.
+    pub(crate) fn text_slots_left(&self) -> Option<std::ops::Range<usize>> {
+        self.text_slots
+            .filter(|t| t.left)
+            .map(|t| t.column..t.column + self.kinds.len() - t.first)
     }
 
     /// Forgets what was written so far: this state is the one
@@ -1254,6 +1313,9 @@ impl Orders {
             seen,
             word,
             prev_word,
+            older_word,
+            separator,
+            separator_before,
             binary,
             utf8_due,
             shape,
@@ -1277,7 +1339,12 @@ impl Orders {
             follow2,
             operands,
             origin,
+            text_slots,
         } = src;
+        self.text_slots = *text_slots;
+        self.older_word = *older_word;
+        self.separator = *separator;
+        self.separator_before = *separator_before;
         if self.bits == *bits {
             self.table.0.restore_from(&table.0);
         } else {
@@ -1338,6 +1405,9 @@ impl Orders {
         self.seen = 0;
         self.word = 0;
         self.prev_word = 0;
+        self.older_word = 0;
+        self.separator = 0;
+        self.separator_before = 0;
         self.binary = 0;
         self.utf8_due = 0;
         self.shape = 0;
@@ -1564,7 +1634,8 @@ impl Orders {
             kind => kind,
         };
         let idle = (matches!(kind, Kind::Sparse(_) | Kind::BinaryShape) && !binary)
-            || Some(k) == self.displaced;
+            || Some(k) == self.displaced
+            || self.text_slots.is_some_and(|t| k >= t.first && binary);
         (kind, idle)
     }
 
@@ -1623,6 +1694,16 @@ impl Orders {
             ),
             Kind::Word => mix(tag ^ self.word, self.prev_word),
             Kind::Unigram => mix(tag, self.word),
+            Kind::WordGap => {
+                let separator = if self.word == 0 {
+                    self.separator
+                } else {
+                    self.separator_before
+                };
+                mix(tag ^ self.word, separator)
+            }
+            Kind::WordSkip => mix(tag ^ self.word, self.older_word ^ 0x1234),
+            Kind::WordColumn => mix(tag ^ self.word, u64::from(self.column >> 2)),
             Kind::Sparse(mask) => {
                 let mut m = 0u64;
                 for i in 0..8 {
@@ -1757,6 +1838,8 @@ impl Orders {
         inputs: &mut [[i32; N]; 256],
         first: usize,
     ) {
+        // Text slots write their own columns node by node (`node_inputs`), coding bit by bit.
+        debug_assert!(self.text_slots.is_none());
         self.lookup_high();
         // Inputs only once every lookup has been issued, so their cache misses overlap.
         for k in 0..self.kinds.len() {
@@ -1841,10 +1924,23 @@ impl Orders {
     ) {
         // A displaced slot's column holds another expert's input: kept, not overwritten.
         let kept = self.displaced.map(|k| row[first + k]);
-        for (k, (found, x)) in self.found.iter().zip(&mut row[first..]).enumerate() {
+        let (slots, text) = self.found.split_at(self.inputs());
+        for (k, (found, x)) in slots.iter().zip(&mut row[first..]).enumerate() {
             *x = slot(found).map_or(0, |s| {
                 input(&self.adapt, k, depth, self.table[s as usize][cell])
             });
+        }
+        if let Some(t) = self.text_slots.filter(|t| t.on) {
+            for (i, found) in text.iter().enumerate() {
+                row[t.column + i] = slot(found).map_or(0, |s| {
+                    input(
+                        &self.adapt,
+                        t.first + i,
+                        depth,
+                        self.table[s as usize][cell],
+                    )
+                });
+            }
         }
         if let (Some(k), Some(x)) = (self.displaced, kept) {
             row[first + k] = x;
@@ -1975,10 +2071,18 @@ impl Orders {
         self.binary = self.binary - (self.binary >> 5) + if text { 0 } else { 1 << 11 };
         let lower = byte.to_ascii_lowercase();
         if lower.is_ascii_alphabetic() || byte >= 0x80 {
+            if self.word == 0 {
+                self.separator_before = self.separator;
+                self.separator = 0;
+            }
             self.word = mix(self.word ^ 0x5bd1_e995, u64::from(lower) + 1);
-        } else if self.word != 0 {
-            self.prev_word = self.word;
-            self.word = 0;
+        } else {
+            if self.word != 0 {
+                self.older_word = self.prev_word;
+                self.prev_word = self.word;
+                self.word = 0;
+            }
+            self.separator = mix(self.separator ^ 0x2545_f491, u64::from(byte) + 1);
         }
         let pos = bytes.len(); // bytes already holds `byte` at pos - 1
         for rows in self.rows.iter_mut().flatten() {
@@ -2013,6 +2117,10 @@ impl Orders {
     /// update.
     fn next_contexts(&mut self, bytes: &[u8]) {
         let mode = self.mode();
+        if let Some(t) = &mut self.text_slots {
+            t.left = t.on && mode.binary;
+            t.on = !mode.binary;
+        }
         for k in 0..self.kinds.len() {
             let (kind, idle) = self.kind_in(k, mode);
             let hash = self.hash(k, kind, bytes);
@@ -2188,6 +2296,33 @@ pub(crate) mod tests {
     /// The context hashes of the first two slots after `text`.
     fn first_two(orders: &Orders, text: &[u8]) -> (u64, u64) {
         (orders.context_hash(0, text), orders.context_hash(1, text))
+    }
+
+    /// The text slots' word contexts: the word with the separator before it, the word with
+    /// the word two back, the word with the column in fours.
+    #[test]
+    fn the_text_slots_word_contexts_key_on_separator_older_word_and_column() {
+        let kinds = [Kind::WordGap, Kind::WordSkip, Kind::WordColumn];
+        let hashes = |text: &[u8]| {
+            let orders = run(&kinds, text);
+            [0, 1, 2].map(|k| orders.context_hash(k, text))
+        };
+        let plain = hashes(b"a big cat sa");
+        let comma = hashes(b"a big cat, sa");
+        let small = hashes(b"a small cat sa");
+        let dog = hashes(b"a big dog sa");
+        // "sa" after "cat": the separator before it is the same space.
+        assert_eq!(hashes(b"one big cat sa")[0], plain[0]);
+        assert_ne!(comma[0], plain[0]);
+        // Between words the separator so far: after ", " whatever the word before.
+        assert_eq!(hashes(b"a big, ")[0], hashes(b"one dog, ")[0]);
+        assert_ne!(hashes(b"a big, ")[0], hashes(b"a big; ")[0]);
+        // The word two back is "big" in both; the last word is skipped.
+        assert_eq!(dog[1], hashes(b"a big cow sa")[1]);
+        assert_ne!(small[1], plain[1]);
+        // The column in fours: "sa" at column 12 or 13 alike, at column 16 not.
+        assert_eq!(hashes(b"ab big cat sa")[2], plain[2]);
+        assert_ne!(hashes(b"abcde big cat sa")[2], plain[2]);
     }
 
     #[test]

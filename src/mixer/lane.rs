@@ -259,6 +259,19 @@ pub(super) const WEIGHT_INIT: i32 = WEIGHT_ONE / 6;
 /// fourth weight-set group").
 pub(super) const OLDER_PAIR_BITS: (u32, u32) = (2, 8);
 
+/// Format version 13 on, in the profiles with the weight-set groups: context slots that
+/// run on text only, their inputs in the bilevel image's columns, which sit idle on text
+/// (the bias keeps the last). The word contexts are paq8px's ideas (the word with the
+/// separator before it, with the word two back); order 5 and the word with the column
+/// complete the four that measured best of those tried (`docs/tuning.md`, "Text slots").
+pub(super) const TEXT_SLOTS: [Kind; 4] = [
+    Kind::Order(5),
+    Kind::WordGap,
+    Kind::WordSkip,
+    Kind::WordColumn,
+];
+const _: () = assert!(TEXT_SLOTS.len() < bitmap::INPUTS);
+
 /// The top bits of the byte before the last and of the last byte that select the third
 /// group's weight set from format version 13 (3 and 3 before): the last byte's case and
 /// class need more than its top 3 bits (`docs/tuning.md`, "Binary data and UTF-8"); with
@@ -294,6 +307,9 @@ fn top_bits(older: u8, newer: u8, (h, l): (u32, u32)) -> usize {
 #[derive(Clone, Debug)]
 pub(super) struct Spec {
     pub(super) kinds: Vec<Kind>,
+    /// Format version 13 on, with the groups and the bilevel image's columns: the last
+    /// kinds are [`TEXT_SLOTS`], whose inputs take the image's columns on text.
+    pub(super) text_slots: usize,
     pub(super) long: bool,
     pub(super) short: bool,
     /// The bytes the short copy keys on: [`SHORT_COPY_LEN`] from format version 13, 4
@@ -459,8 +475,16 @@ impl Spec {
             .count();
         let column = |kind| kinds.iter().position(|&k| k == kind);
         let word_columns = [column(Kind::Word), column(Kind::Unigram)];
+        // Version 13: the text slots, where the image's columns are there for them.
+        let text_slots = if v13 && groups && mask & EXPERT_TEXT != 0 && mask & EXPERT_SPARSE != 0 {
+            kinds.extend(TEXT_SLOTS);
+            TEXT_SLOTS.len()
+        } else {
+            0
+        };
         let mut spec = Spec {
             kinds,
+            text_slots,
             long: mask & EXPERT_LONG_COPY != 0,
             short: mask & EXPERT_SHORT_COPY != 0,
             confidence_limit: since(v13, CONFIDENCE_LIMIT, 63),
@@ -676,7 +700,7 @@ impl Spec {
     }
 
     pub(super) fn inputs(&self) -> usize {
-        self.kinds.len()
+        self.kinds.len() - self.text_slots
             + CopyExpert::INPUTS * (usize::from(self.long) + usize::from(self.short))
             + Retrieval::INPUTS * usize::from(self.retrieval)
             + usize::from(self.neural && self.neural_col.is_none())
@@ -697,14 +721,21 @@ impl Lane {
             block_len,
             bytes: Vec::with_capacity(block_len),
             orders: (!spec.kinds.is_empty()).then(|| {
-                Orders::new(
+                let mut orders = Orders::new(
                     &spec.kinds,
                     table_bits,
                     spec.surprise,
                     spec.records,
                     spec.structure,
                     spec.grows,
-                )
+                );
+                if spec.text_slots != 0 {
+                    orders.set_text_slots(
+                        spec.kinds.len() - spec.text_slots,
+                        spec.inputs() - bitmap::INPUTS,
+                    );
+                }
+                orders
             }),
             long: spec.long.then(|| {
                 CopyExpert::new(
@@ -1051,6 +1082,13 @@ impl Lane {
     pub(super) fn predict(&mut self, neural: Option<&Weights>, out: &mut Weights) {
         let mut col = 0;
         if let Some(o) = &mut self.orders {
+            if let Some(columns) = o.text_slots_left() {
+                // The data turned binary: the columns go back to the specialists, which
+                // write only the nodes they predict.
+                for x in self.inputs.iter_mut() {
+                    x[columns.clone()].fill(0);
+                }
+            }
             if self.spec.bits {
                 // The inputs follow node by node in `predict_bit`.
                 o.lookup_high();
@@ -1632,6 +1670,7 @@ pub(super) const LANE_FIXED_BYTES: u64 = 640 << 10;
 mod tests {
     use super::*;
     use crate::mixer::Profile;
+    use crate::test_data::noise;
 
     #[test]
     fn pair_keys_are_the_depth_and_the_first_two_bits() {
@@ -1811,6 +1850,66 @@ mod tests {
             assert_eq!(lane.p_mix[c0], squash((st + twin) >> 1));
         }
         assert!(apart, "trained apart, by other contexts");
+    }
+
+    /// The text slots run in `default` and `max` from format version 13, their inputs in
+    /// the bilevel image's columns while the data is text, and give those columns back
+    /// (cleared) when the data turns binary.
+    #[test]
+    fn text_slots_take_the_image_columns_on_text_alone() {
+        let v = crate::format::VERSION;
+        let default = Spec::new(Profile::Default.experts(), v);
+        assert_eq!(default.text_slots, TEXT_SLOTS.len());
+        assert_eq!(
+            default.kinds[default.kinds.len() - TEXT_SLOTS.len()..],
+            TEXT_SLOTS
+        );
+        assert_eq!(
+            Spec::new(Profile::Max.experts(), v).text_slots,
+            TEXT_SLOTS.len()
+        );
+        assert_eq!(Spec::new(Profile::Fast.experts(), v).text_slots, 0);
+        assert_eq!(Spec::new(Profile::Default.experts(), 12).text_slots, 0);
+        // The gate is no wider for them.
+        assert_eq!(default.inputs(), MAX_INPUTS);
+        let columns = default.inputs() - bitmap::INPUTS..default.bias.unwrap();
+        assert_eq!(columns.len(), TEXT_SLOTS.len());
+
+        // Every slot has seen the context after a line's end.
+        let text: Vec<u8> = (0..40)
+            .flat_map(|i| format!("{} sat on the cat\n", i * i).into_bytes())
+            .collect();
+        let (_, mut lane) = bits_of(&default, &text);
+        lane.predict(None, &mut [0; 256]);
+        let c0 = (1 << 1) | usize::from(b't') >> 7;
+        lane.predict_bit(1);
+        lane.predict_bit(c0);
+        assert!(
+            columns.clone().all(|c| lane.inputs[1][c] != 0),
+            "{:?}",
+            &lane.inputs[1][columns.clone()]
+        );
+        // Binary data: the slots stop (once each time the data turns binary) and while it
+        // lasts write nothing.
+        let mut stops = 0;
+        for &b in &noise(256, 7) {
+            lane.predict(None, &mut [0; 256]);
+            let orders = lane.orders.as_ref().unwrap();
+            if orders.text_slots_left().is_some() {
+                assert_eq!(orders.text_slots_left(), Some(columns.clone()));
+                stops += 1;
+            }
+            for j in 0..8 {
+                let c0 = (1 << j) | usize::from(b) >> (8 - j);
+                let was = lane.inputs[c0];
+                lane.predict_bit(c0);
+                if lane.orders.as_ref().unwrap().binary() {
+                    assert_eq!(lane.inputs[c0][columns.clone()], was[columns.clone()]);
+                }
+            }
+            lane.update(b);
+        }
+        assert!(stops >= 1);
     }
 
     /// A lane of `spec` (for blocks of 4 KiB) that has coded `history` as a primer and
