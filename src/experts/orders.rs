@@ -863,9 +863,10 @@ impl Structure {
 
 /// The second weight-set group's first set on text (format version 13 on): its
 /// [`TEXT_SET_COUNT`] sets from here are chosen node by node, by the highest order context
-/// found at the node and whether the word and unigram contexts were (`Lane::set`).
+/// found at the node and whether the word, unigram and (with the text slots) word with
+/// separator contexts were (`Lane::set`).
 pub(crate) const TEXT_SETS: usize = 8;
-pub(crate) const TEXT_SET_COUNT: usize = TEXT_ORDER_STATES * 4;
+pub(crate) const TEXT_SET_COUNT: usize = TEXT_ORDER_STATES * 8;
 
 /// The highest order context found at a node, in the choice among [`TEXT_SETS`]: none, or
 /// one of the five order slots.

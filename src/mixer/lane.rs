@@ -170,9 +170,10 @@ pub(super) struct Lane {
     /// it where it expects a 1 (`sets[0]` is the set where it expects a 0; [`Lane::set`]).
     pub(super) path: usize,
     pub(super) path_sets: [usize; 2],
-    /// The word and unigram contexts' columns while their slots run ([`Spec::word_columns`];
-    /// the neural input takes the unigram's in the blocks that run it).
-    pub(super) word_columns: [Option<usize>; 2],
+    /// The word, unigram and word-with-separator contexts' columns while their slots run
+    /// ([`Spec::word_columns`]; the neural input takes the unigram's in the blocks that run
+    /// it).
+    pub(super) word_columns: [Option<usize>; 3],
     /// The second layer (version 6 on): weighs the groups' outputs, with the weight sets of
     /// group [`Spec::final_group`].
     pub(super) final_mix: Option<Mixer<GROUPS>>,
@@ -382,7 +383,8 @@ pub(super) struct Spec {
     /// Leading order contexts among the inputs (the order slots come first), and the
     /// columns of the word and unigram contexts where there are.
     pub(super) order_columns: usize,
-    pub(super) word_columns: [Option<usize>; 2],
+    /// Format version 13 on, with the text slots, also the word-with-separator context's.
+    pub(super) word_columns: [Option<usize>; 3],
     /// Contexts of the order-0 APM besides the node: from format version 13 the first
     /// weight-set group's (the copy experts' match state and the previous byte's class,
     /// `Spec::group_rows()[0] / 256`), 1 before.
@@ -474,7 +476,7 @@ impl Spec {
             .take_while(|k| matches!(k, Kind::Order(_)))
             .count();
         let column = |kind| kinds.iter().position(|&k| k == kind);
-        let word_columns = [column(Kind::Word), column(Kind::Unigram)];
+        let word_columns = [column(Kind::Word), column(Kind::Unigram), None];
         // Version 13: the text slots, where the image's columns are there for them.
         let text_slots = if v13 && groups && mask & EXPERT_TEXT != 0 && mask & EXPERT_SPARSE != 0 {
             kinds.extend(TEXT_SLOTS);
@@ -567,6 +569,10 @@ impl Spec {
             // of its own after the others. (`fast`'s single group lost on prose by it.)
             let n = spec.inputs();
             spec.bias = Some(if spec.bitmap { n - 1 } else { n });
+        }
+        if spec.text_slots != 0 {
+            let gap = TEXT_SLOTS.iter().position(|&k| k == Kind::WordGap);
+            spec.word_columns[2] = gap.map(|i| spec.inputs() - bitmap::INPUTS + i);
         }
         spec
     }
@@ -1447,7 +1453,7 @@ impl Lane {
     /// format version 13 two groups choose node by node: the first by where the node sits
     /// on the byte the copy expects (on its path by the bit it expects, off it in a set of
     /// its own), the second on text by the highest order context found at the node and
-    /// whether the word and unigram contexts were (`docs/tuning.md`, "Weight sets chosen
+    /// whether the word, unigram and word-with-separator contexts were (`docs/tuning.md`, "Weight sets chosen
     /// node by node").
     #[inline(always)]
     fn set(&self, g: usize, c0: usize) -> usize {
@@ -1467,8 +1473,8 @@ impl Lane {
                 let x = &self.inputs[c0];
                 let orders = &x[..self.spec.order_columns];
                 let highest = orders.iter().rposition(|&x| x != 0).map_or(0, |i| i + 1);
-                let [word, unigram] = self.word_columns.map(|c| c.is_some_and(|c| x[c] != 0));
-                let words = usize::from(word) + 2 * usize::from(unigram);
+                let [word, unigram, gap] = self.word_columns.map(|c| c.is_some_and(|c| x[c] != 0));
+                let words = usize::from(word) + 2 * usize::from(unigram) + 4 * usize::from(gap);
                 (TEXT_SETS + highest + TEXT_ORDER_STATES * words) * 256
             }
             _ => self.sets[g],
@@ -1736,18 +1742,22 @@ mod tests {
             }
         }
         // On text the second group counts the order contexts up to the highest with a
-        // counter at the node, and says whether the word and unigram contexts have one:
-        // after "lazy ", all five orders and both word contexts have seen the first bit.
+        // counter at the node, and says whether the word, unigram and word-with-separator
+        // contexts have one: after "lazy ", all five orders and the three word contexts
+        // have seen the first bit.
         assert!(lane.node_orders());
         lane.predict_bit(1);
-        assert_eq!(lane.set(1, 1), (TEXT_SETS + 5 + 6 * 3) * 256);
-        let (orders, [word, unigram]) = (spec.order_columns, spec.word_columns);
+        assert_eq!(lane.set(1, 1), (TEXT_SETS + 5 + 6 * 7) * 256);
+        let (orders, [word, unigram, gap]) = (spec.order_columns, spec.word_columns);
         assert_eq!((orders, word, unigram), (5, Some(5), Some(7)));
+        assert_eq!(gap, Some(spec.inputs() - bitmap::INPUTS + 1));
         lane.inputs[2].fill(0);
         lane.inputs[2][..orders].copy_from_slice(&[300, -20, 0, 0, 0]);
         assert_eq!(lane.set(1, 2), (TEXT_SETS + 2) * 256);
         lane.inputs[2][7] = 40;
         assert_eq!(lane.set(1, 2), (TEXT_SETS + 2 + 6 * 2) * 256);
+        lane.inputs[2][gap.unwrap()] = -40;
+        assert_eq!(lane.set(1, 2), (TEXT_SETS + 2 + 6 * 6) * 256);
         lane.inputs[2].fill(0);
         assert_eq!(lane.set(1, 2), TEXT_SETS * 256);
         // Before version 13, one set per byte.
