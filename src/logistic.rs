@@ -158,6 +158,12 @@ impl StateMap {
         self.cells[cx] = ((p as u32) << 10) | (n + u32::from(n < self.limit));
     }
 
+    /// Number of cells.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.cells.len()
+    }
+
     /// Forgets everything.
     pub(crate) fn reset(&mut self) {
         for cells in self.cells.chunks_exact_mut(self.row.len()) {

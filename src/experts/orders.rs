@@ -285,6 +285,10 @@ pub(crate) struct Orders {
     /// mixer gets the learned probability (the indirect modelling of lpaq's state maps,
     /// over the counters this model keeps).
     adapt: StateMap,
+    /// Each depth's row set in `adapt`, and the row sets per context kind
+    /// ([`ADAPT_DEPTHS`]).
+    adapt_depths: [usize; 8],
+    adapt_sets: usize,
     /// The last 8 bytes, newest in the low byte.
     history: u64,
     /// Bytes since the reset.
@@ -1031,11 +1035,21 @@ fn bucket_centre(b: usize) -> i32 {
     squash(((b as i32) << BUCKET_SHIFT) - 2048 + (1 << (BUCKET_SHIFT - 1)))
 }
 
-/// Row of `Orders::adapt` for a counter cell of context `k`.
+/// The depths of a byte's decisions (bits known) that share a set of `Orders::adapt`'s
+/// rows (format version 13 on): the first two decisions, and the others. The map learns
+/// what a counter's state means in its context kind; a row set per depth (before) split
+/// what it learned eight ways and measured worse (`docs/tuning.md`, "The adapt map's
+/// depths").
+const ADAPT_DEPTHS: [usize; 8] = [0, 0, 1, 1, 1, 1, 1, 1];
+/// Before format version 13: a row set per depth.
+const ADAPT_DEPTHS_OLD: [usize; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
+
+/// The cell of `Orders::adapt` for a counter cell of the context kind and depth whose row
+/// set is `row` ([`Orders::adapt_row`]).
 #[inline]
-fn adapt_index(k: usize, j: usize, cell: u16, st: i32) -> usize {
+fn adapt_index(row: usize, cell: u16, st: i32) -> usize {
     let bucket = ((st + 2048) >> BUCKET_SHIFT) as usize;
-    (((k * 8 + j) * 16 + usize::from(cell & 15)) * BUCKETS) | bucket.min(BUCKETS - 1)
+    ((row * 16 + usize::from(cell & 15)) * BUCKETS) | bucket.min(BUCKETS - 1)
 }
 
 /// Slots per page: all slots of one context (high nibble and the 16 low nibbles) lie in
@@ -1146,7 +1160,12 @@ impl Orders {
         debug_assert!(!grows || bits <= GROW_MAX_BITS);
         // Each adapt cell starts at its bucket's centre: at first it says what the counter says.
         let centres: Vec<i32> = (0..BUCKETS).map(bucket_centre).collect();
-        let rows = kinds.len() * 8 * 16;
+        let depths = if structure {
+            ADAPT_DEPTHS
+        } else {
+            ADAPT_DEPTHS_OLD
+        };
+        let rows = kinds.len() * (depths[7] + 1) * 16;
         let mut orders = Orders {
             kinds: kinds.to_vec(),
             table: SlotTable::new(bits),
@@ -1162,6 +1181,8 @@ impl Orders {
                     ADAPT_LIMIT_OLD
                 },
             ),
+            adapt_depths: depths,
+            adapt_sets: depths[7] + 1,
             found: vec![
                 Found {
                     hash: 0,
@@ -1310,6 +1331,8 @@ impl Orders {
             dirty,
             found,
             adapt,
+            adapt_depths,
+            adapt_sets,
             history,
             seen,
             word,
@@ -1366,6 +1389,8 @@ impl Orders {
         self.dirty = *dirty;
         self.found.clone_from(found);
         self.adapt.clone_from(adapt);
+        self.adapt_depths = *adapt_depths;
+        self.adapt_sets = *adapt_sets;
         self.history = *history;
         self.seen = *seen;
         self.word = *word;
@@ -1850,7 +1875,7 @@ impl Orders {
                     let slot = &self.table[s as usize];
                     for c0 in 1..16usize {
                         let j = c0.ilog2() as usize;
-                        inputs[c0][col] = input(&self.adapt, k, j, slot[c0]);
+                        inputs[c0][col] = input(&self.adapt, self.adapt_row(k, j), slot[c0]);
                     }
                 }
                 None => {
@@ -1928,7 +1953,11 @@ impl Orders {
         let (slots, text) = self.found.split_at(self.inputs());
         for (k, (found, x)) in slots.iter().zip(&mut row[first..]).enumerate() {
             *x = slot(found).map_or(0, |s| {
-                input(&self.adapt, k, depth, self.table[s as usize][cell])
+                input(
+                    &self.adapt,
+                    self.adapt_row(k, depth),
+                    self.table[s as usize][cell],
+                )
             });
         }
         if let Some(t) = self.text_slots.filter(|t| t.on) {
@@ -1936,8 +1965,7 @@ impl Orders {
                 row[t.column + i] = slot(found).map_or(0, |s| {
                     input(
                         &self.adapt,
-                        t.first + i,
-                        depth,
+                        self.adapt_row(t.first + i, depth),
                         self.table[s as usize][cell],
                     )
                 });
@@ -1977,7 +2005,11 @@ impl Orders {
                     let base = (16 + nibble) << j;
                     for lowbits in 0..(1usize << j) {
                         inputs[base + lowbits][col] = slot.map_or(0, |slot| {
-                            input(&self.adapt, k, j + 4, slot[(1 << j) + lowbits])
+                            input(
+                                &self.adapt,
+                                self.adapt_row(k, j + 4),
+                                slot[(1 << j) + lowbits],
+                            )
                         });
                     }
                 }
@@ -1985,20 +2017,22 @@ impl Orders {
         }
     }
 
+    /// The row set of `adapt` for context kind `k` at depth `j` (bits of the byte known).
+    #[inline(always)]
+    fn adapt_row(&self, k: usize, j: usize) -> usize {
+        k * self.adapt_sets + self.adapt_depths[j]
+    }
+
     /// Trains the 4 counters on the path of `nibble` in slot `s` of context `k`, and the
     /// adapt cells their states selected.
     fn learn_nibble(&mut self, k: usize, s: usize, nibble: usize, depth: usize, cap: u16) {
+        let rows: [usize; 4] = std::array::from_fn(|j| self.adapt_row(k, depth + j));
         let slot = &mut self.table[s];
-        for j in 0..4 {
+        for (j, &row) in rows.iter().enumerate() {
             let node = (1 << j) | (nibble >> (4 - j));
             let bit = ((nibble >> (3 - j)) & 1) as u32;
             if slot[node] & 15 != 0 {
-                let i = adapt_index(
-                    k,
-                    depth + j,
-                    slot[node],
-                    stretch(i32::from(slot[node] >> 4)),
-                );
+                let i = adapt_index(row, slot[node], stretch(i32::from(slot[node] >> 4)));
                 self.adapt.update(i, bit);
             }
             bump16(&mut slot[node], bit, LIMIT, cap);
@@ -2138,15 +2172,15 @@ impl Orders {
     }
 }
 
-/// Mixer input of a counter of context `k`: the stretch of what its state predicts, or 0
-/// for a counter that has never been updated.
+/// Mixer input of a counter whose adapt rows are `row` ([`Orders::adapt_row`]): the
+/// stretch of what its state predicts, or 0 for a counter that has never been updated.
 #[inline]
-fn input(adapt: &StateMap, k: usize, j: usize, cell: u16) -> i32 {
+fn input(adapt: &StateMap, row: usize, cell: u16) -> i32 {
     if cell & 15 == 0 {
         0
     } else {
         let st = stretch(i32::from(cell >> 4));
-        (adapt.st(adapt_index(k, j, cell, st)) + st) >> 1
+        (adapt.st(adapt_index(row, cell, st)) + st) >> 1
     }
 }
 
@@ -2269,6 +2303,21 @@ pub(crate) mod tests {
         assert_eq!(steady & 15, LIMIT);
     }
 
+    /// From format version 13 a kind's counters share the adapt map's rows across the
+    /// depths of a byte but the first two; before, each depth had rows of its own.
+    #[test]
+    fn the_adapt_map_rows_are_per_kind_and_depth_group() {
+        let kinds = [Kind::Order(1), Kind::Order(2)];
+        let new = Orders::new(&kinds, 16, Surprise::UNIFORM_TEXT, true, true, false);
+        let old = Orders::new(&kinds, 16, Surprise::UNIFORM_TEXT, true, false, false);
+        let rows = |o: &Orders, k| (0..8).map(|j| o.adapt_row(k, j)).collect::<Vec<_>>();
+        assert_eq!(rows(&new, 0), [0, 0, 1, 1, 1, 1, 1, 1]);
+        assert_eq!(rows(&new, 1), [2, 2, 3, 3, 3, 3, 3, 3]);
+        assert_eq!(rows(&old, 1), (8..16).collect::<Vec<_>>());
+        assert_eq!(new.adapt.len(), kinds.len() * 2 * 16 * BUCKETS);
+        assert_eq!(old.adapt.len(), kinds.len() * 8 * 16 * BUCKETS);
+    }
+
     #[test]
     fn the_adapt_map_learns_that_a_deterministic_context_repeats_itself() {
         // Each byte is a fixed function of the two before it, so an order-2 context seen
@@ -2284,7 +2333,7 @@ pub(crate) mod tests {
         bump16(&mut cell, 1, LIMIT, LIMIT);
         let counter_p = i32::from(cell >> 4);
         for depth in [0, 4, 7] {
-            let i = adapt_index(0, depth, cell, stretch(counter_p));
+            let i = adapt_index(orders.adapt_row(0, depth), cell, stretch(counter_p));
             let learned = orders.adapt.p(i);
             assert!(
                 learned > counter_p + 300,
