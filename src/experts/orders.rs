@@ -1283,7 +1283,9 @@ impl Orders {
         self.binary() && self.code.is_some() && self.calls.code
     }
 
-    /// Number of mixer inputs this model provides per node.
+    /// Number of mixer inputs this model provides per node in columns of its own (from
+    /// the first it is given); the text slots' go to the columns
+    /// [`Orders::set_text_slots`] gave them.
     pub(crate) fn inputs(&self) -> usize {
         self.text_slots.map_or(self.kinds.len(), |t| t.first)
     }
@@ -1365,10 +1367,6 @@ impl Orders {
             origin,
             text_slots,
         } = src;
-        self.text_slots = *text_slots;
-        self.older_word = *older_word;
-        self.separator = *separator;
-        self.separator_before = *separator_before;
         if self.bits == *bits {
             self.table.0.restore_from(&table.0);
         } else {
@@ -1395,6 +1393,9 @@ impl Orders {
         self.seen = *seen;
         self.word = *word;
         self.prev_word = *prev_word;
+        self.older_word = *older_word;
+        self.separator = *separator;
+        self.separator_before = *separator_before;
         self.binary = *binary;
         self.utf8_due = *utf8_due;
         self.shape = *shape;
@@ -1418,6 +1419,7 @@ impl Orders {
         self.follow2.clone_from(follow2);
         self.operands.clone_from(operands);
         self.origin = *origin;
+        self.text_slots = *text_slots;
     }
 
     /// Forgets the block.

@@ -381,9 +381,9 @@ pub(super) struct Spec {
     /// format version 13, [`MATCH_STATES`] before.
     pub(super) match_states: usize,
     /// Leading order contexts among the inputs (the order slots come first), and the
-    /// columns of the word and unigram contexts where there are.
+    /// columns of the word and unigram contexts where there are, and (format version 13
+    /// on, with the text slots) of the word-with-separator context.
     pub(super) order_columns: usize,
-    /// Format version 13 on, with the text slots, also the word-with-separator context's.
     pub(super) word_columns: [Option<usize>; 3],
     /// Contexts of the order-0 APM besides the node: from format version 13 the first
     /// weight-set group's (the copy experts' match state and the previous byte's class,
@@ -1453,8 +1453,8 @@ impl Lane {
     /// format version 13 two groups choose node by node: the first by where the node sits
     /// on the byte the copy expects (on its path by the bit it expects, off it in a set of
     /// its own), the second on text by the highest order context found at the node and
-    /// whether the word, unigram and word-with-separator contexts were (`docs/tuning.md`, "Weight sets chosen
-    /// node by node").
+    /// whether the word, unigram and word-with-separator contexts were (`docs/tuning.md`,
+    /// "Weight sets chosen node by node", "Text slots").
     #[inline(always)]
     fn set(&self, g: usize, c0: usize) -> usize {
         match g {
