@@ -285,10 +285,8 @@ pub(crate) struct Orders {
     /// mixer gets the learned probability (the indirect modelling of lpaq's state maps,
     /// over the counters this model keeps).
     adapt: StateMap,
-    /// Each depth's row set in `adapt`, and the row sets per context kind
-    /// ([`ADAPT_DEPTHS`]).
+    /// Each depth's row set in `adapt` ([`ADAPT_DEPTHS`]); a kind has `adapt_depths[7] + 1`.
     adapt_depths: [usize; 8],
-    adapt_sets: usize,
     /// The last 8 bytes, newest in the low byte.
     history: u64,
     /// Bytes since the reset.
@@ -1037,9 +1035,9 @@ fn bucket_centre(b: usize) -> i32 {
 
 /// The depths of a byte's decisions (bits known) that share a set of `Orders::adapt`'s
 /// rows (format version 13 on): the first two decisions, and the others. The map learns
-/// what a counter's state means in its context kind; a row set per depth (before) split
-/// what it learned eight ways and measured worse (`docs/tuning.md`, "The adapt map's
-/// depths").
+/// what a counter's state means in its context kind, which depends little on the depth;
+/// a row set per depth would split what each row learns eight ways (`docs/tuning.md`,
+/// "The adapt map's depths").
 const ADAPT_DEPTHS: [usize; 8] = [0, 0, 1, 1, 1, 1, 1, 1];
 /// Before format version 13: a row set per depth.
 const ADAPT_DEPTHS_OLD: [usize; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
@@ -1182,7 +1180,6 @@ impl Orders {
                 },
             ),
             adapt_depths: depths,
-            adapt_sets: depths[7] + 1,
             found: vec![
                 Found {
                     hash: 0,
@@ -1334,7 +1331,6 @@ impl Orders {
             found,
             adapt,
             adapt_depths,
-            adapt_sets,
             history,
             seen,
             word,
@@ -1388,7 +1384,6 @@ impl Orders {
         self.found.clone_from(found);
         self.adapt.clone_from(adapt);
         self.adapt_depths = *adapt_depths;
-        self.adapt_sets = *adapt_sets;
         self.history = *history;
         self.seen = *seen;
         self.word = *word;
@@ -2022,7 +2017,7 @@ impl Orders {
     /// The row set of `adapt` for context kind `k` at depth `j` (bits of the byte known).
     #[inline(always)]
     fn adapt_row(&self, k: usize, j: usize) -> usize {
-        k * self.adapt_sets + self.adapt_depths[j]
+        k * (self.adapt_depths[7] + 1) + self.adapt_depths[j]
     }
 
     /// Trains the 4 counters on the path of `nibble` in slot `s` of context `k`, and the

@@ -262,9 +262,9 @@ pub(super) const OLDER_PAIR_BITS: (u32, u32) = (2, 8);
 
 /// Format version 13 on, in the profiles with the weight-set groups: context slots that
 /// run on text only, their inputs in the bilevel image's columns, which sit idle on text
-/// (the bias keeps the last). The word contexts are paq8px's ideas (the word with the
-/// separator before it, with the word two back); order 5 and the word with the column
-/// complete the four that measured best of those tried (`docs/tuning.md`, "Text slots").
+/// (the bias keeps the last): order 5, and the current word with what orders and the word
+/// slots lack — the separator before it, the word two back, the column (the first two
+/// are paq8px's ideas; `docs/tuning.md`, "Text slots", has the alternatives measured).
 pub(super) const TEXT_SLOTS: [Kind; 4] = [
     Kind::Order(5),
     Kind::WordGap,
@@ -572,9 +572,15 @@ impl Spec {
         }
         if spec.text_slots != 0 {
             let gap = TEXT_SLOTS.iter().position(|&k| k == Kind::WordGap);
-            spec.word_columns[2] = gap.map(|i| spec.inputs() - bitmap::INPUTS + i);
+            spec.word_columns[2] = gap.map(|i| spec.text_columns().start + i);
         }
         spec
+    }
+
+    /// The text slots' input columns: the first of the bilevel image's, one per slot.
+    pub(super) fn text_columns(&self) -> std::ops::Range<usize> {
+        let first = self.inputs() - bitmap::INPUTS;
+        first..first + self.text_slots
     }
 
     /// log2 of the context table's slots and of the copy tables' entries for a block of
@@ -738,7 +744,7 @@ impl Lane {
                 if spec.text_slots != 0 {
                     orders.set_text_slots(
                         spec.kinds.len() - spec.text_slots,
-                        spec.inputs() - bitmap::INPUTS,
+                        spec.text_columns().start,
                     );
                 }
                 orders
@@ -1750,7 +1756,7 @@ mod tests {
         assert_eq!(lane.set(1, 1), (TEXT_SETS + 5 + 6 * 7) * 256);
         let (orders, [word, unigram, gap]) = (spec.order_columns, spec.word_columns);
         assert_eq!((orders, word, unigram), (5, Some(5), Some(7)));
-        assert_eq!(gap, Some(spec.inputs() - bitmap::INPUTS + 1));
+        assert_eq!(gap, Some(spec.text_columns().start + 1));
         lane.inputs[2].fill(0);
         lane.inputs[2][..orders].copy_from_slice(&[300, -20, 0, 0, 0]);
         assert_eq!(lane.set(1, 2), (TEXT_SETS + 2) * 256);
@@ -1864,7 +1870,7 @@ mod tests {
 
     /// The text slots run in `default` and `max` from format version 13, their inputs in
     /// the bilevel image's columns while the data is text, and give those columns back
-    /// (cleared) when the data turns binary.
+    /// (cleared at every node) when the data turns binary.
     #[test]
     fn text_slots_take_the_image_columns_on_text_alone() {
         let v = crate::format::VERSION;
@@ -1882,8 +1888,11 @@ mod tests {
         assert_eq!(Spec::new(Profile::Default.experts(), 12).text_slots, 0);
         // The gate is no wider for them.
         assert_eq!(default.inputs(), MAX_INPUTS);
-        let columns = default.inputs() - bitmap::INPUTS..default.bias.unwrap();
-        assert_eq!(columns.len(), TEXT_SLOTS.len());
+        let columns = default.text_columns();
+        assert_eq!(
+            columns,
+            default.inputs() - bitmap::INPUTS..default.bias.unwrap()
+        );
 
         // Every slot has seen the context after a line's end.
         let text: Vec<u8> = (0..40)
@@ -1891,22 +1900,25 @@ mod tests {
             .collect();
         let (_, mut lane) = bits_of(&default, &text);
         lane.predict(None, &mut [0; 256]);
-        let c0 = (1 << 1) | usize::from(b't') >> 7;
         lane.predict_bit(1);
-        lane.predict_bit(c0);
         assert!(
             columns.clone().all(|c| lane.inputs[1][c] != 0),
             "{:?}",
             &lane.inputs[1][columns.clone()]
         );
-        // Binary data: the slots stop (once each time the data turns binary) and while it
-        // lasts write nothing.
+        // Binary data: the slots stop (once each time the data turns binary), their
+        // columns cleared (the counting fields write the first two on their path alone,
+        // the last two not at all), and while it lasts write nothing.
         let mut stops = 0;
         for &b in &noise(256, 7) {
             lane.predict(None, &mut [0; 256]);
             let orders = lane.orders.as_ref().unwrap();
             if orders.text_slots_left().is_some() {
                 assert_eq!(orders.text_slots_left(), Some(columns.clone()));
+                let unwritten = columns.start + 2..columns.end;
+                assert!(lane.inputs[1..]
+                    .iter()
+                    .all(|x| x[unwritten.clone()].iter().all(|&v| v == 0)));
                 stops += 1;
             }
             for j in 0..8 {
