@@ -77,13 +77,31 @@ const fn build_reciprocal() -> [i32; 1024] {
     t
 }
 
+/// How a counter's rate falls with its count: a counter of count `n` moves by
+/// `pace[n] / 65536` ([`pace`]).
+pub(crate) type Pace = [i32; 16];
+
+/// The pace whose rate at count `n` is `1 / (m[n] + 1.5)` ([`RECIPROCAL`]'s).
+pub(crate) const fn pace(m: [u8; 16]) -> Pace {
+    let mut t = [0; 16];
+    let mut n = 0;
+    while n < 16 {
+        t[n] = RECIPROCAL[m[n] as usize];
+        n += 1;
+    }
+    t
+}
+
+/// The rate `1 / (count + 1.5)`.
+pub(crate) const EVEN_PACE: Pace = pace([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+
 /// An adaptive probability with its own count, 16 bits: 12-bit probability above a 4-bit
-/// count. Moves toward each bit by `1 / (count + 1.5)`, the count saturating at `limit`
-/// (`<= 15`), so it starts as a frequency estimate and ends as a moving average. A bit the
-/// counter gave less than 1/4 first drops the count to at most `surprise`: after a change
-/// of regime the counter learns fast again (`surprise >= limit` never drops it).
+/// count. Moves toward each bit by `pace[count] / 65536` (at first `1 / (count + 1.5)`), the count saturating at
+/// `limit` (`<= 15`), so it starts as a frequency estimate and ends as a moving average. A
+/// bit the counter gave less than 1/4 first drops the count to at most `surprise`: after a
+/// change of regime the counter learns fast again (`surprise >= limit` never drops it).
 #[inline]
-pub(crate) fn bump16(cell: &mut u16, bit: u32, limit: u16, surprise: u16) {
+pub(crate) fn bump16(cell: &mut u16, bit: u32, limit: u16, surprise: u16, pace: &Pace) {
     let p = i32::from(*cell >> 4);
     let target = if bit != 0 { 4095 } else { 0 };
     let surprised = if bit != 0 { p < 1024 } else { p > 4095 - 1024 };
@@ -92,7 +110,7 @@ pub(crate) fn bump16(cell: &mut u16, bit: u32, limit: u16, surprise: u16) {
     } else {
         *cell & 15
     };
-    let delta = ((target - p) * RECIPROCAL[usize::from(n)] + (1 << 15)) >> 16;
+    let delta = ((target - p) * pace[usize::from(n)] + (1 << 15)) >> 16;
     let p = (p + delta).clamp(1, 4095) as u16;
     *cell = (p << 4) | (n + u16::from(n < limit));
 }
@@ -193,7 +211,7 @@ mod tests {
     fn counters_learn() {
         let mut c = CELL_INIT;
         for _ in 0..100 {
-            bump16(&mut c, 1, 15, 15);
+            bump16(&mut c, 1, 15, 15, &EVEN_PACE);
         }
         assert!(c >> 4 > 3900);
         let mut sm = StateMap::new(1, 63);

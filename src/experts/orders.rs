@@ -14,7 +14,7 @@
 //! cache line) a new context takes the one that has learned less. Everything is integer.
 
 use crate::hint::prefetch;
-use crate::logistic::{bump16, squash, stretch, StateMap, CELL_INIT};
+use crate::logistic::{bump16, pace, squash, stretch, Pace, StateMap, CELL_INIT, EVEN_PACE};
 use crate::tracked::Tracked;
 
 use super::x86::{Calls, X86};
@@ -963,10 +963,12 @@ impl RecordLength {
     }
 }
 
-/// How far a surprise sets a counter back: a counter whose bit had probability below 1/4
-/// continues from count `min(count, cap)`, so it follows a change of regime quickly (the
-/// nonstationary counters of paq). Prose is close to stationary, records, code and markup
-/// change regime often (`docs/tuning.md`, "Counter setbacks").
+/// How a context's counters learn on each kind of data. How far a surprise sets one back:
+/// a counter whose bit had probability below 1/4 continues from count `min(count, cap)`,
+/// so it follows a change of regime quickly (the nonstationary counters of paq). Prose is
+/// close to stationary, records, code and markup change regime often (`docs/tuning.md`,
+/// "Counter setbacks"). From format version 13, on prose, also how slowly a settled
+/// counter moves ([`PROSE_PACE`]; "Counters on prose").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Surprise {
     /// Cap while the recent bytes are text, in the order contexts from order 4 up.
@@ -974,6 +976,9 @@ pub(crate) struct Surprise {
     /// Cap while they are text, in the other contexts: orders 1 to 3, words, column and
     /// structure.
     pub(crate) text_short: u16,
+    /// Whether counters on prose (text of few digits and punctuation, [`PUNCTUATED`])
+    /// keep the [`PROSE_PACE`], else the [`EVEN_PACE`].
+    pub(crate) prose_paced: bool,
     /// Cap while they are binary (`BINARY_ON`).
     pub(crate) binary: u16,
     /// Cap while they are machine code ([`Orders::set_code`]'s instruction contexts in
@@ -981,11 +986,27 @@ pub(crate) struct Surprise {
     pub(crate) code: u16,
 }
 
+/// Whether a context of `kind` counts among the long ones, which text sets back the least.
+#[inline]
+fn long(kind: Kind) -> bool {
+    matches!(kind, Kind::Order(n) if n >= 4)
+}
+
+/// From format version 13, the paces of counters on prose, in the short and the long
+/// contexts ([`long`]): past count 8 or 9 their rate falls further
+/// than `1 / (count + 1.5)` would, to 1/32.5 and 1/41.5, since what a settled context of
+/// prose predicts changes slowly (`docs/tuning.md`, "Counters on prose").
+pub(crate) const PROSE_PACE: [Pace; 2] = [
+    pace([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 16, 20, 25, 31]),
+    pace([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 15, 19, 24, 31, 40]),
+];
+
 impl Surprise {
     /// No setback (format versions 1 and 2).
     pub(crate) const NONE: Surprise = Surprise {
         text: LIMIT,
         text_short: LIMIT,
+        prose_paced: false,
         binary: LIMIT,
         code: LIMIT,
     };
@@ -993,14 +1014,17 @@ impl Surprise {
     pub(crate) const UNIFORM_TEXT: Surprise = Surprise {
         text: 6,
         text_short: 6,
+        prose_paced: false,
         binary: 2,
         code: 2,
     };
     /// Format version 13 on: the short contexts of text set back as far as binary ones,
-    /// the long orders of text hardly at all, and machine code's further.
+    /// the long orders of text hardly at all, and machine code's further; on prose the
+    /// counters paced.
     pub(crate) const SPLIT: Surprise = Surprise {
         text: 12,
         text_short: 2,
+        prose_paced: true,
         binary: 2,
         code: 1,
     };
@@ -1012,8 +1036,19 @@ impl Surprise {
         match kind {
             _ if code => self.code,
             _ if binary => self.binary,
-            Kind::Order(n) if n >= 4 => self.text,
+            kind if long(kind) => self.text,
             _ => self.text_short,
+        }
+    }
+
+    /// The pace of a context of `kind` while the recent bytes are binary (or machine code)
+    /// or not, and prose or not.
+    #[inline]
+    fn pace(&self, kind: Kind, binary: bool, prose: bool) -> &'static Pace {
+        if self.prose_paced && prose && !binary {
+            &PROSE_PACE[usize::from(long(kind))]
+        } else {
+            &EVEN_PACE
         }
     }
 }
@@ -2022,7 +2057,14 @@ impl Orders {
 
     /// Trains the 4 counters on the path of `nibble` in slot `s` of context `k`, and the
     /// adapt cells their states selected.
-    fn learn_nibble(&mut self, k: usize, s: usize, nibble: usize, depth: usize, cap: u16) {
+    fn learn_nibble(
+        &mut self,
+        k: usize,
+        s: usize,
+        nibble: usize,
+        depth: usize,
+        (cap, pace): (u16, &Pace),
+    ) {
         let rows: [usize; 4] = std::array::from_fn(|j| self.adapt_row(k, depth + j));
         let slot = &mut self.table[s];
         for (j, &row) in rows.iter().enumerate() {
@@ -2032,7 +2074,7 @@ impl Orders {
                 let i = adapt_index(row, slot[node], stretch(i32::from(slot[node] >> 4)));
                 self.adapt.update(i, bit);
             }
-            bump16(&mut slot[node], bit, LIMIT, cap);
+            bump16(&mut slot[node], bit, LIMIT, cap, pace);
         }
     }
 
@@ -2042,23 +2084,28 @@ impl Orders {
         // `binary` is still the value the prediction saw: it moves on below.
         let binary = self.binary();
         let code = self.machine_code();
+        let prose = self.punct <= PUNCTUATED;
         for k in 0..self.kinds.len() {
             let found = self.found[k];
             if found.idle {
                 continue;
             }
-            let cap = self.surprise.cap(self.kinds[k], binary, code);
+            let kind = self.kinds[k];
+            let rule = (
+                self.surprise.cap(kind, binary, code),
+                self.surprise.pace(kind, binary || code, prose),
+            );
             let s = match found.high {
                 Some(s) => s as usize,
                 None => self.lookup_or_insert(self.place(found.hash)),
             };
-            self.learn_nibble(k, s, b >> 4, 0, cap);
+            self.learn_nibble(k, s, b >> 4, 0, rule);
             let nibble = b >> 4;
             let s = match found.low[nibble] {
                 Some(s) => s as usize,
                 None => self.lookup_or_insert(self.place_low(found.hash, nibble)),
             };
-            self.learn_nibble(k, s, b & 15, 4, cap);
+            self.learn_nibble(k, s, b & 15, 4, rule);
         }
         self.dirty = true;
         // Move the contexts on.
@@ -2280,23 +2327,73 @@ pub(crate) mod tests {
         assert_eq!(Surprise::UNIFORM_TEXT.cap(Kind::Order(1), true, true), 2);
     }
 
+    /// From format version 13 counters on prose slow down past count 8, the long orders'
+    /// the most; elsewhere, and before version 13, they keep the even pace.
+    #[test]
+    fn settled_counters_on_prose_move_slowly() {
+        let split = Surprise::SPLIT;
+        assert_eq!(split.pace(Kind::Order(2), false, true), &PROSE_PACE[0]);
+        assert_eq!(split.pace(Kind::Order(5), false, true), &PROSE_PACE[1]);
+        for (binary, prose) in [(false, false), (true, true)] {
+            assert_eq!(split.pace(Kind::Order(5), binary, prose), &EVEN_PACE);
+        }
+        assert_eq!(
+            Surprise::UNIFORM_TEXT.pace(Kind::Order(5), false, true),
+            &EVEN_PACE
+        );
+        for pace in PROSE_PACE {
+            assert!(pace.windows(2).all(|w| w[0] > w[1]));
+            assert_eq!(pace[..10], EVEN_PACE[..10]);
+        }
+        // A settled counter after a run of 1s: the paced one has moved less toward a 0.
+        let settled = |pace: &Pace| {
+            let mut cell = CELL_INIT;
+            for _ in 0..40 {
+                bump16(&mut cell, 1, LIMIT, LIMIT, pace);
+            }
+            let before = cell >> 4;
+            bump16(&mut cell, 0, LIMIT, LIMIT, pace);
+            before - (cell >> 4)
+        };
+        let (even, long) = (settled(&EVEN_PACE), settled(&PROSE_PACE[1]));
+        assert!(long > 0 && 2 * long < even, "{long} {even}");
+    }
+
     #[test]
     fn a_surprise_sets_a_confident_counter_back() {
         let mut cell = CELL_INIT;
         for _ in 0..40 {
-            bump16(&mut cell, 1, LIMIT, Surprise::UNIFORM_TEXT.binary);
+            bump16(
+                &mut cell,
+                1,
+                LIMIT,
+                Surprise::UNIFORM_TEXT.binary,
+                &EVEN_PACE,
+            );
         }
         assert_eq!(cell & 15, LIMIT);
         let mut patient = cell;
-        bump16(&mut patient, 0, LIMIT, LIMIT);
-        bump16(&mut cell, 0, LIMIT, Surprise::UNIFORM_TEXT.binary);
+        bump16(&mut patient, 0, LIMIT, LIMIT, &EVEN_PACE);
+        bump16(
+            &mut cell,
+            0,
+            LIMIT,
+            Surprise::UNIFORM_TEXT.binary,
+            &EVEN_PACE,
+        );
         // From count 2 the 0 moves the probability ~5 times further than from count 15.
         assert_eq!(cell & 15, Surprise::UNIFORM_TEXT.binary + 1);
         let moved = |c: u16| 4095 - i32::from(c >> 4);
         assert!(moved(cell) > 4 * moved(patient), "{cell:#x} {patient:#x}");
         // An expected bit leaves the count alone.
         let mut steady = patient;
-        bump16(&mut steady, 1, LIMIT, Surprise::UNIFORM_TEXT.binary);
+        bump16(
+            &mut steady,
+            1,
+            LIMIT,
+            Surprise::UNIFORM_TEXT.binary,
+            &EVEN_PACE,
+        );
         assert_eq!(steady & 15, LIMIT);
     }
 
@@ -2327,7 +2424,7 @@ pub(crate) mod tests {
         let orders = run(&[Kind::Order(2)], &data);
         // A counter that has seen a single 1 says ~0.83; in this data the next bit is a 1.
         let mut cell = CELL_INIT;
-        bump16(&mut cell, 1, LIMIT, LIMIT);
+        bump16(&mut cell, 1, LIMIT, LIMIT, &EVEN_PACE);
         let counter_p = i32::from(cell >> 4);
         for depth in [0, 4, 7] {
             let i = adapt_index(orders.adapt_row(0, depth), cell, stretch(counter_p));
