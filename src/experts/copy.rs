@@ -144,6 +144,12 @@ impl CopyExpert {
         self.expected
     }
 
+    /// The byte the next [`CopyExpert::predict`] will expect, if any, given the bytes so
+    /// far (those `update` was given).
+    pub(crate) fn next_expected(&self, bytes: &[u8]) -> Option<u8> {
+        (self.len > 0).then(|| bytes[self.ptr])
+    }
+
     /// Current match length (0 when there is no match).
     pub(crate) fn len(&self) -> u32 {
         self.len

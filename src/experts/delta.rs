@@ -26,6 +26,9 @@ pub(crate) struct Delta {
 }
 
 impl Delta {
+    /// Gate inputs: the path expert's two.
+    pub(crate) const INPUTS: usize = 2;
+
     pub(crate) fn new(limit: u32) -> Self {
         Delta {
             confidence: StateMap::new(CONTEXTS, limit),

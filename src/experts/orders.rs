@@ -117,6 +117,12 @@ pub(crate) enum Kind {
     /// ([`binary_class`]): fields aligned to their size (format version 13 on;
     /// `docs/tuning.md`, "Shape contexts").
     Line(u8),
+    /// Binary data (format version 13 on): the byte the copy experts expect next, with the
+    /// last byte and the match's length (to 15); without a match, the last two bytes
+    /// (paq8px's match model keys contexts on the expected byte). Never listed among a
+    /// model's kinds: on binary data the last text slot keys on it
+    /// ([`Orders::set_text_slots`]), the expected byte given by [`Orders::expect`].
+    Expected,
     /// On prose (text with fewer than [`PUNCTUATED`] digits and punctuation), in the binary
     /// shape context's slot: the column, the last byte's coarse class ([`coarse_class`])
     /// and the previous line's length in eighths: where prose wraps its lines, which the
@@ -358,6 +364,10 @@ pub(crate) struct Orders {
     origin: usize,
     /// The text slots ([`Orders::set_text_slots`]), if any.
     text_slots: Option<TextSlots>,
+    /// The byte the copy experts expect next and their match's length, to 15
+    /// ([`Orders::expect`]), and the slot keyed on it whose hash waits for it.
+    expected: Option<(u8, u32)>,
+    expecting: Option<usize>,
 }
 
 /// Slots that run on text only, at the end of the kinds, whose inputs take columns that
@@ -372,6 +382,9 @@ struct TextSlots {
     /// Whether they ran for the last byte, and whether they stopped at this one.
     on: bool,
     left: bool,
+    /// The first slot that also runs on binary data, keyed on binary contexts instead
+    /// ([`Orders::set_text_slots`]).
+    on_binary: usize,
 }
 
 /// Compilers align functions and branch targets to 16 bytes, padding with multi-byte
@@ -1251,6 +1264,8 @@ impl Orders {
             numbers: structure.then(Numbers::default),
             displaced: None,
             text_slots: None,
+            expected: None,
+            expecting: None,
             follow1: vec![0; if structure { 256 } else { 0 }],
             follow2: vec![0; if structure { 1 << 16 } else { 0 }],
             operands: Vec::new(),
@@ -1324,16 +1339,30 @@ impl Orders {
 
     /// Makes the slots from `first` on text slots (format version 13 on): they run while
     /// the recent bytes are text, and their inputs go to the columns from `column` on,
-    /// which the caller keeps for binary data ([`TextSlots`]). Set once, before the first
-    /// byte.
-    pub(crate) fn set_text_slots(&mut self, first: usize, column: usize) {
-        debug_assert!(first < self.kinds.len());
+    /// which the caller keeps for binary data ([`TextSlots`]). The last `on_binary` run
+    /// on binary data as well, in their columns, keyed there on binary contexts: the
+    /// word-with-column slot on [`Kind::Expected`]. Set once, before the first byte.
+    pub(crate) fn set_text_slots(&mut self, first: usize, column: usize, on_binary: usize) {
+        debug_assert!(first < self.kinds.len() && on_binary <= self.kinds.len() - first);
         self.text_slots = Some(TextSlots {
             first,
             column,
             on: false,
             left: false,
+            on_binary: self.kinds.len() - on_binary,
         });
+    }
+
+    /// Gives the byte the copy experts expect next (`None` without a match) and their
+    /// match's length, before the next byte's lookups: the [`Kind::Expected`] slot keys on
+    /// them.
+    pub(crate) fn expect(&mut self, expected: Option<u8>, len: u32) {
+        self.expected = expected.map(|e| (e, len.min(15)));
+        if let Some(k) = self.expecting.take() {
+            let hash = self.hash(k, Kind::Expected, &[]);
+            self.found[k].hash = hash;
+            prefetch(self.table.lines(), self.place(hash).0 >> 1);
+        }
     }
 
     /// The text slots' columns when they stopped at this byte (the data turned binary):
@@ -1397,6 +1426,8 @@ impl Orders {
             operands,
             origin,
             text_slots,
+            expected,
+            expecting,
         } = src;
         if self.bits == *bits {
             self.table.0.restore_from(&table.0);
@@ -1450,6 +1481,8 @@ impl Orders {
         self.operands.clone_from(operands);
         self.origin = *origin;
         self.text_slots = *text_slots;
+        self.expected = *expected;
+        self.expecting = *expecting;
     }
 
     /// Forgets the block.
@@ -1493,6 +1526,7 @@ impl Orders {
         self.follow2.fill(0);
         self.operands = Vec::new();
         self.origin = 0;
+        self.expected = None;
         self.next_contexts(&[]);
     }
 
@@ -1689,11 +1723,14 @@ impl Orders {
             Kind::Line(_) if binary => Kind::Line(1),
             Kind::BinaryShape if punctuated => Kind::Coarse,
             Kind::BinaryShape if structure => Kind::Wrap,
+            Kind::WordColumn if binary => Kind::Expected,
             kind => kind,
         };
         let idle = (matches!(kind, Kind::Sparse(_) | Kind::BinaryShape) && !binary)
             || Some(k) == self.displaced
-            || self.text_slots.is_some_and(|t| k >= t.first && binary);
+            || self
+                .text_slots
+                .is_some_and(|t| k >= t.first && k < t.on_binary && binary);
         (kind, idle)
     }
 
@@ -1762,6 +1799,13 @@ impl Orders {
             }
             Kind::WordSkip => mix(tag ^ self.word, self.older_word ^ 0x1234),
             Kind::WordColumn => mix(tag ^ self.word, u64::from(self.column >> 2)),
+            Kind::Expected => {
+                let key = match self.expected {
+                    Some((e, len)) => 1 << 40 | u64::from(len) << 16 | u64::from(e) << 8,
+                    None => 2 << 40 | (self.history & 0xFF00),
+                };
+                mix(tag ^ 7 << 48, key | (self.history & 0xFF))
+            }
             Kind::Sparse(mask) => {
                 let mut m = 0u64;
                 for i in 0..8 {
@@ -1992,8 +2036,11 @@ impl Orders {
                 )
             });
         }
-        if let Some(t) = self.text_slots.filter(|t| t.on) {
-            for (i, found) in text.iter().enumerate() {
+        if let Some(t) = self.text_slots {
+            // On binary data the last slots alone: the first columns are the counting
+            // fields'.
+            let from = if t.on { 0 } else { t.on_binary - t.first };
+            for (i, found) in text.iter().enumerate().skip(from) {
                 row[t.column + i] = slot(found).map_or(0, |s| {
                     input(
                         &self.adapt,
@@ -2200,10 +2247,14 @@ impl Orders {
             t.left = t.on && mode.binary;
             t.on = !mode.binary;
         }
+        self.expecting = None;
         for k in 0..self.kinds.len() {
             let (kind, idle) = self.kind_in(k, mode);
             let hash = self.hash(k, kind, bytes);
-            if !idle {
+            if kind == Kind::Expected && !idle {
+                // Its hash waits for `expect`.
+                self.expecting = Some(k);
+            } else if !idle {
                 prefetch(self.table.lines(), self.place(hash).0 >> 1);
             }
             self.found[k] = Found {
@@ -2467,6 +2518,60 @@ pub(crate) mod tests {
         // The column in fours: "sa" at column 12 or 13 alike, at column 16 not.
         assert_eq!(hashes(b"ab big cat sa")[2], plain[2]);
         assert_ne!(hashes(b"abcde big cat sa")[2], plain[2]);
+    }
+
+    /// From format version 13 the last text slot runs on binary data too, keyed on the
+    /// byte the copy expects with the last byte and the match's length to 15, or without
+    /// a match on the last two bytes; the others sit binary data out.
+    #[test]
+    fn on_binary_data_the_last_text_slot_keys_on_the_expected_byte() {
+        let kinds = [
+            Kind::Order(1),
+            Kind::WordGap,
+            Kind::WordSkip,
+            Kind::WordColumn,
+        ];
+        let after = |tail: &[u8]| {
+            let mut data = noise(4096, 3);
+            data.extend_from_slice(tail);
+            let mut orders = Orders::new(&kinds, 16, Surprise::SPLIT, true, true, false);
+            orders.set_text_slots(1, 20, 1);
+            for i in 0..data.len() {
+                orders.update(&data[..=i], data[i]);
+            }
+            assert!(orders.binary());
+            (orders, data)
+        };
+        let (mut orders, data) = after(&[1, 2, 3]);
+        assert!(
+            orders.in_force(1).1 && orders.in_force(2).1,
+            "the others sit it out"
+        );
+        assert_eq!(orders.in_force(3), (Kind::Expected, false));
+
+        // The hash waits for the expected byte, then is the context's.
+        orders.expect(Some(9), 20);
+        let expected = orders.context_hash(3, &data);
+        assert_eq!(orders.found[3].hash, expected);
+        orders.expect(Some(9), 30);
+        assert_eq!(
+            orders.context_hash(3, &data),
+            expected,
+            "lengths past 15 alike"
+        );
+        orders.expect(Some(8), 20);
+        assert_ne!(orders.context_hash(3, &data), expected);
+        let with = |tail: &[u8], copy: Option<u8>| {
+            let (mut o, d) = after(tail);
+            o.expect(copy, 20);
+            o.context_hash(3, &d)
+        };
+        assert_eq!(with(&[7, 5, 3], Some(9)), expected, "the last byte alone");
+        assert_ne!(with(&[1, 2, 4], Some(9)), expected);
+        // Without a match, the last two bytes.
+        assert_eq!(with(&[7, 2, 3], None), with(&[1, 2, 3], None));
+        assert_ne!(with(&[1, 5, 3], None), with(&[1, 2, 3], None));
+        assert_ne!(with(&[1, 2, 3], None), expected);
     }
 
     #[test]

@@ -273,6 +273,15 @@ pub(super) const TEXT_SLOTS: [Kind; 4] = [
 ];
 const _: () = assert!(TEXT_SLOTS.len() < bitmap::INPUTS);
 
+/// Format version 13 on: the last text slots that run on binary data too, keyed there on
+/// binary contexts (the word-with-column slot on the byte the copy expects,
+/// [`Kind::Expected`]; [`Orders::set_text_slots`]). The first two of the image's columns
+/// are the counting fields' while no bitmap is active; one more slot cost ~5% of the time
+/// on binary data for a third of the gain (`docs/tuning.md`, "The expected byte on binary
+/// data").
+pub(super) const TEXT_SLOTS_ON_BINARY: usize = 1;
+const _: () = assert!(TEXT_SLOTS_ON_BINARY + Delta::INPUTS <= TEXT_SLOTS.len());
+
 /// The top bits of the byte before the last and of the last byte that select the third
 /// group's weight set from format version 13 (3 and 3 before): the last byte's case and
 /// class need more than its top 3 bits (`docs/tuning.md`, "Binary data and UTF-8"); with
@@ -745,6 +754,7 @@ impl Lane {
                     orders.set_text_slots(
                         spec.kinds.len() - spec.text_slots,
                         spec.text_columns().start,
+                        TEXT_SLOTS_ON_BINARY,
                     );
                 }
                 orders
@@ -1102,6 +1112,12 @@ impl Lane {
                 }
             }
             if self.spec.bits {
+                // The long copy's expected byte, else the short one's.
+                let copy = [&self.long, &self.short]
+                    .into_iter()
+                    .flatten()
+                    .find_map(|c| Some((c.next_expected(&self.bytes)?, c.len())));
+                o.expect(copy.map(|(e, _)| e), copy.map_or(0, |(_, len)| len));
                 // The inputs follow node by node in `predict_bit`.
                 o.lookup_high();
             } else {
@@ -1870,7 +1886,8 @@ mod tests {
 
     /// The text slots run in `default` and `max` from format version 13, their inputs in
     /// the bilevel image's columns while the data is text, and give those columns back
-    /// (cleared at every node) when the data turns binary.
+    /// (cleared at every node) when the data turns binary, where the last runs on the
+    /// byte the copy expects.
     #[test]
     fn text_slots_take_the_image_columns_on_text_alone() {
         let v = crate::format::VERSION;
@@ -1908,30 +1925,43 @@ mod tests {
         );
         // Binary data: the slots stop (once each time the data turns binary), their
         // columns cleared (the counting fields write the first two on their path alone,
-        // the last two not at all), and while it lasts write nothing.
+        // the last the binary slot node by node); while it lasts the others write
+        // nothing, the last its binary context's inputs.
+        let (first, last) = (
+            columns.start..columns.end - TEXT_SLOTS_ON_BINARY,
+            columns.end - TEXT_SLOTS_ON_BINARY..columns.end,
+        );
         let mut stops = 0;
-        for &b in &noise(256, 7) {
+        let mut binary_inputs = 0;
+        let mut records = noise(256, 7);
+        records.extend(noise(64, 8).repeat(12));
+        for &b in &records {
             lane.predict(None, &mut [0; 256]);
             let orders = lane.orders.as_ref().unwrap();
             if orders.text_slots_left().is_some() {
                 assert_eq!(orders.text_slots_left(), Some(columns.clone()));
-                let unwritten = columns.start + 2..columns.end;
                 assert!(lane.inputs[1..]
                     .iter()
-                    .all(|x| x[unwritten.clone()].iter().all(|&v| v == 0)));
+                    .all(|x| x[last.clone()].iter().all(|&v| v == 0)));
                 stops += 1;
             }
             for j in 0..8 {
                 let c0 = (1 << j) | usize::from(b) >> (8 - j);
                 let was = lane.inputs[c0];
                 lane.predict_bit(c0);
-                if lane.orders.as_ref().unwrap().binary() {
-                    assert_eq!(lane.inputs[c0][columns.clone()], was[columns.clone()]);
+                if lane.orders.as_ref().unwrap().binary() && !lane.bitmap_active {
+                    assert_eq!(lane.inputs[c0][first.clone()], was[first.clone()]);
+                    binary_inputs += lane.inputs[c0][last.clone()]
+                        .iter()
+                        .filter(|&&v| v != 0)
+                        .count();
                 }
             }
             lane.update(b);
         }
         assert!(stops >= 1);
+        // Repeated records: the slot has seen its contexts.
+        assert!(binary_inputs > 500, "{binary_inputs}");
     }
 
     /// A lane of `spec` (for blocks of 4 KiB) that has coded `history` as a primer and
