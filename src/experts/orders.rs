@@ -980,8 +980,8 @@ impl RecordLength {
 /// a counter whose bit had probability below 1/4 continues from count `min(count, cap)`,
 /// so it follows a change of regime quickly (the nonstationary counters of paq). Prose is
 /// close to stationary, records, code and markup change regime often (`docs/tuning.md`,
-/// "Counter setbacks"). From format version 13, on prose, also how slowly a settled
-/// counter moves ([`PROSE_PACE`]; "Counters on prose").
+/// "Counter setbacks"). From format version 13 also how slowly a settled counter moves
+/// ([`Surprise::pace`]; "Counters on prose").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Surprise {
     /// Cap while the recent bytes are text, in the order contexts from order 4 up.
@@ -989,9 +989,10 @@ pub(crate) struct Surprise {
     /// Cap while they are text, in the other contexts: orders 1 to 3, words, column and
     /// structure.
     pub(crate) text_short: u16,
-    /// Whether counters on prose (text of few digits and punctuation, [`PUNCTUATED`])
-    /// keep the [`PROSE_PACE`], else the [`EVEN_PACE`].
-    pub(crate) prose_paced: bool,
+    /// Whether the long contexts' counters keep the [`LONG_PACE`] and the others' on prose
+    /// (text of few digits and punctuation, [`PUNCTUATED`]) the [`PROSE_PACE`], rather
+    /// than the [`EVEN_PACE`].
+    pub(crate) paced: bool,
     /// Cap while they are binary (`BINARY_ON`).
     pub(crate) binary: u16,
     /// Cap while they are machine code ([`Orders::set_code`]'s instruction contexts in
@@ -1005,21 +1006,24 @@ fn long(kind: Kind) -> bool {
     matches!(kind, Kind::Order(n) if n >= 4)
 }
 
-/// From format version 13, the paces of counters on prose, in the short and the long
-/// contexts ([`long`]): past count 8 or 9 their rate falls further
-/// than `1 / (count + 1.5)` would, to 1/32.5 and 1/41.5, since what a settled context of
-/// prose predicts changes slowly (`docs/tuning.md`, "Counters on prose").
-pub(crate) const PROSE_PACE: [Pace; 2] = [
-    pace([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 16, 20, 25, 31]),
-    pace([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 15, 19, 24, 31, 40]),
-];
+/// From format version 13, the pace of the short contexts' counters on prose: past count 9
+/// their rate falls further than `1 / (count + 1.5)` would, to 1/32.5, since what a
+/// settled context of prose predicts changes slowly (`docs/tuning.md`, "Counters on
+/// prose").
+pub(crate) const PROSE_PACE: Pace = pace([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 16, 20, 25, 31]);
+
+/// From format version 13, the pace of the long contexts' counters ([`long`]) on any
+/// data: to 1/79.5. A long context that has settled is one that repeats; where its
+/// regime changes, the setback (a lower count) speeds it up again (`docs/tuning.md`,
+/// "Counters on prose").
+pub(crate) const LONG_PACE: Pace = pace([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 22, 31, 43, 58, 78]);
 
 impl Surprise {
     /// No setback (format versions 1 and 2).
     pub(crate) const NONE: Surprise = Surprise {
         text: LIMIT,
         text_short: LIMIT,
-        prose_paced: false,
+        paced: false,
         binary: LIMIT,
         code: LIMIT,
     };
@@ -1027,17 +1031,17 @@ impl Surprise {
     pub(crate) const UNIFORM_TEXT: Surprise = Surprise {
         text: 6,
         text_short: 6,
-        prose_paced: false,
+        paced: false,
         binary: 2,
         code: 2,
     };
     /// Format version 13 on: the short contexts of text set back as far as binary ones,
-    /// the long orders of text hardly at all, and machine code's further; on prose the
-    /// counters paced.
+    /// the long orders of text hardly at all, and machine code's further; the counters
+    /// paced.
     pub(crate) const SPLIT: Surprise = Surprise {
         text: 12,
         text_short: 2,
-        prose_paced: true,
+        paced: true,
         binary: 2,
         code: 1,
     };
@@ -1058,10 +1062,11 @@ impl Surprise {
     /// or not, and prose or not.
     #[inline]
     fn pace(&self, kind: Kind, binary: bool, prose: bool) -> &'static Pace {
-        if self.prose_paced && prose && !binary {
-            &PROSE_PACE[usize::from(long(kind))]
-        } else {
-            &EVEN_PACE
+        match kind {
+            _ if !self.paced => &EVEN_PACE,
+            kind if long(kind) => &LONG_PACE,
+            _ if prose && !binary => &PROSE_PACE,
+            _ => &EVEN_PACE,
         }
     }
 }
@@ -1317,6 +1322,11 @@ impl Orders {
     /// first byte (as paq8's record model counts it).
     fn record_column(&self) -> u64 {
         self.seen % u64::from(self.record.len.max(1))
+    }
+
+    /// Whether the recent bytes are prose: text of few digits and punctuation.
+    pub(crate) fn prose(&self) -> bool {
+        !self.binary() && self.punct <= PUNCTUATED
     }
 
     /// Whether the recent bytes are binary data (the sparse contexts' switch).
@@ -2378,25 +2388,27 @@ pub(crate) mod tests {
         assert_eq!(Surprise::UNIFORM_TEXT.cap(Kind::Order(1), true, true), 2);
     }
 
-    /// From format version 13 counters on prose slow down past count 8, the long orders'
-    /// the most; elsewhere, and before version 13, they keep the even pace.
+    /// From format version 13 the long contexts' counters slow down past count 9 on any
+    /// data, the others' on prose; before version 13 they keep the even pace.
     #[test]
-    fn settled_counters_on_prose_move_slowly() {
+    fn settled_counters_move_slowly_in_long_contexts_and_on_prose() {
         let split = Surprise::SPLIT;
-        assert_eq!(split.pace(Kind::Order(2), false, true), &PROSE_PACE[0]);
-        assert_eq!(split.pace(Kind::Order(5), false, true), &PROSE_PACE[1]);
+        for (binary, prose) in [(false, false), (false, true), (true, false)] {
+            assert_eq!(split.pace(Kind::Order(5), binary, prose), &LONG_PACE);
+        }
+        assert_eq!(split.pace(Kind::Order(2), false, true), &PROSE_PACE);
         for (binary, prose) in [(false, false), (true, true)] {
-            assert_eq!(split.pace(Kind::Order(5), binary, prose), &EVEN_PACE);
+            assert_eq!(split.pace(Kind::Word, binary, prose), &EVEN_PACE);
         }
         assert_eq!(
             Surprise::UNIFORM_TEXT.pace(Kind::Order(5), false, true),
             &EVEN_PACE
         );
-        for pace in PROSE_PACE {
+        for pace in [PROSE_PACE, LONG_PACE] {
             assert!(pace.windows(2).all(|w| w[0] > w[1]));
             assert_eq!(pace[..10], EVEN_PACE[..10]);
         }
-        // A settled counter after a run of 1s: the paced one has moved less toward a 0.
+        // A settled counter after a run of 1s: the paced ones have moved less toward a 0.
         let settled = |pace: &Pace| {
             let mut cell = CELL_INIT;
             for _ in 0..40 {
@@ -2406,8 +2418,15 @@ pub(crate) mod tests {
             bump16(&mut cell, 0, LIMIT, LIMIT, pace);
             before - (cell >> 4)
         };
-        let (even, long) = (settled(&EVEN_PACE), settled(&PROSE_PACE[1]));
-        assert!(long > 0 && 2 * long < even, "{long} {even}");
+        let (even, prose, long) = (
+            settled(&EVEN_PACE),
+            settled(&PROSE_PACE),
+            settled(&LONG_PACE),
+        );
+        assert!(
+            long > 0 && 2 * long < prose && prose < even,
+            "{long} {prose} {even}"
+        );
     }
 
     #[test]

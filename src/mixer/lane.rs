@@ -99,6 +99,12 @@ pub(super) const GATE_RATE_FRESH: i32 = 12;
 /// than text, prose least (`docs/tuning.md`, "Coarse classes").
 pub(super) const GATE_RATE_BINARY: i32 = 40;
 
+/// Learning rate of the gate's first layer on prose (text of few digits and punctuation)
+/// from format version 13, with the groups ([`GATE_RATE_FRESH`] on other text): prose
+/// changes regime least, and its fresh weight sets still learn fast (`docs/tuning.md`,
+/// "Counters on prose").
+pub(super) const GATE_RATE_PROSE: i32 = 6;
+
 /// How a decision's coded probability weighs the gate's output and the order-0, order-2
 /// and copy APMs' refinements of it, out of 16 (`docs/tuning.md`, "Output weights" and
 /// "The copy APM").
@@ -408,6 +414,9 @@ pub(super) struct Spec {
     /// Its rate on binary data ([`GATE_RATE_BINARY`] from format version 13 with the
     /// weight-set groups, `gate_rate` otherwise).
     pub(super) gate_rate_binary: i32,
+    /// Its rate on prose ([`GATE_RATE_PROSE`] from format version 13 with the weight-set
+    /// groups, `gate_rate` otherwise).
+    pub(super) gate_rate_prose: i32,
     /// Weights of the gate's output and the APMs' (order 0, order 2, copy) in a coded
     /// decision, out of 16 ([`OUTPUT_WEIGHTS`] from format version 13; 4, 5, 7 and no copy
     /// APM before).
@@ -556,6 +565,7 @@ impl Spec {
             gate_rate: since(v13, since(groups, GATE_RATE_FRESH, GATE_RATE), 12),
             // `fast`'s single group, with its larger boost, learns too fast at this rate.
             gate_rate_binary: since(v13, since(groups, GATE_RATE_BINARY, GATE_RATE), 12),
+            gate_rate_prose: since(v13, since(groups, GATE_RATE_PROSE, GATE_RATE), 12),
             output_weights: match apm_copy {
                 true => OUTPUT_WEIGHTS,
                 false => since(v13, OUTPUT_WEIGHTS_NO_COPY, [4, 5, 7, 0]),
@@ -1551,9 +1561,12 @@ impl Lane {
         let (peak, horizon) = self.spec.boost;
         let coded = self.bytes.len() - self.start;
         let mut boost = (peak * horizon / (horizon + coded.min(1 << 30))) as i32;
-        // The first layer's rate on binary data, as a further boost over its rate on text.
-        if self.orders.as_ref().is_some_and(Orders::binary) {
-            boost += self.spec.gate_rate_binary - self.spec.gate_rate;
+        // The first layer's rate on binary data and on prose, as a further boost over its
+        // rate on text.
+        match &self.orders {
+            Some(o) if o.binary() => boost += self.spec.gate_rate_binary - self.spec.gate_rate,
+            Some(o) if o.prose() => boost += self.spec.gate_rate_prose - self.spec.gate_rate,
+            _ => {}
         }
         if coded == self.spec.apm_fast_bytes {
             for a in self.apms() {
