@@ -539,7 +539,7 @@ impl Spec {
             },
             surprise: since(
                 v13,
-                Surprise::SPLIT,
+                since(groups, Surprise::SPLIT, Surprise::SPLIT_ONE_GROUP),
                 since(version >= 3, Surprise::UNIFORM_TEXT, Surprise::NONE),
             ),
             records: version >= 5,
