@@ -96,10 +96,11 @@ pub(crate) const fn pace(m: [u8; 16]) -> Pace {
 pub(crate) const EVEN_PACE: Pace = pace([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
 
 /// An adaptive probability with its own count, 16 bits: 12-bit probability above a 4-bit
-/// count. Moves toward each bit by `pace[count] / 65536` (at first `1 / (count + 1.5)`), the count saturating at
-/// `limit` (`<= 15`), so it starts as a frequency estimate and ends as a moving average. A
-/// bit the counter gave less than 1/4 first drops the count to at most `surprise`: after a
-/// change of regime the counter learns fast again (`surprise >= limit` never drops it).
+/// count. Moves toward each bit by `pace[count] / 65536` (at first `1 / (count + 1.5)`),
+/// the count saturating at `limit` (`<= 15`), so it starts as a frequency estimate and
+/// ends as a moving average. A bit the counter gave less than 1/4 first drops the count
+/// to at most `surprise`: after a change of regime the counter learns fast again
+/// (`surprise >= limit` never drops it).
 #[inline]
 pub(crate) fn bump16(cell: &mut u16, bit: u32, limit: u16, surprise: u16, pace: &Pace) {
     let p = i32::from(*cell >> 4);

@@ -987,6 +987,7 @@ pub(crate) struct Surprise {
     /// Cap while the recent bytes are text, in the order contexts from order `text_from`
     /// up.
     pub(crate) text: u16,
+    /// The lowest order that takes the `text` cap.
     pub(crate) text_from: u8,
     /// Cap while they are text, in the other contexts: the lower orders, words, column and
     /// structure.
@@ -2152,7 +2153,7 @@ impl Orders {
         // `binary` is still the value the prediction saw: it moves on below.
         let binary = self.binary();
         let code = self.machine_code();
-        let prose = self.punct <= PUNCTUATED;
+        let prose = self.prose();
         for k in 0..self.kinds.len() {
             let found = self.found[k];
             if found.idle {

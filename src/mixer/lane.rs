@@ -1953,9 +1953,10 @@ mod tests {
             let orders = lane.orders.as_ref().unwrap();
             if orders.text_slots_left().is_some() {
                 assert_eq!(orders.text_slots_left(), Some(columns.clone()));
+                let unwritten = columns.start + Delta::INPUTS..columns.end;
                 assert!(lane.inputs[1..]
                     .iter()
-                    .all(|x| x[last.clone()].iter().all(|&v| v == 0)));
+                    .all(|x| x[unwritten.clone()].iter().all(|&v| v == 0)));
                 stops += 1;
             }
             for j in 0..8 {
