@@ -171,7 +171,7 @@ impl CopyExpert {
         if let Some(e) = self.expected {
             clear_path(inputs, first, e);
         }
-        self.expected = (self.len > 0).then(|| bytes[self.ptr]);
+        self.expected = self.next_expected(bytes);
         let Some(e) = self.expected else { return };
         let strength = (self.len.min(32) as i32) * 32;
         let context = self.context();
