@@ -341,7 +341,7 @@ fn lanes_shrink_to_fit_the_memory_limit() {
         .lanes(8)
         .threads(2);
     let packed = compress(&data, &config);
-    for limit in [192 << 20, 300 << 20, 1 << 30] {
+    for limit in [224 << 20, 320 << 20, 1 << 30] {
         let read = Config::new().lanes(64).threads(4).memlimit(limit);
         let out = nc_codec::decompress(&packed, &read).unwrap();
         assert_eq!(out, data, "limit {limit}");

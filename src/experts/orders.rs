@@ -10,8 +10,9 @@
 //! prediction reads the high slot and the low slots of the high nibbles the mixer finds
 //! plausible; an update touches the 2 slots on the path.
 //!
-//! Slots carry a 16-bit check of their context; of the two slots a context may use (one
-//! cache line) a new context takes the one that has learned less. Everything is integer.
+//! Slots carry a 16-bit check of their context; of the slots a context may use (two, one
+//! cache line; from format version 13 four, two adjacent lines) a new context takes the
+//! one that has learned least. Everything is integer.
 
 use crate::hint::prefetch;
 use crate::logistic::{bump16, pace, squash, stretch, Pace, StateMap, CELL_INIT, EVEN_PACE};
@@ -1140,9 +1141,16 @@ fn place_low(hash: u64, nibble: usize, bits: u32) -> (usize, u16) {
 }
 
 /// The most slots a table of the grown layout (format version 13 on) may have, as log2,
-/// and how many doublings below it a table may grow from ([`Orders::grow`]).
+/// and how many doublings below it a table may grow from ([`Orders::grow`]): the primed
+/// state's table has `2^20` slots, as the primer's contexts overfill a `2^19` one
+/// (`docs/tuning.md`, "The primed table, and four ways").
 pub(crate) const GROW_MAX_BITS: u32 = 22;
-pub(crate) const GROW_BITS: u32 = 3;
+pub(crate) const GROW_BITS: u32 = 2;
+
+/// The slots a context may take in the grown layout: four, on two adjacent cache lines
+/// (the layouts before it two, on one), so a context is less often displaced by others
+/// (`docs/tuning.md`, "The primed table, and four ways").
+const GROWN_WAYS: usize = 4;
 
 /// The page bits a slot of the grown layout gains when its table grows `k` doublings to
 /// `2^bits` slots: from its check's tag ([`grown_check`]).
@@ -1158,7 +1166,7 @@ fn grown_page(hash: u64, bits: u32) -> usize {
     ((hash >> (64 + PAGE_BITS - bits)) as usize) << PAGE_BITS
 }
 
-/// The grown layout's check: bits 1-3 hold the three page bits that a table
+/// The grown layout's check: bits from 1 hold the [`GROW_BITS`] page bits that a table
 /// `2^GROW_BITS` times smaller than the largest lacks, so a slot can move to its page in
 /// a larger table; the rest is `hash`'s.
 #[inline]
@@ -1171,7 +1179,7 @@ fn grown_check(hash: u64, context: u64) -> u16 {
 /// from bits that no table size uses for the page.
 #[inline]
 fn grown_place(hash: u64, bits: u32) -> (usize, u16) {
-    let offset = (hash >> 24) as usize & (PAGE_SLOTS - 2);
+    let offset = (hash >> 24) as usize & (PAGE_SLOTS - GROWN_WAYS);
     (grown_page(hash, bits) | offset, grown_check(hash, hash))
 }
 
@@ -1179,7 +1187,7 @@ fn grown_place(hash: u64, bits: u32) -> (usize, u16) {
 #[inline]
 fn grown_place_low(hash: u64, nibble: usize, bits: u32) -> (usize, u16) {
     let h = mix(hash, nibble as u64 + 1);
-    let offset = (h >> 57) as usize & (PAGE_SLOTS - 2);
+    let offset = (h >> 57) as usize & (PAGE_SLOTS - GROWN_WAYS);
     (grown_page(hash, bits) | offset, grown_check(h, hash))
 }
 
@@ -1384,7 +1392,7 @@ impl Orders {
         if let Some(k) = self.expecting.take() {
             let hash = self.hash(k, Kind::Expected, &[]);
             self.found[k].hash = hash;
-            prefetch(self.table.lines(), self.place(hash).0 >> 1);
+            self.prefetch_slots(self.place(hash).0);
         }
     }
 
@@ -1633,28 +1641,46 @@ impl Orders {
         }
     }
 
-    fn lookup(&self, (i, check): (usize, u16)) -> Option<u32> {
-        if self.table[i][0] == check {
-            Some(i as u32)
-        } else if self.table[i + 1][0] == check {
-            Some(i as u32 + 1)
+    /// The slots a context may take: from slot `i` on, this many.
+    #[inline(always)]
+    fn ways(&self) -> usize {
+        if self.grows {
+            GROWN_WAYS
         } else {
-            None
+            2
         }
     }
 
-    fn lookup_or_insert(&mut self, (i, check): (usize, u16)) -> usize {
-        for j in [i, i + 1] {
-            if self.table[j][0] == check {
-                return j;
-            }
+    /// Starts fetching the slots from `i` on: one cache line, or two in the grown layout.
+    #[inline(always)]
+    fn prefetch_slots(&self, i: usize) {
+        prefetch(self.table.lines(), i >> 1);
+        if self.grows {
+            prefetch(self.table.lines(), (i >> 1) + 1);
         }
-        // Replace the slot whose first node has learned less (its count).
-        let j = if (self.table[i][1] & 15) <= (self.table[i + 1][1] & 15) {
-            i
-        } else {
-            i + 1
-        };
+    }
+
+    #[inline]
+    fn lookup(&self, (i, check): (usize, u16)) -> Option<u32> {
+        let lines = &self.table.lines()[i >> 1..(i + self.ways()) >> 1];
+        // The first slot whose check matches (a check is never held twice in a set).
+        let hits = lines
+            .iter()
+            .flat_map(|line| &line.0)
+            .enumerate()
+            .fold(0u32, |m, (j, slot)| m | u32::from(slot[0] == check) << j);
+        (hits != 0).then(|| (i + hits.trailing_zeros() as usize) as u32)
+    }
+
+    fn lookup_or_insert(&mut self, (i, check): (usize, u16)) -> usize {
+        if let Some(j) = self.lookup((i, check)) {
+            return j as usize;
+        }
+        // Replace the slot whose first node has learned least (its count), the first of
+        // those that tie.
+        let j = (i..i + self.ways())
+            .min_by_key(|&j| self.table[j][1] & 15)
+            .unwrap_or(i);
         self.table[j] = [CELL_INIT; 16];
         self.table[j][0] = check;
         self.dirty = true;
@@ -2004,10 +2030,7 @@ impl Orders {
     /// candidates), so [`Orders::lookup_low`] finds them in the cache.
     pub(crate) fn prefetch_low(&self, nibble: usize) {
         for found in self.found.iter().filter(|f| !f.idle) {
-            prefetch(
-                self.table.lines(),
-                self.place_low(found.hash, nibble).0 >> 1,
-            );
+            self.prefetch_slots(self.place_low(found.hash, nibble).0);
         }
     }
 
@@ -2278,7 +2301,7 @@ impl Orders {
                 // Its hash waits for `expect`.
                 self.expecting = Some(k);
             } else if !idle {
-                prefetch(self.table.lines(), self.place(hash).0 >> 1);
+                self.prefetch_slots(self.place(hash).0);
             }
             self.found[k] = Found {
                 hash,
@@ -3043,7 +3066,7 @@ pub(crate) mod tests {
     #[test]
     fn a_grown_table_finds_every_slot_it_held() {
         let contexts: Vec<u64> = (1..=30_000u64).map(|i| mix(i, 77)).collect();
-        for (from, to) in [(19, 20), (19, 21), (20, 21)] {
+        for (from, to) in [(20, 21), (20, 22), (21, 22)] {
             let mut orders = Orders::new(
                 &[Kind::Order(1)],
                 from,
@@ -3060,7 +3083,7 @@ pub(crate) mod tests {
                     orders.table[s][1..].fill(i as u16 * 16 + 1);
                 }
             }
-            // What the small table still holds (two contexts of a pair may push out a third).
+            // What the small table still holds (contexts of a slot set may push out others).
             for (i, &hash) in contexts.iter().enumerate() {
                 let nibble = i % 16;
                 for (low, place) in [
