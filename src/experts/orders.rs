@@ -3061,6 +3061,44 @@ pub(crate) mod tests {
         assert_eq!(orders.in_force(1).0, Kind::Unigram);
     }
 
+    /// A context may take any slot of its set: four in the grown layout, two before it. A
+    /// new context displaces the slot whose first node has learned least, and the others
+    /// stay found.
+    #[test]
+    fn a_new_context_displaces_the_least_trained_slot_of_its_set() {
+        for (grows, ways) in [(true, 4usize), (false, 2)] {
+            let mut orders = Orders::new(
+                &[Kind::Order(1)],
+                20,
+                Surprise::UNIFORM_TEXT,
+                true,
+                true,
+                grows,
+            );
+            // Contexts whose hashes differ only in check bits share a set.
+            let base = mix(5, 9) & !(0xFFFF << 8);
+            let contexts: Vec<u64> = (1..=ways as u64 + 1).map(|k| base | k << 12).collect();
+            let places: Vec<(usize, u16)> = contexts.iter().map(|&h| orders.place(h)).collect();
+            assert!(places.iter().all(|p| p.0 == places[0].0));
+            let mut slots = Vec::new();
+            for (n, &place) in places[..ways].iter().enumerate() {
+                let s = orders.lookup_or_insert(place);
+                // Each has learned more than the one before (an empty slot, less still).
+                orders.table[s][1] = (2048 << 4) | (n as u16 + 1);
+                slots.push(s);
+            }
+            slots.sort_unstable();
+            slots.dedup();
+            assert_eq!(slots, (places[0].0..places[0].0 + ways).collect::<Vec<_>>());
+            assert!(places[..ways].iter().all(|&p| orders.lookup(p).is_some()));
+            // The next one takes the first context's slot.
+            let first = orders.lookup(places[0]);
+            assert_eq!(Some(orders.lookup_or_insert(places[ways]) as u32), first);
+            assert_eq!(orders.lookup(places[0]), None);
+            assert!(places[1..].iter().all(|&p| orders.lookup(p).is_some()));
+        }
+    }
+
     /// A grown table holds every slot where a context with its check looks for it, high
     /// and low, with the counters it had: from each size it may grow from to each larger.
     #[test]
