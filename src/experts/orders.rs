@@ -36,7 +36,8 @@ pub(crate) enum Kind {
     /// the last (`a big dog`, `a small dog`).
     WordSkip,
     /// Format version 13 on, a text slot: the current word and the column in fours:
-    /// which words start and end lines where prose wraps.
+    /// which words start and end lines where prose wraps. Past column [`LONG_LINE`] the
+    /// word and the text's nesting instead.
     WordColumn,
     /// The current word alone (lpaq's word context): what follows a word's letters,
     /// whichever word came before.
@@ -57,7 +58,8 @@ pub(crate) enum Kind {
     /// is text, where it would otherwise sit idle.
     Nest,
     /// Text structure (format version 13 on): the current line's indentation and first
-    /// byte, with the last [`INDENT_ORDER`] bytes: the second sparse slot on text.
+    /// byte, with the last [`INDENT_ORDER`] bytes: the second sparse slot on text. Past
+    /// column [`LONG_LINE`] the text's nesting in place of the line's.
     Indent,
     /// Machine code (blocks through the x86 filter): where the next byte sits in its
     /// instruction and what decides it ([`X86::context`]), in a jump target's second byte
@@ -113,7 +115,8 @@ pub(crate) enum Kind {
     /// [`Kind::Coarse`] (`docs/tuning.md`, "Shape contexts").
     BinaryShape,
     /// On text, the shapes of the current line so far ([`Kind::Shape`]'s classes since
-    /// the last newline, hashed): the kind of line, whatever its words; on binary data
+    /// the last newline, hashed): the kind of line, whatever its words (past column
+    /// [`LONG_LINE`] the last 16 classes); on binary data
     /// (variant 1) the position modulo 4 with the binary classes of the last 4 bytes
     /// ([`binary_class`]): fields aligned to their size (format version 13 on;
     /// `docs/tuning.md`, "Shape contexts").
@@ -521,7 +524,9 @@ impl Rows {
     }
 }
 
-/// Column past which a line is long: the column context keys on numbers there.
+/// Column past which a line is long: the column context keys on numbers there, and the
+/// line, indentation and word-with-column contexts on the text's shape and nesting (a
+/// lower column would take in a table's lines too: `docs/tuning.md`, "Long lines").
 const LONG_LINE: u32 = 255;
 
 /// Bytes of a number [`Numbers`] keeps for [`Kind::Digits`]: a longer number's further
@@ -1818,6 +1823,8 @@ impl Orders {
                 mix(tag ^ n << 48, self.history & mask)
             }
             Kind::Shape => mix(tag, self.shape & ((1 << (4 * SHAPE_ORDER)) - 1)),
+            // Past a long line's first bytes its shape so far is unique: the last 16 classes.
+            Kind::Line(0) if self.column > LONG_LINE => mix(tag ^ 0x55 << 52, self.shape),
             Kind::Line(0) => mix(tag, self.line_shape),
             Kind::Line(_) => mix(
                 tag ^ 1 << 48,
@@ -1847,6 +1854,11 @@ impl Orders {
                 mix(tag ^ self.word, separator)
             }
             Kind::WordSkip => mix(tag ^ self.word, self.older_word ^ 0x1234),
+            // The column says nothing on a long line (minified code, path data): the nesting.
+            Kind::WordColumn if self.column > LONG_LINE => mix(
+                tag ^ self.word ^ 0x77 << 52,
+                self.structure.unwrap_or_default().nest(),
+            ),
             Kind::WordColumn => mix(tag ^ self.word, u64::from(self.column >> 2)),
             Kind::Expected => {
                 let key = match self.expected {
@@ -1885,6 +1897,11 @@ impl Orders {
                 let nest = self.structure.unwrap_or_default().nest();
                 let recent = self.history & ((1u64 << (8 * NEST_ORDER)) - 1);
                 mix(tag ^ 1 << 48 ^ nest << 16, recent)
+            }
+            // A long line's indentation and first byte hold for thousands of bytes.
+            Kind::Indent if self.column > LONG_LINE => {
+                let nest = self.structure.unwrap_or_default().nest();
+                mix(mix(tag ^ 0x66 << 52, nest), self.history & 0xFFFF)
             }
             Kind::Indent => {
                 // The line context has more than 48 bits: hashed in two steps.
@@ -2989,6 +3006,44 @@ pub(crate) mod tests {
         assert_eq!(a, line(b"x\n    var cd = 34"));
         assert_ne!(a, line(b"x\n    var cd = (34"));
         assert_ne!(a, line(b"x\n    var cd == 34"));
+    }
+
+    /// Past column `LONG_LINE` the line, indentation and word-with-column contexts key on
+    /// the last shapes and the nesting: not on a start of line thousands of bytes back, nor
+    /// on the column.
+    #[test]
+    fn on_long_lines_the_line_contexts_key_on_shape_and_nesting() {
+        let line = |start: &[u8], word: &[u8], n: usize| {
+            let mut text = b"x\n".to_vec();
+            text.extend_from_slice(start);
+            for _ in 0..n {
+                text.extend_from_slice(word);
+            }
+            text.extend_from_slice(b"(foo bar");
+            text
+        };
+        for kind in [Kind::Line(0), Kind::Indent, Kind::WordColumn] {
+            let hash = |text: &[u8]| {
+                let (runs_as, hash) = one_slot(kind, text);
+                assert_eq!(runs_as, (kind, false));
+                hash
+            };
+            // Other indentation, first byte, words and column; the same shapes and brackets.
+            let a = line(b"  {", b"word, ", 60);
+            assert!(a.len() > LONG_LINE as usize + 10);
+            assert_eq!(hash(&a), hash(&line(b"z {", b"words, ", 70)), "{kind:?}");
+            // Other brackets open; for the line context, which keys on shapes alone, other
+            // punctuation.
+            let other = if kind == Kind::Line(0) {
+                line(b"z {", b"words; ", 70)
+            } else {
+                line(b"z [", b"words, ", 70)
+            };
+            assert_ne!(hash(&a), hash(&other), "{kind:?}");
+            // On a short line they differ.
+            let short = hash(&line(b"  {", b"word, ", 3));
+            assert_ne!(short, hash(&line(b"z {", b"words, ", 4)), "{kind:?}");
+        }
     }
 
     #[test]
