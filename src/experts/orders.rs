@@ -2259,6 +2259,14 @@ impl Orders {
         }
         self.binary = self.binary - (self.binary >> 5) + if text { 0 } else { 1 << 11 };
         let lower = byte.to_ascii_lowercase();
+        // Format version 13 on, a character of three or four UTF-8 bytes (Chinese,
+        // Japanese: no spaces between words) is a word of its own, so the word contexts
+        // see the characters before it, not a sentence-long word that never repeats.
+        if byte >= 0xE0 && self.word != 0 && self.structure.is_some() {
+            self.older_word = self.prev_word;
+            self.prev_word = self.word;
+            self.word = 0;
+        }
         if lower.is_ascii_alphabetic() || byte >= 0x80 {
             if self.word == 0 {
                 self.separator_before = self.separator;
@@ -3006,6 +3014,21 @@ pub(crate) mod tests {
         assert_eq!(a, line(b"x\n    var cd = 34"));
         assert_ne!(a, line(b"x\n    var cd = (34"));
         assert_ne!(a, line(b"x\n    var cd == 34"));
+    }
+
+    /// A character of three UTF-8 bytes is a word of its own (Japanese and Chinese put no
+    /// spaces between words); a Cyrillic or Latin word is still whole.
+    #[test]
+    fn a_character_of_three_utf8_bytes_is_a_word() {
+        let unigram = |text: &str| {
+            let (runs_as, hash) = one_slot(Kind::Unigram, text.as_bytes());
+            assert_eq!(runs_as, (Kind::Unigram, false));
+            hash
+        };
+        assert_eq!(unigram("日本語"), unigram("英語"));
+        assert_ne!(unigram("日本語"), unigram("日本人"));
+        assert_ne!(unigram("кот"), unigram("от"));
+        assert_ne!(unigram("the cat"), unigram("the at"));
     }
 
     /// Past column `LONG_LINE` the line, indentation and word-with-column contexts key on
