@@ -1665,6 +1665,7 @@ impl Orders {
         }
     }
 
+    /// The slot of the set from `i` whose check is `check`, if it holds one.
     #[inline]
     fn lookup(&self, (i, check): (usize, u16)) -> Option<u32> {
         let lines = &self.table.lines()[i >> 1..(i + self.ways()) >> 1];
