@@ -2263,10 +2263,8 @@ impl Orders {
         // Format version 13 on, a character of three or four UTF-8 bytes (Chinese,
         // Japanese: no spaces between words) is a word of its own, so the word contexts
         // see the characters before it, not a sentence-long word that never repeats.
-        if byte >= 0xE0 && self.word != 0 && self.structure.is_some() {
-            self.older_word = self.prev_word;
-            self.prev_word = self.word;
-            self.word = 0;
+        if byte >= 0xE0 && self.structure.is_some() {
+            self.end_word();
         }
         if lower.is_ascii_alphabetic() || byte >= 0x80 {
             if self.word == 0 {
@@ -2275,11 +2273,7 @@ impl Orders {
             }
             self.word = mix(self.word ^ 0x5bd1_e995, u64::from(lower) + 1);
         } else {
-            if self.word != 0 {
-                self.older_word = self.prev_word;
-                self.prev_word = self.word;
-                self.word = 0;
-            }
+            self.end_word();
             self.separator = mix(self.separator ^ 0x2545_f491, u64::from(byte) + 1);
         }
         let pos = bytes.len(); // bytes already holds `byte` at pos - 1
@@ -2310,6 +2304,15 @@ impl Orders {
         self.next_contexts(bytes);
     }
 
+    /// Ends the current word, if one is being read: it becomes the word before.
+    fn end_word(&mut self) {
+        if self.word != 0 {
+            self.older_word = self.prev_word;
+            self.prev_word = self.word;
+            self.word = 0;
+        }
+    }
+
     /// Computes the next byte's contexts from the block so far, `bytes`, and starts
     /// fetching their high-nibble slots, so the misses overlap the rest of the lane's
     /// update.
@@ -2322,13 +2325,17 @@ impl Orders {
         self.expecting = None;
         for k in 0..self.kinds.len() {
             let (kind, idle) = self.kind_in(k, mode);
-            let hash = self.hash(k, kind, bytes);
-            if kind == Kind::Expected && !idle {
-                // Its hash waits for `expect`.
+            let hash = if kind == Kind::Expected && !idle {
+                // Its hash waits for `expect`, which writes it before any lookup.
                 self.expecting = Some(k);
-            } else if !idle {
-                self.prefetch_slots(self.place(hash).0);
-            }
+                0
+            } else {
+                let hash = self.hash(k, kind, bytes);
+                if !idle {
+                    self.prefetch_slots(self.place(hash).0);
+                }
+                hash
+            };
             self.found[k] = Found {
                 hash,
                 high: None,
