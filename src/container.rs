@@ -16,10 +16,11 @@ use std::io::{self, Read, Seek, SeekFrom};
 use crate::error::{Error, Location};
 
 pub use crate::format::{
-    predictor_id, BLOCK_HEADER_LEN, EXPERT_CONTEXT_STATS, EXPERT_NEURAL, FLAG_NO_NEURAL,
-    FLAG_PRIMED, FLAG_SYNC, FLAG_X86, HEADER_PREFIX_LEN, INDEX_ENTRY_LEN, LEGACY_TAIL_LEN, MAGIC,
-    MAX_BLOCKS, MAX_BLOCK_SIZE, MAX_HEADER_LEN, MAX_RATIO, MIN_BLOCK_SIZE, MIN_HEADER_LEN,
-    OLDEST_READABLE_VERSION, TAIL_LEN, TAIL_MAGIC, TEMPERATURE_ONE, VERSION,
+    predictor_id, BLOCK_HEADER_LEN, DICT_LEN, DICT_VERSION, EXPERT_CONTEXT_STATS, EXPERT_NEURAL,
+    FLAG_DICT, FLAG_FROM_DICT, FLAG_NO_NEURAL, FLAG_PRIMED, FLAG_SYNC, FLAG_X86, HEADER_PREFIX_LEN,
+    INDEX_ENTRY_LEN, LEGACY_TAIL_LEN, MAGIC, MAX_BLOCKS, MAX_BLOCK_SIZE, MAX_HEADER_LEN, MAX_RATIO,
+    MIN_BLOCK_SIZE, MIN_HEADER_LEN, OLDEST_READABLE_VERSION, TAIL_LEN, TAIL_MAGIC, TEMPERATURE_ONE,
+    VERSION,
 };
 use crate::format::{
     profile_mask, BITS_VERSION, CODED_RATIO, COMPACT_HEADER_VERSION, FILTER_VERSION, LIGHT_RATIO,
@@ -384,7 +385,8 @@ pub enum BlockKind {
 pub struct BlockHeader {
     /// What the payload holds.
     pub kind: BlockKind,
-    /// Any of [`FLAG_SYNC`], [`FLAG_NO_NEURAL`] and [`FLAG_X86`].
+    /// Any of [`FLAG_SYNC`], [`FLAG_NO_NEURAL`], [`FLAG_X86`], [`FLAG_DICT`] and
+    /// [`FLAG_FROM_DICT`].
     pub flags: u8,
     /// Uncompressed length (0 for END).
     pub raw_len: u32,
@@ -450,7 +452,7 @@ impl BlockHeader {
             k => return Err(Error::corrupt(format!("unknown block kind {k}"), at)),
         };
         let flags = b[1];
-        if flags & !(FLAG_SYNC | FLAG_NO_NEURAL | FLAG_X86) != 0 {
+        if flags & !(FLAG_SYNC | FLAG_NO_NEURAL | FLAG_X86 | FLAG_DICT | FLAG_FROM_DICT) != 0 {
             return Err(Error::corrupt(
                 format!("reserved block flags {flags:#04x}"),
                 at,
@@ -574,11 +576,24 @@ impl Header {
         (self.version >= LIGHT_VERSION).then_some(LIGHT_RATIO)
     }
 
+    /// Whether this stream's blocks may be a dictionary ([`FLAG_DICT`]) or start from one
+    /// ([`FLAG_FROM_DICT`]): version [`DICT_VERSION`] on, a primed mixing predictor without
+    /// the neural expert.
+    pub fn dictionaries(&self) -> bool {
+        self.version >= DICT_VERSION
+            && self.predictor == predictor_id::MIX
+            && self.flags & FLAG_PRIMED != 0
+            && !self.uses_model()
+    }
+
     /// Checks that a block with header `b` may occur in this stream as far as its kind,
     /// flags and lengths go: light blocks only from version [`LIGHT_VERSION`], plain ones
     /// only where [`Header::plain_ratio`] says they exist, x86-filtered ones
     /// ([`FLAG_X86`]) only coded or light from version [`FILTER_VERSION`], coded and light blocks within
-    /// their bounds on bytes per payload byte. Readers check it before allocating or
+    /// their bounds on bytes per payload byte, a dictionary ([`FLAG_DICT`]) only as block 0
+    /// (`at.block`) of at most [`DICT_LEN`] bytes and only where
+    /// [`Header::dictionaries`] says they exist, coded, as are the blocks that start from
+    /// one ([`FLAG_FROM_DICT`], never block 0). Readers check it before allocating or
     /// decoding anything for the block.
     ///
     /// # Errors
@@ -606,6 +621,27 @@ impl Header {
                 ),
                 at,
             ));
+        }
+        if b.flags & (FLAG_DICT | FLAG_FROM_DICT) != 0 {
+            let first = at.block == Some(0);
+            let ok = self.dictionaries()
+                && b.kind == BlockKind::Coded
+                && if b.flags & FLAG_DICT != 0 {
+                    first && b.flags & FLAG_FROM_DICT == 0 && b.raw_len <= DICT_LEN
+                } else {
+                    !first
+                };
+            if !ok {
+                return Err(Error::corrupt(
+                    format!(
+                        "a {:?} block with dictionary flags {:#04x} in a version {} stream",
+                        b.kind,
+                        b.flags & (FLAG_DICT | FLAG_FROM_DICT),
+                        self.version
+                    ),
+                    at,
+                ));
+            }
         }
         let raw = u64::from(b.raw_len);
         let most = match b.kind {

@@ -12,7 +12,10 @@
 
 use std::sync::Arc;
 
-use crate::container::{predictor_id, BlockHeader, BlockKind, Header, FLAG_NO_NEURAL, FLAG_X86};
+use crate::container::{
+    predictor_id, BlockHeader, BlockKind, Header, FLAG_DICT, FLAG_FROM_DICT, FLAG_NO_NEURAL,
+    FLAG_X86,
+};
 use crate::error::{Error, Location};
 use crate::experts::{ContextStats, NeuralExpert, NeuralModel, Predictor, Weights};
 use crate::filter;
@@ -58,6 +61,11 @@ pub(crate) struct Engine {
     /// Blocks that look like x86 code are coded through the x86 filter (format version
     /// 13 on).
     filters: bool,
+    /// Whether the stream's first block may be a dictionary ([`Header::dictionaries`]).
+    dictionaries: bool,
+    /// Once a dictionary block is coded or decoded: whether it went through the x86 filter
+    /// (blocks start from it only where theirs went the same way).
+    dictionary: Option<bool>,
     workers: Vec<Worker>,
     lanes: usize,
 }
@@ -148,6 +156,8 @@ impl Engine {
             plain_ratio: header.plain_ratio(),
             light_ratio: header.light_ratio(),
             filters: header.version >= crate::format::FILTER_VERSION,
+            dictionaries: header.dictionaries(),
+            dictionary: None,
             workers,
             lanes,
         })
@@ -163,10 +173,51 @@ impl Engine {
         n.div_ceil(self.workers.len()).max(1)
     }
 
+    /// Whether the stream's first block may be a dictionary ([`FLAG_DICT`]).
+    pub fn dictionaries(&self) -> bool {
+        self.dictionaries
+    }
+
+    /// Forgets the dictionary, for the next stream.
+    pub fn clear_dictionary(&mut self) {
+        if self.dictionary.take().is_some() {
+            for w in &mut self.workers {
+                w.predictor.set_dictionary(None);
+            }
+        }
+    }
+
+    /// Whether a dictionary was coded or decoded since the last [`Engine::clear_dictionary`].
+    pub fn has_dictionary(&self) -> bool {
+        self.dictionary.is_some()
+    }
+
+    /// Makes the state worker 0's lane 0 ended its block in the dictionary of every worker
+    /// (`x86`: the block went through the filter). False where the predictor has none.
+    fn keep_dictionary(&mut self, x86: bool) -> bool {
+        let Some(d) = self.workers[0].predictor.dictionary(0) else {
+            return false;
+        };
+        for w in &mut self.workers {
+            w.predictor.set_dictionary(Some(d.clone()));
+        }
+        self.dictionary = Some(x86);
+        true
+    }
+
     /// Codes up to `lanes` blocks; a block that would not shrink comes back `Stored`. Blocks
     /// that look like x86 code are filtered in place while they are coded, and restored.
-    pub fn encode(&mut self, blocks: &mut [&mut [u8]]) -> Result<Vec<CodedBlock>, Error> {
+    /// With `dictionary` (where [`Engine::dictionaries`], one block, the stream's first),
+    /// the block becomes the stream's dictionary where it is coded ([`FLAG_DICT`]); blocks
+    /// after it that go through the filter as it did start from its state
+    /// ([`FLAG_FROM_DICT`]).
+    pub fn encode(
+        &mut self,
+        blocks: &mut [&mut [u8]],
+        dictionary: bool,
+    ) -> Result<Vec<CodedBlock>, Error> {
         debug_assert!(blocks.len() <= self.lanes);
+        debug_assert!(!dictionary || (self.dictionaries && blocks.len() == 1));
         let crcs: Vec<u32> = blocks.iter().map(|b| crc32fast::hash(b)).collect();
         let filtered: Vec<bool> = blocks
             .iter_mut()
@@ -179,7 +230,13 @@ impl Engine {
             })
             .collect();
         let views: Vec<&[u8]> = blocks.iter().map(|b| &**b).collect();
-        let coded = self.encode_as_given(&views, &crcs, &filtered);
+        let mut coded = self.encode_as_given(&views, &crcs, &filtered, dictionary);
+        if let Ok(coded) = &mut coded {
+            if dictionary && coded[0].kind == BlockKind::Coded && self.keep_dictionary(filtered[0])
+            {
+                coded[0].flags |= FLAG_DICT;
+            }
+        }
         // The caller keeps the block's own bytes: a stored block is written from them.
         for (block, _) in blocks.iter_mut().zip(&filtered).filter(|(_, &f)| f) {
             filter::decode(block);
@@ -194,18 +251,25 @@ impl Engine {
         blocks: &[&[u8]],
         crcs: &[u32],
         filtered: &[bool],
+        dictionary: bool,
     ) -> Result<Vec<CodedBlock>, Error> {
         let group = self.group_size(blocks.len());
         let quantizer = self.quantizer;
         // Every block is also coded plain, where that exists.
         let try_plain = self.plain_ratio.is_some();
+        // Blocks start from the dictionary where they go through the filter as it did.
+        let from_dict: Vec<bool> = filtered
+            .iter()
+            .map(|&f| self.dictionary == Some(f))
+            .collect();
+        let makes_dict = [dictionary];
         let mut results: Vec<Result<Vec<Codes>, Error>> = Vec::new();
         if blocks.len() <= group {
             results.push(encode_worker(
                 &mut self.workers[0],
                 quantizer,
                 blocks,
-                filtered,
+                (filtered, &from_dict, &makes_dict),
                 try_plain,
             ));
         } else {
@@ -213,10 +277,13 @@ impl Engine {
                 let handles: Vec<_> = self
                     .workers
                     .iter_mut()
-                    .zip(blocks.chunks(group).zip(filtered.chunks(group)))
-                    .map(|(worker, (chunk, filtered))| {
+                    .zip(blocks.chunks(group))
+                    .zip(filtered.chunks(group).zip(from_dict.chunks(group)))
+                    .map(|((worker, chunk), (filtered, from_dict))| {
+                        // Only a batch of one block is a dictionary.
+                        let lanes = (filtered, from_dict, &[][..]);
                         scope.spawn(move || {
-                            encode_worker(worker, quantizer, chunk, filtered, try_plain)
+                            encode_worker(worker, quantizer, chunk, lanes, try_plain)
                         })
                     })
                     .collect();
@@ -233,8 +300,14 @@ impl Engine {
         Ok(blocks
             .iter()
             .zip(crcs.iter().zip(filtered))
-            .zip(codes)
-            .map(|((block, (&crc, &filtered)), code)| self.finish_block(block, crc, filtered, code))
+            .zip(codes.into_iter().zip(from_dict))
+            .map(|((block, (&crc, &filtered)), (code, from_dict))| {
+                let mut coded = self.finish_block(block, crc, filtered, code);
+                if from_dict && coded.kind == BlockKind::Coded {
+                    coded.flags |= FLAG_FROM_DICT;
+                }
+                coded
+            })
             .collect())
     }
 
@@ -296,6 +369,35 @@ impl Engine {
         first_block: Option<u64>,
     ) -> Result<(), Error> {
         debug_assert!(blocks.len() <= self.lanes);
+        let dictionary = blocks
+            .first()
+            .is_some_and(|(h, _)| h.flags & FLAG_DICT != 0);
+        for (i, (h, _)) in blocks.iter().enumerate() {
+            let x86 = h.flags & FLAG_X86 != 0;
+            if h.flags & FLAG_DICT != 0 && (i > 0 || !self.dictionaries) {
+                return Err(Error::corrupt(
+                    "a dictionary block after the first",
+                    Location {
+                        block: first_block.map(|b| b + i as u64),
+                        offset: None,
+                    },
+                ));
+            }
+            if h.flags & FLAG_FROM_DICT != 0 && self.dictionary != Some(x86) {
+                return Err(Error::corrupt(
+                    if self.dictionary.is_none() {
+                        "the block starts from the stream's dictionary (block 0), which was not \
+                         decoded: read the stream from its start, or seek in it"
+                    } else {
+                        "the block starts from a dictionary of the other kind (x86 filter)"
+                    },
+                    Location {
+                        block: first_block.map(|b| b + i as u64),
+                        offset: None,
+                    },
+                ));
+            }
+        }
         let start = out.len();
         let total: usize = blocks.iter().map(|(h, _)| h.raw_len as usize).sum();
         out.resize(start + total, 0);
@@ -356,6 +458,16 @@ impl Engine {
                 what,
                 Location {
                     block: first_block.map(|b| b + (index + bad) as u64),
+                    offset: None,
+                },
+            ));
+        }
+        if dictionary && !self.keep_dictionary(blocks[0].0.flags & FLAG_X86 != 0) {
+            out.truncate(start);
+            return Err(Error::corrupt(
+                "a dictionary block in a stream whose predictor keeps none",
+                Location {
+                    block: first_block,
                     offset: None,
                 },
             ));
@@ -439,12 +551,12 @@ fn encode_worker(
     worker: &mut Worker,
     quantizer: Quantizer,
     blocks: &[&[u8]],
-    filtered: &[bool],
+    lanes: (&[bool], &[bool], &[bool]),
     try_plain: bool,
 ) -> Result<Vec<Codes>, Error> {
-    let full = encode_lockstep(worker, quantizer, blocks, filtered, false)?;
+    let full = encode_lockstep(worker, quantizer, blocks, lanes, false)?;
     let plain: Vec<Option<Vec<u8>>> = if try_plain {
-        encode_lockstep(worker, quantizer, blocks, filtered, true)?
+        encode_lockstep(worker, quantizer, blocks, lanes, true)?
             .into_iter()
             .map(Some)
             .collect()
@@ -458,13 +570,14 @@ fn encode_worker(
         .collect())
 }
 
-/// Codes one worker's blocks in lockstep, plain ones (`plain`) or not (`filtered`: through
-/// the x86 filter).
+/// Codes one worker's blocks in lockstep, plain ones (`plain`) or not; `lanes` says
+/// which blocks went through the x86 filter, which start from the dictionary and which is
+/// to be it (a missing entry: no).
 fn encode_lockstep(
     worker: &mut Worker,
     quantizer: Quantizer,
     blocks: &[&[u8]],
-    filtered: &[bool],
+    (filtered, from_dict, makes_dict): (&[bool], &[bool], &[bool]),
     plain: bool,
 ) -> Result<Vec<Vec<u8>>, Error> {
     let predictor = worker.predictor.as_mut();
@@ -472,6 +585,12 @@ fn encode_lockstep(
     for (lane, block) in blocks.iter().enumerate() {
         if filtered[lane] {
             predictor.set_lane_x86(lane);
+        }
+        if from_dict[lane] {
+            predictor.set_lane_from_dict(lane);
+        }
+        if makes_dict.get(lane) == Some(&true) {
+            predictor.set_lane_makes_dict(lane);
         }
         if !plain {
             predictor.reset_lane(lane, block.len());
@@ -551,6 +670,12 @@ fn decode_lockstep(
                 let lane = coded.len();
                 if h.flags & FLAG_X86 != 0 {
                     predictor.set_lane_x86(lane);
+                }
+                if h.flags & FLAG_FROM_DICT != 0 {
+                    predictor.set_lane_from_dict(lane);
+                }
+                if h.flags & FLAG_DICT != 0 {
+                    predictor.set_lane_makes_dict(lane);
                 }
                 if h.flags & FLAG_NO_NEURAL == 0 {
                     predictor.reset_lane(lane, h.raw_len as usize);

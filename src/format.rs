@@ -169,3 +169,19 @@ pub const FLAG_NO_NEURAL: u8 = 2;
 pub const FLAG_X86: u8 = 4;
 /// The first version with [`FLAG_X86`].
 pub const FILTER_VERSION: u16 = 13;
+/// Block header flag (format version [`DICT_VERSION`] on, the first block of a primed
+/// mixing predictor without the neural expert, coded): the block is the stream's
+/// *dictionary*. The lane state it ends in is where the blocks flagged
+/// [`FLAG_FROM_DICT`] start, instead of the primer's state, so later checkpoints know the
+/// stream's own vocabulary and layout and still decode alone (plus this block). The
+/// writer cuts it at [`DICT_LEN`] bytes when it knows that more blocks follow.
+pub const FLAG_DICT: u8 = 8;
+/// Block header flag (format version [`DICT_VERSION`] on, coded blocks after a
+/// [`FLAG_DICT`] block): the block starts from the dictionary's state.
+pub const FLAG_FROM_DICT: u8 = 16;
+/// The first version with [`FLAG_DICT`] and [`FLAG_FROM_DICT`].
+pub const DICT_VERSION: u16 = 13;
+/// The most bytes a dictionary block holds: what the writer cuts it at. With the primer its
+/// contexts fit a table of `2^21` slots (`mixer::Spec::table_bits`), a quarter of a
+/// 1 MiB block's, which the dictionary's state keeps while later blocks run.
+pub const DICT_LEN: u32 = 160 << 10;

@@ -14,8 +14,9 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::container::{
-    BlockHeader, BlockKind, Header, IndexEntry, StreamIndex, Tail, BLOCK_HEADER_LEN, FLAG_SYNC,
-    HEADER_PREFIX_LEN, INDEX_ENTRY_LEN, LEGACY_TAIL_LEN, MAGIC,
+    read_exact_or, tail_len, BlockHeader, BlockKind, BlockLocation, Header, IndexEntry,
+    StreamIndex, Tail, BLOCK_HEADER_LEN, FLAG_DICT, FLAG_SYNC, HEADER_PREFIX_LEN, INDEX_ENTRY_LEN,
+    LEGACY_TAIL_LEN, MAGIC,
 };
 use crate::engine::Engine;
 use crate::error::{Error, Location};
@@ -146,7 +147,9 @@ impl<R: Read> NcReader<R> {
     /// A reader that starts at checkpoint block `first_block` of a stream whose `header`
     /// was read earlier ([`Header::read_from`]); `inner` must be positioned at that block's
     /// header. The blocks from there on, the trailer and the end of input are verified; the
-    /// whole-content checksum cannot be, since earlier bytes are not seen.
+    /// whole-content checksum cannot be, since earlier bytes are not seen. Where block 0 is
+    /// the stream's dictionary, the blocks after it need it too:
+    /// [`with_dictionary`](NcReader::with_dictionary) gives it.
     ///
     /// # Errors
     /// `Unsupported` or `InvalidInput` when the header cannot be decoded by this build.
@@ -160,6 +163,37 @@ impl<R: Read> NcReader<R> {
         reader.block_no = first_block;
         reader.first_block = first_block;
         Ok(reader)
+    }
+
+    /// For a reader made by [`NcReader::resume`] in a stream whose block 0 is its
+    /// dictionary ([`FLAG_DICT`] in [`StreamIndex`]'s `blocks[0].flags`): decodes that block
+    /// from `frame` (its block header and payload as they are in the stream, from
+    /// `blocks[0].offset` on), so the blocks after it, which start from its state, decode.
+    /// Without it they fail with `InvalidData`.
+    ///
+    /// # Errors
+    /// `InvalidData` when `frame` is not the stream's dictionary block, `UnexpectedEof` when
+    /// it is cut short.
+    pub fn with_dictionary(mut self, frame: &[u8]) -> io::Result<Self> {
+        let at = Location {
+            block: Some(0),
+            offset: None,
+        };
+        let (Some(engine), Some(header)) = (self.engine.as_mut(), self.header.as_ref()) else {
+            return Err(Error::Finished.into());
+        };
+        let mut r = frame;
+        let mut b = [0u8; BLOCK_HEADER_LEN];
+        read_exact_or(&mut r, &mut b, "block header", at)?;
+        let h = BlockHeader::parse(&b, header.block_size, tail_len(header.version), 0, at)?;
+        header.check_block(&h, at)?;
+        if h.flags & FLAG_DICT == 0 {
+            return Err(Error::corrupt("block 0 is not a dictionary", at).into());
+        }
+        let mut payload = vec![0; h.payload_len as usize];
+        read_exact_or(&mut r, &mut payload, "block payload", at)?;
+        engine.decode(&[(h, &payload)], &mut Vec::new(), Some(0))?;
+        Ok(self)
     }
 
     fn build(inner: R, config: &Config) -> Self {
@@ -347,6 +381,9 @@ impl<R: Read> NcReader<R> {
                     self.engine = None;
                     self.engine = Some(self.engine_for(&header)?);
                 }
+                if let Some(e) = &mut self.engine {
+                    e.clear_dictionary();
+                }
                 self.header = Some(header);
                 self.streams += 1;
                 self.consume(len);
@@ -403,8 +440,9 @@ impl<R: Read> NcReader<R> {
                 self.pending.push((header, payload));
                 self.block_no += 1;
                 self.stage = Stage::BlockHeader;
+                // A dictionary is decoded alone: the blocks after it start from its state.
                 if self.pending.len() >= self.engine.as_ref().map_or(1, Engine::lanes)
-                    || header.flags & FLAG_SYNC != 0
+                    || header.flags & (FLAG_SYNC | FLAG_DICT) != 0
                 {
                     self.decode_pending()?;
                 }
@@ -631,6 +669,32 @@ impl<R: Read + Seek> NcReader<R> {
     }
 }
 
+impl<R: Read + Seek> NcReader<R> {
+    /// Decodes the stream's dictionary (block 0, at `d`), unless the engine has it, so that
+    /// a seek past it can decode the blocks that start from its state.
+    fn load_dictionary(&mut self, base: u64, d: BlockLocation) -> io::Result<()> {
+        let (Some(engine), Some(header)) = (self.engine.as_mut(), self.header.as_ref()) else {
+            return Err(Error::Finished.into());
+        };
+        if engine.has_dictionary() {
+            return Ok(());
+        }
+        let at = Location {
+            block: Some(0),
+            offset: Some(d.offset),
+        };
+        self.inner.seek(SeekFrom::Start(base + d.offset))?;
+        let mut b = [0u8; BLOCK_HEADER_LEN];
+        read_exact_or(&mut self.inner, &mut b, "block header", at)?;
+        let h = BlockHeader::parse(&b, header.block_size, tail_len(header.version), 0, at)?;
+        header.check_block(&h, at)?;
+        let mut payload = vec![0; h.payload_len as usize];
+        read_exact_or(&mut self.inner, &mut payload, "block payload", at)?;
+        engine.decode(&[(h, &payload)], &mut Vec::new(), Some(0))?;
+        Ok(())
+    }
+}
+
 impl<R: Read + Seek> Seek for NcReader<R> {
     /// Moves to an uncompressed offset; the next `read` decodes the block holding it.
     /// Seeking at or past the end makes `read` return 0.
@@ -646,6 +710,11 @@ impl<R: Read + Seek> Seek for NcReader<R> {
             what: "position before the start or beyond 2^64".into(),
         })?;
         let block = index.block_at(target).map(|i| (i, index.blocks[i]));
+        let dictionary = index
+            .blocks
+            .first()
+            .filter(|b| b.flags & FLAG_DICT != 0)
+            .copied();
         let base = self.base.unwrap_or(0);
         self.pending.clear();
         self.decoded.clear();
@@ -659,6 +728,9 @@ impl<R: Read + Seek> Seek for NcReader<R> {
         self.pos = target;
         match block {
             Some((i, loc)) => {
+                if let Some(d) = dictionary.filter(|_| i > 0) {
+                    self.load_dictionary(base, d)?;
+                }
                 self.inner.seek(SeekFrom::Start(base + loc.offset))?;
                 self.offset = Some(loc.offset);
                 self.block_no = i as u64;

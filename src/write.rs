@@ -8,8 +8,8 @@ use std::io::{self, Write};
 
 use crate::config::Config;
 use crate::container::{
-    BlockHeader, BlockKind, Header, IndexEntry, Tail, FLAG_SYNC, INDEX_ENTRY_LEN, MAX_BLOCKS,
-    TAIL_LEN,
+    BlockHeader, BlockKind, Header, IndexEntry, Tail, DICT_LEN, FLAG_SYNC, INDEX_ENTRY_LEN,
+    MAX_BLOCKS, TAIL_LEN,
 };
 use crate::engine::Engine;
 use crate::error::Error;
@@ -154,6 +154,7 @@ impl<W: Write> NcWriter<W> {
     /// dropped: call [`try_finish`](NcWriter::try_finish) first.
     pub fn reset(&mut self, inner: W) -> W {
         self.input.clear();
+        self.engine.clear_dictionary();
         self.out.clear();
         self.out.extend_from_slice(&self.header.to_bytes());
         self.out_pos = 0;
@@ -184,7 +185,7 @@ impl<W: Write> NcWriter<W> {
             return Err(Error::Finished.into());
         }
         if self.stage == Stage::Open {
-            self.code_pending(false)?;
+            self.code_pending(false, false)?;
             self.queue_trailer();
             self.stage = Stage::Closing;
         }
@@ -229,12 +230,48 @@ impl<W: Write> NcWriter<W> {
     }
 
     /// Codes the pending input as blocks and frames them into `out`. With `sync`, the last
-    /// block is flagged so readers decode at once.
-    fn code_pending(&mut self, sync: bool) -> io::Result<()> {
+    /// block is flagged so readers decode at once. `more`: more input is on its way (the
+    /// batch is full), so the stream will have another block.
+    ///
+    /// A stream's first block is its dictionary ([`FLAG_DICT`](crate::format::FLAG_DICT))
+    /// where the engine has them and another block is known to follow: it is cut at
+    /// [`DICT_LEN`] bytes and coded alone, and later blocks start from its state. What
+    /// follows it waits for a full batch unless the stream is being finished or flushed.
+    fn code_pending(&mut self, sync: bool, more: bool) -> io::Result<()> {
         if self.input.is_empty() {
             return Ok(());
         }
-        let mut blocks: Vec<&mut [u8]> = self.input.chunks_mut(self.block_size).collect();
+        let mut input = std::mem::take(&mut self.input);
+        let mut result = Ok(());
+        if self.index.is_empty()
+            && self.engine.dictionaries()
+            && (more || input.len() > self.block_size)
+        {
+            let n = input.len().min(self.block_size).min(DICT_LEN as usize);
+            result = self.code_blocks(vec![&mut input[..n]], true, false);
+            input.drain(..n);
+            if more && !sync {
+                self.input = input;
+                return result;
+            }
+        }
+        if result.is_ok() && !input.is_empty() {
+            let blocks = input.chunks_mut(self.block_size).collect();
+            result = self.code_blocks(blocks, false, sync);
+        }
+        input.clear();
+        self.input = input;
+        result
+    }
+
+    /// Codes `blocks` (the stream's dictionary with `dictionary`) and frames them into
+    /// `out`; with `sync` the last is flagged so readers decode at once.
+    fn code_blocks(
+        &mut self,
+        mut blocks: Vec<&mut [u8]>,
+        dictionary: bool,
+        sync: bool,
+    ) -> io::Result<()> {
         if self.index.len() as u64 + blocks.len() as u64 > MAX_BLOCKS {
             self.failed = true;
             return Err(Error::InvalidConfig {
@@ -242,7 +279,7 @@ impl<W: Write> NcWriter<W> {
             }
             .into());
         }
-        let coded = match self.engine.encode(&mut blocks) {
+        let coded = match self.engine.encode(&mut blocks, dictionary) {
             Ok(coded) => coded,
             Err(e) => {
                 self.failed = true;
@@ -275,7 +312,6 @@ impl<W: Write> NcWriter<W> {
             self.content_crc.update(raw);
             self.total_len += raw.len() as u64;
         }
-        self.input.clear();
         Ok(())
     }
 
@@ -318,7 +354,7 @@ impl<W: Write> Write for NcWriter<W> {
         self.drain()?;
         let capacity = self.engine.lanes() * self.block_size;
         if self.input.len() == capacity {
-            self.code_pending(false)?;
+            self.code_pending(false, true)?;
         }
         let n = buf.len().min(capacity - self.input.len());
         self.input.extend_from_slice(&buf[..n]);
@@ -331,7 +367,7 @@ impl<W: Write> Write for NcWriter<W> {
             return Err(Error::Finished.into());
         }
         if self.stage == Stage::Open {
-            self.code_pending(true)?;
+            self.code_pending(true, false)?;
         }
         self.drain()?;
         self.inner.flush()

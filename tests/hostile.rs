@@ -15,7 +15,10 @@ use common::*;
 use nc_codec::container::{
     max_raw_len, IndexEntry, StreamIndex, Tail, INDEX_ENTRY_LEN, MAX_BLOCK_SIZE, TAIL_LEN,
 };
-use nc_codec::format::{CODED_RATIO, FLAG_NO_NEURAL, FLAG_X86, LIGHT_RATIO, NEURAL_RATIO};
+use nc_codec::format::{
+    CODED_RATIO, DICT_LEN, FLAG_DICT, FLAG_FROM_DICT, FLAG_NO_NEURAL, FLAG_X86, LIGHT_RATIO,
+    NEURAL_RATIO,
+};
 use nc_codec::{Config, Error, NcReader, PredictorKind, Profile};
 
 /// Every predictor a header can name, as `Config`s that write it.
@@ -194,50 +197,88 @@ fn light_blocks_are_refused_where_the_format_forbids_them() {
     }
 }
 
-/// Plain blocks (coded without the neural expert) exist only in version 13 streams whose
-/// mixing predictor has it, only coded, and bound by 64 bytes per payload byte; blocks that
-/// run the neural expert by 12.
-#[test]
-fn plain_blocks_are_refused_where_the_format_forbids_them() {
-    use nc_codec::container::{BlockHeader, BlockKind};
-    let (max, default, neural) = (
-        PredictorKind::Mix(Profile::Max),
-        PredictorKind::Mix(Profile::Default),
-        PredictorKind::Neural,
-    );
-    let coded = BlockKind::Coded;
-    for (predictor, version, kind, flags, claim, ok) in [
-        (max, 13u16, coded, FLAG_NO_NEURAL, 100 * CODED_RATIO, true),
-        (max, 13, coded, FLAG_NO_NEURAL, 100 * CODED_RATIO + 1, false),
-        (max, 13, coded, 0, 100 * NEURAL_RATIO, true),
-        (max, 13, coded, 0, 100 * NEURAL_RATIO + 1, false),
-        (neural, 13, coded, 0, 100 * NEURAL_RATIO + 1, false),
-        (max, 12, coded, 0, 100 * CODED_RATIO, true),
-        (max, 12, coded, FLAG_NO_NEURAL, 1000, false),
-        (default, 13, coded, FLAG_NO_NEURAL, 1000, false),
-        (neural, 13, coded, FLAG_NO_NEURAL, 1000, false),
-        (max, 13, BlockKind::Light, FLAG_NO_NEURAL, 1000, false),
-    ] {
+/// A predictor, a version, a block header (kind, flags, raw and payload lengths), and
+/// whether the format allows it.
+type Case = (
+    PredictorKind,
+    u16,
+    nc_codec::container::BlockKind,
+    u8,
+    (u32, u32),
+    bool,
+);
+
+/// [`refused_from_the_header`] over `cases`, each refused unless it is allowed.
+fn assert_refusals(cases: &[Case]) {
+    for &(predictor, version, kind, flags, (raw_len, payload_len), ok) in cases {
         let mut header = Config::new()
             .predictor(predictor)
             .block_size(MAX_BLOCK_SIZE)
             .header()
             .unwrap();
         header.version = version;
-        let block = BlockHeader {
+        let block = nc_codec::container::BlockHeader {
             kind,
             flags,
-            raw_len: claim,
-            payload_len: 100,
+            raw_len,
+            payload_len,
             crc: 0,
         };
-        let case = format!("{predictor:?} v{version} {kind:?} flags {flags} claim {claim}");
+        let case = format!("{predictor:?} v{version} {kind:?} flags {flags} raw {raw_len}");
         assert_eq!(
             refused_from_the_header(&header, block, &case),
             !ok,
             "{case}"
         );
     }
+}
+
+/// Plain blocks (coded without the neural expert) exist only in version 13 streams whose
+/// mixing predictor has it, only coded, and bound by 64 bytes per payload byte; blocks that
+/// run the neural expert by 12.
+#[test]
+fn plain_blocks_are_refused_where_the_format_forbids_them() {
+    use nc_codec::container::BlockKind;
+    let (max, default, neural) = (
+        PredictorKind::Mix(Profile::Max),
+        PredictorKind::Mix(Profile::Default),
+        PredictorKind::Neural,
+    );
+    let coded = BlockKind::Coded;
+    let claim = |raw| (raw, 100);
+    assert_refusals(&[
+        (
+            max,
+            13,
+            coded,
+            FLAG_NO_NEURAL,
+            claim(100 * CODED_RATIO),
+            true,
+        ),
+        (
+            max,
+            13,
+            coded,
+            FLAG_NO_NEURAL,
+            claim(100 * CODED_RATIO + 1),
+            false,
+        ),
+        (max, 13, coded, 0, claim(100 * NEURAL_RATIO), true),
+        (max, 13, coded, 0, claim(100 * NEURAL_RATIO + 1), false),
+        (neural, 13, coded, 0, claim(100 * NEURAL_RATIO + 1), false),
+        (max, 12, coded, 0, claim(100 * CODED_RATIO), true),
+        (max, 12, coded, FLAG_NO_NEURAL, claim(1000), false),
+        (default, 13, coded, FLAG_NO_NEURAL, claim(1000), false),
+        (neural, 13, coded, FLAG_NO_NEURAL, claim(1000), false),
+        (
+            max,
+            13,
+            BlockKind::Light,
+            FLAG_NO_NEURAL,
+            claim(1000),
+            false,
+        ),
+    ]);
 }
 
 /// The x86 call filter's flag exists from version 13, on coded and light blocks only.
@@ -266,6 +307,76 @@ fn filtered_blocks_are_refused_where_the_format_forbids_them() {
             !ok,
             "{case}"
         );
+    }
+}
+
+/// A dictionary block exists from version 13, as block 0 of a primed mixing predictor
+/// without the neural expert, coded, of at most `DICT_LEN` bytes; no block is both a
+/// dictionary and started from one.
+#[test]
+fn dictionary_blocks_are_refused_where_the_format_forbids_them() {
+    use nc_codec::container::BlockKind;
+    let (default, fast, max) = (
+        PredictorKind::Mix(Profile::Default),
+        PredictorKind::Mix(Profile::Fast),
+        PredictorKind::Mix(Profile::Max),
+    );
+    let (coded, both) = (BlockKind::Coded, FLAG_DICT | FLAG_FROM_DICT);
+    // Within every ratio bound.
+    let claim = |raw| (raw, 4000);
+    assert_refusals(&[
+        (default, 13, coded, FLAG_DICT, claim(DICT_LEN), true),
+        (fast, 13, coded, FLAG_DICT | FLAG_X86, claim(10_000), true),
+        (default, 13, coded, FLAG_DICT, claim(DICT_LEN + 1), false),
+        (default, 12, coded, FLAG_DICT, claim(10_000), false),
+        (max, 13, coded, FLAG_DICT, claim(10_000), false),
+        (
+            default,
+            13,
+            BlockKind::Light,
+            FLAG_DICT,
+            claim(10_000),
+            false,
+        ),
+        (default, 13, BlockKind::Stored, FLAG_DICT, (100, 100), false),
+        (default, 13, coded, both, claim(10_000), false),
+        (default, 13, coded, FLAG_FROM_DICT, claim(10_000), false),
+    ]);
+}
+
+/// A block that says it starts from the dictionary where block 0 is none, or a
+/// dictionary after block 0, is a data error that names the block; the index refuses the
+/// second as the decoder does.
+#[test]
+fn blocks_out_of_place_around_a_dictionary_are_refused() {
+    use nc_codec::container::{BlockHeader, BlockKind};
+    let header = Config::new().block_size(4096).header().unwrap();
+    let block = |flags| BlockHeader {
+        kind: BlockKind::Coded,
+        flags,
+        raw_len: 1000,
+        payload_len: 100,
+        crc: 0,
+    };
+    for (flags, what) in [
+        ([0, FLAG_FROM_DICT], "dictionary"),
+        ([0, FLAG_DICT], "dictionary flags"),
+    ] {
+        let blocks: Vec<_> = flags.iter().map(|&f| (block(f), vec![0u8; 100])).collect();
+        let stream = nc_fuzz::framed(&header, &blocks, 0);
+        // Block 0 is garbage too: decode block 1 alone, as a reader resumed there would.
+        let at = header.size() + 16 + 100;
+        let mut reader = NcReader::resume(
+            Cursor::new(&stream[at..]),
+            header.clone(),
+            1,
+            &Config::new(),
+        )
+        .unwrap();
+        let err = reader.read_to_end(&mut Vec::new()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
+        assert!(err.to_string().contains(what), "{err}");
+        assert!(err.to_string().contains("block 1"), "{err}");
     }
 }
 

@@ -5,7 +5,7 @@ mod common;
 use std::io::{self, Read, Write};
 
 use common::*;
-use nc_codec::container::{MIN_HEADER_LEN, TAIL_LEN};
+use nc_codec::container::{BLOCK_HEADER_LEN, MIN_HEADER_LEN, TAIL_LEN};
 use nc_codec::{Config, NcReader, NcWriter, PredictorKind, Profile};
 use rstest::rstest;
 
@@ -197,21 +197,107 @@ fn writer_after_finish_errors() {
     assert_eq!(decompress(&packed).unwrap(), b"abc");
 }
 
+/// A stream longer than a block starts with its dictionary (block 0, here a whole block of
+/// 8 KiB, at most `DICT_LEN` bytes), which every later coded block starts from: a block
+/// whose words the first has seen codes smaller than it does alone. The lane and thread
+/// counts change no byte.
+#[test]
+fn a_long_stream_starts_from_its_dictionary() {
+    use nc_codec::container::{BlockKind, StreamIndex};
+    use nc_codec::format::{DICT_LEN, FLAG_DICT, FLAG_FROM_DICT};
+    const B: usize = 8192;
+    // Made-up words, which the primer has never seen.
+    let mut rng = Rng(41);
+    let words: Vec<Vec<u8>> = (0..300)
+        .map(|_| {
+            let n = 4 + rng.below(6) as usize;
+            (0..n).map(|_| b'a' + rng.below(26) as u8).collect()
+        })
+        .collect();
+    let mut data = Vec::new();
+    while data.len() < 4 * B {
+        data.extend_from_slice(&words[rng.below(words.len() as u64) as usize]);
+        data.push(b' ');
+    }
+    data.truncate(4 * B);
+    let config = |lanes, threads| {
+        Config::new()
+            .block_size(B as u32)
+            .lanes(lanes)
+            .threads(threads)
+    };
+    let packed = compress(&data, &config(4, 2));
+    let index = StreamIndex::read_from(&mut io::Cursor::new(&packed[..])).unwrap();
+    assert_eq!(index.blocks.len(), 4);
+    assert!(B <= DICT_LEN as usize);
+    assert_eq!(
+        index.blocks[0].flags & (FLAG_DICT | FLAG_FROM_DICT),
+        FLAG_DICT
+    );
+    for b in &index.blocks[1..] {
+        assert_eq!(b.kind, BlockKind::Coded);
+        assert_eq!(b.flags & (FLAG_DICT | FLAG_FROM_DICT), FLAG_FROM_DICT);
+    }
+    for (lanes, threads) in [(1, 1), (3, 2), (8, 2)] {
+        assert_eq!(
+            compress(&data, &config(lanes, threads)),
+            packed,
+            "{lanes} lanes"
+        );
+        let read = Config::new().lanes(lanes).threads(threads);
+        assert_eq!(nc_codec::decompress(&packed, &read).unwrap(), data);
+    }
+    // Block 1 from the dictionary against the same bytes as a stream of one block.
+    let alone = compress(&data[B..2 * B], &config(4, 2));
+    let alone = StreamIndex::read_from(&mut io::Cursor::new(&alone[..])).unwrap();
+    assert_eq!(alone.blocks[0].flags & FLAG_DICT, 0);
+    let (with, without) = (index.blocks[1].payload_len, alone.blocks[0].payload_len);
+    assert!(with + 200 < without, "{with} against {without} bytes");
+}
+
 #[test]
 fn resume_at_a_checkpoint_block() {
     use nc_codec::container::StreamIndex;
     let data = text(20 * BLOCK as usize + 99, 8);
     let packed = compress(&data, &small_config(BLOCK));
     let index = StreamIndex::read_from(&mut io::Cursor::new(&packed[..])).unwrap();
+    // Block 0 is the stream's dictionary, which the blocks after it start from.
+    assert_ne!(index.blocks[0].flags & nc_codec::format::FLAG_DICT, 0);
+    let dict = &index.blocks[0];
+    let dict_frame =
+        &packed[dict.offset as usize..][..BLOCK_HEADER_LEN + dict.payload_len as usize];
     for k in [0usize, 1, 7, 20] {
         let at = &index.blocks[k];
         let r = io::Cursor::new(&packed[at.offset as usize..]);
-        let mut reader =
+        let reader =
             NcReader::resume(r, index.header.clone(), k as u64, &small_config(BLOCK)).unwrap();
         let mut out = Vec::new();
-        reader.read_to_end(&mut out).unwrap();
+        if k > 0 {
+            // Without the dictionary the block cannot decode, and says why.
+            let r = io::Cursor::new(&packed[at.offset as usize..]);
+            let mut alone =
+                NcReader::resume(r, index.header.clone(), k as u64, &small_config(BLOCK)).unwrap();
+            let err = alone.read_to_end(&mut out).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+            assert!(err.to_string().contains("dictionary"), "{err}");
+            out.clear();
+        }
+        reader
+            .with_dictionary(dict_frame)
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, &data[at.raw_offset as usize..], "from block {k}");
     }
+    // A frame that is not the dictionary is refused.
+    let b1 = &index.blocks[1];
+    let not_dict = &packed[b1.offset as usize..][..BLOCK_HEADER_LEN + b1.payload_len as usize];
+    let r = io::Cursor::new(&packed[b1.offset as usize..]);
+    let err = NcReader::resume(r, index.header.clone(), 1, &small_config(BLOCK))
+        .unwrap()
+        .with_dictionary(not_dict)
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     // Resuming with the wrong block number is caught at once, not decoded as garbage.
     let at = &index.blocks[3];
     let mut reader = NcReader::resume(

@@ -21,6 +21,19 @@ pub use neural::{NeuralExpert, NeuralModel};
 
 use crate::error::Error;
 
+/// A lane state that later blocks of a stream start from ([`Predictor::dictionary`]): what
+/// a predictor left at the end of a dictionary block
+/// ([`FLAG_DICT`](crate::format::FLAG_DICT)). Opaque; only the predictor that made it reads
+/// it, and it is shared, never changed.
+#[derive(Clone)]
+pub struct Dictionary(pub(crate) std::sync::Arc<dyn std::any::Any + Send + Sync>);
+
+impl std::fmt::Debug for Dictionary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Dictionary")
+    }
+}
+
 /// Unnormalised, non-negative integer weights over the 256 possible next bytes; the
 /// [`Quantizer`](crate::quantizer::Quantizer) turns them into a frequency table.
 pub type Weights = [u32; 256];
@@ -54,6 +67,36 @@ pub trait Predictor: Send {
     /// default ignores it.
     fn set_lane_x86(&mut self, lane: usize) {
         let _ = lane;
+    }
+
+    /// Says, before a lane's reset, that its next block starts from the dictionary set by
+    /// [`Predictor::set_dictionary`] (a block header's
+    /// [`FLAG_FROM_DICT`](crate::format::FLAG_FROM_DICT)) instead of the usual state. The
+    /// reset consumes it. The default ignores it: a predictor without dictionaries never
+    /// gets one.
+    fn set_lane_from_dict(&mut self, lane: usize) {
+        let _ = lane;
+    }
+
+    /// Says, before a lane's reset, that its next block is to be the stream's dictionary
+    /// ([`FLAG_DICT`](crate::format::FLAG_DICT)): [`Predictor::dictionary`] gives its end
+    /// state. The reset consumes it. The default ignores it.
+    fn set_lane_makes_dict(&mut self, lane: usize) {
+        let _ = lane;
+    }
+
+    /// The state lane `lane` ended its last block in, where that block was reset after
+    /// [`Predictor::set_lane_makes_dict`], for later blocks to start from; `None` for a
+    /// predictor without dictionaries (the default).
+    fn dictionary(&self, lane: usize) -> Option<Dictionary> {
+        let _ = lane;
+        None
+    }
+
+    /// Sets the dictionary (from [`Predictor::dictionary`] of a predictor of the same kind
+    /// and stream), or clears it with `None`.
+    fn set_dictionary(&mut self, dictionary: Option<Dictionary>) {
+        let _ = dictionary;
     }
 
     /// Writes the next-byte weights of each lane in `lanes` into the matching entry of `out`

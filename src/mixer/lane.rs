@@ -319,6 +319,9 @@ fn top_bits(older: u8, newer: u8, (h, l): (u32, u32)) -> usize {
     usize::from(older >> (8 - h)) << l | usize::from(newer >> (8 - l))
 }
 
+/// [`Spec::dictionary`] of a lane coding a block that is to be a dictionary.
+pub(super) const MAKES_DICTIONARY: u64 = u64::MAX;
+
 /// Which experts a lane runs and how large its tables are.
 #[derive(Clone, Debug)]
 pub(super) struct Spec {
@@ -435,6 +438,9 @@ pub(super) struct Spec {
     /// Format version 7 on, when the header says so: the lanes code [`PRIMER`] before each
     /// block.
     pub(super) primer: Option<&'static [u8]>,
+    /// The dictionary the lane's block started from ([`Lane::dictionary`]; 0 for none): a
+    /// lane is restored in place only from the state it was made from.
+    pub(super) dictionary: u64,
     /// What the spec was made from: the key of a primed state.
     pub(super) version: u16,
     pub(super) mask: u32,
@@ -579,6 +585,7 @@ impl Spec {
             fresh: v13 && groups,
             apm_fast_bytes: since(version >= 6, APM_FAST_BYTES, 0),
             primer: None,
+            dictionary: 0,
             version,
             mask,
             bias: None,
@@ -670,6 +677,19 @@ impl Spec {
         // The history holds the primer and the block; a growing `Vec` may double once.
         bytes += 2 * (len + self.primer.map_or(0, <[u8]>::len)) as u64;
         bytes + LANE_FIXED_BYTES
+    }
+
+    /// An upper bound on the heap bytes of a dictionary of a block of `len` bytes
+    /// ([`Lane::dictionary`]): a lane's, with the context table of a primed state.
+    pub(super) fn dictionary_bytes(&self, len: usize) -> u64 {
+        let table = |len| {
+            if self.kinds.is_empty() {
+                0
+            } else {
+                Orders::table_bytes(self.table_bits(len).0)
+            }
+        };
+        self.lane_bytes(len) - table(len) + table(0)
     }
 
     /// What the bilevel image specialist's tables add to [`Spec::lane_bytes`] once a block
@@ -854,9 +874,17 @@ impl Lane {
     /// A lane for a block of `block_len` bytes from `primed`, a state primed in the
     /// smallest tables ([`Spec::grows`]): the context table grown, the copy and retrieval
     /// tables rebuilt from the primer's bytes at the block's sizes.
-    pub(super) fn grown(primed: &Lane, block_len: usize) -> Box<Lane> {
+    ///
+    /// A block that is to be the stream's dictionary (`dictionary`) keeps the primed
+    /// state's context table, so that its end state is a primed state in size too
+    /// ([`Lane::dictionary`]); it is never restored in place.
+    pub(super) fn grown(primed: &Lane, block_len: usize, dictionary: bool) -> Box<Lane> {
         let mut lane = Box::new(primed.clone());
-        let (table_bits, copy_bits) = lane.spec.table_bits(block_len);
+        let (mut table_bits, copy_bits) = lane.spec.table_bits(block_len);
+        if dictionary {
+            table_bits = lane.spec.table_bits(primed.block_len).0;
+            lane.spec.dictionary = MAKES_DICTIONARY;
+        }
         lane.block_len = block_len;
         lane.bytes.reserve(block_len);
         if let Some(o) = &mut lane.orders {
@@ -915,7 +943,8 @@ impl Lane {
         let (primed_context, primed_copy) = self.spec.table_bits(primed.block_len);
         // The context table is the primed state's, or (format version 13) grown from it.
         let context = primed_context == bits.0 || (self.spec.grows && primed_context < bits.0);
-        if self.spec.table_bits(self.block_len) != bits
+        if self.spec.dictionary != primed.spec.dictionary
+            || self.spec.table_bits(self.block_len) != bits
             || !context
             || primed_copy != bits.1
             || !super::primer::same_primer(self.spec.primer, primed.spec.primer)
@@ -1007,6 +1036,21 @@ impl Lane {
         self.spec.clone_from(spec);
         self.start = *start;
         true
+    }
+
+    /// This lane's state at the end of its block (made by [`Lane::grown`] as a dictionary)
+    /// as a state later blocks start from ([`crate::format::FLAG_DICT`]), as a primed
+    /// state is: tables of a block of length 0's, written lines unmarked, the next block's
+    /// start marked, under an identity of its own.
+    pub(super) fn dictionary(&self) -> Lane {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        debug_assert_eq!(self.spec.dictionary, MAKES_DICTIONARY);
+        let mut lane = self.clone();
+        lane.block_len = 0;
+        lane.spec.dictionary = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        lane.clear_marks();
+        lane.start_block();
+        lane
     }
 
     /// Codes `primer` as if it began the block (its bytes stay in the history for the copy

@@ -36,7 +36,7 @@ mod profile;
 use std::sync::Arc;
 
 use crate::error::Error;
-use crate::experts::{NeuralExpert, NeuralModel, Predictor, Weights};
+use crate::experts::{Dictionary, NeuralExpert, NeuralModel, Predictor, Weights};
 use lane::{Lane, Spec, EVEN};
 use primer::{KEEP_PRIMED, KEEP_TABLE_BITS};
 pub use primer::{PRIMER, PRIMER_X86};
@@ -68,6 +68,14 @@ pub struct Mix {
     /// Per lane: whether its next block is through the x86 filter
     /// ([`Predictor::set_lane_x86`], until the lane's reset).
     x86: Vec<bool>,
+    /// The stream's dictionary ([`Predictor::set_dictionary`]): a lane state at the end of
+    /// the stream's first block, which blocks flagged by [`Predictor::set_lane_from_dict`]
+    /// start from.
+    dictionary: Option<Arc<Lane>>,
+    /// Per lane: whether its next block starts from `dictionary`, and whether it is to be
+    /// the dictionary (until the lane's reset).
+    from_dict: Vec<bool>,
+    makes_dict: Vec<bool>,
     /// Scratch: the lanes of a step that run the neural expert (set by `predict`, which
     /// `update` follows over the same lanes), and their bytes.
     neural_lanes: Vec<usize>,
@@ -154,6 +162,9 @@ impl Mix {
             neural,
             plain: vec![false; lanes],
             x86: vec![false; lanes],
+            dictionary: None,
+            from_dict: vec![false; lanes],
+            makes_dict: vec![false; lanes],
             neural_lanes: Vec::with_capacity(lanes),
             neural_bytes: Vec::with_capacity(lanes),
         })
@@ -180,17 +191,27 @@ impl Mix {
         }
         spec.primer = Some(PRIMER);
         if spec.grows {
-            // The lanes; the primed state, the x86 primer's, and the small ones the
-            // process keeps; and where blocks need larger tables, the primed copy a lane
+            // The lanes; the primed states: every one has the smallest tables, so the
+            // process keeps the `KEEP_PRIMED` last used (the stream's text and x86 primers'
+            // among them once used) and primes at most one more before the oldest goes;
+            // where blocks need larger tables, the primed copy (or the dictionary's) a lane
             // holds while it grows. (The text primer is the longer: its states bound both.)
-            debug_assert!(PRIMER.len() >= PRIMER_X86.len());
+            debug_assert!(PRIMER.len() >= PRIMER_X86.len() && KEEP_PRIMED >= 2);
             let grows = spec.table_bits(block_size) != spec.table_bits(0);
-            let x86 = version >= crate::format::X86_PRIMER_VERSION;
             // Primed states never make the bilevel image specialist's tables: the
             // primers are text and machine code.
             let primed_state = spec.lane_bytes(0) - spec.bitmap_bytes();
+            // The stream's dictionary, where it may have one: a lane's state at the end of
+            // a block of up to `DICT_LEN` bytes, in a primed state's context table.
+            let dictionary = if !spec.neural && version >= crate::format::DICT_VERSION {
+                spec.dictionary_bytes(block_size.min(crate::format::DICT_LEN as usize))
+            } else {
+                0
+            };
             return lanes as u64 * spec.lane_bytes(block_size)
-                + (KEEP_PRIMED as u64 + 1 + u64::from(x86) + u64::from(grows)) * primed_state;
+                + (KEEP_PRIMED as u64 + 1) * primed_state
+                + u64::from(grows) * primed_state.max(dictionary)
+                + dictionary;
         }
         // The largest block whose state the process keeps: context table <= 2^KEEP_TABLE_BITS.
         let kept_len = (1usize << (KEEP_TABLE_BITS - spec.table_extra))
@@ -213,8 +234,10 @@ impl Mix {
     /// bytes: from the primed state, or empty.
     fn reset_mixing_lane(&mut self, lane: usize, block_len: usize) {
         let x86 = std::mem::take(&mut self.x86[lane]);
+        let from_dict = std::mem::take(&mut self.from_dict[lane]);
+        let makes_dict = std::mem::take(&mut self.makes_dict[lane]);
         if self.spec.primer.is_some() {
-            self.reset_primed_lane(lane, block_len, x86);
+            self.reset_primed_lane(lane, block_len, x86, (from_dict, makes_dict));
         } else {
             self.reset_unprimed_lane(lane, block_len);
         }
@@ -228,18 +251,29 @@ impl Mix {
 
     /// [`Mix::reset_mixing_lane`] from the primed state: restored in place where the
     /// lane's tables and primer are the block's, else copied.
-    fn reset_primed_lane(&mut self, lane: usize, block_len: usize, x86: bool) {
+    fn reset_primed_lane(
+        &mut self,
+        lane: usize,
+        block_len: usize,
+        x86: bool,
+        (from_dict, dictionary): (bool, bool),
+    ) {
         let grows = self.lane_spec(x86).grows;
-        let primed = self.primed_lane(if grows { 0 } else { block_len }, x86);
+        let dictionary = dictionary && grows;
+        // The engine asks for the dictionary only once it has set one.
+        let primed = match &self.dictionary {
+            Some(d) if from_dict => d.clone(),
+            _ => self.primed_lane(if grows { 0 } else { block_len }, x86),
+        };
         if let Some(l) = &mut self.lanes[lane] {
-            if l.restore_from(&primed, block_len) {
+            if !dictionary && l.restore_from(&primed, block_len) {
                 return;
             }
         }
         // Free the old state before copying: a lane's tables are tens of MiB.
         self.lanes[lane] = None;
         let l = if grows {
-            Lane::grown(&primed, block_len)
+            Lane::grown(&primed, block_len, dictionary)
         } else {
             let mut l = Box::new((*primed).clone());
             l.block_len = block_len;
@@ -277,6 +311,32 @@ impl Predictor for Mix {
 
     fn set_lane_x86(&mut self, lane: usize) {
         self.x86[lane] = true;
+    }
+
+    fn set_lane_from_dict(&mut self, lane: usize) {
+        self.from_dict[lane] = true;
+    }
+
+    fn set_lane_makes_dict(&mut self, lane: usize) {
+        self.makes_dict[lane] = true;
+    }
+
+    fn dictionary(&self, lane: usize) -> Option<Dictionary> {
+        // Only where the lanes grow from a primed state (format version 13 on), and
+        // without the neural expert, whose plain and full codes of a block end in
+        // different states.
+        if self.neural.is_some() || self.spec.primer.is_none() || !self.spec.grows {
+            return None;
+        }
+        let lane = self.lanes.get(lane)?.as_ref()?;
+        if lane.spec.dictionary != lane::MAKES_DICTIONARY {
+            return None;
+        }
+        Some(Dictionary(Arc::new(lane.dictionary())))
+    }
+
+    fn set_dictionary(&mut self, dictionary: Option<Dictionary>) {
+        self.dictionary = dictionary.and_then(|d| d.0.downcast::<Lane>().ok());
     }
 
     fn reset_lane_plain(&mut self, lane: usize, block_len: usize) -> bool {
@@ -469,7 +529,7 @@ mod tests {
                     let mut lane = Lane::new(&spec, if spec.grows { 0 } else { len });
                     lane.prime(PRIMER);
                     if spec.grows {
-                        lane = Lane::grown(&lane, len);
+                        lane = Lane::grown(&lane, len, false);
                     }
                     lane
                 } else {
