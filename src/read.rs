@@ -381,9 +381,6 @@ impl<R: Read> NcReader<R> {
                     self.engine = None;
                     self.engine = Some(self.engine_for(&header)?);
                 }
-                if let Some(e) = &mut self.engine {
-                    e.clear_dictionary();
-                }
                 self.header = Some(header);
                 self.streams += 1;
                 self.consume(len);
@@ -537,6 +534,10 @@ impl<R: Read> NcReader<R> {
         self.trailer_crc = crc32fast::Hasher::new();
         self.index = None;
         self.base = None;
+        // The engine stays for the next stream; the dictionary was this one's.
+        if let Some(e) = &mut self.engine {
+            e.clear_dictionary();
+        }
     }
 
     /// Decodes the pending blocks as one batch of lanes into `decoded`.

@@ -322,6 +322,15 @@ fn verbose_and_list_report() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("blocks"));
 
+    // Primed, block 0 is the stream's dictionary, which the second block starts from.
+    let out = nccat(dir.path(), &["-z", "-c", "-1", "-b", "16K", "-T", "2", "a"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    fs::write(dir.path().join("p.nc"), &out.stdout).unwrap();
+    let list = nccat(dir.path(), &["-l", "p.nc"]);
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(list.contains("coded, dictionary\n"), "{list}");
+    assert!(list.contains("coded, from the dictionary\n"), "{list}");
+
     // A list of a doctored file fails: the END block header no longer checks.
     let mut packed = fs::read(dir.path().join("a.nc")).unwrap();
     let n = packed.len();

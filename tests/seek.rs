@@ -80,6 +80,26 @@ fn seek_mid_read_and_sequential_read_after_seek_verify_the_trailer() {
     assert!(reader.is_finished());
 }
 
+/// A reader reset onto another stream seeks there from that stream's dictionary (block 0),
+/// never from the one it decoded before: both streams' blocks start from their own.
+#[test]
+fn a_reset_reader_seeks_from_the_new_streams_dictionary() {
+    let (a, b) = (text(6 * BLOCK as usize, 36), text(6 * BLOCK as usize, 40));
+    let (pa, pb) = (
+        compress(&a, &small_config(BLOCK)),
+        compress(&b, &small_config(BLOCK)),
+    );
+    let mut reader = NcReader::new(io::Cursor::new(&pa[..]));
+    let mut buf = vec![0u8; 100];
+    reader.seek(SeekFrom::Start(3 * BLOCK as u64)).unwrap();
+    reader.read_exact(&mut buf).unwrap();
+    assert_eq!(buf, &a[3 * BLOCK as usize..][..100]);
+    reader.reset(io::Cursor::new(&pb[..]));
+    reader.seek(SeekFrom::Start(4 * BLOCK as u64 + 7)).unwrap();
+    reader.read_exact(&mut buf).unwrap();
+    assert_eq!(buf, &b[4 * BLOCK as usize + 7..][..100]);
+}
+
 #[test]
 fn seek_on_a_stream_without_index_fails_cleanly() {
     let data = text(5 * BLOCK as usize, 34);

@@ -695,9 +695,17 @@ fn list(name: &str, out: &mut dyn Write) -> io::Result<()> {
         } else {
             ""
         };
+        // The stream's dictionary, and the blocks that start from its state.
+        let dictionary = if b.flags & container::FLAG_DICT != 0 {
+            ", dictionary"
+        } else if b.flags & container::FLAG_FROM_DICT != 0 {
+            ", from the dictionary"
+        } else {
+            ""
+        };
         writeln!(
             out,
-            "  {:>8} {:>14} {:>10} {:>14} {:>10} {:>7.3}  {kind}{filter}",
+            "  {:>8} {:>14} {:>10} {:>14} {:>10} {:>7.3}  {kind}{filter}{dictionary}",
             i,
             b.offset,
             b.payload_len,
