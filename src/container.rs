@@ -577,13 +577,11 @@ impl Header {
     }
 
     /// Whether this stream's blocks may be a dictionary ([`FLAG_DICT`]) or start from one
-    /// ([`FLAG_FROM_DICT`]): version [`DICT_VERSION`] on, a primed mixing predictor without
-    /// the neural expert.
+    /// ([`FLAG_FROM_DICT`]): version [`DICT_VERSION`] on, a primed mixing predictor.
     pub fn dictionaries(&self) -> bool {
         self.version >= DICT_VERSION
             && self.predictor == predictor_id::MIX
             && self.flags & FLAG_PRIMED != 0
-            && !self.uses_model()
     }
 
     /// Checks that a block with header `b` may occur in this stream as far as its kind,
@@ -592,8 +590,8 @@ impl Header {
     /// ([`FLAG_X86`]) only coded or light from version [`FILTER_VERSION`], coded and light blocks within
     /// their bounds on bytes per payload byte, a dictionary ([`FLAG_DICT`]) only as block 0
     /// (`at.block`) of at most [`DICT_LEN`] bytes and only where
-    /// [`Header::dictionaries`] says they exist, coded, as are the blocks that start from
-    /// one ([`FLAG_FROM_DICT`], never block 0). Readers check it before allocating or
+    /// [`Header::dictionaries`] says they exist, coded and not plain, and the blocks that
+    /// start from one ([`FLAG_FROM_DICT`], never block 0) coded. Readers check it before allocating or
     /// decoding anything for the block.
     ///
     /// # Errors
@@ -627,7 +625,9 @@ impl Header {
             let ok = self.dictionaries()
                 && b.kind == BlockKind::Coded
                 && if b.flags & FLAG_DICT != 0 {
-                    first && b.flags & FLAG_FROM_DICT == 0 && b.raw_len <= DICT_LEN
+                    first
+                        && b.flags & (FLAG_FROM_DICT | FLAG_NO_NEURAL) == 0
+                        && b.raw_len <= DICT_LEN
                 } else {
                     !first
                 };

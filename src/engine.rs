@@ -255,8 +255,9 @@ impl Engine {
     ) -> Result<Vec<CodedBlock>, Error> {
         let group = self.group_size(blocks.len());
         let quantizer = self.quantizer;
-        // Every block is also coded plain, where that exists.
-        let try_plain = self.plain_ratio.is_some();
+        // Every block is also coded plain, where that exists, but a dictionary: its state
+        // must be the one its code ends in.
+        let try_plain = self.plain_ratio.is_some() && !dictionary;
         // Blocks start from the dictionary where they go through the filter as it did.
         let from_dict: Vec<bool> = filtered
             .iter()

@@ -310,9 +310,9 @@ fn filtered_blocks_are_refused_where_the_format_forbids_them() {
     }
 }
 
-/// A dictionary block exists from version 13, as block 0 of a primed mixing predictor
-/// without the neural expert, coded, of at most `DICT_LEN` bytes; no block is both a
-/// dictionary and started from one.
+/// A dictionary block exists from version 13, as block 0 of a primed mixing predictor,
+/// coded and not plain, of at most `DICT_LEN` bytes; no block is both a dictionary and
+/// started from one.
 #[test]
 fn dictionary_blocks_are_refused_where_the_format_forbids_them() {
     use nc_codec::container::BlockKind;
@@ -329,7 +329,15 @@ fn dictionary_blocks_are_refused_where_the_format_forbids_them() {
         (fast, 13, coded, FLAG_DICT | FLAG_X86, claim(10_000), true),
         (default, 13, coded, FLAG_DICT, claim(DICT_LEN + 1), false),
         (default, 12, coded, FLAG_DICT, claim(10_000), false),
-        (max, 13, coded, FLAG_DICT, claim(10_000), false),
+        (max, 13, coded, FLAG_DICT, claim(10_000), true),
+        (
+            max,
+            13,
+            coded,
+            FLAG_DICT | FLAG_NO_NEURAL,
+            claim(10_000),
+            false,
+        ),
         (
             default,
             13,

@@ -203,7 +203,7 @@ impl Mix {
             let primed_state = spec.lane_bytes(0) - spec.bitmap_bytes();
             // The stream's dictionary, where it may have one: a lane's state at the end of
             // a block of up to `DICT_LEN` bytes, in a primed state's context table.
-            let dictionary = if !spec.neural && version >= crate::format::DICT_VERSION {
+            let dictionary = if version >= crate::format::DICT_VERSION {
                 spec.dictionary_bytes(block_size.min(crate::format::DICT_LEN as usize))
             } else {
                 0
@@ -322,10 +322,8 @@ impl Predictor for Mix {
     }
 
     fn dictionary(&self, lane: usize) -> Option<Dictionary> {
-        // Only where the lanes grow from a primed state (format version 13 on), and
-        // without the neural expert, whose plain and full codes of a block end in
-        // different states.
-        if self.neural.is_some() || self.spec.primer.is_none() || !self.spec.grows {
+        // Only where the lanes grow from a primed state (format version 13 on).
+        if self.spec.primer.is_none() || !self.spec.grows {
             return None;
         }
         let lane = self.lanes.get(lane)?.as_ref()?;
