@@ -377,7 +377,7 @@ impl Engine {
             let x86 = h.flags & FLAG_X86 != 0;
             if h.flags & FLAG_DICT != 0 && (i > 0 || !self.dictionaries) {
                 return Err(Error::corrupt(
-                    "a dictionary block after the first",
+                    "a dictionary block out of place",
                     Location {
                         block: first_block.map(|b| b + i as u64),
                         offset: None,

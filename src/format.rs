@@ -170,8 +170,7 @@ pub const FLAG_X86: u8 = 4;
 /// The first version with [`FLAG_X86`].
 pub const FILTER_VERSION: u16 = 13;
 /// Block header flag (format version [`DICT_VERSION`] on, the first block of a primed
-/// mixing predictor without the neural expert, coded): the block is the stream's
-/// *dictionary*. The lane state it ends in is where the blocks flagged
+/// mixing predictor, coded and not plain): the block is the stream's *dictionary*. The lane state it ends in is where the blocks flagged
 /// [`FLAG_FROM_DICT`] start, instead of the primer's state, so later checkpoints know the
 /// stream's own vocabulary and layout and still decode alone (plus this block). The
 /// writer cuts it at [`DICT_LEN`] bytes when it knows that more blocks follow.
@@ -181,7 +180,7 @@ pub const FLAG_DICT: u8 = 8;
 pub const FLAG_FROM_DICT: u8 = 16;
 /// The first version with [`FLAG_DICT`] and [`FLAG_FROM_DICT`].
 pub const DICT_VERSION: u16 = 13;
-/// The most bytes a dictionary block holds: what the writer cuts it at. With the primer its
-/// contexts fit a table of `2^21` slots (`mixer::Spec::table_bits`), a quarter of a
-/// 1 MiB block's, which the dictionary's state keeps while later blocks run.
+/// The most bytes a dictionary block holds: what the writer cuts it at. It is coded in the
+/// primed state's context table (`2^20` slots), so its state is a primed state in size;
+/// longer ones gained less there (`docs/tuning.md`, "A stream's dictionary").
 pub const DICT_LEN: u32 = 160 << 10;

@@ -174,25 +174,11 @@ impl<R: Read> NcReader<R> {
     /// # Errors
     /// `InvalidData` when `frame` is not the stream's dictionary block, `UnexpectedEof` when
     /// it is cut short.
-    pub fn with_dictionary(mut self, frame: &[u8]) -> io::Result<Self> {
-        let at = Location {
-            block: Some(0),
-            offset: None,
-        };
+    pub fn with_dictionary(mut self, mut frame: &[u8]) -> io::Result<Self> {
         let (Some(engine), Some(header)) = (self.engine.as_mut(), self.header.as_ref()) else {
             return Err(Error::Finished.into());
         };
-        let mut r = frame;
-        let mut b = [0u8; BLOCK_HEADER_LEN];
-        read_exact_or(&mut r, &mut b, "block header", at)?;
-        let h = BlockHeader::parse(&b, header.block_size, tail_len(header.version), 0, at)?;
-        header.check_block(&h, at)?;
-        if h.flags & FLAG_DICT == 0 {
-            return Err(Error::corrupt("block 0 is not a dictionary", at).into());
-        }
-        let mut payload = vec![0; h.payload_len as usize];
-        read_exact_or(&mut r, &mut payload, "block payload", at)?;
-        engine.decode(&[(h, &payload)], &mut Vec::new(), Some(0))?;
+        decode_dictionary(engine, header, &mut frame, None)?;
         Ok(self)
     }
 
@@ -670,6 +656,31 @@ impl<R: Read + Seek> NcReader<R> {
     }
 }
 
+/// Reads the stream's dictionary block (block 0, at stream offset `offset` where known)
+/// from `r`, its header then its payload, and decodes it into `engine`.
+fn decode_dictionary(
+    engine: &mut Engine,
+    header: &Header,
+    r: &mut impl Read,
+    offset: Option<u64>,
+) -> io::Result<()> {
+    let at = Location {
+        block: Some(0),
+        offset,
+    };
+    let mut b = [0u8; BLOCK_HEADER_LEN];
+    read_exact_or(r, &mut b, "block header", at)?;
+    let h = BlockHeader::parse(&b, header.block_size, tail_len(header.version), 0, at)?;
+    header.check_block(&h, at)?;
+    if h.flags & FLAG_DICT == 0 {
+        return Err(Error::corrupt("block 0 is not a dictionary", at).into());
+    }
+    let mut payload = vec![0; h.payload_len as usize];
+    read_exact_or(r, &mut payload, "block payload", at)?;
+    engine.decode(&[(h, &payload)], &mut Vec::new(), Some(0))?;
+    Ok(())
+}
+
 impl<R: Read + Seek> NcReader<R> {
     /// Decodes the stream's dictionary (block 0, at `d`), unless the engine has it, so that
     /// a seek past it can decode the blocks that start from its state.
@@ -680,19 +691,8 @@ impl<R: Read + Seek> NcReader<R> {
         if engine.has_dictionary() {
             return Ok(());
         }
-        let at = Location {
-            block: Some(0),
-            offset: Some(d.offset),
-        };
         self.inner.seek(SeekFrom::Start(base + d.offset))?;
-        let mut b = [0u8; BLOCK_HEADER_LEN];
-        read_exact_or(&mut self.inner, &mut b, "block header", at)?;
-        let h = BlockHeader::parse(&b, header.block_size, tail_len(header.version), 0, at)?;
-        header.check_block(&h, at)?;
-        let mut payload = vec![0; h.payload_len as usize];
-        read_exact_or(&mut self.inner, &mut payload, "block payload", at)?;
-        engine.decode(&[(h, &payload)], &mut Vec::new(), Some(0))?;
-        Ok(())
+        decode_dictionary(engine, header, &mut self.inner, Some(d.offset))
     }
 }
 

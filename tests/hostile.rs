@@ -354,7 +354,7 @@ fn dictionary_blocks_are_refused_where_the_format_forbids_them() {
 
 /// A block that says it starts from the dictionary where block 0 is none, or a
 /// dictionary after block 0, is a data error that names the block; the index refuses the
-/// second as the decoder does.
+/// second from its header, as the decoder does.
 #[test]
 fn blocks_out_of_place_around_a_dictionary_are_refused() {
     use nc_codec::container::{BlockHeader, BlockKind};
@@ -372,6 +372,8 @@ fn blocks_out_of_place_around_a_dictionary_are_refused() {
     ] {
         let blocks: Vec<_> = flags.iter().map(|&f| (block(f), vec![0u8; 100])).collect();
         let stream = nc_fuzz::framed(&header, &blocks, 0);
+        let indexed = StreamIndex::read_from(&mut Cursor::new(&stream));
+        assert_eq!(indexed.is_ok(), flags[1] == FLAG_FROM_DICT, "{flags:?}");
         // Block 0 is garbage too: decode block 1 alone, as a reader resumed there would.
         let at = header.size() + 16 + 100;
         let mut reader = NcReader::resume(
