@@ -234,9 +234,11 @@ impl<W: Write> NcWriter<W> {
     /// batch is full), so the stream will have another block.
     ///
     /// A stream's first block is its dictionary ([`FLAG_DICT`](crate::format::FLAG_DICT))
-    /// where the engine has them and another block is known to follow: it is cut at
-    /// [`DICT_LEN`] bytes and coded alone, and later blocks start from its state. What
-    /// follows it waits for a full batch unless the stream is being finished or flushed.
+    /// where the engine has them and another block is known to follow, or the writer is
+    /// flushed (the stream goes on: a socket's first message teaches the blocks of the
+    /// messages after it): it is cut at [`DICT_LEN`] bytes and coded alone, and later
+    /// blocks start from its state. What follows it waits for a full batch unless the
+    /// stream is being finished or flushed.
     fn code_pending(&mut self, sync: bool, more: bool) -> io::Result<()> {
         if self.input.is_empty() {
             return Ok(());
@@ -245,10 +247,11 @@ impl<W: Write> NcWriter<W> {
         let mut result = Ok(());
         if self.index.is_empty()
             && self.engine.dictionaries()
-            && (more || input.len() > self.block_size)
+            && (more || sync || input.len() > self.block_size)
         {
             let n = input.len().min(self.block_size).min(DICT_LEN as usize);
-            result = self.code_blocks(vec![&mut input[..n]], true, false);
+            let last = n == input.len();
+            result = self.code_blocks(vec![&mut input[..n]], true, sync && last);
             input.drain(..n);
             if more && !sync {
                 self.input = input;

@@ -166,7 +166,7 @@ fn flush_makes_everything_so_far_decodable() {
     let mut w = NcWriter::with_config(Vec::new(), &config).unwrap();
     let mut expected = Vec::new();
     for i in 0..12u64 {
-        let part = text((i as usize * 397) % 3000 + 1, i);
+        let part = text(((i as usize + 1) * 397) % 3000 + 1, i);
         w.write_all(&part).unwrap();
         expected.extend_from_slice(&part);
         w.flush().unwrap();
@@ -184,6 +184,19 @@ fn flush_makes_everything_so_far_decodable() {
     }
     let packed = w.finish().unwrap();
     assert_eq!(decompress(&packed).unwrap(), expected);
+    // A flushed stream goes on: its first block is the dictionary, flushed with it, and
+    // the coded blocks after it start from it.
+    use nc_codec::container::{BlockKind, StreamIndex};
+    use nc_codec::format::{FLAG_DICT, FLAG_FROM_DICT, FLAG_SYNC};
+    let index = StreamIndex::read_from(&mut io::Cursor::new(&packed[..])).unwrap();
+    assert_eq!(index.blocks[0].flags, FLAG_DICT | FLAG_SYNC);
+    let coded = index.blocks[1..]
+        .iter()
+        .filter(|b| b.kind == BlockKind::Coded);
+    assert!(coded.clone().count() > 5);
+    for b in coded {
+        assert_ne!(b.flags & FLAG_FROM_DICT, 0);
+    }
 }
 
 #[test]
