@@ -268,6 +268,36 @@ fn a_long_stream_starts_from_its_dictionary() {
     assert!(with + 200 < without, "{with} against {without} bytes");
 }
 
+/// A dictionary longer than the primer (its copy tables larger than a primed state's),
+/// then short flushed blocks on one lane, each restored in place from the dictionary:
+/// each finds the tables a block of its length grows.
+#[test]
+fn short_blocks_after_a_long_dictionary_restore_their_lane() {
+    use nc_codec::container::StreamIndex;
+    use nc_codec::format::FLAG_DICT;
+    let data = text(150_000 + 3 * 5_000, 11);
+    let config = Config::new()
+        .predictor(PredictorKind::Mix(Profile::Fast))
+        .lanes(1)
+        .threads(1);
+    let mut w = NcWriter::with_config(Vec::new(), &config).unwrap();
+    for part in [
+        &data[..150_000],
+        &data[150_000..155_000],
+        &data[155_000..160_000],
+    ] {
+        w.write_all(part).unwrap();
+        w.flush().unwrap();
+    }
+    w.write_all(&data[160_000..]).unwrap();
+    let packed = w.finish().unwrap();
+    let index = StreamIndex::read_from(&mut io::Cursor::new(&packed[..])).unwrap();
+    assert_ne!(index.blocks[0].flags & FLAG_DICT, 0);
+    let lens: Vec<u32> = index.blocks.iter().map(|b| b.raw_len).collect();
+    assert_eq!(lens, [150_000, 5_000, 5_000, 5_000]);
+    assert_eq!(decompress(&packed).unwrap(), data);
+}
+
 #[test]
 fn resume_at_a_checkpoint_block() {
     use nc_codec::container::StreamIndex;

@@ -1040,13 +1040,24 @@ impl Lane {
 
     /// This lane's state at the end of its block (made by [`Lane::grown`] as a dictionary)
     /// as a state later blocks start from ([`crate::format::FLAG_DICT`]), as a primed
-    /// state is: tables of a block of length 0's, written lines unmarked, the next block's
-    /// start marked, under an identity of its own.
+    /// state is: the tables of a block of length 0 (the copy and retrieval tables filed
+    /// again at that size), written lines unmarked, the next block's start marked, under
+    /// an identity of its own.
     pub(super) fn dictionary(&self) -> Lane {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         debug_assert_eq!(self.spec.dictionary, MAKES_DICTIONARY);
         let mut lane = self.clone();
         lane.block_len = 0;
+        // The copy and retrieval tables a block of length 0 has, filed from the history as
+        // coding files them: a lane restored in place from this state (`restore_from`)
+        // must find the tables that `grown` would build.
+        let copy_bits = lane.spec.table_bits(0).1;
+        for c in [&mut lane.long, &mut lane.short].into_iter().flatten() {
+            c.grow(copy_bits, &lane.bytes);
+        }
+        if let Some(r) = &mut lane.retrieval {
+            r.grow(copy_bits, &lane.bytes);
+        }
         lane.spec.dictionary = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         lane.clear_marks();
         lane.start_block();
