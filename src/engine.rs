@@ -373,17 +373,10 @@ impl Engine {
         let dictionary = blocks
             .first()
             .is_some_and(|(h, _)| h.flags & FLAG_DICT != 0);
+        // Where a dictionary may occur the readers check (`Header::check_block`) and decode
+        // it alone; a block that starts from one needs it decoded first.
         for (i, (h, _)) in blocks.iter().enumerate() {
             let x86 = h.flags & FLAG_X86 != 0;
-            if h.flags & FLAG_DICT != 0 && (i > 0 || !self.dictionaries) {
-                return Err(Error::corrupt(
-                    "a dictionary block out of place",
-                    Location {
-                        block: first_block.map(|b| b + i as u64),
-                        offset: None,
-                    },
-                ));
-            }
             if h.flags & FLAG_FROM_DICT != 0 && self.dictionary != Some(x86) {
                 return Err(Error::corrupt(
                     if self.dictionary.is_none() {
