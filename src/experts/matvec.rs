@@ -146,13 +146,17 @@ impl PackedMatrix {
         let quads = self.rows.div_ceil(4);
         let mut xq = [[0i32; R]; MAX_ROWS / 4];
         for (r, x) in x.chunks_exact(self.rows).enumerate() {
-            for (q, chunk) in x.chunks(4).enumerate() {
-                let mut bytes = [0u8; 4];
-                for (b, &v) in bytes.iter_mut().zip(chunk) {
-                    // Integers in [-127, 127] by the caller's contract.
-                    *b = v.clamp(-127.0, 127.0) as i8 as u8;
-                }
-                xq[q][r] = i32::from_le_bytes(bytes);
+            let mut bytes = [0u8; MAX_ROWS.next_multiple_of(4)];
+            crate::wide::run(
+                #[inline(always)]
+                || {
+                    for (b, &v) in bytes.iter_mut().zip(x) {
+                        *b = to_i8(v) as u8;
+                    }
+                },
+            );
+            for (q, chunk) in bytes[..4 * quads].chunks_exact(4).enumerate() {
+                xq[q][r] = i32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
             }
         }
         let xq = &xq[..quads];
@@ -176,14 +180,33 @@ impl PackedMatrix {
             }
             let start = b * BLOCK;
             let end = (start + BLOCK).min(self.cols);
-            for (y, acc) in y.chunks_exact_mut(self.cols).zip(&acc) {
-                for (y, &s) in y[start..end].iter_mut().zip(acc) {
-                    // |s| <= rows * 127^2 < 2^24: exact as f32.
-                    *y = s as f32;
-                }
-            }
+            crate::wide::run(
+                #[inline(always)]
+                || {
+                    for (y, acc) in y.chunks_exact_mut(self.cols).zip(&acc) {
+                        for (y, &s) in y[start..end].iter_mut().zip(acc) {
+                            // |s| <= rows * 127^2 < 2^24: exact as f32.
+                            *y = s as f32;
+                        }
+                    }
+                },
+            );
         }
     }
+}
+
+/// `v.clamp(-127.0, 127.0) as i8` (NaN to 0), without `as`'s lane-by-lane saturation:
+/// the inputs are the model's quantised states, integers in `[-127, 127]`.
+#[inline(always)]
+fn to_i8(v: f32) -> i8 {
+    if v.is_nan() {
+        return 0;
+    }
+    let v = v.clamp(-127.0, 127.0);
+    // SAFETY: `v` is finite and within [-127, 127].
+    #[allow(unsafe_code)]
+    let t = unsafe { v.to_int_unchecked::<i32>() };
+    t as i8
 }
 
 /// One column block in plain Rust: the reference the SIMD tiers are checked against.
@@ -325,6 +348,15 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_input_conversion_is_a_saturating_cast() {
+        let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 127.5, -128.0];
+        let sweep = (-600..=600).map(|i| i as f32 * 0.25);
+        for v in specials.into_iter().chain(sweep) {
+            assert_eq!(to_i8(v), v.clamp(-127.0, 127.0) as i8, "{v}");
         }
     }
 

@@ -255,7 +255,17 @@ pub(crate) fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     // k = floor(x * log2(e) + 0.5), via an exact truncating conversion.
     let y = x * LOG2E + 0.5;
-    let t = y as i32;
+    // `as i32` would saturate, which the compiler does lane by lane; after the clamp `y` is
+    // within `i32` or NaN (which `as` made 0), so the plain conversion gives the same.
+    let t = if y.is_nan() {
+        0
+    } else {
+        // SAFETY: `y` is finite and within [-126, 128] after the clamp above.
+        #[allow(unsafe_code)]
+        unsafe {
+            y.to_int_unchecked::<i32>()
+        }
+    };
     let k = t - i32::from(y < t as f32);
     let kf = k as f32;
     let r = (x - kf * LN2_HI) - kf * LN2_LO;
@@ -275,6 +285,26 @@ pub(crate) fn exp(x: f32) -> f32 {
 fn round_even(x: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0;
     (x + MAGIC) - MAGIC
+}
+
+/// `v as u32` for `v` in `[0, 2^31)`, 0 for NaN and below, as the compiler can do it
+/// sixteen lanes at a time (`as` saturates lane by lane); softmax weights are at most
+/// [`WEIGHT_ONE`].
+#[inline(always)]
+fn to_weight(v: f32) -> u32 {
+    if v > 0.0 {
+        let v = if v < 2_147_483_520.0 {
+            v
+        } else {
+            2_147_483_520.0
+        };
+        // SAFETY: `v` is in (0, 2^31), so it truncates to an `i32` in range.
+        #[allow(unsafe_code)]
+        let t = unsafe { v.to_int_unchecked::<i32>() };
+        t as u32
+    } else {
+        0
+    }
 }
 
 #[inline(always)]
@@ -827,7 +857,7 @@ impl NeuralExpert {
             }
             for (w, &e) in weights.iter_mut().zip(self.logits.iter()) {
                 // exp <= 1 after subtracting the max; truncation is exact.
-                *w = (e * WEIGHT_ONE) as u32;
+                *w = to_weight(e * WEIGHT_ONE);
             }
             if let Some(a) = &mut self.adapt {
                 a.numerators[lane * 256..(lane + 1) * 256].copy_from_slice(&self.logits);
@@ -1002,6 +1032,16 @@ mod tests {
             assert_eq!(round_even(x), x.round_ties_even(), "{x}");
             x += 0.125;
         }
+    }
+
+    #[test]
+    fn weights_convert_as_a_saturating_cast_does() {
+        let specials = [f32::NAN, f32::NEG_INFINITY, -1.0, -0.0, 0.0, 0.5, WEIGHT_ONE];
+        let sweep = (0..=4096).map(|i| i as f32 * (WEIGHT_ONE / 4096.0) + 0.37);
+        for v in specials.into_iter().chain(sweep) {
+            assert_eq!(to_weight(v), v as u32, "{v}");
+        }
+        assert!(exp(f32::NAN).is_nan());
     }
 
     #[test]
