@@ -141,17 +141,32 @@ impl Quantizer {
         }
         // w * reciprocal <= sum * spare * 2^32 / sum = spare * 2^32 < 2^48: fits in u64.
         let reciprocal = (spare << 32) / sum;
-        let mut best = 0usize;
-        let mut cum = 0u64;
-        for (s, &w) in weights.iter().enumerate() {
-            table.cum[s] = cum as u32;
-            cum += 1 + ((u64::from(w) * reciprocal) >> 32);
-            if w > weights[best] {
-                best = s;
-            }
+        // The product in two halves of 32 bits, each a 32 x 32-bit multiply that vectorises:
+        // (w * (hi * 2^32 + lo)) >> 32 = w * hi + (w * lo) >> 32, exactly.
+        let (hi, lo) = (reciprocal >> 32, reciprocal & 0xffff_ffff);
+        let mut freq = [0u32; 256];
+        let freq = &mut freq[..n];
+        let mut max = 0;
+        crate::wide::run(
+            #[inline(always)]
+            || {
+                for (f, &w) in freq.iter_mut().zip(weights) {
+                    let w = u64::from(w);
+                    // At most spare + 1 <= 2^16.
+                    *f = (1 + w * hi + ((w * lo) >> 32)) as u32;
+                }
+                max = weights.iter().fold(0, |m, &w| m.max(w));
+            },
+        );
+        // The first symbol of largest weight.
+        let best = weights.iter().position(|&w| w == max).unwrap_or(0);
+        let mut cum = 0u32;
+        for (c, &f) in table.cum.iter_mut().zip(freq.iter()) {
+            *c = cum;
+            cum += f;
         }
         // Rounding only ever loses: hand the remainder to the most likely symbol.
-        let remainder = (total - cum) as u32;
+        let remainder = total as u32 - cum;
         for c in table.cum[best + 1..n].iter_mut() {
             *c += remainder;
         }
@@ -198,6 +213,66 @@ mod tests {
             );
             assert_eq!(table.freq(7), (1 << bits) - (N as u32 - 1));
             assert_eq!(usize::from(table.find(table.total() - 1)), N - 1);
+        }
+    }
+
+    /// The table as the definition in [`Quantizer::quantize`]'s doc computes it, one
+    /// symbol after the other in 64-bit arithmetic.
+    fn reference(bits: u32, weights: &[u32]) -> Vec<u32> {
+        let n = weights.len() as u64;
+        let (total, sum) = (
+            1u64 << bits,
+            weights.iter().map(|&w| u64::from(w)).sum::<u64>(),
+        );
+        if sum == 0 {
+            return (0..=n).map(|s| (s * (total / n)) as u32).collect();
+        }
+        let reciprocal = ((total - n) << 32) / sum;
+        let freq: Vec<u64> = weights
+            .iter()
+            .map(|&w| 1 + ((u64::from(w) * reciprocal) >> 32))
+            .collect();
+        let best = (0..weights.len()).fold(0, |b, s| if weights[s] > weights[b] { s } else { b });
+        let mut cum = vec![0u64];
+        for (s, f) in freq.iter().enumerate() {
+            let next = cum[s] + f;
+            cum.push(next);
+        }
+        let remainder = total - cum[weights.len()];
+        for c in &mut cum[best + 1..] {
+            *c += remainder;
+        }
+        cum.into_iter().map(|c| c as u32).collect()
+    }
+
+    #[test]
+    fn tables_are_the_definitions() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..200 {
+            let bits = MIN_BITS + round % (MAX_BITS - MIN_BITS + 1);
+            let n = if round % 3 == 0 { 16 } else { 256 };
+            // Softmax-like weights (up to 2^22), full-range ones, and sparse ones.
+            let weights: Vec<u32> = (0..n)
+                .map(|_| match round % 4 {
+                    0 => (next() % (1 << 22)) as u32,
+                    1 => next() as u32,
+                    2 => (next() % 3) as u32 * 7,
+                    _ => (next() >> (next() % 64)) as u32,
+                })
+                .collect();
+            let mut table = FreqTable::new(bits);
+            Quantizer::new(bits).quantize(&weights, &mut table);
+            assert_eq!(
+                table.cum[..=n].to_vec(),
+                reference(bits, &weights),
+                "round {round}"
+            );
         }
     }
 

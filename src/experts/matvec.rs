@@ -141,20 +141,25 @@ impl PackedMatrix {
 
     /// `R` rows of `x` through the weights in one pass.
     fn rows_with<const R: usize>(&self, tier: Tier, x: &[f32], y: &mut [f32]) {
+        // The conversions in and out are compiled for the CPU's vectors too.
+        crate::wide::run(
+            #[inline(always)]
+            || self.rows_in::<R>(tier, x, y),
+        );
+    }
+
+    /// [`PackedMatrix::rows_with`]'s body.
+    #[inline(always)]
+    fn rows_in<const R: usize>(&self, tier: Tier, x: &[f32], y: &mut [f32]) {
         // Each row's values by row quad, four bytes as one `i32` (the padding rows 0), on
         // the stack: this runs for every byte.
         let quads = self.rows.div_ceil(4);
         let mut xq = [[0i32; R]; MAX_ROWS / 4];
         for (r, x) in x.chunks_exact(self.rows).enumerate() {
             let mut bytes = [0u8; MAX_ROWS.next_multiple_of(4)];
-            crate::wide::run(
-                #[inline(always)]
-                || {
-                    for (b, &v) in bytes.iter_mut().zip(x) {
-                        *b = to_i8(v) as u8;
-                    }
-                },
-            );
+            for (b, &v) in bytes.iter_mut().zip(x) {
+                *b = to_i8(v) as u8;
+            }
             for (q, chunk) in bytes[..4 * quads].chunks_exact(4).enumerate() {
                 xq[q][r] = i32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
             }
@@ -180,17 +185,12 @@ impl PackedMatrix {
             }
             let start = b * BLOCK;
             let end = (start + BLOCK).min(self.cols);
-            crate::wide::run(
-                #[inline(always)]
-                || {
-                    for (y, acc) in y.chunks_exact_mut(self.cols).zip(&acc) {
-                        for (y, &s) in y[start..end].iter_mut().zip(acc) {
-                            // |s| <= rows * 127^2 < 2^24: exact as f32.
-                            *y = s as f32;
-                        }
-                    }
-                },
-            );
+            for (y, acc) in y.chunks_exact_mut(self.cols).zip(&acc) {
+                for (y, &s) in y[start..end].iter_mut().zip(acc) {
+                    // |s| <= rows * 127^2 < 2^24: exact as f32.
+                    *y = s as f32;
+                }
+            }
         }
     }
 }
@@ -353,7 +353,14 @@ mod tests {
 
     #[test]
     fn the_input_conversion_is_a_saturating_cast() {
-        let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 127.5, -128.0];
+        let specials = [
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -0.0,
+            127.5,
+            -128.0,
+        ];
         let sweep = (-600..=600).map(|i| i as f32 * 0.25);
         for v in specials.into_iter().chain(sweep) {
             assert_eq!(to_i8(v), v.clamp(-127.0, 127.0) as i8, "{v}");

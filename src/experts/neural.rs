@@ -743,12 +743,17 @@ impl NeuralExpert {
     fn run(&mut self, lanes: &[usize]) -> Result<TValue, Error> {
         let h = self.model.hidden;
         let k = lanes.len();
-        self.rows.clear();
-        for &lane in lanes {
-            self.rows
-                .extend_from_slice(&self.h_q[lane * h..(lane + 1) * h]);
-        }
-        let input = Tensor::from_shape(&[k, h], &self.rows).map_err(model_error)?;
+        let rows = if let [lane] = *lanes {
+            &self.h_q[lane * h..(lane + 1) * h]
+        } else {
+            self.rows.clear();
+            for &lane in lanes {
+                self.rows
+                    .extend_from_slice(&self.h_q[lane * h..(lane + 1) * h]);
+            }
+            &self.rows
+        };
+        let input = Tensor::from_shape(&[k, h], rows).map_err(model_error)?;
         let state = match &mut self.states[k] {
             Some(state) => state,
             slot => slot.insert(self.model.plan(k, true)?.spawn().map_err(model_error)?),
@@ -947,7 +952,9 @@ mod int8 {
                 bail!("input of {} values for {rows} rows", x.len());
             }
             let k = x.len() / rows;
-            let mut out = Tensor::zero::<f32>(&[k, cols])?;
+            // SAFETY: `f32` has no invalid bit patterns, and `mul` writes every element.
+            #[allow(unsafe_code)]
+            let mut out = unsafe { Tensor::uninitialized::<f32>(&[k, cols])? };
             self.weights
                 .mul(x, out.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
             Ok(tvec!(out.into_tvalue()))
@@ -1036,7 +1043,15 @@ mod tests {
 
     #[test]
     fn weights_convert_as_a_saturating_cast_does() {
-        let specials = [f32::NAN, f32::NEG_INFINITY, -1.0, -0.0, 0.0, 0.5, WEIGHT_ONE];
+        let specials = [
+            f32::NAN,
+            f32::NEG_INFINITY,
+            -1.0,
+            -0.0,
+            0.0,
+            0.5,
+            WEIGHT_ONE,
+        ];
         let sweep = (0..=4096).map(|i| i as f32 * (WEIGHT_ONE / 4096.0) + 0.37);
         for v in specials.into_iter().chain(sweep) {
             assert_eq!(to_weight(v), v as u32, "{v}");
