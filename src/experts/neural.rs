@@ -156,7 +156,7 @@ impl NeuralModel {
             packed: None,
         };
         // The constant outputs do not depend on the input: read them from one run.
-        let plan = model.plan(1, false)?;
+        let plan = model.plan(1, None)?;
         let outputs = plan
             .run(tvec![Tensor::zero::<f32>(&[1, hidden])
                 .map_err(model_error)?
@@ -188,14 +188,15 @@ impl NeuralModel {
         Ok(model)
     }
 
-    /// An optimised plan for `lanes` lanes; with `matmul_only`, the constant outputs are
-    /// cut so each run computes nothing but the matmul, and the matmul is this crate's
-    /// integer operator ([`int8::MatVecI8`]) where the weights allow it.
-    fn plan(&self, lanes: usize, matmul_only: bool) -> Result<Plan, Error> {
+    /// An optimised plan for `lanes` lanes; with `matmul_only` (a place for the runs to
+    /// hand back their outputs), the constant outputs are cut so each run computes nothing
+    /// but the matmul, and the matmul is this crate's integer operator
+    /// ([`int8::MatVecI8`]) where the weights allow it.
+    fn plan(&self, lanes: usize, matmul_only: Option<&int8::Spare>) -> Result<Plan, Error> {
         let plan_error =
             |e: TractError| model_error(format!("cannot plan for {lanes} lanes: {e:#}"));
         let mut graph = self.graph.clone();
-        if matmul_only {
+        if matmul_only.is_some() {
             let mm = graph
                 .output_outlets()
                 .ok()
@@ -210,9 +211,9 @@ impl NeuralModel {
             .and_then(|m| m.into_typed())
             .and_then(|m| m.into_decluttered())
             .map_err(plan_error)?;
-        if matmul_only {
+        if let Some(spare) = matmul_only {
             if let Some(weights) = &self.packed {
-                int8::substitute(&mut typed, weights).map_err(plan_error)?;
+                int8::substitute(&mut typed, weights, spare).map_err(plan_error)?;
             }
         }
         typed
@@ -666,9 +667,11 @@ pub struct NeuralExpert {
     /// lanes' rows are multiplied: a file of one block runs one row, not `lanes`. Rows are
     /// exact integers whatever their neighbours, so packing changes no result.
     states: Vec<Option<TypedSimpleState>>,
+    /// The last run's input and output, kept so the next run writes into them instead of
+    /// allocating: tract keeps no reference to either once a run returns.
+    input: Option<Arc<Tensor>>,
+    spare: int8::Spare,
     lanes: usize,
-    /// The active lanes' quantised states, packed row after row: the matmul input.
-    rows: Vec<f32>,
     /// `1 / temperature`.
     inv_temperature: f32,
     /// Hidden state per lane, `lanes * H`.
@@ -716,12 +719,19 @@ impl NeuralExpert {
     ) -> Result<Self, Error> {
         let h = model.hidden;
         let mut states: Vec<Option<TypedSimpleState>> = (0..=lanes).map(|_| None).collect();
+        let spare = int8::Spare::default();
         // The full-width plan now, so a model tract cannot plan fails here, not mid-stream.
-        states[lanes] = Some(model.plan(lanes, true)?.spawn().map_err(model_error)?);
+        states[lanes] = Some(
+            model
+                .plan(lanes, Some(&spare))?
+                .spawn()
+                .map_err(model_error)?,
+        );
         Ok(NeuralExpert {
             states,
+            input: None,
+            spare,
             lanes,
-            rows: Vec::with_capacity(lanes * h),
             inv_temperature: 256.0 / f32::from(temperature.max(1)),
             h: vec![0.0; lanes * h],
             h_q: vec![0.0; lanes * h],
@@ -743,24 +753,34 @@ impl NeuralExpert {
     fn run(&mut self, lanes: &[usize]) -> Result<TValue, Error> {
         let h = self.model.hidden;
         let k = lanes.len();
-        let rows = if let [lane] = *lanes {
-            &self.h_q[lane * h..(lane + 1) * h]
-        } else {
-            self.rows.clear();
-            for &lane in lanes {
-                self.rows
-                    .extend_from_slice(&self.h_q[lane * h..(lane + 1) * h]);
-            }
-            &self.rows
+        let mut input = match self.input.take() {
+            Some(t) if t.shape() == [k, h] => t,
+            // SAFETY: `f32` has no invalid bit patterns, and every element is written below.
+            #[allow(unsafe_code)]
+            _ => Arc::new(unsafe { Tensor::uninitialized::<f32>(&[k, h]) }.map_err(model_error)?),
         };
-        let input = Tensor::from_shape(&[k, h], rows).map_err(model_error)?;
+        {
+            let mut plain = Arc::make_mut(&mut input)
+                .try_as_plain_ram_mut()
+                .map_err(model_error)?;
+            let rows = plain.as_slice_mut::<f32>().map_err(model_error)?;
+            for (row, &lane) in rows.chunks_exact_mut(h).zip(lanes) {
+                row.copy_from_slice(&self.h_q[lane * h..(lane + 1) * h]);
+            }
+        }
         let state = match &mut self.states[k] {
             Some(state) => state,
-            slot => slot.insert(self.model.plan(k, true)?.spawn().map_err(model_error)?),
+            slot => slot.insert(
+                self.model
+                    .plan(k, Some(&self.spare))?
+                    .spawn()
+                    .map_err(model_error)?,
+            ),
         };
         let mut out = state
-            .run(tvec![input.into_tvalue()])
+            .run(tvec![input.clone().into_tvalue()])
             .map_err(|e| model_error(format!("model run failed: {e:#}")))?;
+        self.input = Some(input);
         if out.is_empty() {
             return Err(model_error("model has no outputs"));
         }
@@ -786,8 +806,8 @@ impl Predictor for NeuralExpert {
         if lanes.is_empty() {
             return Ok(());
         }
-        let mm = self.run(lanes)?;
-        let mm = mm
+        let mm_value = self.run(lanes)?;
+        let mm = mm_value
             .try_as_plain_ram()
             .and_then(|v| v.as_slice::<f32>())
             .map_err(model_error)?;
@@ -801,6 +821,7 @@ impl Predictor for NeuralExpert {
             #[inline(always)]
             || self.predict_rows(lanes, out, mm),
         );
+        self.spare.give_back(mm_value);
         Ok(())
     }
 
@@ -910,7 +931,7 @@ impl NeuralExpert {
 /// The matmul as an operator of the tract plan with `i8` weights ([`PackedMatrix`]):
 /// the plan, its state and the model stay tract's; the one node that multiplies is ours.
 mod int8 {
-    use std::sync::Arc;
+    use std::sync::{Arc, Mutex};
 
     use tract_onnx::prelude::*;
     use tract_onnx::tract_core::internal::{
@@ -921,12 +942,49 @@ mod int8 {
 
     use super::PackedMatrix;
 
+    /// Where a run's output goes back once read, for the next run to write into: shared by
+    /// an expert and the operator of its plans.
+    #[derive(Clone, Debug, Default)]
+    pub(super) struct Spare(Arc<Mutex<Option<Tensor>>>);
+
+    impl Spare {
+        /// Keeps `value`'s tensor when nothing else holds it.
+        pub(super) fn give_back(&self, value: TValue) {
+            if let Ok(tensor) = Arc::try_unwrap(value.into_arc_tensor()) {
+                if let Ok(mut spare) = self.0.lock() {
+                    *spare = Some(tensor);
+                }
+            }
+        }
+
+        /// A tensor of `shape` whose contents are to be overwritten.
+        fn take(&self, shape: &[usize]) -> TractResult<Tensor> {
+            let kept = self.0.lock().ok().and_then(|mut spare| spare.take());
+            match kept {
+                Some(t) if t.shape() == shape => Ok(t),
+                // SAFETY: `f32` has no invalid bit patterns, and the caller writes every
+                // element.
+                #[allow(unsafe_code)]
+                _ => unsafe { Tensor::uninitialized::<f32>(shape) },
+            }
+        }
+    }
+
     /// `y[k, cols] = x[k, rows] W`, `x` integer-valued `f32` in `[-127, 127]` (the
     /// quantised states), `y` the exact sums: what the model's matmul computes.
-    #[derive(Clone, Debug, PartialEq, Eq)]
+    #[derive(Clone, Debug)]
     pub(super) struct MatVecI8 {
         weights: Arc<PackedMatrix>,
+        spare: Spare,
     }
+
+    impl PartialEq for MatVecI8 {
+        fn eq(&self, other: &Self) -> bool {
+            self.weights == other.weights
+        }
+    }
+
+    impl Eq for MatVecI8 {}
 
     impl Op for MatVecI8 {
         fn name(&self) -> StaticName {
@@ -952,9 +1010,8 @@ mod int8 {
                 bail!("input of {} values for {rows} rows", x.len());
             }
             let k = x.len() / rows;
-            // SAFETY: `f32` has no invalid bit patterns, and `mul` writes every element.
-            #[allow(unsafe_code)]
-            let mut out = unsafe { Tensor::uninitialized::<f32>(&[k, cols])? };
+            // `mul` writes every element.
+            let mut out = self.spare.take(&[k, cols])?;
             self.weights
                 .mul(x, out.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
             Ok(tvec!(out.into_tvalue()))
@@ -1015,6 +1072,7 @@ mod int8 {
     pub(super) fn substitute(
         model: &mut TypedModel,
         weights: &Arc<PackedMatrix>,
+        spare: &Spare,
     ) -> TractResult<()> {
         let Some((id, _)) = matmul(model) else {
             bail!("the model has no matmul by constant weights");
@@ -1022,6 +1080,7 @@ mod int8 {
         let node = model.node(id);
         let op = MatVecI8 {
             weights: weights.clone(),
+            spare: spare.clone(),
         };
         let patch = TypedModelPatch::replace_single_op(model, node, &[node.inputs[0]], op)?;
         patch.apply(model)
