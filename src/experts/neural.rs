@@ -459,9 +459,12 @@ impl Adapt {
     #[inline(always)]
     fn scale_trained(&mut self, lane: usize, logits: &mut [f32]) {
         if self.rule == Rule::Normalised {
-            self.trained[lane * 256..(lane + 1) * 256].copy_from_slice(logits);
             let k = self.scale[lane];
-            for l in logits.iter_mut() {
+            for (t, l) in self.trained[lane * 256..(lane + 1) * 256]
+                .iter_mut()
+                .zip(logits.iter_mut())
+            {
+                *t = *l;
                 *l *= k;
             }
         }
@@ -878,16 +881,30 @@ impl NeuralExpert {
             let max = lanes_max
                 .into_iter()
                 .fold(f32::MIN, |m, l| if l > m { l } else { m });
-            for l in self.logits.iter_mut() {
-                *l = exp(*l - max);
-            }
-            for (w, &e) in weights.iter_mut().zip(self.logits.iter()) {
+            let softmax = |w: &mut u32, n: &mut f32, l: f32| {
+                let e = exp(l - max);
+                *n = e;
                 // exp <= 1 after subtracting the max; truncation is exact.
                 *w = to_weight(e * WEIGHT_ONE);
-            }
-            if let Some(a) = &mut self.adapt {
-                a.numerators[lane * 256..(lane + 1) * 256].copy_from_slice(&self.logits);
-                a.sums[lane] = sum(&self.logits);
+            };
+            match &mut self.adapt {
+                // The online layer keeps the numerators for its step.
+                Some(a) => {
+                    let numerators = &mut a.numerators[lane * 256..(lane + 1) * 256];
+                    for ((w, n), &l) in weights
+                        .iter_mut()
+                        .zip(numerators.iter_mut())
+                        .zip(&self.logits)
+                    {
+                        softmax(w, n, l);
+                    }
+                    a.sums[lane] = sum(numerators);
+                }
+                None => {
+                    for (w, l) in weights.iter_mut().zip(self.logits.iter_mut()) {
+                        softmax(w, l, *l);
+                    }
+                }
             }
         }
     }
