@@ -63,6 +63,9 @@ pub const GROWN_VERSION: u16 = 13;
 /// The first version whose neural expert keeps its online output layer's weights only for
 /// the byte values that have occurred in the block (`FORMAT.md`, "Predictor 2").
 pub const SEEN_COLUMNS_VERSION: u16 = 11;
+/// The first version whose neural expert sums the slope of its logits' scale in eight
+/// running sums, as it sums the softmax's numerators (`FORMAT.md`, "Predictor 2").
+pub const SUMMED_SLOPE_VERSION: u16 = 13;
 /// The first version whose primed mixing lanes start blocks through the x86 filter
 /// ([`FLAG_X86`]) from the x86 primer's state instead of the text primer's (`FORMAT.md`,
 /// "Primer").

@@ -29,7 +29,7 @@ use tract_onnx::prelude::*;
 use super::matvec::{PackedMatrix, MAX_ROWS};
 use super::{Predictor, Weights};
 use crate::error::Error;
-use crate::format::SEEN_COLUMNS_VERSION;
+use crate::format::{SEEN_COLUMNS_VERSION, SUMMED_SLOPE_VERSION};
 
 /// The default model, embedded in the binary (see `onnx-models/README.md`).
 const DEFAULT_MODEL: &[u8] = include_bytes!("../../onnx-models/nc-gru256.onnx");
@@ -408,6 +408,10 @@ struct Adapt {
     /// (text uses a third of the 256). Per lane: each byte's column (`NO_COLUMN` for none
     /// yet), each column's byte, and the count of columns.
     seen: bool,
+    /// Version [`SUMMED_SLOPE_VERSION`] on: the scale's slope is summed as [`sum`] sums,
+    /// in eight running sums, rather than one: a serial sum of 256 terms is a chain of
+    /// 256 dependent additions.
+    summed_slope: bool,
     column_of: Vec<u16>,
     byte_of: Vec<u8>,
     columns: Vec<usize>,
@@ -417,13 +421,14 @@ struct Adapt {
 const NO_COLUMN: u16 = u16::MAX;
 
 impl Adapt {
-    fn new(lanes: usize, hidden: usize, rule: Rule, seen: bool) -> Adapt {
+    fn new(lanes: usize, hidden: usize, rule: Rule, version: u16) -> Adapt {
         let per_lane = |n: usize, v: f32| match rule {
             Rule::Plain => Vec::new(),
             Rule::Normalised => vec![v; lanes * n],
         };
         Adapt {
-            seen,
+            seen: version >= SEEN_COLUMNS_VERSION,
+            summed_slope: version >= SUMMED_SLOPE_VERSION,
             column_of: vec![NO_COLUMN; lanes * 256],
             byte_of: vec![0; lanes * 256],
             columns: vec![0; lanes],
@@ -599,8 +604,16 @@ impl Adapt {
                 // The scale's gradient: E_p[trained] - trained[x], summed in order.
                 let trained = &self.trained[lane * 256..(lane + 1) * 256];
                 let mut slope = -trained[x];
-                for (&e, &a) in numerators.iter().zip(trained) {
-                    slope += e * inv * a;
+                if self.summed_slope {
+                    let mut terms = [0.0f32; 256];
+                    for ((t, &e), &a) in terms.iter_mut().zip(numerators).zip(trained) {
+                        *t = e * inv * a;
+                    }
+                    slope += sum(&terms);
+                } else {
+                    for (&e, &a) in numerators.iter().zip(trained) {
+                        slope += e * inv * a;
+                    }
                 }
                 self.scale[lane] -= SCALE_RATE * slope;
                 for (g, &e) in g.iter_mut().zip(numerators) {
@@ -746,7 +759,7 @@ impl NeuralExpert {
                 } else {
                     Rule::Plain
                 };
-                Adapt::new(lanes, h, rule, version >= SEEN_COLUMNS_VERSION)
+                Adapt::new(lanes, h, rule, version)
             }),
             model,
         })
