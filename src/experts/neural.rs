@@ -408,9 +408,8 @@ struct Adapt {
     /// (text uses a third of the 256). Per lane: each byte's column (`NO_COLUMN` for none
     /// yet), each column's byte, and the count of columns.
     seen: bool,
-    /// Version [`SUMMED_SLOPE_VERSION`] on: the scale's slope is summed as [`sum`] sums,
-    /// in eight running sums, rather than one: a serial sum of 256 terms is a chain of
-    /// 256 dependent additions.
+    /// Version [`SUMMED_SLOPE_VERSION`] on: the scale's slope is summed in eight running
+    /// sums ([`sum`]) rather than one, a chain of 256 dependent additions.
     summed_slope: bool,
     column_of: Vec<u16>,
     byte_of: Vec<u8>,
