@@ -194,6 +194,29 @@ fn plain_blocks_decode_and_reencode_identically() {
     assert!(compared > 0);
 }
 
+/// A block longer than the plain pass's probe (32 KiB) whose plain code wins is still
+/// coded plain: binary records that the tiny test model knows nothing of, in one block of
+/// 64 KiB that codes above the neural expert's bound (so the probe decides).
+#[test]
+fn long_blocks_are_coded_plain_where_that_wins() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut records = Vec::new();
+    for i in 0..(64 << 10) / 16 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        records.extend_from_slice(&(i as u32).to_le_bytes());
+        records.extend_from_slice(&[0, 0, 1, 0]);
+        records.extend_from_slice(&(seed % 1_000_000).to_le_bytes());
+    }
+    let config = config(64 << 10, PredictorKind::Mix(Profile::Max));
+    let stream = encode(&records, &config);
+    assert_eq!(decode_with(&stream, &config).unwrap(), records);
+    let index = StreamIndex::read_from(&mut Cursor::new(&stream[..])).unwrap();
+    let kinds: Vec<_> = index.blocks.iter().map(|b| (b.kind, b.flags)).collect();
+    assert_eq!(kinds, [(BlockKind::Coded, FLAG_NO_NEURAL)]);
+}
+
 /// `max` with the embedded model: its blocks of prose code shorter with the neural expert
 /// than plain, so they run it (the test model's streams hold plain blocks alone).
 #[test]
