@@ -591,8 +591,8 @@ impl Header {
     /// their bounds on bytes per payload byte, a dictionary ([`FLAG_DICT`]) only as block 0
     /// (`at.block`) of at most [`DICT_LEN`] bytes and only where
     /// [`Header::dictionaries`] says they exist, coded and not plain, and the blocks that
-    /// start from one ([`FLAG_FROM_DICT`], never block 0) coded. Readers check it before allocating or
-    /// decoding anything for the block.
+    /// start from one ([`FLAG_FROM_DICT`], never block 0) coded. Readers check it before
+    /// allocating or decoding anything for the block.
     ///
     /// # Errors
     /// `Corrupt` at `at` when it may not.

@@ -50,9 +50,10 @@ pub(crate) struct Engine {
     /// shorter range codes are padded with zero bytes.
     ratio: Option<u32>,
     /// The most bytes a plain block may hold per payload byte, where plain blocks exist
-    /// (format version 13 on, with the neural expert): every block is also coded plain,
-    /// and is plain when that is shorter after padding (the neural expert gains nothing on
-    /// some data, and a block it would code below its bound is padded).
+    /// (format version 13 on, with the neural expert): blocks are also coded plain where
+    /// that may win ([`encode_worker`]), and are plain when that is shorter after padding
+    /// (the neural expert gains nothing on some data, and a block it would code below its
+    /// bound is padded).
     plain_ratio: Option<u32>,
     /// The most bytes a light block may hold per payload byte, where light blocks exist
     /// (format version 12 on): a block whose code would be padded is light when the light
@@ -548,12 +549,10 @@ const PLAIN_PROBE: usize = 32 << 10;
 /// bound) codes them plain again, but for the blocks the plain code is sure to lose: where
 /// a block is longer than [`PLAIN_PROBE`] and its full code is not padded to the bound,
 /// its first `PLAIN_PROBE` bytes are coded plain first, and the rest only when that code
-/// is within 1/64 of the full code's length at the same byte. A plain pass costs what the
-/// mixing experts' share of the full pass costs; where the neural expert knows the data
-/// (text, with the embedded model) the probe's plain code is 2-10% longer, on binary data
-/// that the full code wins it is within 0.5%, and on the bench and dev sets every block
-/// codes as it did with every plain pass made. An encoder's choice: the format allows
-/// either kind of block.
+/// is within 1/64 of the full code's length at the same byte: a plain pass costs what the
+/// mixing experts' share of the full pass costs, and where the neural expert knows the
+/// data the plain code already loses by more in the probe (`docs/tuning.md`, "The plain
+/// pass's probe"). An encoder's choice: the format allows either kind of block.
 fn encode_worker(
     worker: &mut Worker,
     quantizer: Quantizer,

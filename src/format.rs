@@ -173,8 +173,8 @@ pub const FLAG_X86: u8 = 4;
 /// The first version with [`FLAG_X86`].
 pub const FILTER_VERSION: u16 = 13;
 /// Block header flag (format version [`DICT_VERSION`] on, the first block of a primed
-/// mixing predictor, coded and not plain): the block is the stream's *dictionary*. The lane state it ends in is where the blocks flagged
-/// [`FLAG_FROM_DICT`] start, instead of the primer's state, so later checkpoints know the
+/// mixing predictor, coded and not plain): the block is the stream's *dictionary*. The
+/// lane state it ends in is where the blocks flagged [`FLAG_FROM_DICT`] start, instead of the primer's state, so later checkpoints know the
 /// stream's own vocabulary and layout and still decode alone (plus this block). The
 /// writer cuts it at [`DICT_LEN`] bytes when it knows that more blocks follow.
 pub const FLAG_DICT: u8 = 8;

@@ -247,23 +247,19 @@ mod tests {
 
     #[test]
     fn tables_are_the_definitions() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
         for round in 0..200 {
             let bits = MIN_BITS + round % (MAX_BITS - MIN_BITS + 1);
             let n = if round % 3 == 0 { 16 } else { 256 };
             // Softmax-like weights (up to 2^22), full-range ones, and sparse ones.
-            let weights: Vec<u32> = (0..n)
-                .map(|_| match round % 4 {
-                    0 => (next() % (1 << 22)) as u32,
-                    1 => next() as u32,
-                    2 => (next() % 3) as u32 * 7,
-                    _ => (next() >> (next() % 64)) as u32,
+            let noise = crate::test_data::noise(8 * n, u64::from(round) + 1);
+            let weights: Vec<u32> = noise
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+                .map(|v| match round % 4 {
+                    0 => (v % (1 << 22)) as u32,
+                    1 => v as u32,
+                    2 => (v % 3) as u32 * 7,
+                    _ => (v >> (v % 64)) as u32,
                 })
                 .collect();
             let mut table = FreqTable::new(bits);

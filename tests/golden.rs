@@ -13,6 +13,8 @@ use nc_codec::container::{
 use nc_codec::experts::NeuralModel;
 use nc_codec::{Config, NcReader, NcWriter, PredictorKind, Profile};
 
+mod common;
+
 fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
@@ -199,15 +201,12 @@ fn plain_blocks_decode_and_reencode_identically() {
 /// 64 KiB that codes above the neural expert's bound (so the probe decides).
 #[test]
 fn long_blocks_are_coded_plain_where_that_wins() {
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rng = common::Rng(0x2545_f491_4f6c_dd1d);
     let mut records = Vec::new();
     for i in 0..(64 << 10) / 16 {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
         records.extend_from_slice(&(i as u32).to_le_bytes());
         records.extend_from_slice(&[0, 0, 1, 0]);
-        records.extend_from_slice(&(seed % 1_000_000).to_le_bytes());
+        records.extend_from_slice(&rng.below(1_000_000).to_le_bytes());
     }
     let config = config(64 << 10, PredictorKind::Mix(Profile::Max));
     let stream = encode(&records, &config);
