@@ -295,6 +295,10 @@ pub(crate) struct Orders {
     /// mixer gets the learned probability (the indirect modelling of lpaq's state maps,
     /// over the counters this model keeps).
     adapt: StateMap,
+    /// The low bits of a counter cell that pick its row in `adapt`: the count (4), and from
+    /// format version 13 the probability's lowest bit (5), which holds the last bit the
+    /// counter learned ([`Orders::learn_nibble`]).
+    state_bits: u32,
     /// Each depth's row set in `adapt` ([`ADAPT_DEPTHS`]); a kind has `adapt_depths[7] + 1`.
     adapt_depths: [usize; 8],
     /// The last 8 bytes, newest in the low byte.
@@ -306,6 +310,9 @@ pub(crate) struct Orders {
     prev_word: u64,
     /// The word before `prev_word` ([`Kind::WordSkip`]).
     older_word: u64,
+    /// The last word followed by `:` or `=` (directly, or after a closing quote): the key
+    /// whose value the text is in ([`Kind::WordSkip`] off prose).
+    keyword: u64,
     /// Hash of the bytes since the last word ended (0 inside a word), and of those that
     /// came before the current word ([`Kind::WordGap`]).
     separator: u64,
@@ -867,6 +874,17 @@ impl Structure {
             | u64::from(key) << 12
     }
 
+    /// The two innermost open brackets with a flag that one is open, and whether a string
+    /// is open; 0 outside both.
+    fn opened(&self) -> u64 {
+        let brackets = if self.depth > 0 {
+            u64::from(self.open & 15) | 16
+        } else {
+            0
+        };
+        brackets | u64::from(self.quoted) << 5
+    }
+
     /// The line context: indentation (to 63) and the line's first byte; while the
     /// indentation is read, also the previous line's indentation and last byte and the
     /// innermost open bracket, which say how deep this line goes (`{` or `:` before it, one
@@ -1115,11 +1133,13 @@ const ADAPT_DEPTHS: [usize; 8] = [0, 0, 1, 1, 1, 1, 1, 1];
 const ADAPT_DEPTHS_OLD: [usize; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
 
 /// The cell of `Orders::adapt` for a counter cell of the context kind and depth whose row
-/// set is `row` ([`Orders::adapt_row`]).
+/// set is `row` ([`Orders::adapt_row`]): the row of its low `state_bits` bits
+/// ([`Orders::state_bits`]), the bucket of its probability's stretch `st`.
 #[inline]
-fn adapt_index(row: usize, cell: u16, st: i32) -> usize {
+fn adapt_index(row: usize, cell: u16, st: i32, state_bits: u32) -> usize {
     let bucket = ((st + 2048) >> BUCKET_SHIFT) as usize;
-    ((row * 16 + usize::from(cell & 15)) * BUCKETS) | bucket.min(BUCKETS - 1)
+    let state = usize::from(cell) & ((1 << state_bits) - 1);
+    (((row << state_bits) | state) * BUCKETS) | bucket.min(BUCKETS - 1)
 }
 
 /// Slots per page: all slots of one context (high nibble and the 16 low nibbles) lie in
@@ -1242,7 +1262,8 @@ impl Orders {
         } else {
             ADAPT_DEPTHS_OLD
         };
-        let rows = kinds.len() * (depths[7] + 1) * 16;
+        let state_bits = if structure { 5 } else { 4 };
+        let rows = (kinds.len() * (depths[7] + 1)) << state_bits;
         let mut orders = Orders {
             kinds: kinds.to_vec(),
             table: SlotTable::new(bits),
@@ -1259,6 +1280,7 @@ impl Orders {
                 },
             ),
             adapt_depths: depths,
+            state_bits,
             found: vec![
                 Found {
                     hash: 0,
@@ -1273,6 +1295,7 @@ impl Orders {
             word: 0,
             prev_word: 0,
             older_word: 0,
+            keyword: 0,
             separator: 0,
             separator_before: 0,
             binary: 0,
@@ -1431,11 +1454,13 @@ impl Orders {
             found,
             adapt,
             adapt_depths,
+            state_bits,
             history,
             seen,
             word,
             prev_word,
             older_word,
+            keyword,
             separator,
             separator_before,
             binary,
@@ -1486,11 +1511,13 @@ impl Orders {
         self.found.clone_from(found);
         self.adapt.clone_from(adapt);
         self.adapt_depths = *adapt_depths;
+        self.state_bits = *state_bits;
         self.history = *history;
         self.seen = *seen;
         self.word = *word;
         self.prev_word = *prev_word;
         self.older_word = *older_word;
+        self.keyword = *keyword;
         self.separator = *separator;
         self.separator_before = *separator_before;
         self.binary = *binary;
@@ -1533,6 +1560,7 @@ impl Orders {
         self.word = 0;
         self.prev_word = 0;
         self.older_word = 0;
+        self.keyword = 0;
         self.separator = 0;
         self.separator_before = 0;
         self.binary = 0;
@@ -1852,8 +1880,12 @@ impl Orders {
                 } else {
                     self.separator_before
                 };
-                mix(tag ^ self.word, separator)
+                // Inside brackets or a string, words end otherwise (`[[France]]`).
+                let open = self.structure.unwrap_or_default().opened();
+                mix(tag ^ self.word ^ open << 40, separator)
             }
+            // Off prose the key a value belongs to says more than the word two back.
+            Kind::WordSkip if !self.prose() => mix(tag ^ self.word ^ 0x4d << 48, self.keyword),
             Kind::WordSkip => mix(tag ^ self.word, self.older_word ^ 0x1234),
             // The column says nothing on a long line (minified code, path data): the nesting.
             Kind::WordColumn if self.column > LONG_LINE => mix(
@@ -2018,7 +2050,8 @@ impl Orders {
                     let slot = &self.table[s as usize];
                     for c0 in 1..16usize {
                         let j = c0.ilog2() as usize;
-                        inputs[c0][col] = input(&self.adapt, self.adapt_row(k, j), slot[c0]);
+                        let row = self.adapt_row(k, j);
+                        inputs[c0][col] = input(&self.adapt, row, slot[c0], self.state_bits);
                     }
                 }
                 None => {
@@ -2097,6 +2130,7 @@ impl Orders {
                     &self.adapt,
                     self.adapt_row(k, depth),
                     self.table[s as usize][cell],
+                    self.state_bits,
                 )
             });
         }
@@ -2110,6 +2144,7 @@ impl Orders {
                         &self.adapt,
                         self.adapt_row(t.first + i, depth),
                         self.table[s as usize][cell],
+                        self.state_bits,
                     )
                 });
             }
@@ -2152,6 +2187,7 @@ impl Orders {
                                 &self.adapt,
                                 self.adapt_row(k, j + 4),
                                 slot[(1 << j) + lowbits],
+                                self.state_bits,
                             )
                         });
                     }
@@ -2167,7 +2203,11 @@ impl Orders {
     }
 
     /// Trains the 4 counters on the path of `nibble` in slot `s` of context `k`, and the
-    /// adapt cells their states selected.
+    /// adapt cells their states selected. From format version 13 a counter's lowest
+    /// probability bit is the bit it learned last (a change of 1/4096 in its probability),
+    /// which picks its adapt row with the count: a counter at 0.8 whose last bit was a 0
+    /// predicts less than one whose last was a 1 (lpaq's bit histories keep the recent bits
+    /// in the state for the same reason).
     fn learn_nibble(
         &mut self,
         k: usize,
@@ -2177,15 +2217,21 @@ impl Orders {
         (cap, pace): (u16, &Pace),
     ) {
         let rows: [usize; 4] = std::array::from_fn(|j| self.adapt_row(k, depth + j));
+        let state_bits = self.state_bits;
         let slot = &mut self.table[s];
         for (j, &row) in rows.iter().enumerate() {
             let node = (1 << j) | (nibble >> (4 - j));
             let bit = ((nibble >> (3 - j)) & 1) as u32;
-            if slot[node] & 15 != 0 {
-                let i = adapt_index(row, slot[node], stretch(i32::from(slot[node] >> 4)));
-                self.adapt.update(i, bit);
+            let cell = &mut slot[node];
+            if *cell & 15 != 0 {
+                let st = stretch(i32::from(*cell >> 4));
+                self.adapt
+                    .update(adapt_index(row, *cell, st, state_bits), bit);
             }
-            bump16(&mut slot[node], bit, LIMIT, cap, pace);
+            bump16(cell, bit, LIMIT, cap, pace);
+            if state_bits > 4 {
+                *cell = (*cell & !16) | (bit as u16) << 4;
+            }
         }
     }
 
@@ -2273,7 +2319,13 @@ impl Orders {
             }
             self.word = mix(self.word ^ 0x5bd1_e995, u64::from(lower) + 1);
         } else {
+            let ended = self.word;
             self.end_word();
+            // `key: value`, `key=value`, `"key": value`.
+            let quote = matches!((self.history >> 8) as u8, b'"' | b'\'');
+            if matches!(byte, b':' | b'=') && (ended != 0 || quote) {
+                self.keyword = self.prev_word;
+            }
             self.separator = mix(self.separator ^ 0x2545_f491, u64::from(byte) + 1);
         }
         let pos = bytes.len(); // bytes already holds `byte` at pos - 1
@@ -2349,12 +2401,12 @@ impl Orders {
 /// Mixer input of a counter whose adapt rows are `row` ([`Orders::adapt_row`]): the
 /// stretch of what its state predicts, or 0 for a counter that has never been updated.
 #[inline]
-fn input(adapt: &StateMap, row: usize, cell: u16) -> i32 {
+fn input(adapt: &StateMap, row: usize, cell: u16, state_bits: u32) -> i32 {
     if cell & 15 == 0 {
         0
     } else {
         let st = stretch(i32::from(cell >> 4));
-        (adapt.st(adapt_index(row, cell, st)) + st) >> 1
+        (adapt.st(adapt_index(row, cell, st, state_bits)) + st) >> 1
     }
 }
 
@@ -2365,7 +2417,12 @@ pub(crate) mod tests {
 
     /// Runs `data` through a model of `kinds` the way the mixer does.
     fn run(kinds: &[Kind], data: &[u8]) -> Orders {
-        let mut orders = Orders::new(kinds, 16, Surprise::UNIFORM_TEXT, true, false, false);
+        run_as(kinds, data, false)
+    }
+
+    /// [`run`], with format version 13's structure (`structure`) or without.
+    fn run_as(kinds: &[Kind], data: &[u8], structure: bool) -> Orders {
+        let mut orders = Orders::new(kinds, 16, Surprise::UNIFORM_TEXT, true, structure, false);
         let mut inputs = [[0i32; 16]; 256];
         for i in 0..data.len() {
             orders.predict_high(&mut inputs, 0);
@@ -2556,8 +2613,39 @@ pub(crate) mod tests {
         assert_eq!(rows(&new, 0), [0, 0, 1, 1, 1, 1, 1, 1]);
         assert_eq!(rows(&new, 1), [2, 2, 3, 3, 3, 3, 3, 3]);
         assert_eq!(rows(&old, 1), (8..16).collect::<Vec<_>>());
-        assert_eq!(new.adapt.len(), kinds.len() * 2 * 16 * BUCKETS);
+        assert_eq!(new.adapt.len(), kinds.len() * 2 * 32 * BUCKETS);
         assert_eq!(old.adapt.len(), kinds.len() * 8 * 16 * BUCKETS);
+    }
+
+    #[test]
+    fn the_adapt_map_learns_what_a_counters_last_bit_says() {
+        // After `a` comes `X` or `Y`, the same as last time three times in four: at the
+        // node where they part, a counter near even odds cannot say which comes, but the
+        // bit it learned last can.
+        let mut data = Vec::new();
+        let mut next = b'X';
+        for r in noise(60_000, 7) {
+            if r < 64 {
+                next ^= 1;
+            }
+            data.extend_from_slice(&[b'a', next]);
+        }
+        let orders = run_as(&[Kind::Order(1)], &data, true);
+        assert_eq!(orders.state_bits, 5);
+        let row = orders.adapt_row(0, 7);
+        let cell = |last: u16| (2048 & !1 | last) << 4 | LIMIT;
+        let learned = |last| {
+            orders
+                .adapt
+                .p(adapt_index(row, cell(last), 0, orders.state_bits))
+        };
+        assert!(learned(1) > 2048 + 400, "after a 1: {}", learned(1));
+        assert!(learned(0) < 2048 - 400, "after a 0: {}", learned(0));
+        // Before version 13 the lowest bit is the probability's alone.
+        let old = run(&[Kind::Order(1)], &data);
+        assert_eq!(old.state_bits, 4);
+        let index = |last| adapt_index(row, cell(last), 0, old.state_bits);
+        assert_eq!(index(0), index(1));
     }
 
     #[test]
@@ -2575,7 +2663,8 @@ pub(crate) mod tests {
         bump16(&mut cell, 1, LIMIT, LIMIT, &EVEN_PACE);
         let counter_p = i32::from(cell >> 4);
         for depth in [0, 4, 7] {
-            let i = adapt_index(orders.adapt_row(0, depth), cell, stretch(counter_p));
+            let row = orders.adapt_row(0, depth);
+            let i = adapt_index(row, cell, stretch(counter_p), orders.state_bits);
             let learned = orders.adapt.p(i);
             assert!(
                 learned > counter_p + 300,
@@ -2615,6 +2704,28 @@ pub(crate) mod tests {
         // The column in fours: "sa" at column 12 or 13 alike, at column 16 not.
         assert_eq!(hashes(b"ab big cat sa")[2], plain[2]);
         assert_ne!(hashes(b"abcde big cat sa")[2], plain[2]);
+    }
+
+    /// From format version 13 the word with its separator keys on the brackets and string
+    /// the word is in, and off prose the word with the word two back keys on the key whose
+    /// value the text is in instead.
+    #[test]
+    fn word_contexts_key_on_brackets_and_on_the_key_of_a_value() {
+        let kinds = [Kind::WordGap, Kind::WordSkip];
+        let hashes = |text: &[u8]| {
+            let orders = run_as(&kinds, text, true);
+            [0, 1].map(|k| orders.context_hash(k, text))
+        };
+        let plain = hashes(b"a big cat sa");
+        assert_ne!(hashes(b"[[a big cat sa")[0], plain[0]);
+        assert_ne!(hashes(b"[[a big cat sa")[0], hashes(b"(a big cat sa")[0]);
+        assert_ne!(hashes(b"\"a big cat sa")[0], plain[0]);
+        assert_eq!(hashes(b"[[x]] a big cat sa")[0], plain[0]);
+        let value = b"x{color: 12 34 red";
+        assert!(!run_as(&kinds, value, true).prose());
+        assert_ne!(hashes(value)[1], hashes(b"x{margin: 12 34 red")[1]);
+        assert_eq!(hashes(value)[1], hashes(b"x{color: 56 78 red")[1]);
+        assert_eq!(hashes(value)[1], hashes(b"x{\"color\": 5 7 red")[1]);
     }
 
     /// From format version 13 the last text slot runs on binary data too, keyed on the
