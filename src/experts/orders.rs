@@ -1124,11 +1124,12 @@ fn bucket_centre(b: usize) -> i32 {
 }
 
 /// The depths of a byte's decisions (bits known) that share a set of `Orders::adapt`'s
-/// rows (format version 13 on): the first two decisions, and the others. The map learns
-/// what a counter's state means in its context kind, which depends little on the depth;
-/// a row set per depth would split what each row learns eight ways (`docs/tuning.md`,
-/// "The adapt map's depths").
-const ADAPT_DEPTHS: [usize; 8] = [0, 0, 1, 1, 1, 1, 1, 1];
+/// rows (format version 13 on): all. The map learns what a counter's state means in its
+/// context kind, which depends little on the depth; a row set per depth would split what
+/// each row learns eight ways, and with the counter's last bit in the row (twice the
+/// rows) two sets, for the first two decisions and the others, gained nothing more
+/// (`docs/tuning.md`, "The adapt map's depths", "A counter's last bit").
+const ADAPT_DEPTHS: [usize; 8] = [0; 8];
 /// Before format version 13: a row set per depth.
 const ADAPT_DEPTHS_OLD: [usize; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
 
@@ -2605,15 +2606,15 @@ pub(crate) mod tests {
     /// From format version 13 a kind's counters share the adapt map's rows across the
     /// depths of a byte but the first two; before, each depth had rows of its own.
     #[test]
-    fn the_adapt_map_rows_are_per_kind_and_depth_group() {
+    fn the_adapt_map_rows_are_per_kind_and_before_version_13_per_depth() {
         let kinds = [Kind::Order(1), Kind::Order(2)];
         let new = Orders::new(&kinds, 16, Surprise::UNIFORM_TEXT, true, true, false);
         let old = Orders::new(&kinds, 16, Surprise::UNIFORM_TEXT, true, false, false);
         let rows = |o: &Orders, k| (0..8).map(|j| o.adapt_row(k, j)).collect::<Vec<_>>();
-        assert_eq!(rows(&new, 0), [0, 0, 1, 1, 1, 1, 1, 1]);
-        assert_eq!(rows(&new, 1), [2, 2, 3, 3, 3, 3, 3, 3]);
+        assert_eq!(rows(&new, 0), [0; 8]);
+        assert_eq!(rows(&new, 1), [1; 8]);
         assert_eq!(rows(&old, 1), (8..16).collect::<Vec<_>>());
-        assert_eq!(new.adapt.len(), kinds.len() * 2 * 32 * BUCKETS);
+        assert_eq!(new.adapt.len(), kinds.len() * 32 * BUCKETS);
         assert_eq!(old.adapt.len(), kinds.len() * 8 * 16 * BUCKETS);
     }
 

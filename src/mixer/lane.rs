@@ -1757,10 +1757,10 @@ fn neural_inputs_divided(w: &Weights, inputs: &mut [[i32; MAX_INPUTS]; 256], col
 }
 
 /// Margin in [`Spec::lane_bytes`] for a lane's state that does not scale with the block:
-/// the context statistics' adapt map (640 KiB with `default`'s contexts), their follow
+/// the context statistics' adapt map (320 KiB with `default`'s contexts), their follow
 /// tables (65 KiB) and, in machine code, operand table (32 KiB); per-node scratch, state
 /// maps and counters.
-pub(super) const LANE_FIXED_BYTES: u64 = 1 << 20;
+pub(super) const LANE_FIXED_BYTES: u64 = 640 << 10;
 
 #[cfg(test)]
 mod tests {
