@@ -2603,8 +2603,9 @@ pub(crate) mod tests {
         assert_eq!(steady & 15, LIMIT);
     }
 
-    /// From format version 13 a kind's counters share the adapt map's rows across the
-    /// depths of a byte but the first two; before, each depth had rows of its own.
+    /// From format version 13 a kind's counters share the adapt map's rows across all the
+    /// depths of a byte (its rows keyed by the last bit too); before, each depth had rows
+    /// of its own.
     #[test]
     fn the_adapt_map_rows_are_per_kind_and_before_version_13_per_depth() {
         let kinds = [Kind::Order(1), Kind::Order(2)];
@@ -2618,6 +2619,7 @@ pub(crate) mod tests {
         assert_eq!(old.adapt.len(), kinds.len() * 8 * 16 * BUCKETS);
     }
 
+    /// From format version 13 a counter's last bit picks its adapt row with its count.
     #[test]
     fn the_adapt_map_learns_what_a_counters_last_bit_says() {
         // After `a` comes `X` or `Y`, the same as last time three times in four: at the
