@@ -276,6 +276,12 @@ struct Found {
     low: [Option<u32>; 16],
     /// The context sits this byte out (a sparse context on text): inputs 0, no update.
     idle: bool,
+    /// Format version 13 on ([`AdaptShape`]), as the byte's nodes are predicted in
+    /// order: which of them were on the context's last path (bit `depth`), and the last
+    /// bit of the latest if it was (its child that bit leads to is on the path too; 2
+    /// if it was not).
+    on_path: u8,
+    follow: u8,
 }
 
 /// The per-lane state.
@@ -295,10 +301,8 @@ pub(crate) struct Orders {
     /// mixer gets the learned probability (the indirect modelling of lpaq's state maps,
     /// over the counters this model keeps).
     adapt: StateMap,
-    /// The low bits of a counter cell that pick its row in `adapt`: the count (4), and from
-    /// format version 13 the probability's lowest bit (5), which holds the last bit the
-    /// counter learned ([`Orders::learn_nibble`]).
-    state_bits: u32,
+    /// How a counter's state picks its cell of `adapt`.
+    adapt_shape: AdaptShape,
     /// Each depth's row set in `adapt` ([`ADAPT_DEPTHS`]); a kind has `adapt_depths[7] + 1`.
     adapt_depths: [usize; 8],
     /// The last 8 bytes, newest in the low byte.
@@ -1109,19 +1113,11 @@ impl Surprise {
 }
 
 /// Stretch buckets per counter count in `Orders::adapt`.
-const BUCKETS: usize = 4096 >> BUCKET_SHIFT;
-/// Width of a stretch bucket, log2.
-const BUCKET_SHIFT: u32 = 6;
 /// Count limit of `Orders::adapt`'s cells from format version 13 ([`ADAPT_LIMIT_OLD`]
 /// before): a cell averages over more of the bits its counter state saw
 /// (`docs/tuning.md`, "Coarse classes").
 const ADAPT_LIMIT: u32 = 127;
 const ADAPT_LIMIT_OLD: u32 = 63;
-
-/// 12-bit probability at the centre of stretch bucket `b`.
-fn bucket_centre(b: usize) -> i32 {
-    squash(((b as i32) << BUCKET_SHIFT) - 2048 + (1 << (BUCKET_SHIFT - 1)))
-}
 
 /// The depths of a byte's decisions (bits known) that share a set of `Orders::adapt`'s
 /// rows (format version 13 on): all. The map learns what a counter's state means in its
@@ -1133,14 +1129,116 @@ const ADAPT_DEPTHS: [usize; 8] = [0; 8];
 /// Before format version 13: a row set per depth.
 const ADAPT_DEPTHS_OLD: [usize; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
 
-/// The cell of `Orders::adapt` for a counter cell of the context kind and depth whose row
-/// set is `row` ([`Orders::adapt_row`]): the row of its low `state_bits` bits
-/// ([`Orders::state_bits`]), the bucket of its probability's stretch `st`.
-#[inline]
-fn adapt_index(row: usize, cell: u16, st: i32, state_bits: u32) -> usize {
-    let bucket = ((st + 2048) >> BUCKET_SHIFT) as usize;
-    let state = usize::from(cell) & ((1 << state_bits) - 1);
-    (((row << state_bits) | state) * BUCKETS) | bucket.min(BUCKETS - 1)
+/// How a counter's state picks its cell of `Orders::adapt`: within the row set of its
+/// context kind and depth ([`Orders::adapt_row`]), a row by its count and, from format
+/// version 13, its last bit and whether it was on its context's last path; a cell by the
+/// bucket of its probability's stretch.
+///
+/// From version 13 a counter's lowest probability bit is the bit it learned last (a
+/// change of 1/4096 in its probability, [`Orders::learn_nibble`]): a counter at 0.8 whose
+/// last bit was a 0 predicts less than one whose last was a 1. And a counter off the path
+/// of the last byte its context saw has not learned since, where one on it was just
+/// right or wrong: the bit histories of lpaq and paq8 keep such recent bits in a
+/// context's state (`docs/tuning.md`, "A counter's last bit, brackets and keys").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct AdaptShape {
+    /// Rows per row set: the count alone (4), or with the last bit and the path (6).
+    state_bits: u32,
+    /// Width of a stretch bucket, log2: 64 buckets before version 13, 32 from it.
+    bucket_shift: u32,
+}
+
+impl AdaptShape {
+    const OLD: AdaptShape = AdaptShape {
+        state_bits: 4,
+        bucket_shift: 6,
+    };
+    const RECENT: AdaptShape = AdaptShape {
+        state_bits: 6,
+        bucket_shift: 7,
+    };
+
+    fn buckets(self) -> usize {
+        4096 >> self.bucket_shift
+    }
+
+    /// Whether the row keys on the last bit and the path.
+    fn recent(self) -> bool {
+        self.state_bits > 4
+    }
+
+    /// 12-bit probability at the centre of stretch bucket `b`.
+    fn bucket_centre(self, b: usize) -> i32 {
+        let shift = self.bucket_shift;
+        squash(((b as i32) << shift) - 2048 + (1 << (shift - 1)))
+    }
+
+    /// The cell for counter cell `cell` in row set `row`, its stretch `st`; `on_path`:
+    /// whether the counter was on its context's last path ([`Found::on_path`]).
+    #[cfg(test)]
+    fn index(self, row: usize, cell: u16, st: i32, on_path: bool) -> usize {
+        if self.recent() {
+            Self::index_in::<true>(row, cell, st, on_path)
+        } else {
+            Self::index_in::<false>(row, cell, st, on_path)
+        }
+    }
+
+    /// The cell for counter cell `cell` in row set `row`, its stretch `st`, in
+    /// [`AdaptShape::RECENT`] (`RECENT`) or [`AdaptShape::OLD`]; `on_path`: whether the
+    /// counter was on its context's last path ([`Found::on_path`]). The hot loops choose
+    /// the shape once, outside the loops over contexts. `st` is within ±2047, so the
+    /// bucket is within range.
+    #[inline(always)]
+    fn index_in<const RECENT: bool>(row: usize, cell: u16, st: i32, on_path: bool) -> usize {
+        let bucket = (st + 2048) as usize;
+        if RECENT {
+            let state = usize::from(cell & 31) | usize::from(on_path) << 5;
+            (row << 6 | state) << 5 | bucket >> 7
+        } else {
+            (row << 4 | usize::from(cell & 15)) << 6 | bucket >> 6
+        }
+    }
+}
+
+/// The most context slots a model has (the follow state of [`Orders::node_inputs`]).
+const MAX_KINDS: usize = 32;
+
+/// A node being predicted ([`Orders::node_inputs`]): node `cell` (at `depth` in the byte,
+/// reached by bit `branch`) of each context's high-nibble slot, or with `low` of its
+/// slot of low nibbles under that high nibble.
+struct NodeAt<'a, const RECENT: bool> {
+    orders: &'a Orders,
+    depth: usize,
+    cell: usize,
+    low: Option<usize>,
+    branch: usize,
+}
+
+impl<const RECENT: bool> NodeAt<'_, RECENT> {
+    /// The input of context `k` (`found`): its counter, and whether it is on the
+    /// context's last path: the root of the high slot is, a node below is where the node
+    /// above was and last learned the bit that leads here. `next`: the bit the next node
+    /// on the path must be reached by, 2 if none.
+    #[inline(always)]
+    fn input(&self, k: usize, found: &Found, next: &mut u8) -> i32 {
+        let o = self.orders;
+        let s = match self.low {
+            None => found.high,
+            Some(nibble) => found.low[nibble],
+        };
+        let Some(s) = s else { return 0 };
+        let on_path = self.depth == 0 || usize::from(found.follow) == self.branch;
+        let cell = o.table[s as usize][self.cell];
+        *next = if on_path { last_bit(cell) as u8 } else { 2 };
+        input_in::<RECENT>(&o.adapt, o.adapt_row(k, self.depth), cell, on_path)
+    }
+}
+
+/// The bit a counter cell learned last (format version 13 on: its probability's lowest).
+#[inline(always)]
+fn last_bit(cell: u16) -> usize {
+    usize::from((cell >> 4) & 1)
 }
 
 /// Slots per page: all slots of one context (high nibble and the 16 low nibbles) lie in
@@ -1256,15 +1354,22 @@ impl Orders {
         grows: bool,
     ) -> Self {
         debug_assert!(!grows || bits <= GROW_MAX_BITS);
+        assert!(kinds.len() <= MAX_KINDS, "{} context slots", kinds.len());
+        let shape = if structure {
+            AdaptShape::RECENT
+        } else {
+            AdaptShape::OLD
+        };
         // Each adapt cell starts at its bucket's centre: at first it says what the counter says.
-        let centres: Vec<i32> = (0..BUCKETS).map(bucket_centre).collect();
+        let centres: Vec<i32> = (0..shape.buckets())
+            .map(|b| shape.bucket_centre(b))
+            .collect();
         let depths = if structure {
             ADAPT_DEPTHS
         } else {
             ADAPT_DEPTHS_OLD
         };
-        let state_bits = if structure { 5 } else { 4 };
-        let rows = (kinds.len() * (depths[7] + 1)) << state_bits;
+        let rows = (kinds.len() * (depths[7] + 1)) << shape.state_bits;
         let mut orders = Orders {
             kinds: kinds.to_vec(),
             table: SlotTable::new(bits),
@@ -1281,13 +1386,15 @@ impl Orders {
                 },
             ),
             adapt_depths: depths,
-            state_bits,
+            adapt_shape: shape,
             found: vec![
                 Found {
                     hash: 0,
                     high: None,
                     low: [None; 16],
                     idle: false,
+                    on_path: 0,
+                    follow: 2,
                 };
                 kinds.len()
             ],
@@ -1455,7 +1562,7 @@ impl Orders {
             found,
             adapt,
             adapt_depths,
-            state_bits,
+            adapt_shape,
             history,
             seen,
             word,
@@ -1512,7 +1619,7 @@ impl Orders {
         self.found.clone_from(found);
         self.adapt.clone_from(adapt);
         self.adapt_depths = *adapt_depths;
-        self.state_bits = *state_bits;
+        self.adapt_shape = *adapt_shape;
         self.history = *history;
         self.seen = *seen;
         self.word = *word;
@@ -2052,7 +2159,7 @@ impl Orders {
                     for c0 in 1..16usize {
                         let j = c0.ilog2() as usize;
                         let row = self.adapt_row(k, j);
-                        inputs[c0][col] = input(&self.adapt, row, slot[c0], self.state_bits);
+                        inputs[c0][col] = input(&self.adapt, row, slot[c0], self.adapt_shape, true);
                     }
                 }
                 None => {
@@ -2069,11 +2176,12 @@ impl Orders {
     pub(crate) fn lookup_high(&mut self) {
         for k in 0..self.kinds.len() {
             let found = self.found[k];
-            self.found[k].high = if found.idle {
+            let high = if found.idle {
                 None
             } else {
                 self.lookup(self.place(found.hash))
             };
+            self.found[k].high = high;
         }
     }
 
@@ -2100,55 +2208,88 @@ impl Orders {
     /// Writes the inputs of node `c0` alone into `row[first..]`, from the slots
     /// [`Orders::lookup_high`] and [`Orders::lookup_low`] found: the values
     /// [`Orders::predict_high`] and [`Orders::predict_low`] give that node.
+    /// Coding bit by bit, the nodes of a byte come in order, each on the path of the last
+    /// (from format version 13 each context follows its last path along them).
     #[inline]
-    pub(crate) fn node_inputs<const N: usize>(&self, c0: usize, row: &mut [i32; N], first: usize) {
+    pub(crate) fn node_inputs<const N: usize>(
+        &mut self,
+        c0: usize,
+        row: &mut [i32; N],
+        first: usize,
+    ) {
         let depth = c0.ilog2() as usize;
+        // The bit that led to the node.
+        let branch = c0 & 1;
         if depth < 4 {
-            self.node_inputs_at(row, first, depth, c0, |f| f.high);
+            self.node_inputs_in(row, first, depth, c0, None, branch);
         } else {
             let j = depth - 4;
             let nibble = (c0 >> j) - 16;
             let cell = (1 << j) | (c0 & ((1 << j) - 1));
-            self.node_inputs_at(row, first, depth, cell, |f| f.low[nibble]);
+            self.node_inputs_in(row, first, depth, cell, Some(nibble), branch);
         }
     }
 
     #[inline(always)]
-    fn node_inputs_at<const N: usize>(
-        &self,
+    fn node_inputs_in<const N: usize>(
+        &mut self,
         row: &mut [i32; N],
         first: usize,
         depth: usize,
         cell: usize,
-        slot: impl Fn(&Found) -> Option<u32>,
+        low: Option<usize>,
+        branch: usize,
+    ) {
+        if self.adapt_shape.recent() {
+            self.node_inputs_at::<N, true>(row, first, depth, cell, low, branch);
+        } else {
+            self.node_inputs_at::<N, false>(row, first, depth, cell, low, branch);
+        }
+    }
+
+    #[inline(always)]
+    fn node_inputs_at<const N: usize, const RECENT: bool>(
+        &mut self,
+        row: &mut [i32; N],
+        first: usize,
+        depth: usize,
+        cell: usize,
+        low: Option<usize>,
+        branch: usize,
     ) {
         // A displaced slot's column holds another expert's input: kept, not overwritten.
         let kept = self.displaced.map(|k| row[first + k]);
+        // Each context's `Found::follow` after this node, written back after the inputs
+        // (writing `found` while reading the tables slows the loops).
+        let mut follow = [2u8; MAX_KINDS];
         let (slots, text) = self.found.split_at(self.inputs());
-        for (k, (found, x)) in slots.iter().zip(&mut row[first..]).enumerate() {
-            *x = slot(found).map_or(0, |s| {
-                input(
-                    &self.adapt,
-                    self.adapt_row(k, depth),
-                    self.table[s as usize][cell],
-                    self.state_bits,
-                )
-            });
+        let at = NodeAt::<RECENT> {
+            orders: &*self,
+            depth,
+            cell,
+            low,
+            branch,
+        };
+        for (k, ((found, x), next)) in slots
+            .iter()
+            .zip(&mut row[first..])
+            .zip(&mut follow)
+            .enumerate()
+        {
+            *x = at.input(k, found, next);
         }
         if let Some(t) = self.text_slots {
             // On binary data the last slots alone: the first columns are the counting
             // fields'.
             let from = if t.on { 0 } else { t.on_binary - t.first };
             for (i, found) in text.iter().enumerate().skip(from) {
-                row[t.column + i] = slot(found).map_or(0, |s| {
-                    input(
-                        &self.adapt,
-                        self.adapt_row(t.first + i, depth),
-                        self.table[s as usize][cell],
-                        self.state_bits,
-                    )
-                });
+                let k = t.first + i;
+                row[t.column + i] = at.input(k, found, &mut follow[k]);
             }
+        }
+        for (found, &next) in self.found.iter_mut().zip(&follow) {
+            found.follow = next;
+            found.on_path |= u8::from(next != 2) << depth;
         }
         if let (Some(k), Some(x)) = (self.displaced, kept) {
             row[first + k] = x;
@@ -2188,7 +2329,8 @@ impl Orders {
                                 &self.adapt,
                                 self.adapt_row(k, j + 4),
                                 slot[(1 << j) + lowbits],
-                                self.state_bits,
+                                self.adapt_shape,
+                                true,
                             )
                         });
                     }
@@ -2204,21 +2346,37 @@ impl Orders {
     }
 
     /// Trains the 4 counters on the path of `nibble` in slot `s` of context `k`, and the
-    /// adapt cells their states selected. From format version 13 a counter's lowest
-    /// probability bit is the bit it learned last (a change of 1/4096 in its probability),
-    /// which picks its adapt row with the count: a counter at 0.8 whose last bit was a 0
-    /// predicts less than one whose last was a 1 (lpaq's bit histories keep the recent bits
-    /// in the state for the same reason).
+    /// adapt cells their states selected ([`AdaptShape`]; `on_path`: bit `j`, whether the
+    /// node at depth `j` in the nibble was on the context's last path when predicted).
+    /// From format version 13 each counter then keeps the bit it learned as its
+    /// probability's lowest bit.
     fn learn_nibble(
         &mut self,
         k: usize,
         s: usize,
         nibble: usize,
         depth: usize,
+        rule: (u16, &Pace),
+        on_path: u8,
+    ) {
+        if self.adapt_shape.recent() {
+            self.learn_nibble_in::<true>(k, s, nibble, depth, rule, on_path);
+        } else {
+            self.learn_nibble_in::<false>(k, s, nibble, depth, rule, on_path);
+        }
+    }
+
+    #[inline(always)]
+    fn learn_nibble_in<const RECENT: bool>(
+        &mut self,
+        k: usize,
+        s: usize,
+        nibble: usize,
+        depth: usize,
         (cap, pace): (u16, &Pace),
+        on_path: u8,
     ) {
         let rows: [usize; 4] = std::array::from_fn(|j| self.adapt_row(k, depth + j));
-        let state_bits = self.state_bits;
         let slot = &mut self.table[s];
         for (j, &row) in rows.iter().enumerate() {
             let node = (1 << j) | (nibble >> (4 - j));
@@ -2226,11 +2384,12 @@ impl Orders {
             let cell = &mut slot[node];
             if *cell & 15 != 0 {
                 let st = stretch(i32::from(*cell >> 4));
-                self.adapt
-                    .update(adapt_index(row, *cell, st, state_bits), bit);
+                let on_path = (on_path >> j) & 1 != 0;
+                let i = AdaptShape::index_in::<RECENT>(row, *cell, st, on_path);
+                self.adapt.update(i, bit);
             }
             bump16(cell, bit, LIMIT, cap, pace);
-            if state_bits > 4 {
+            if RECENT {
                 *cell = (*cell & !16) | (bit as u16) << 4;
             }
         }
@@ -2257,13 +2416,13 @@ impl Orders {
                 Some(s) => s as usize,
                 None => self.lookup_or_insert(self.place(found.hash)),
             };
-            self.learn_nibble(k, s, b >> 4, 0, rule);
+            self.learn_nibble(k, s, b >> 4, 0, rule, found.on_path & 15);
             let nibble = b >> 4;
             let s = match found.low[nibble] {
                 Some(s) => s as usize,
                 None => self.lookup_or_insert(self.place_low(found.hash, nibble)),
             };
-            self.learn_nibble(k, s, b & 15, 4, rule);
+            self.learn_nibble(k, s, b & 15, 4, rule, found.on_path >> 4);
         }
         self.dirty = true;
         // Move the contexts on.
@@ -2394,6 +2553,8 @@ impl Orders {
                 high: None,
                 low: [None; 16],
                 idle,
+                on_path: 0,
+                follow: 2,
             };
         }
     }
@@ -2402,12 +2563,23 @@ impl Orders {
 /// Mixer input of a counter whose adapt rows are `row` ([`Orders::adapt_row`]): the
 /// stretch of what its state predicts, or 0 for a counter that has never been updated.
 #[inline]
-fn input(adapt: &StateMap, row: usize, cell: u16, state_bits: u32) -> i32 {
+fn input(adapt: &StateMap, row: usize, cell: u16, shape: AdaptShape, on_path: bool) -> i32 {
+    if shape.recent() {
+        input_in::<true>(adapt, row, cell, on_path)
+    } else {
+        input_in::<false>(adapt, row, cell, on_path)
+    }
+}
+
+/// [`input`] in a shape chosen outside ([`AdaptShape::index_in`]).
+#[inline(always)]
+fn input_in<const RECENT: bool>(adapt: &StateMap, row: usize, cell: u16, on_path: bool) -> i32 {
     if cell & 15 == 0 {
         0
     } else {
         let st = stretch(i32::from(cell >> 4));
-        (adapt.st(adapt_index(row, cell, st, state_bits)) + st) >> 1
+        let i = AdaptShape::index_in::<RECENT>(row, cell, st, on_path);
+        (adapt.st(i) + st) >> 1
     }
 }
 
@@ -2421,13 +2593,25 @@ pub(crate) mod tests {
         run_as(kinds, data, false)
     }
 
-    /// [`run`], with format version 13's structure (`structure`) or without.
+    /// [`run`], with format version 13's structure (`structure`) or without; with it,
+    /// bit by bit, as version 13 codes.
     fn run_as(kinds: &[Kind], data: &[u8], structure: bool) -> Orders {
         let mut orders = Orders::new(kinds, 16, Surprise::UNIFORM_TEXT, true, structure, false);
         let mut inputs = [[0i32; 16]; 256];
         for i in 0..data.len() {
-            orders.predict_high(&mut inputs, 0);
-            orders.predict_low(0xFFFF, &mut inputs, 0);
+            if structure {
+                orders.lookup_high();
+                for j in 0..8 {
+                    let c0 = (1 << j) | usize::from(data[i]) >> (8 - j);
+                    if (16..32).contains(&c0) {
+                        orders.lookup_low(c0 - 16);
+                    }
+                    orders.node_inputs(c0, &mut inputs[c0], 0);
+                }
+            } else {
+                orders.predict_high(&mut inputs, 0);
+                orders.predict_low(0xFFFF, &mut inputs, 0);
+            }
             orders.update(&data[..=i], data[i]);
         }
         orders
@@ -2604,8 +2788,8 @@ pub(crate) mod tests {
     }
 
     /// From format version 13 a kind's counters share the adapt map's rows across all the
-    /// depths of a byte (its rows keyed by the last bit too); before, each depth had rows
-    /// of its own.
+    /// depths of a byte (its rows keyed by the last bit and the path too); before, each
+    /// depth had rows of its own.
     #[test]
     fn the_adapt_map_rows_are_per_kind_and_before_version_13_per_depth() {
         let kinds = [Kind::Order(1), Kind::Order(2)];
@@ -2615,8 +2799,8 @@ pub(crate) mod tests {
         assert_eq!(rows(&new, 0), [0; 8]);
         assert_eq!(rows(&new, 1), [1; 8]);
         assert_eq!(rows(&old, 1), (8..16).collect::<Vec<_>>());
-        assert_eq!(new.adapt.len(), kinds.len() * 32 * BUCKETS);
-        assert_eq!(old.adapt.len(), kinds.len() * 8 * 16 * BUCKETS);
+        assert_eq!(new.adapt.len(), kinds.len() * 64 * 32);
+        assert_eq!(old.adapt.len(), kinds.len() * 8 * 16 * 64);
     }
 
     /// From format version 13 a counter's last bit picks its adapt row with its count.
@@ -2634,21 +2818,49 @@ pub(crate) mod tests {
             data.extend_from_slice(&[b'a', next]);
         }
         let orders = run_as(&[Kind::Order(1)], &data, true);
-        assert_eq!(orders.state_bits, 5);
+        assert_eq!(orders.adapt_shape, AdaptShape::RECENT);
         let row = orders.adapt_row(0, 7);
         let cell = |last: u16| (2048 & !1 | last) << 4 | LIMIT;
+        // The node is on the context's last path: every byte after `a` passes it.
         let learned = |last| {
-            orders
-                .adapt
-                .p(adapt_index(row, cell(last), 0, orders.state_bits))
+            let i = orders.adapt_shape.index(row, cell(last), 0, true);
+            orders.adapt.p(i)
         };
         assert!(learned(1) > 2048 + 400, "after a 1: {}", learned(1));
         assert!(learned(0) < 2048 - 400, "after a 0: {}", learned(0));
         // Before version 13 the lowest bit is the probability's alone.
         let old = run(&[Kind::Order(1)], &data);
-        assert_eq!(old.state_bits, 4);
-        let index = |last| adapt_index(row, cell(last), 0, old.state_bits);
-        assert_eq!(index(0), index(1));
+        assert_eq!(old.adapt_shape, AdaptShape::OLD);
+        let index = |last, on_path| old.adapt_shape.index(row, cell(last), 0, on_path);
+        assert_eq!(index(0, true), index(1, false));
+    }
+
+    /// Coding bit by bit, each context follows the path of the last byte it saw along the
+    /// byte's nodes: a node is on it where the node above was and last learned the bit
+    /// that leads to it.
+    #[test]
+    fn a_context_follows_its_last_path_along_the_bytes_nodes() {
+        let on_path = |byte: u8| {
+            // The context `b` last saw `c` (0110 0011).
+            let mut orders = run_as(&[Kind::Order(1)], b"abcab", true);
+            orders.lookup_high();
+            let mut row = [0i32; 16];
+            for j in 0..8 {
+                let c0 = (1 << j) | usize::from(byte) >> (8 - j);
+                if (16..32).contains(&c0) {
+                    orders.lookup_low(c0 - 16);
+                }
+                orders.node_inputs(c0, &mut row, 0);
+            }
+            orders.found[0].on_path
+        };
+        assert_eq!(on_path(b'c'), 0xFF);
+        // 0110 0010: the last node's own bit differs, not one above it.
+        assert_eq!(on_path(b'b'), 0xFF);
+        // 0110 0001: parts at the seventh bit, so the last node is off the path.
+        assert_eq!(on_path(b'a'), 0x7F);
+        // 0111 1000: parts at the fourth bit, and no low slot under 0111 was seen.
+        assert_eq!(on_path(b'x'), 0x0F);
     }
 
     #[test]
@@ -2667,7 +2879,9 @@ pub(crate) mod tests {
         let counter_p = i32::from(cell >> 4);
         for depth in [0, 4, 7] {
             let row = orders.adapt_row(0, depth);
-            let i = adapt_index(row, cell, stretch(counter_p), orders.state_bits);
+            let i = orders
+                .adapt_shape
+                .index(row, cell, stretch(counter_p), true);
             let learned = orders.adapt.p(i);
             assert!(
                 learned > counter_p + 300,
