@@ -1112,7 +1112,6 @@ impl Surprise {
     }
 }
 
-/// Stretch buckets per counter count in `Orders::adapt`.
 /// Count limit of `Orders::adapt`'s cells from format version 13 ([`ADAPT_LIMIT_OLD`]
 /// before): a cell averages over more of the bits its counter state saw
 /// (`docs/tuning.md`, "Coarse classes").
@@ -2176,12 +2175,11 @@ impl Orders {
     pub(crate) fn lookup_high(&mut self) {
         for k in 0..self.kinds.len() {
             let found = self.found[k];
-            let high = if found.idle {
+            self.found[k].high = if found.idle {
                 None
             } else {
                 self.lookup(self.place(found.hash))
             };
-            self.found[k].high = high;
         }
     }
 
@@ -2207,9 +2205,9 @@ impl Orders {
 
     /// Writes the inputs of node `c0` alone into `row[first..]`, from the slots
     /// [`Orders::lookup_high`] and [`Orders::lookup_low`] found: the values
-    /// [`Orders::predict_high`] and [`Orders::predict_low`] give that node.
-    /// Coding bit by bit, the nodes of a byte come in order, each on the path of the last
-    /// (from format version 13 each context follows its last path along them).
+    /// [`Orders::predict_high`] and [`Orders::predict_low`] give that node. Coding bit by
+    /// bit, a byte's nodes come in order, each below the one before; from format version
+    /// 13 each context follows its last path along them ([`Found::on_path`]).
     #[inline]
     pub(crate) fn node_inputs<const N: usize>(
         &mut self,
@@ -2259,8 +2257,8 @@ impl Orders {
     ) {
         // A displaced slot's column holds another expert's input: kept, not overwritten.
         let kept = self.displaced.map(|k| row[first + k]);
-        // Each context's `Found::follow` after this node, written back after the inputs
-        // (writing `found` while reading the tables slows the loops).
+        // Each context's `Found::follow` after this node, written back after the inputs,
+        // so the loops over contexts only read.
         let mut follow = [2u8; MAX_KINDS];
         let (slots, text) = self.found.split_at(self.inputs());
         let at = NodeAt::<RECENT> {
