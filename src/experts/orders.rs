@@ -1120,10 +1120,9 @@ const ADAPT_LIMIT_OLD: u32 = 63;
 
 /// The depths of a byte's decisions (bits known) that share a set of `Orders::adapt`'s
 /// rows (format version 13 on): all. The map learns what a counter's state means in its
-/// context kind, which depends little on the depth; a row set per depth would split what
-/// each row learns eight ways, and with the counter's last bit in the row (twice the
-/// rows) two sets, for the first two decisions and the others, gained nothing more
-/// (`docs/tuning.md`, "The adapt map's depths", "A counter's last bit").
+/// context kind, which depends little on the depth, and a row set per depth would split
+/// what each row learns (`docs/tuning.md`, "The adapt map's depths", "A counter's last
+/// bit").
 const ADAPT_DEPTHS: [usize; 8] = [0; 8];
 /// Before format version 13: a row set per depth.
 const ADAPT_DEPTHS_OLD: [usize; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
@@ -2216,28 +2215,15 @@ impl Orders {
         first: usize,
     ) {
         let depth = c0.ilog2() as usize;
-        // The bit that led to the node.
-        let branch = c0 & 1;
-        if depth < 4 {
-            self.node_inputs_in(row, first, depth, c0, None, branch);
+        // The node's cell in its slot: the high nibble's, or that of low nibbles under
+        // `low`; and the bit that led to the node.
+        let (cell, low) = if depth < 4 {
+            (c0, None)
         } else {
             let j = depth - 4;
-            let nibble = (c0 >> j) - 16;
-            let cell = (1 << j) | (c0 & ((1 << j) - 1));
-            self.node_inputs_in(row, first, depth, cell, Some(nibble), branch);
-        }
-    }
-
-    #[inline(always)]
-    fn node_inputs_in<const N: usize>(
-        &mut self,
-        row: &mut [i32; N],
-        first: usize,
-        depth: usize,
-        cell: usize,
-        low: Option<usize>,
-        branch: usize,
-    ) {
+            ((1 << j) | (c0 & ((1 << j) - 1)), Some((c0 >> j) - 16))
+        };
+        let branch = c0 & 1;
         if self.adapt_shape.recent() {
             self.node_inputs_at::<N, true>(row, first, depth, cell, low, branch);
         } else {
