@@ -42,6 +42,13 @@ pub(crate) enum Kind {
     /// The current word alone (lpaq's word context): what follows a word's letters,
     /// whichever word came before.
     Unigram,
+    /// Format version 13 on, a text slot: the current word, or between words the last two
+    /// bytes, within the lane's current window of [`RECENT_WINDOW`] bytes: what was written
+    /// lately, whatever came before. Words and punctuation come in bursts (a name, a
+    /// variable, the topic of a post), which a window's fresh counters learn faster than
+    /// the settled ones of the whole block (paq8px's word model keys a context on the
+    /// position over 1,024 with the word).
+    Recent,
     /// The column position in a line and the byte above it: tables, aligned text.
     Column,
     /// Bytes of the history selected by a mask of byte positions (bit `i` = the byte `i + 1`
@@ -151,6 +158,10 @@ fn coarse_class(byte: u8) -> u64 {
         _ => 3,
     }
 }
+
+/// The window of [`Kind::Recent`], as log2 bytes: 512 to 4,096 bytes measured within
+/// 0.1% of each other on text (`docs/tuning.md`, "A recent window").
+const RECENT_WINDOW: u32 = 10;
 
 /// Bytes the binary shape context keeps ([`Kind::BinaryShape`]).
 const BINARY_SHAPE_ORDER: u32 = 8;
@@ -1980,6 +1991,14 @@ impl Orders {
             ),
             Kind::Word => mix(tag ^ self.word, self.prev_word),
             Kind::Unigram => mix(tag, self.word),
+            Kind::Recent => {
+                let key = if self.word == 0 {
+                    self.history & 0xFFFF
+                } else {
+                    self.word
+                };
+                mix(tag ^ (self.seen >> RECENT_WINDOW) << 8, key)
+            }
             Kind::WordGap => {
                 let separator = if self.word == 0 {
                     self.separator
@@ -2998,6 +3017,29 @@ pub(crate) mod tests {
             "the word context also keys on the word before"
         );
         assert_ne!(red.1, other.1);
+    }
+
+    /// The recent-window context: the current word, or between words the last two bytes,
+    /// in the window of [`RECENT_WINDOW`] bytes the next byte falls in.
+    #[test]
+    fn the_recent_context_is_the_word_in_its_window() {
+        let hash = |text: &[u8]| run(&[Kind::Recent], text).context_hash(0, text);
+        let window = 1usize << RECENT_WINDOW;
+        let padded = |fill: usize, tail: &[u8]| {
+            let mut text = vec![b'.'; fill];
+            text.extend_from_slice(tail);
+            text
+        };
+        // Both end in one window, after different text.
+        let (a, b) = (padded(10, b"x red Zeb"), padded(100, b"one, zeb"));
+        assert_eq!(hash(&a), hash(&b), "same word, same window, case folded");
+        let next = padded(window + 10, b" zeb");
+        assert_ne!(hash(&a), hash(&next), "the next window keys apart");
+        assert_ne!(hash(&padded(10, b"a zeb")), hash(&padded(10, b"a zed")));
+        // Between words: the last two bytes.
+        let (c, d) = (padded(10, b"dog, "), padded(20, b"cat, "));
+        assert_eq!(hash(&c), hash(&d));
+        assert_ne!(hash(&c), hash(&padded(10, b"dog. ")));
     }
 
     /// A model with the text structure on (format version 13) that has learned `data`.

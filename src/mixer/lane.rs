@@ -268,11 +268,12 @@ pub(super) const OLDER_PAIR_BITS: (u32, u32) = (2, 8);
 
 /// Format version 13 on, in the profiles with the weight-set groups: context slots that
 /// run on text only, their inputs in the bilevel image's columns, which sit idle on text
-/// (the bias keeps the last): order 5, and the current word with what orders and the word
-/// slots lack — the separator before it, the word two back, the column (the first two
-/// are paq8px's ideas; `docs/tuning.md`, "Text slots", has the alternatives measured).
+/// (the bias keeps the last): the recent window's words, and the current word with what
+/// orders and the word slots lack — the separator before it, the word two back, the
+/// column (paq8px's ideas but the last; `docs/tuning.md`, "Text slots" and "A recent
+/// window", has the alternatives measured).
 pub(super) const TEXT_SLOTS: [Kind; 4] = [
-    Kind::Order(5),
+    Kind::Recent,
     Kind::WordGap,
     Kind::WordSkip,
     Kind::WordColumn,
