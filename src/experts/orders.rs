@@ -742,6 +742,10 @@ struct Mode {
     /// Text with more than [`PUNCTUATED`] digits and punctuation (code, markup, data),
     /// format version 13 on: the binary shape slot keys on [`Kind::Coarse`].
     punctuated: bool,
+    /// Prose, on a line that starts with a letter and no indentation, once that letter is
+    /// read (format version 13 on): the second sparse slot keys on order 5 instead of the
+    /// line's indentation, which says nothing there.
+    prose_line: bool,
 }
 
 /// The share of digits and punctuation among the recent bytes (out of 2^16) above which
@@ -1858,6 +1862,7 @@ impl Orders {
         // than they bring; inside words in any text they are the weaker.
         let letter = (self.history as u8).is_ascii_alphabetic();
         let v13 = self.structure.is_some();
+        let punctuated = !binary && v13 && self.punct > PUNCTUATED;
         Mode {
             binary,
             records: binary && self.records && self.record.len != 0,
@@ -1871,7 +1876,12 @@ impl Orders {
             structure: !binary && self.structure.is_some(),
             numeric: !binary && self.numbers.is_some_and(|n| n.digits >= NUMERIC),
             binary_sparse: binary && !code && v13,
-            punctuated: !binary && v13 && self.punct > PUNCTUATED,
+            punctuated,
+            prose_line: !binary
+                && !punctuated
+                && self
+                    .structure
+                    .is_some_and(|s| s.indent == 0 && s.head.is_ascii_alphabetic()),
         }
     }
 
@@ -1879,8 +1889,8 @@ impl Orders {
     /// recent bytes are not text. On such data a word is rarely more than a letter or two,
     /// so where a record length is known the word slots key on records instead (format
     /// version 5 on): a bitmap's row, a table's record; in machine code, the column and
-    /// unigram slots key on instructions. On text, the sparse slots key on its structure,
-    /// in a table's lines or a list's rows the column and unigram slots on fields, on long
+    /// unigram slots key on instructions. On text, the sparse slots key on its structure
+    /// (the second on order 5 on a line of prose, [`Mode::prose_line`]), in a table's lines or a list's rows the column and unigram slots on fields, on long
     /// lines the column slot on numbers, and outside prose the binary shape slot on coarse
     /// classes (format version 13 on).
     #[inline]
@@ -1899,6 +1909,7 @@ impl Orders {
             numeric,
             binary_sparse,
             punctuated,
+            prose_line,
         } = mode;
         let kind = match self.kinds[k] {
             Kind::Order(4) if instructions => Kind::Code(2),
@@ -1919,6 +1930,7 @@ impl Orders {
             Kind::Unigram if records => Kind::Record(RecordKey::AboveTwice),
             Kind::Sparse(0b110) if structure => Kind::Nest,
             Kind::Sparse(_) if numeric => Kind::Digits,
+            Kind::Sparse(_) if prose_line => Kind::Order(5),
             Kind::Sparse(_) if structure => Kind::Indent,
             Kind::Line(_) if binary => Kind::Line(1),
             Kind::BinaryShape if punctuated => Kind::Coarse,
@@ -3229,9 +3241,41 @@ pub(crate) mod tests {
         }
         assert_eq!(n.number(1), b".5");
         assert_eq!(n.number(2), b"1.5");
-        // Prose with few digits keeps the indentation context.
+        // Prose with few digits keeps the line's context: order 5 on a line of prose.
         let (kind, _) = after(b"In 1492 Columbus sailed the ocean blue, and so on and on.");
-        assert_eq!(kind, Kind::Indent);
+        assert_eq!(kind, Kind::Order(5));
+    }
+
+    /// On text the second sparse slot keys on the line's indentation, but on order 5 on a
+    /// line of prose that starts with a letter and no indentation, once the letter is read.
+    #[test]
+    fn the_indentation_slot_keys_on_order_5_on_a_line_of_prose() {
+        let kinds = [Kind::Sparse(0b110), Kind::Sparse(0b1101)];
+        let kind_after = |data: &[u8]| learned(&kinds, data).in_force(1).0;
+        let prose = b"It was the best of times, it was the worst of times, it was the age
+"
+        .repeat(20);
+        let with = |tail: &[u8]| [&prose[..], tail].concat();
+        assert_eq!(kind_after(&with(b"It was the ep")), Kind::Order(5));
+        assert_eq!(kind_after(&with(b"I")), Kind::Order(5));
+        assert_eq!(
+            kind_after(&with(b"")),
+            Kind::Indent,
+            "no byte of the line yet"
+        );
+        assert_eq!(
+            kind_after(&with(b"  It was the ep")),
+            Kind::Indent,
+            "indented"
+        );
+        assert_eq!(
+            kind_after(&with(b"\"It was the ep")),
+            Kind::Indent,
+            "a quote first"
+        );
+        let code = b"    if (x[i] > 0) { y += f(x[i], 2); }\n".repeat(20);
+        let code = [&code[..], b"if (x[i] > 0) { y"].concat();
+        assert_eq!(kind_after(&code), Kind::Indent, "code is not prose");
     }
 
     /// A binary "bitmap": rows of `width` bytes, each row the one above with a few bytes
