@@ -1890,9 +1890,10 @@ impl Orders {
     /// so where a record length is known the word slots key on records instead (format
     /// version 5 on): a bitmap's row, a table's record; in machine code, the column and
     /// unigram slots key on instructions. On text, the sparse slots key on its structure
-    /// (the second on order 5 on a line of prose, [`Mode::prose_line`]), in a table's lines or a list's rows the column and unigram slots on fields, on long
-    /// lines the column slot on numbers, and outside prose the binary shape slot on coarse
-    /// classes (format version 13 on).
+    /// (the second on order 5 on a line of prose, [`Mode::prose_line`]), in a table's
+    /// lines or a list's rows the column and unigram slots on fields, on long lines the
+    /// column slot on numbers, and outside prose the binary shape slot on coarse classes
+    /// (format version 13 on).
     #[inline]
     fn kind_in(&self, k: usize, mode: Mode) -> (Kind, bool) {
         let Mode {
@@ -3252,9 +3253,8 @@ pub(crate) mod tests {
     fn the_indentation_slot_keys_on_order_5_on_a_line_of_prose() {
         let kinds = [Kind::Sparse(0b110), Kind::Sparse(0b1101)];
         let kind_after = |data: &[u8]| learned(&kinds, data).in_force(1).0;
-        let prose = b"It was the best of times, it was the worst of times, it was the age
-"
-        .repeat(20);
+        let prose =
+            b"It was the best of times, it was the worst of times, it was the age\n".repeat(20);
         let with = |tail: &[u8]| [&prose[..], tail].concat();
         assert_eq!(kind_after(&with(b"It was the ep")), Kind::Order(5));
         assert_eq!(kind_after(&with(b"I")), Kind::Order(5));
