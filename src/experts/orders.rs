@@ -159,8 +159,9 @@ fn coarse_class(byte: u8) -> u64 {
     }
 }
 
-/// The window of [`Kind::Recent`], as log2 bytes: 512 to 4,096 bytes measured within
-/// 0.1% of each other on text (`docs/tuning.md`, "A recent window").
+/// The window of [`Kind::Recent`], as log2 bytes: long enough for a word to come again,
+/// short enough to follow a topic (`docs/tuning.md`, "A recent window", has the sizes
+/// measured).
 const RECENT_WINDOW: u32 = 10;
 
 /// Bytes the binary shape context keeps ([`Kind::BinaryShape`]).
@@ -1204,13 +1205,15 @@ impl AdaptShape {
     /// bucket is within range.
     #[inline(always)]
     fn index_in<const RECENT: bool>(row: usize, cell: u16, st: i32, on_path: bool) -> usize {
-        let bucket = (st + 2048) as usize;
+        let shape = if RECENT { Self::RECENT } else { Self::OLD };
+        // The count, and with the path its last bit (the probability's lowest) below it.
+        let cell_bits = shape.state_bits - u32::from(RECENT);
+        let mut state = usize::from(cell) & ((1 << cell_bits) - 1);
         if RECENT {
-            let state = usize::from(cell & 31) | usize::from(on_path) << 5;
-            (row << 6 | state) << 5 | bucket >> 7
-        } else {
-            (row << 4 | usize::from(cell & 15)) << 6 | bucket >> 6
+            state |= usize::from(on_path) << cell_bits;
         }
+        let bucket = (st + 2048) as usize >> shape.bucket_shift;
+        (row << shape.state_bits | state) << (12 - shape.bucket_shift) | bucket
     }
 }
 
@@ -1877,8 +1880,7 @@ impl Orders {
             numeric: !binary && self.numbers.is_some_and(|n| n.digits >= NUMERIC),
             binary_sparse: binary && !code && v13,
             punctuated,
-            prose_line: !binary
-                && !punctuated
+            prose_line: self.prose()
                 && self
                     .structure
                     .is_some_and(|s| s.indent == 0 && s.head.is_ascii_alphabetic()),
