@@ -937,10 +937,9 @@ pub(crate) const TABLE_SETS: usize = TEXT_SETS + TEXT_SET_COUNT;
 
 /// Detects a record length from the bytes (the record model of paq8): a byte value that
 /// recurs at one distance four times in a row votes for that distance; a distance with
-/// more than 7 votes since the last change becomes the record length. (paq8 waits for 15;
-/// on pic, kennedy.xls, geo, obj1, obj2, sum, bib, alice29.txt and trans, `nccat -z` per
-/// file with builds differing only in this threshold, 7 gave 252,547 bytes against
-/// 253,452 for 15, 5 gave 252,495 and 3 252,753.)
+/// more than 7 votes since the last change becomes the record length. paq8 waits for 15:
+/// fewer votes find a table's rows sooner, too few follow coincidences (`docs/tuning.md`,
+/// "The record length's votes").
 #[derive(Clone)]
 pub(crate) struct RecordLength {
     /// Per byte value, its last four positions in the block, newest first (0 = none; a
