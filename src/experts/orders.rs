@@ -1864,7 +1864,6 @@ impl Orders {
         // than they bring; inside words in any text they are the weaker.
         let letter = (self.history as u8).is_ascii_alphabetic();
         let v13 = self.structure.is_some();
-        let punctuated = !binary && v13 && self.punct > PUNCTUATED;
         Mode {
             binary,
             records: binary && self.records && self.record.len != 0,
@@ -1878,7 +1877,7 @@ impl Orders {
             structure: !binary && self.structure.is_some(),
             numeric: !binary && self.numbers.is_some_and(|n| n.digits >= NUMERIC),
             binary_sparse: binary && !code && v13,
-            punctuated,
+            punctuated: !binary && v13 && self.punct > PUNCTUATED,
             prose_line: self.prose()
                 && self
                     .structure
