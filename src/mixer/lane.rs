@@ -266,6 +266,32 @@ pub(super) const WEIGHT_INIT: i32 = WEIGHT_ONE / 6;
 /// fourth weight-set group").
 pub(super) const OLDER_PAIR_BITS: (u32, u32) = (2, 8);
 
+/// A byte's class in [`class_pattern`] (2 bits): letters and the bytes of UTF-8 sequences,
+/// spaces and newlines, the punctuation that ends a phrase, anything else.
+#[inline(always)]
+fn pattern_class(byte: u8) -> usize {
+    match byte {
+        b'a'..=b'z' | b'A'..=b'Z' | 0x80.. => 0,
+        b' ' | b'\n' => 1,
+        b'.' | b',' | b';' | b':' | b'!' | b'?' => 2,
+        _ => 3,
+    }
+}
+
+/// Format version 13 on, where the groups run, on text: the [`pattern_class`]es of the
+/// bytes `from` to `to` back (`back(i)` the byte `i` back), the nearest in the low bits.
+/// The last five select the fourth group's weight set in place of the bytes three and two
+/// back ([`OLDER_PAIR_BITS`]), and those three to five back join the last two bytes in
+/// the order-2 APM's context: where a word, phrase or line stands says more of what the
+/// experts are worth than which bytes came (paq8px's text model selects mixer weights by
+/// masks of character classes; `docs/tuning.md`, "The class pattern").
+#[inline(always)]
+fn class_pattern(back: impl Fn(usize) -> u8, from: usize, to: usize) -> usize {
+    (from..=to)
+        .rev()
+        .fold(0, |m, i| m << 2 | pattern_class(back(i)))
+}
+
 /// Format version 13 on, in the profiles with the weight-set groups: context slots that
 /// run on text only, their inputs in the bilevel image's columns, which sit idle on text
 /// (the bias keeps the last): the recent window's words, and the current word with what
@@ -373,7 +399,8 @@ pub(super) struct Spec {
     pub(super) nibbles: bool,
     /// Format version 6 on: the gate has three weight-set groups under a second layer.
     pub(super) groups: bool,
-    /// Format version 13 on, with the groups: a fourth, by [`OLDER_PAIR_BITS`].
+    /// Format version 13 on, with the groups: a fourth, by [`OLDER_PAIR_BITS`] (on text
+    /// by [`class_pattern`], which also keys the order-2 APM there).
     pub(super) older_pair: bool,
     /// Every first-layer weight's start: [`WEIGHT_INIT`] from format version 13 with the
     /// groups, a quarter before.
@@ -1256,8 +1283,13 @@ impl Lane {
             pair * pair_keys,
             0,
         ];
+        let text = self.orders.as_ref().is_some_and(|o| !o.binary());
         if self.spec.older_pair {
-            self.sets[3] = top_bits(back(3), before, OLDER_PAIR_BITS) * PAIR_KEYS;
+            self.sets[3] = if text {
+                class_pattern(back, 1, 5)
+            } else {
+                top_bits(back(3), before, OLDER_PAIR_BITS)
+            } * PAIR_KEYS;
         }
         if self.spec.match_states == PATH_STATES {
             let expected = (self.long.as_ref().and_then(CopyExpert::expected))
@@ -1278,7 +1310,12 @@ impl Lane {
         self.low_class = class(last);
         self.cx1 = usize::from(last) * 256;
         let two = u32::from(last) | u32::from(before) << 8;
-        self.cx2 = (two.wrapping_mul(0x9E37_79B1) >> 16) as usize;
+        self.cx2 = if self.spec.older_pair && text {
+            let key = u64::from(two) | (class_pattern(back, 3, 5) as u64 + 1) << 16;
+            (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) as usize
+        } else {
+            (two.wrapping_mul(0x9E37_79B1) >> 16) as usize
+        };
         if self.apm_copy.is_some() {
             self.cx_copy = self.copy_context(longest, last);
         }
