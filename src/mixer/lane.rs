@@ -1895,23 +1895,36 @@ mod tests {
     }
 
     #[test]
-    fn the_fourth_group_chooses_by_the_two_bytes_before_the_last() {
+    fn the_fourth_group_chooses_by_class_pattern_on_text_and_byte_pair_elsewhere() {
         let spec = Spec::new(Profile::Default.experts(), crate::format::VERSION);
         let sets = |history: &[u8]| {
             let lane = predicting_after(&spec, history);
             (lane.sets[3], lane.row(3, 0x5a, 0x5a), lane.mixers.len())
         };
-        // Byte three back 0b01..., byte two back 'c': set (1 << 8 | 'c'), keyed as the
-        // third group's sets.
-        let (set, row, groups) = sets(b"xy@cz");
-        assert_eq!(set, (1 << 8 | usize::from(b'c')) * PAIR_KEYS);
+        // On text the classes of the last five bytes, the nearest lowest: `@` 3, `.` 2,
+        // space 1, letters 0; keyed as the third group's sets.
+        let (set, row, groups) = sets(b"x@. cz");
+        assert_eq!(set, (3 << 8 | 2 << 6 | 1 << 4) * PAIR_KEYS);
         assert_eq!(row, set + pair_key(0x5a));
         assert_eq!(groups, 4);
+        // Bytes of one class choose alike; the sixth byte back does not choose.
+        assert_eq!(sets(b"y#!\nAb").0, set);
+        assert_ne!(sets(b"x@.1cz").0, set);
+        // On binary data the top 2 bits of the byte three back and the byte two back.
+        let binary = |tail: &[u8]| {
+            let mut history = noise(4096, 7);
+            history.extend_from_slice(tail);
+            let lane = predicting_after(&spec, &history);
+            assert!(lane.orders.as_ref().unwrap().binary());
+            lane.sets[3]
+        };
+        let set = binary(b"@c\x02");
+        assert_eq!(set, (1 << 8 | usize::from(b'c')) * PAIR_KEYS);
         // The last byte and the low bits of the byte three back do not choose it.
-        assert_eq!(sets(b"xy@c!").0, set);
-        assert_eq!(sets(b"xyAcz").0, set);
-        assert_ne!(sets(b"xy@dz").0, set);
-        assert_ne!(sets(b"xy\x80cz").0, set);
+        assert_eq!(binary(b"@c\x9f"), set);
+        assert_eq!(binary(b"Ac\x02"), set);
+        assert_ne!(binary(b"@d\x02"), set);
+        assert_ne!(binary(b"\x80c\x02"), set);
         // Every set fits its group.
         let rows = spec.group_rows()[3];
         assert_eq!(rows, (1 << 10) * PAIR_KEYS);
