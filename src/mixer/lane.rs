@@ -278,11 +278,11 @@ fn pattern_class(byte: u8) -> usize {
     }
 }
 
-/// Format version 13 on, where the groups run, on text: the [`pattern_class`]es of the
-/// bytes `from` to `to` back (`back(i)` the byte `i` back), the nearest in the low bits.
-/// The last five select the fourth group's weight set in place of the bytes three and two
-/// back ([`OLDER_PAIR_BITS`]), and those three to five back join the last two bytes in
-/// the order-2 APM's context: where a word, phrase or line stands says more of what the
+/// Format version 13 on, on text: the [`pattern_class`]es of the bytes `from` to `to`
+/// back (`back(i)` the byte `i` back), the nearest in the low bits. Where the groups run
+/// the last five select the fourth group's weight set in place of the bytes three and two
+/// back ([`OLDER_PAIR_BITS`]), and in every profile those three to five back join the last
+/// two bytes in the order-2 APM's context: where a word, phrase or line stands says more of what the
 /// experts are worth than which bytes came (paq8px's text model selects mixer weights by
 /// masks of character classes; `docs/tuning.md`, "The class pattern").
 #[inline(always)]
@@ -400,8 +400,11 @@ pub(super) struct Spec {
     /// Format version 6 on: the gate has three weight-set groups under a second layer.
     pub(super) groups: bool,
     /// Format version 13 on, with the groups: a fourth, by [`OLDER_PAIR_BITS`] (on text
-    /// by [`class_pattern`], which also keys the order-2 APM there).
+    /// by [`class_pattern`]).
     pub(super) older_pair: bool,
+    /// Format version 13 on: on text the order-2 APM keys also on the [`class_pattern`] of
+    /// the bytes three to five back.
+    pub(super) apm2_pattern: bool,
     /// Every first-layer weight's start: [`WEIGHT_INIT`] from format version 13 with the
     /// groups, a quarter before.
     pub(super) weight_init: i32,
@@ -584,6 +587,7 @@ impl Spec {
             nibbles: version >= 6,
             groups,
             older_pair: v13 && groups,
+            apm2_pattern: v13,
             weight_init: since(v13 && groups, WEIGHT_INIT, WEIGHT_ONE / 4),
             bits: version >= BITS_VERSION,
             final_group: since(v13, FINAL_GROUP, 0),
@@ -1310,7 +1314,7 @@ impl Lane {
         self.low_class = class(last);
         self.cx1 = usize::from(last) * 256;
         let two = u32::from(last) | u32::from(before) << 8;
-        self.cx2 = if self.spec.older_pair && text {
+        self.cx2 = if self.spec.apm2_pattern && text {
             let key = u64::from(two) | (class_pattern(back, 3, 5) as u64 + 1) << 16;
             (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) as usize
         } else {
