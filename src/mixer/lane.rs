@@ -281,10 +281,10 @@ fn pattern_class(byte: u8) -> usize {
 /// Format version 13 on, on text: the [`pattern_class`]es of the bytes `from` to `to`
 /// back (`back(i)` the byte `i` back), the nearest in the low bits. Where the groups run
 /// the last five select the fourth group's weight set in place of the bytes three and two
-/// back ([`OLDER_PAIR_BITS`]), and in every profile those three to five back join the last
-/// two bytes in the order-2 APM's context: where a word, phrase or line stands says more of what the
-/// experts are worth than which bytes came (paq8px's text model selects mixer weights by
-/// masks of character classes; `docs/tuning.md`, "The class pattern").
+/// back ([`OLDER_PAIR_BITS`]), and in every profile those three to five back join the
+/// last two bytes in the order-2 APM's context: where a word, phrase or line stands says
+/// more of what the experts are worth than which bytes came (paq8px's text model selects
+/// mixer weights by masks of character classes; `docs/tuning.md`, "The class pattern").
 #[inline(always)]
 fn class_pattern(back: impl Fn(usize) -> u8, from: usize, to: usize) -> usize {
     (from..=to)
@@ -1896,6 +1896,33 @@ mod tests {
         let old = Spec::new(Profile::Default.experts(), 12);
         let lane = predicting_after(&old, fox);
         assert!(lane.path == 0 && !lane.node_orders());
+    }
+
+    #[test]
+    fn the_order2_apm_keys_on_the_class_pattern_three_to_five_back_on_text() {
+        for profile in [Profile::Default, Profile::Fast] {
+            let spec = Spec::new(profile.experts(), crate::format::VERSION);
+            let cx2 = |history: &[u8]| predicting_after(&spec, history).cx2;
+            // On text bytes three to five back of one class key alike, of another not.
+            let key = cx2(b"x@. cz");
+            assert_eq!(cx2(b"y#!\ncz"), key);
+            assert_ne!(cx2(b"x@.1cz"), key);
+            // The last two bytes still key it.
+            assert_ne!(cx2(b"x@. dz"), key);
+            // On binary data the last two bytes alone.
+            let binary = |tail: &[u8]| {
+                let mut history = noise(4096, 7);
+                history.extend_from_slice(tail);
+                cx2(&history)
+            };
+            assert_eq!(binary(b"\x01. cz"), binary(b"\xf0\xf1\xf2cz"));
+            // Version 12 keys on the last two bytes on text too.
+            let old = Spec::new(profile.experts(), 12);
+            assert_eq!(
+                predicting_after(&old, b"x@. cz").cx2,
+                predicting_after(&old, b"x@.1cz").cx2
+            );
+        }
     }
 
     #[test]
