@@ -267,7 +267,8 @@ pub(super) const WEIGHT_INIT: i32 = WEIGHT_ONE / 6;
 pub(super) const OLDER_PAIR_BITS: (u32, u32) = (2, 8);
 
 /// A byte's class in [`class_pattern`] (2 bits): letters and the bytes of UTF-8 sequences,
-/// spaces and newlines, the punctuation that ends a phrase, anything else.
+/// spaces and newlines, the punctuation that ends a phrase, anything else (digits
+/// included: the orders' coarse class keeps digits apart and lumps the punctuation in).
 #[inline(always)]
 fn pattern_class(byte: u8) -> usize {
     match byte {
@@ -278,16 +279,17 @@ fn pattern_class(byte: u8) -> usize {
     }
 }
 
-/// Format version 13 on, on text: the [`pattern_class`]es of the bytes `from` to `to`
-/// back (`back(i)` the byte `i` back), the nearest in the low bits. Where the groups run
-/// the last five select the fourth group's weight set in place of the bytes three and two
-/// back ([`OLDER_PAIR_BITS`]), and in every profile those three to five back join the
-/// last two bytes in the order-2 APM's context: where a word, phrase or line stands says
-/// more of what the experts are worth than which bytes came (paq8px's text model selects
-/// mixer weights by masks of character classes; `docs/tuning.md`, "The class pattern").
+/// Format version 13 on, on text: the [`pattern_class`]es of the last five bytes
+/// (`back(i)` the byte `i` back), the nearest in the low bits. Where the groups run it
+/// selects the fourth group's weight set in place of the bytes three and two back
+/// ([`OLDER_PAIR_BITS`]), and in every profile its part for the bytes three to five back
+/// (`>> 4`) joins the last two bytes in the order-2 APM's context: where a word, phrase or
+/// line stands says more of what the experts are worth than which bytes came (paq8px's
+/// text model selects mixer weights by masks of character classes; `docs/tuning.md`, "The
+/// class pattern").
 #[inline(always)]
-fn class_pattern(back: impl Fn(usize) -> u8, from: usize, to: usize) -> usize {
-    (from..=to)
+fn class_pattern(back: impl Fn(usize) -> u8) -> usize {
+    (1..=5)
         .rev()
         .fold(0, |m, i| m << 2 | pattern_class(back(i)))
 }
@@ -1287,13 +1289,14 @@ impl Lane {
             pair * pair_keys,
             0,
         ];
-        let text = self.orders.as_ref().is_some_and(|o| !o.binary());
+        let pattern = self
+            .orders
+            .as_ref()
+            .is_some_and(|o| !o.binary())
+            .then(|| class_pattern(back));
         if self.spec.older_pair {
-            self.sets[3] = if text {
-                class_pattern(back, 1, 5)
-            } else {
-                top_bits(back(3), before, OLDER_PAIR_BITS)
-            } * PAIR_KEYS;
+            self.sets[3] =
+                pattern.unwrap_or_else(|| top_bits(back(3), before, OLDER_PAIR_BITS)) * PAIR_KEYS;
         }
         if self.spec.match_states == PATH_STATES {
             let expected = (self.long.as_ref().and_then(CopyExpert::expected))
@@ -1314,11 +1317,12 @@ impl Lane {
         self.low_class = class(last);
         self.cx1 = usize::from(last) * 256;
         let two = u32::from(last) | u32::from(before) << 8;
-        self.cx2 = if self.spec.apm2_pattern && text {
-            let key = u64::from(two) | (class_pattern(back, 3, 5) as u64 + 1) << 16;
-            (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) as usize
-        } else {
-            (two.wrapping_mul(0x9E37_79B1) >> 16) as usize
+        self.cx2 = match pattern.filter(|_| self.spec.apm2_pattern) {
+            Some(pattern) => {
+                let key = u64::from(two) | ((pattern >> 4) as u64 + 1) << 16;
+                (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) as usize
+            }
+            None => (two.wrapping_mul(0x9E37_79B1) >> 16) as usize,
         };
         if self.apm_copy.is_some() {
             self.cx_copy = self.copy_context(longest, last);
