@@ -15,7 +15,7 @@
 //! one that has learned least. Everything is integer.
 
 use crate::hint::prefetch;
-use crate::logistic::{bump16, pace, squash, stretch, Pace, StateMap, CELL_INIT, EVEN_PACE};
+use crate::logistic::{bump16x4, pace, squash, stretch, Pace, StateMap, CELL_INIT, EVEN_PACE};
 use crate::tracked::Tracked;
 
 use super::x86::{Calls, X86};
@@ -2366,6 +2366,7 @@ impl Orders {
     /// node at depth `j` in the nibble was on the context's last path when predicted).
     /// From format version 13 each counter then keeps the bit it learned as its
     /// probability's lowest bit.
+    #[inline(always)]
     fn learn_nibble(
         &mut self,
         k: usize,
@@ -2392,22 +2393,59 @@ impl Orders {
         (cap, pace): (u16, &Pace),
         on_path: u8,
     ) {
-        let rows: [usize; 4] = std::array::from_fn(|j| self.adapt_row(k, depth + j));
+        // The four nodes are distinct cells, so their counters step side by side (as one
+        // vector where the CPU has it); the adapt cells they select may coincide, so
+        // those learn one after another, in the nodes' order.
+        let nodes: [usize; 4] = std::array::from_fn(|j| (1 << j) | (nibble >> (4 - j)));
+        let bits: [u32; 4] = std::array::from_fn(|j| ((nibble >> (3 - j)) & 1) as u32);
         let slot = &mut self.table[s];
-        for (j, &row) in rows.iter().enumerate() {
-            let node = (1 << j) | (nibble >> (4 - j));
-            let bit = ((nibble >> (3 - j)) & 1) as u32;
-            let cell = &mut slot[node];
-            if *cell & 15 != 0 {
-                let st = stretch(i32::from(*cell >> 4));
-                let on_path = (on_path >> j) & 1 != 0;
-                let i = AdaptShape::index_in::<RECENT>(row, *cell, st, on_path);
-                self.adapt.update(i, bit);
+        let cells: [u16; 4] = nodes.map(|node| slot[node]);
+        let stepped = bump16x4(cells, bits, LIMIT, cap, pace);
+        for (j, (&node, &cell)) in nodes.iter().zip(&stepped).enumerate() {
+            slot[node] = if RECENT {
+                (cell & !16) | (bits[j] as u16) << 4
+            } else {
+                cell
+            };
+        }
+        let st: [i32; 4] = cells.map(|cell| stretch(i32::from(cell >> 4)));
+        let at: [usize; 4] = std::array::from_fn(|j| {
+            let row = self.adapt_row(k, depth + j);
+            AdaptShape::index_in::<RECENT>(row, cells[j], st[j], (on_path >> j) & 1 != 0)
+        });
+        for j in 0..4 {
+            if cells[j] & 15 != 0 {
+                self.adapt.update(at[j], bits[j]);
             }
-            bump16(cell, bit, LIMIT, cap, pace);
-            if RECENT {
-                *cell = (*cell & !16) | (bit as u16) << 4;
+        }
+    }
+
+    /// Trains every context's counters on the path of byte `b` (`binary`, `code`,
+    /// `prose`: what the prediction saw).
+    #[inline(always)]
+    fn learn(&mut self, b: usize, binary: bool, code: bool, prose: bool) {
+        for k in 0..self.kinds.len() {
+            let found = &self.found[k];
+            if found.idle {
+                continue;
             }
+            let (hash, high, low, on_path) =
+                (found.hash, found.high, found.low[b >> 4], found.on_path);
+            let kind = self.kinds[k];
+            let rule = (
+                self.surprise.cap(kind, binary, code),
+                self.surprise.pace(kind, prose),
+            );
+            let s = match high {
+                Some(s) => s as usize,
+                None => self.lookup_or_insert(self.place(hash)),
+            };
+            self.learn_nibble(k, s, b >> 4, 0, rule, on_path & 15);
+            let s = match low {
+                Some(s) => s as usize,
+                None => self.lookup_or_insert(self.place_low(hash, b >> 4)),
+            };
+            self.learn_nibble(k, s, b & 15, 4, rule, on_path >> 4);
         }
     }
 
@@ -2418,28 +2456,10 @@ impl Orders {
         let binary = self.binary();
         let code = self.machine_code();
         let prose = self.prose();
-        for k in 0..self.kinds.len() {
-            let found = self.found[k];
-            if found.idle {
-                continue;
-            }
-            let kind = self.kinds[k];
-            let rule = (
-                self.surprise.cap(kind, binary, code),
-                self.surprise.pace(kind, prose),
-            );
-            let s = match found.high {
-                Some(s) => s as usize,
-                None => self.lookup_or_insert(self.place(found.hash)),
-            };
-            self.learn_nibble(k, s, b >> 4, 0, rule, found.on_path & 15);
-            let nibble = b >> 4;
-            let s = match found.low[nibble] {
-                Some(s) => s as usize,
-                None => self.lookup_or_insert(self.place_low(found.hash, nibble)),
-            };
-            self.learn_nibble(k, s, b & 15, 4, rule, found.on_path >> 4);
-        }
+        crate::wide::run(
+            #[inline(always)]
+            || self.learn(b, binary, code, prose),
+        );
         self.dirty = true;
         // Move the contexts on.
         self.history = (self.history << 8) | u64::from(byte);
@@ -2602,6 +2622,7 @@ fn input_in<const RECENT: bool>(adapt: &StateMap, row: usize, cell: u16, on_path
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::logistic::bump16;
     use crate::test_data::noise;
 
     /// Runs `data` through a model of `kinds` the way the mixer does.
