@@ -1223,7 +1223,11 @@ const MAX_KINDS: usize = 32;
 /// reached by bit `branch`) of each context's high-nibble slot, or with `low` of its
 /// slot of low nibbles under that high nibble.
 struct NodeAt<'a, const RECENT: bool> {
-    orders: &'a Orders,
+    lines: &'a [Line],
+    adapt: &'a StateMap,
+    /// The node's adapt rows: context `k`'s is `k * stride + row` ([`Orders::adapt_row`]).
+    stride: usize,
+    row: usize,
     depth: usize,
     cell: usize,
     low: Option<usize>,
@@ -1237,16 +1241,15 @@ impl<const RECENT: bool> NodeAt<'_, RECENT> {
     /// on the path must be reached by, 2 if none.
     #[inline(always)]
     fn input(&self, k: usize, found: &Found, next: &mut u8) -> i32 {
-        let o = self.orders;
         let s = match self.low {
             None => found.high,
             Some(nibble) => found.low[nibble],
         };
         let Some(s) = s else { return 0 };
         let on_path = self.depth == 0 || usize::from(found.follow) == self.branch;
-        let cell = o.table[s as usize][self.cell];
+        let cell = self.lines[s as usize >> 1].0[s as usize & 1][self.cell];
         *next = if on_path { last_bit(cell) as u8 } else { 2 };
-        input_in::<RECENT>(&o.adapt, o.adapt_row(k, self.depth), cell, on_path)
+        input_in::<RECENT>(self.adapt, k * self.stride + self.row, cell, on_path)
     }
 }
 
@@ -2280,7 +2283,10 @@ impl Orders {
         let mut follow = [2u8; MAX_KINDS];
         let (slots, text) = self.found.split_at(self.inputs());
         let at = NodeAt::<RECENT> {
-            orders: &*self,
+            lines: self.table.lines(),
+            adapt: &self.adapt,
+            stride: self.adapt_depths[7] + 1,
+            row: self.adapt_depths[depth],
             depth,
             cell,
             low,
