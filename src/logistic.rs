@@ -95,20 +95,14 @@ pub(crate) const fn pace(m: [u8; 16]) -> Pace {
 /// The rate `1 / (count + 1.5)`.
 pub(crate) const EVEN_PACE: Pace = pace([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
 
-/// An adaptive probability with its own count, 16 bits: 12-bit probability above a 4-bit
-/// count. Moves toward each bit by `pace[count] / 65536` (at first `1 / (count + 1.5)`),
-/// the count saturating at `limit` (`<= 15`), so it starts as a frequency estimate and
-/// ends as a moving average. A bit the counter gave less than 1/4 first drops the count
-/// to at most `surprise`: after a change of regime the counter learns fast again
-/// (`surprise >= limit` never drops it).
-#[cfg(test)]
-pub(crate) fn bump16(cell: &mut u16, bit: u32, limit: u16, surprise: u16, pace: &Pace) {
-    *cell = stepped(*cell, bit, limit, surprise, pace);
-}
-
-/// [`bump16`] of four distinct cells, each toward its own bit: the per-byte path steps a
-/// context's four nodes at once, and written lane by lane (each step as [`stepped`]) the
-/// compiler makes them one vector.
+/// Four adaptive probabilities with their own counts, 16 bits each: 12-bit probability
+/// above a 4-bit count, each moved toward its own bit by `pace[count] / 65536` (at first
+/// `1 / (count + 1.5)`), the count saturating at `limit` (`<= 15`), so a counter starts
+/// as a frequency estimate and ends as a moving average. A bit the counter gave less than
+/// 1/4 first drops the count to at most `surprise`: after a change of regime the counter
+/// learns fast again (`surprise >= limit` never drops it). The four cells are distinct
+/// (a context's nodes on one nibble's path), so the steps are written lane by lane and
+/// the compiler makes them one vector; `tests::bump16` is the one-cell reference.
 #[inline(always)]
 pub(crate) fn bump16x4(
     cells: [u16; 4],
@@ -136,30 +130,14 @@ pub(crate) fn bump16x4(
     out
 }
 
-/// `cell` after one [`bump16`] step: the reference [`bump16x4`] is tested against.
-#[cfg(test)]
-fn stepped(cell: u16, bit: u32, limit: u16, surprise: u16, pace: &Pace) -> u16 {
-    let p = i32::from(cell >> 4);
-    let target = if bit != 0 { 4095 } else { 0 };
-    let surprised = if bit != 0 { p < 1024 } else { p > 4095 - 1024 };
-    let n = if surprised {
-        (cell & 15).min(surprise)
-    } else {
-        cell & 15
-    };
-    let delta = ((target - p) * pace[usize::from(n)] + (1 << 15)) >> 16;
-    let p = (p + delta).clamp(1, 4095) as u16;
-    (p << 4) | (n + u16::from(n < limit))
-}
-
 /// A fresh counter cell: probability 1/2, count 0.
 pub(crate) const CELL_INIT: u16 = 2048 << 4;
 
 /// A 32-bit adaptive probability for small context sets (22-bit probability above a
-/// 10-bit count), finer than [`bump16`] for contexts that see millions of bits. A cell is
-/// the state alone, 4 bytes, its stretch looked up in the (L1-resident) table on each read:
-/// coding bit by bit, cells are read about as often as they learn, and the smaller map
-/// stays in L2.
+/// 10-bit count), finer than [`bump16x4`]'s counters for contexts that see millions of
+/// bits. A cell is the state alone, 4 bytes, its stretch looked up in the (L1-resident)
+/// table on each read: coding bit by bit, cells are read about as often as they learn,
+/// and the smaller map stays in L2.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct StateMap {
     cells: Vec<u32>,
@@ -228,8 +206,23 @@ impl StateMap {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// One counter's step, as [`bump16x4`] makes four: the plain reference.
+    pub(crate) fn bump16(cell: &mut u16, bit: u32, limit: u16, surprise: u16, pace: &Pace) {
+        let p = i32::from(*cell >> 4);
+        let target = if bit != 0 { 4095 } else { 0 };
+        let surprised = if bit != 0 { p < 1024 } else { p > 4095 - 1024 };
+        let n = if surprised {
+            (*cell & 15).min(surprise)
+        } else {
+            *cell & 15
+        };
+        let delta = ((target - p) * pace[usize::from(n)] + (1 << 15)) >> 16;
+        let p = (p + delta).clamp(1, 4095) as u16;
+        *cell = (p << 4) | (n + u16::from(n < limit));
+    }
 
     #[test]
     fn stretch_inverts_squash() {

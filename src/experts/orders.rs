@@ -2628,7 +2628,7 @@ fn input_in<const RECENT: bool>(adapt: &StateMap, row: usize, cell: u16, on_path
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::logistic::bump16;
+    use crate::logistic::tests::bump16;
     use crate::test_data::noise;
 
     /// Runs `data` through a model of `kinds` the way the mixer does.
