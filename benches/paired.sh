@@ -7,16 +7,17 @@
 # a core (`taskset`), swapping the cores each round, and prints each round's user seconds
 # and, at the end, the median and range of B's time over A's. Both builds see the same
 # moment of a noisy machine, so the ratio varies less than two runs one after another.
+# PAIRED_MODE=-d times decoding instead (FILE a stream both builds read).
 set -eu
-rounds=$1 file=$2 a=$3 b=$4
+rounds=$1 file=$2 a=$3 b=$4 mode=${PAIRED_MODE:--z}
 shift 4
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 r=1
 while [ "$r" -le "$rounds" ]; do
     if [ $((r % 2)) -eq 0 ]; then ca=0 cb=1; else ca=1 cb=0; fi
-    /usr/bin/time -f %U -o "$out/a" taskset -c "$ca" "$a" -z -c -T 1 "$@" "$file" >/dev/null &
-    /usr/bin/time -f %U -o "$out/b" taskset -c "$cb" "$b" -z -c -T 1 "$@" "$file" >/dev/null &
+    /usr/bin/time -f %U -o "$out/a" taskset -c "$ca" "$a" "$mode" -c -T 1 "$@" "$file" >/dev/null &
+    /usr/bin/time -f %U -o "$out/b" taskset -c "$cb" "$b" "$mode" -c -T 1 "$@" "$file" >/dev/null &
     wait
     echo "$(cat "$out/a") $(cat "$out/b")" | tee -a "$out/rounds"
     r=$((r + 1))
