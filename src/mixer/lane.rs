@@ -404,9 +404,9 @@ pub(super) struct Spec {
     /// Format version 13 on, with the groups: a fourth, by [`OLDER_PAIR_BITS`] (on text
     /// by [`class_pattern`]).
     pub(super) older_pair: bool,
-    /// Format version 13 on: on text the order-2 APM keys also on the [`class_pattern`] of
-    /// the bytes three to five back.
-    pub(super) apm2_pattern: bool,
+    /// Format version 13 on: on text the [`class_pattern`] keys the order-2 APM (its part
+    /// for the bytes three to five back) and, where it runs, chooses the fourth group.
+    pub(super) text_pattern: bool,
     /// Every first-layer weight's start: [`WEIGHT_INIT`] from format version 13 with the
     /// groups, a quarter before.
     pub(super) weight_init: i32,
@@ -589,7 +589,7 @@ impl Spec {
             nibbles: version >= 6,
             groups,
             older_pair: v13 && groups,
-            apm2_pattern: v13,
+            text_pattern: v13,
             weight_init: since(v13 && groups, WEIGHT_INIT, WEIGHT_ONE / 4),
             bits: version >= BITS_VERSION,
             final_group: since(v13, FINAL_GROUP, 0),
@@ -1289,11 +1289,8 @@ impl Lane {
             pair * pair_keys,
             0,
         ];
-        let pattern = self
-            .orders
-            .as_ref()
-            .is_some_and(|o| !o.binary())
-            .then(|| class_pattern(back));
+        let text = self.orders.as_ref().is_some_and(|o| !o.binary());
+        let pattern = (self.spec.text_pattern && text).then(|| class_pattern(back));
         if self.spec.older_pair {
             self.sets[3] =
                 pattern.unwrap_or_else(|| top_bits(back(3), before, OLDER_PAIR_BITS)) * PAIR_KEYS;
@@ -1317,7 +1314,7 @@ impl Lane {
         self.low_class = class(last);
         self.cx1 = usize::from(last) * 256;
         let two = u32::from(last) | u32::from(before) << 8;
-        self.cx2 = match pattern.filter(|_| self.spec.apm2_pattern) {
+        self.cx2 = match pattern {
             Some(pattern) => {
                 let key = u64::from(two) | ((pattern >> 4) as u64 + 1) << 16;
                 (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) as usize
