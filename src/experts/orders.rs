@@ -288,12 +288,35 @@ struct Found {
     low: [Option<u32>; 16],
     /// The context sits this byte out (a sparse context on text): inputs 0, no update.
     idle: bool,
+}
+
+/// What the loop over contexts of [`Orders::node_inputs`] reads and writes, context by
+/// context, kept apart from [`Found`] so that loop walks three short arrays.
+#[derive(Clone, Copy)]
+struct AtNode {
+    /// The slot of the nibble being coded ([`Orders::lookup_high`],
+    /// [`Orders::lookup_low`]), [`NO_SLOT`] if none.
+    slot: [u32; MAX_KINDS],
     /// Format version 13 on ([`AdaptShape`]), as the byte's nodes are predicted in
-    /// order: which of them were on the context's last path (bit `depth`), and the last
-    /// bit of the latest if it was (its child that bit leads to is on the path too; 2
-    /// if it was not).
-    on_path: u8,
-    follow: u8,
+    /// order: which of them were on the context's last path (bit `depth`)...
+    on_path: [u8; MAX_KINDS],
+    /// ... and the last bit of the latest if it was (its child that bit leads to is on
+    /// the path too; 2 if it was not).
+    follow: [u8; MAX_KINDS],
+    /// The high nibble whose low slots `slot` holds, if it holds low slots.
+    nibble: Option<usize>,
+}
+
+/// [`AtNode::slot`] of a context without a slot for the nibble.
+const NO_SLOT: u32 = u32::MAX;
+
+impl AtNode {
+    const START: AtNode = AtNode {
+        slot: [NO_SLOT; MAX_KINDS],
+        on_path: [0; MAX_KINDS],
+        follow: [2; MAX_KINDS],
+        nibble: None,
+    };
 }
 
 /// The per-lane state.
@@ -307,6 +330,7 @@ pub(crate) struct Orders {
     /// True once the table has been written since it was last cleared.
     dirty: bool,
     found: Vec<Found>,
+    at_node: AtNode,
     /// What a counter's state predicts, learned per context kind: row `(k, count, stretch
     /// bucket of the counter's probability)`. A counter that has seen one 1 says 0.83; in a
     /// sparse high-order context the next bit is a 1 far more often, in order 1 less. The
@@ -1216,12 +1240,12 @@ impl AdaptShape {
     }
 }
 
-/// The most context slots a model has (the follow state of [`Orders::node_inputs`]).
+/// The most context slots a model has ([`AtNode`]).
 const MAX_KINDS: usize = 32;
 
 /// A node being predicted ([`Orders::node_inputs`]): node `cell` (at `depth` in the byte,
-/// reached by bit `branch`) of each context's high-nibble slot, or with `low` of its
-/// slot of low nibbles under that high nibble.
+/// reached by bit `branch`) of the slot each context has for the nibble
+/// ([`AtNode::slot`]).
 struct NodeAt<'a, const RECENT: bool> {
     lines: &'a [Line],
     adapt: &'a StateMap,
@@ -1229,26 +1253,27 @@ struct NodeAt<'a, const RECENT: bool> {
     stride: usize,
     row: usize,
     depth: usize,
+    /// `1 << depth`: the node's bit of [`AtNode::on_path`].
+    depth_bit: u8,
     cell: usize,
-    low: Option<usize>,
     branch: usize,
 }
 
 impl<const RECENT: bool> NodeAt<'_, RECENT> {
-    /// The input of context `k` (`found`): its counter, and whether it is on the
-    /// context's last path: the root of the high slot is, a node below is where the node
-    /// above was and last learned the bit that leads here. `next`: the bit the next node
-    /// on the path must be reached by, 2 if none.
+    /// The input of context `k`: its counter, and whether it is on the context's last
+    /// path: the root of the high slot is, a node below is where the node above was and
+    /// last learned the bit that leads here. Moves `now`'s path on to the node's child.
     #[inline(always)]
-    fn input(&self, k: usize, found: &Found, next: &mut u8) -> i32 {
-        let s = match self.low {
-            None => found.high,
-            Some(nibble) => found.low[nibble],
-        };
-        let Some(s) = s else { return 0 };
-        let on_path = self.depth == 0 || usize::from(found.follow) == self.branch;
+    fn input(&self, k: usize, now: &mut AtNode) -> i32 {
+        let s = now.slot[k];
+        if s == NO_SLOT {
+            now.follow[k] = 2;
+            return 0;
+        }
+        let on_path = self.depth == 0 || usize::from(now.follow[k]) == self.branch;
         let cell = self.lines[s as usize >> 1].0[s as usize & 1][self.cell];
-        *next = if on_path { last_bit(cell) as u8 } else { 2 };
+        now.follow[k] = if on_path { last_bit(cell) as u8 } else { 2 };
+        now.on_path[k] |= self.depth_bit & 0u8.wrapping_sub(u8::from(on_path));
         input_in::<RECENT>(self.adapt, k * self.stride + self.row, cell, on_path)
     }
 }
@@ -1411,11 +1436,10 @@ impl Orders {
                     high: None,
                     low: [None; 16],
                     idle: false,
-                    on_path: 0,
-                    follow: 2,
                 };
                 kinds.len()
             ],
+            at_node: AtNode::START,
             history: 0,
             seen: 0,
             word: 0,
@@ -1578,6 +1602,7 @@ impl Orders {
             grows,
             dirty,
             found,
+            at_node,
             adapt,
             adapt_depths,
             adapt_shape,
@@ -1635,6 +1660,7 @@ impl Orders {
         self.grows = *grows;
         self.dirty = *dirty;
         self.found.clone_from(found);
+        self.at_node = *at_node;
         self.adapt.clone_from(adapt);
         self.adapt_depths = *adapt_depths;
         self.adapt_shape = *adapt_shape;
@@ -2209,12 +2235,15 @@ impl Orders {
     pub(crate) fn lookup_high(&mut self) {
         for k in 0..self.kinds.len() {
             let found = self.found[k];
-            self.found[k].high = if found.idle {
+            let high = if found.idle {
                 None
             } else {
                 self.lookup(self.place(found.hash))
             };
+            self.found[k].high = high;
+            self.at_node.slot[k] = high.unwrap_or(NO_SLOT);
         }
+        self.at_node.nibble = None;
     }
 
     /// Starts fetching every context's low-nibble slot under high nibble `nibble`, before
@@ -2234,7 +2263,9 @@ impl Orders {
                 let hash = self.found[k].hash;
                 self.found[k].low[nibble] = self.lookup(self.place_low(hash, nibble));
             }
+            self.at_node.slot[k] = self.found[k].low[nibble].unwrap_or(NO_SLOT);
         }
+        self.at_node.nibble = Some(nibble);
     }
 
     /// Writes the inputs of node `c0` alone into `row[first..]`, from the slots
@@ -2276,42 +2307,32 @@ impl Orders {
         low: Option<usize>,
         branch: usize,
     ) {
+        debug_assert_eq!(low, self.at_node.nibble, "node_inputs before its lookup");
         // A displaced slot's column holds another expert's input: kept, not overwritten.
         let kept = self.displaced.map(|k| row[first + k]);
-        // Each context's `Found::follow` after this node, written back after the inputs,
-        // so the loops over contexts only read.
-        let mut follow = [2u8; MAX_KINDS];
-        let (slots, text) = self.found.split_at(self.inputs());
         let at = NodeAt::<RECENT> {
             lines: self.table.lines(),
             adapt: &self.adapt,
             stride: self.adapt_depths[7] + 1,
             row: self.adapt_depths[depth],
             depth,
-            cell,
-            low,
+            depth_bit: 1 << depth,
+            cell: cell & 15,
             branch,
         };
-        for (k, ((found, x), next)) in slots
-            .iter()
-            .zip(&mut row[first..])
-            .zip(&mut follow)
-            .enumerate()
-        {
-            *x = at.input(k, found, next);
+        let now = &mut self.at_node;
+        let n = self.text_slots.map_or(self.kinds.len(), |t| t.first);
+        for (k, x) in row[first..first + n].iter_mut().enumerate() {
+            *x = at.input(k, now);
         }
         if let Some(t) = self.text_slots {
             // On binary data the last slots alone: the first columns are the counting
             // fields'.
             let from = if t.on { 0 } else { t.on_binary - t.first };
-            for (i, found) in text.iter().enumerate().skip(from) {
-                let k = t.first + i;
-                row[t.column + i] = at.input(k, found, &mut follow[k]);
+            now.follow[t.first..t.first + from].fill(2);
+            for k in t.first + from..self.kinds.len() {
+                row[t.column + k - t.first] = at.input(k, now);
             }
-        }
-        for (found, &next) in self.found.iter_mut().zip(&follow) {
-            found.follow = next;
-            found.on_path |= u8::from(next != 2) << depth;
         }
         if let (Some(k), Some(x)) = (self.displaced, kept) {
             row[first + k] = x;
@@ -2435,8 +2456,8 @@ impl Orders {
             if found.idle {
                 continue;
             }
-            let (hash, high, low, on_path) =
-                (found.hash, found.high, found.low[b >> 4], found.on_path);
+            let (hash, high, low) = (found.hash, found.high, found.low[b >> 4]);
+            let on_path = self.at_node.on_path[k];
             let kind = self.kinds[k];
             let rule = (
                 self.surprise.cap(kind, binary, code),
@@ -2595,10 +2616,9 @@ impl Orders {
                 high: None,
                 low: [None; 16],
                 idle,
-                on_path: 0,
-                follow: 2,
             };
         }
+        self.at_node = AtNode::START;
     }
 }
 
@@ -2895,7 +2915,7 @@ pub(crate) mod tests {
                 }
                 orders.node_inputs(c0, &mut row, 0);
             }
-            orders.found[0].on_path
+            orders.at_node.on_path[0]
         };
         assert_eq!(on_path(b'c'), 0xFF);
         // 0110 0010: the last node's own bit differs, not one above it.
