@@ -1848,13 +1848,16 @@ impl Orders {
     /// The slot of the set from `i` whose check is `check`, if it holds one.
     #[inline]
     fn lookup(&self, (i, check): (usize, u16)) -> Option<u32> {
-        let lines = &self.table.lines()[i >> 1..(i + self.ways()) >> 1];
+        // A set starts a line (its index is a multiple of its ways), and holds a line's
+        // two slots or, grown, two lines' four.
+        let lines = self.table.lines();
+        let hit =
+            |line: &Line| u32::from(line.0[0][0] == check) | u32::from(line.0[1][0] == check) << 1;
+        let mut hits = hit(&lines[i >> 1]);
+        if self.grows {
+            hits |= hit(&lines[(i >> 1) + 1]) << 2;
+        }
         // The first slot whose check matches (a check is never held twice in a set).
-        let hits = lines
-            .iter()
-            .flat_map(|line| &line.0)
-            .enumerate()
-            .fold(0u32, |m, (j, slot)| m | u32::from(slot[0] == check) << j);
         (hits != 0).then(|| (i + hits.trailing_zeros() as usize) as u32)
     }
 
