@@ -736,7 +736,7 @@ impl Numbers {
     }
 }
 
-/// What the recent bytes are: which kinds the slots run ([`Orders::in_force`]).
+/// What the recent bytes are: which kinds the slots run ([`Orders::kind_in`]).
 #[derive(Clone, Copy)]
 struct Mode {
     /// More than ~1/8 of the recent bytes are not text: the sparse contexts run.
@@ -1211,7 +1211,7 @@ impl AdaptShape {
     }
 
     /// The cell for counter cell `cell` in row set `row`, its stretch `st`; `on_path`:
-    /// whether the counter was on its context's last path ([`Found::on_path`]).
+    /// whether the counter was on its context's last path ([`AtNode::on_path`]).
     #[cfg(test)]
     fn index(self, row: usize, cell: u16, st: i32, on_path: bool) -> usize {
         if self.recent() {
@@ -1223,7 +1223,7 @@ impl AdaptShape {
 
     /// The cell for counter cell `cell` in row set `row`, its stretch `st`, in
     /// [`AdaptShape::RECENT`] (`RECENT`) or [`AdaptShape::OLD`]; `on_path`: whether the
-    /// counter was on its context's last path ([`Found::on_path`]). The hot loops choose
+    /// counter was on its context's last path ([`AtNode::on_path`]). The hot loops choose
     /// the shape once, outside the loops over contexts. `st` is within ±2047, so the
     /// bucket is within range.
     #[inline(always)]
@@ -1917,15 +1917,15 @@ impl Orders {
         }
     }
 
-    /// [`Orders::in_force`] in `mode`. Sparse contexts run while more than ~1/8 of the
-    /// recent bytes are not text. On such data a word is rarely more than a letter or two,
-    /// so where a record length is known the word slots key on records instead (format
-    /// version 5 on): a bitmap's row, a table's record; in machine code, the column and
-    /// unigram slots key on instructions. On text, the sparse slots key on its structure
-    /// (the second on order 5 on a line of prose, [`Mode::prose_line`]), in a table's
-    /// lines or a list's rows the column and unigram slots on fields, on long lines the
-    /// column slot on numbers, and outside prose the binary shape slot on coarse classes
-    /// (format version 13 on).
+    /// The kind slot `k` runs for the next byte in `mode`, and whether it sits the byte
+    /// out. Sparse contexts run while more than ~1/8 of the recent bytes are not text. On
+    /// such data a word is rarely more than a letter or two, so where a record length is
+    /// known the word slots key on records instead (format version 5 on): a bitmap's row, a
+    /// table's record; in machine code, the column and unigram slots key on instructions.
+    /// On text, the sparse slots key on its structure (the second on order 5 on a line of
+    /// prose, [`Mode::prose_line`]), in a table's lines or a list's rows the column and
+    /// unigram slots on fields, on long lines the column slot on numbers, and outside prose
+    /// the binary shape slot on coarse classes (format version 13 on).
     #[inline]
     fn kind_in(&self, k: usize, mode: Mode) -> (Kind, bool) {
         let Mode {
@@ -2275,7 +2275,7 @@ impl Orders {
     /// [`Orders::lookup_high`] and [`Orders::lookup_low`] found: the values
     /// [`Orders::predict_high`] and [`Orders::predict_low`] give that node. Coding bit by
     /// bit, a byte's nodes come in order, each below the one before; from format version
-    /// 13 each context follows its last path along them ([`Found::on_path`]).
+    /// 13 each context follows its last path along them ([`AtNode::on_path`]).
     #[inline]
     pub(crate) fn node_inputs<const N: usize>(
         &mut self,

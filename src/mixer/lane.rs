@@ -397,7 +397,8 @@ pub(super) struct Spec {
     /// tables, grown to the block's ([`Lane::grown`]).
     pub(super) grows: bool,
     /// Format version 6 on: a byte is coded as its high nibble, then its low nibble
-    /// ([`Predictor::codes_nibbles`]), so no subtree is coded flat.
+    /// ([`Predictor::codes_nibbles`](crate::experts::Predictor::codes_nibbles)), so no
+    /// subtree is coded flat.
     pub(super) nibbles: bool,
     /// Format version 6 on: the gate has three weight-set groups under a second layer.
     pub(super) groups: bool,
@@ -441,8 +442,8 @@ pub(super) struct Spec {
     /// `Spec::group_rows()[0] / 256`), 1 before.
     pub(super) apm0_sets: usize,
     /// Format version 9 on: a byte is coded as 8 binary decisions
-    /// ([`Predictor::codes_bits`]), so only the 8 nodes on its path are evaluated, with a
-    /// 16-bit probability each.
+    /// ([`Predictor::codes_bits`](crate::experts::Predictor::codes_bits)), so only the 8
+    /// nodes on its path are evaluated, with a 16-bit probability each.
     pub(super) bits: bool,
     /// The learning rate of the gate's first layer ([`GATE_RATE_FRESH`] from format
     /// version 13 with the groups, [`GATE_RATE`] with one, 12 before).
@@ -468,8 +469,8 @@ pub(super) struct Spec {
     /// The APMs learn at rate 1/64 over the block's first this many bytes (0 before
     /// version 6), then 1/128.
     pub(super) apm_fast_bytes: usize,
-    /// Format version 7 on, when the header says so: the lanes code [`PRIMER`] before each
-    /// block.
+    /// Format version 7 on, when the header says so: the lanes code
+    /// [`PRIMER`](super::primer::PRIMER) before each block.
     pub(super) primer: Option<&'static [u8]>,
     /// The dictionary the lane's block started from ([`Lane::dictionary`]; 0 for none): a
     /// lane is restored in place only from the state it was made from.
