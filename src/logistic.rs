@@ -101,8 +101,9 @@ pub(crate) const EVEN_PACE: Pace = pace([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 1
 /// as a frequency estimate and ends as a moving average. A bit the counter gave less than
 /// 1/4 first drops the count to at most `surprise`: after a change of regime the counter
 /// learns fast again (`surprise >= limit` never drops it). The four cells are distinct
-/// (a context's nodes on one nibble's path), so the steps are written lane by lane and
-/// the compiler makes them one vector; `tests::bump16` is the one-cell reference.
+/// (a context's nodes on one nibble's path), so their steps are independent; they are
+/// written without branches, which would follow the coded bits and mispredict.
+/// `tests::bump16` is the one-cell reference.
 #[inline(always)]
 pub(crate) fn bump16x4(
     cells: [u16; 4],
@@ -112,22 +113,28 @@ pub(crate) fn bump16x4(
     pace: &Pace,
 ) -> [u16; 4] {
     let p: [i32; 4] = cells.map(|c| i32::from(c >> 4));
-    let mut out = [0u16; 4];
-    for j in 0..4 {
-        let one = bits[j] != 0;
-        let target = if one { 4095 } else { 0 };
-        let surprised = if one { p[j] < 1024 } else { p[j] > 4095 - 1024 };
-        let count = cells[j] & 15;
-        let n = if surprised {
-            count.min(surprise)
+    let count: [i32; 4] = cells.map(|c| i32::from(c & 15));
+    let one: [bool; 4] = bits.map(|b| b != 0);
+    let (limit, surprise) = (i32::from(limit), i32::from(surprise));
+    let n: [i32; 4] = std::array::from_fn(|j| {
+        let surprised = if one[j] {
+            p[j] < 1024
         } else {
-            count
+            p[j] > 4095 - 1024
         };
-        let delta = ((target - p[j]) * pace[usize::from(n)] + (1 << 15)) >> 16;
-        let q = (p[j] + delta).clamp(1, 4095) as u16;
-        out[j] = (q << 4) | (n + u16::from(n < limit));
-    }
-    out
+        if surprised {
+            count[j].min(surprise)
+        } else {
+            count[j]
+        }
+    });
+    let rate: [i32; 4] = n.map(|n| pace[n as usize & 15]);
+    std::array::from_fn(|j| {
+        let target = if one[j] { 4095 } else { 0 };
+        let delta = ((target - p[j]) * rate[j] + (1 << 15)) >> 16;
+        let q = (p[j] + delta).clamp(1, 4095);
+        ((q << 4) | (n[j] + i32::from(n[j] < limit))) as u16
+    })
 }
 
 /// A fresh counter cell: probability 1/2, count 0.
