@@ -1,5 +1,5 @@
-//! Wider vectors where the CPU has them: for the mixing gate's integer arithmetic, the
-//! context statistics' counter steps and the neural expert's element-wise kernels.
+//! Wider vectors where the CPU has them: for the mixing gate's integer arithmetic and the
+//! neural expert's element-wise kernels.
 //!
 //! The crate is built for the baseline of its target (SSE2 on x86-64), so the compiler
 //! vectorises four floats at a time. The neural expert's own arithmetic (the online output

@@ -2423,9 +2423,9 @@ impl Orders {
         (cap, pace): (u16, &Pace),
         on_path: u8,
     ) {
-        // The four nodes are distinct cells, so their counters step side by side (as one
-        // vector where the CPU has it); the adapt cells they select may coincide, so
-        // those learn one after another, in the nodes' order.
+        // The four nodes are distinct cells, so their counters step side by side; the
+        // adapt cells they select may coincide, so those learn one after another, in the
+        // nodes' order.
         let nodes: [usize; 4] = std::array::from_fn(|j| (1 << j) | (nibble >> (4 - j)));
         let bits: [u32; 4] = std::array::from_fn(|j| ((nibble >> (3 - j)) & 1) as u32);
         let slot = &mut self.table[s];
@@ -2486,10 +2486,7 @@ impl Orders {
         let binary = self.binary();
         let code = self.machine_code();
         let prose = self.prose();
-        crate::wide::run(
-            #[inline(always)]
-            || self.learn(b, binary, code, prose),
-        );
+        self.learn(b, binary, code, prose);
         self.dirty = true;
         // Move the contexts on.
         self.history = (self.history << 8) | u64::from(byte);
