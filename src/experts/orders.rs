@@ -1850,6 +1850,7 @@ impl Orders {
     fn lookup(&self, (i, check): (usize, u16)) -> Option<u32> {
         // A set starts a line (its index is a multiple of its ways), and holds a line's
         // two slots or, grown, two lines' four.
+        debug_assert_eq!(i % self.ways(), 0, "a set's first slot");
         let lines = self.table.lines();
         let hit =
             |line: &Line| u32::from(line.0[0][0] == check) | u32::from(line.0[1][0] == check) << 1;
