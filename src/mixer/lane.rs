@@ -49,6 +49,16 @@ pub(super) const SKIP_BELOW_BITS: u32 = 7;
 /// coding").
 pub(super) const P_MIN: i32 = 8;
 
+/// At the node that decides the high nibble's last bit, the low-nibble slots are fetched
+/// early for the candidate that the context slots' inputs, summed, lean to by at least
+/// this (stretch units), and for both where they lean less: half the lines of fetching
+/// both, which stall the core once its outstanding misses are full (`docs/profile.md`,
+/// "The low nibble's slots, fetched for one candidate").
+const LOW_LEAN: i32 = 256;
+/// ... and once the gate has spoken, for the other too if it gives that one at least this
+/// probability (out of 2^16).
+const LOW_DOUBT: i32 = 51 * 256;
+
 /// Contexts of the order-2 APM (format version 9 on).
 pub(super) const APM2_ROWS: usize = 1 << 16;
 
@@ -1471,17 +1481,25 @@ impl Lane {
         if c0 < 128 {
             self.prefetch_gate(2 * c0);
         }
+        let mut lean = 0;
         if let Some(o) = &mut self.orders {
-            if (8..16).contains(&c0) {
-                // The high nibble is one of two: fetch both candidates' low slots.
-                o.prefetch_low(2 * c0 - 16);
-                o.prefetch_low(2 * c0 + 1 - 16);
-            }
             if (16..32).contains(&c0) {
                 // The high nibble is known: its low nibble's slots.
                 o.lookup_low(c0 - 16);
             }
             o.node_inputs(c0, &mut self.inputs[c0], 0);
+            if (8..16).contains(&c0) {
+                // The high nibble is one of two: fetch the low slots of the one the
+                // contexts lean to, or of both where they do not (below, the gate may
+                // still ask for the other).
+                lean = self.inputs[c0][..o.inputs()].iter().sum::<i32>();
+                if lean > -LOW_LEAN {
+                    o.prefetch_low(2 * c0 + 1 - 16);
+                }
+                if lean < LOW_LEAN {
+                    o.prefetch_low(2 * c0 - 16);
+                }
+            }
         }
         if self.spec.bitmap {
             let row = &mut self.inputs[c0][self.n - bitmap::INPUTS..self.n];
@@ -1499,6 +1517,14 @@ impl Lane {
         let [w, w0, w2, w3] = self.spec.output_weights;
         let p = ((p_mix * 16 * w + a0 * w0 + a2 * w2 + a3 * w3 + 8) >> 4)
             .clamp(P_MIN, (1 << 16) - P_MIN);
+        if let Some(o) = &self.orders {
+            // The candidate the contexts leaned away from, where the gate gives it a chance.
+            if lean >= LOW_LEAN && p < (1 << 16) - LOW_DOUBT {
+                o.prefetch_low(2 * c0 - 16);
+            } else if lean <= -LOW_LEAN && p > LOW_DOUBT {
+                o.prefetch_low(2 * c0 + 1 - 16);
+            }
+        }
         match &mut self.bitmap {
             // A bitmap's pixel: the specialist's own mixer has its say beside the gate.
             Some(b) if self.bitmap_active => b.blend(c0, p).clamp(P_MIN, (1 << 16) - P_MIN) as u32,
