@@ -51,9 +51,9 @@ pub(super) const P_MIN: i32 = 8;
 
 /// At the node that decides the high nibble's last bit, the low-nibble slots are fetched
 /// early for the candidate that the context slots' inputs, summed, lean to by at least
-/// this (stretch units), and for both where they lean less: half the lines of fetching
-/// both, which stall the core once its outstanding misses are full (`docs/profile.md`,
-/// "The low nibble's slots, fetched for one candidate").
+/// this (stretch units), and for both where they lean less: fetches of the unused
+/// candidate's lines stall the core once its outstanding misses are full
+/// (`docs/profile.md`, "The low nibble's slots, fetched for one candidate").
 const LOW_LEAN: i32 = 256;
 /// ... and once the gate has spoken, for the other too if it gives that one at least this
 /// probability (out of 2^16).
