@@ -51,7 +51,8 @@ pub(super) const P_MIN: i32 = 8;
 
 /// At the node that decides the high nibble's last bit, the low-nibble slots are fetched
 /// early for the candidate that the context slots' inputs, summed, lean to by at least
-/// this (stretch units), and for both where they lean less: fetches of the unused
+/// this (log-odds of 1.0 in the inputs' units of 1/256), and for both where they lean
+/// less: fetches of the unused
 /// candidate's lines stall the core once its outstanding misses are full
 /// (`docs/profile.md`, "The low nibble's slots, fetched for one candidate").
 const LOW_LEAN: i32 = 256;
