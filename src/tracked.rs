@@ -145,6 +145,15 @@ impl<T: Copy> IndexMut<usize> for Tracked<T> {
     }
 }
 
+/// The data alone: marks say what was written since a state, and a loaded state is one.
+impl<T: crate::snapshot::Snapshot> crate::snapshot::Snapshot for Tracked<T> {
+    fn walk(&mut self, w: &mut crate::snapshot::Walker<'_>) {
+        let Tracked { data, marks: _ } = self;
+        w.check(&(data.len() as u64).to_le_bytes());
+        T::walk_slice(data, w);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

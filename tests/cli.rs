@@ -10,8 +10,10 @@ use std::process::{Command, Output, Stdio};
 
 use common::text;
 
+/// `nccat` in `dir`, with no primed states kept on disk (the cache has a test of its own).
 fn nccat(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nccat"))
+        .env("NC_CACHE_DIR", "")
         .current_dir(dir)
         .args(args)
         .output()
@@ -20,6 +22,7 @@ fn nccat(dir: &Path, args: &[&str]) -> Output {
 
 fn nccat_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_nccat"))
+        .env("NC_CACHE_DIR", "")
         .current_dir(dir)
         .args(args)
         .stdin(Stdio::piped())
@@ -362,4 +365,49 @@ fn a_file_ends_in_no_short_block() {
         let back = nccat(dir.path(), &["-d", "-c", name]);
         assert_eq!(back.stdout, data);
     }
+}
+
+/// The primed states `nccat` keeps in `NC_CACHE_DIR`: stored by the first run, read by the
+/// next, and the output the same as with `--no-cache`; a damaged state is primed over.
+#[test]
+fn primed_states_on_disk_change_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    fs::write(dir.path().join("a"), text(3000, 7)).unwrap();
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_nccat"))
+            .env("NC_CACHE_DIR", &cache)
+            .current_dir(dir.path())
+            .args(args(&["-zc", "-P", "fast"], &[extra, &["a"]].concat()))
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 0, "{out:?}");
+        out.stdout
+    };
+    let plain = run(&["--no-cache"]);
+    assert!(!cache.exists(), "--no-cache wrote a state");
+    assert_eq!(run(&[]), plain);
+    let states: Vec<_> = fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(states.len(), 1, "{states:?}");
+    assert_eq!(run(&[]), plain);
+    // Damaged: read, refused, primed again and stored whole.
+    let good = fs::read(&states[0]).unwrap();
+    let mut bad = good.clone();
+    let at = bad.len() / 2;
+    bad[at] ^= 1;
+    fs::write(&states[0], &bad).unwrap();
+    assert_eq!(run(&[]), plain);
+    assert!(fs::read(&states[0]).unwrap() == good);
+    // Decoding reads the state too.
+    fs::write(dir.path().join("a.nc"), &plain).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nccat"))
+        .env("NC_CACHE_DIR", &cache)
+        .current_dir(dir.path())
+        .args(["-dc", "a.nc"])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, text(3000, 7));
 }

@@ -38,6 +38,9 @@ usage: nccat [OPTIONS] [FILE...]     (no FILE, or -: stdin to stdout)
   -m MODEL.onnx     another neural model, to compress with or to decode streams
                     that name it
       --no-primer   start blocks from empty tables (faster start on tiny inputs)
+      --no-cache    prime without the primed states kept in NC_CACHE_DIR (by
+                    default $XDG_CACHE_HOME/nc-codec or ~/.cache/nc-codec;
+                    NC_CACHE_DIR= empty turns the cache off)
       --offset N    decompress from uncompressed offset N ...
       --length N    ... and at most N bytes (reads only the blocks needed)
   -v, --verbose     sizes, ratio and speed of each file
@@ -90,6 +93,8 @@ struct Options {
     inputs: Vec<String>,
     /// `-m`: loaded after parsing, so a missing file is an error (1), not usage (2).
     model: Option<String>,
+    /// Keep primed states on disk (`--no-cache` turns it off).
+    cache: bool,
 }
 
 /// A usage error (exit 2).
@@ -124,6 +129,7 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Options, Usage> {
         length: None,
         inputs: Vec::new(),
         model: None,
+        cache: true,
     };
     let mut mode: Option<Mode> = None;
     let mut level: Option<u8> = None;
@@ -210,6 +216,7 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Options, Usage> {
                 opts.config = opts.config.memlimit(n);
             }
             Long("no-primer") => opts.config = opts.config.primer(false),
+            Long("no-cache") => opts.cache = false,
             Long("offset") => opts.offset = Some(parse_size(&value(&mut parser, "--offset")?)?),
             Long("length") => opts.length = Some(parse_size(&value(&mut parser, "--length")?)?),
             Short('h') | Long("help") => print_and_exit(USAGE),
@@ -1008,12 +1015,36 @@ fn load_model(opts: &mut Options) -> Result<(), ()> {
 }
 
 /// The command line's entry point, shared with `examples/nccat.rs`.
+/// Where primed states are kept: `NC_CACHE_DIR` (empty: nowhere), else the platform's
+/// cache directory.
+fn cache_dir() -> Option<PathBuf> {
+    let var = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(dir) = std::env::var_os("NC_CACHE_DIR") {
+        return (!dir.is_empty()).then(|| PathBuf::from(dir));
+    }
+    let base = if cfg!(windows) {
+        var("LOCALAPPDATA")
+    } else {
+        var("XDG_CACHE_HOME").or_else(|| var("HOME").map(|h| h.join(".cache")))
+    };
+    base.map(|b| b.join("nc-codec"))
+}
+
 pub fn main() -> ExitCode {
     match parse_args(std::env::args_os().skip(1).collect()) {
-        Ok(mut opts) => match load_model(&mut opts).and_then(|()| run(&opts)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(()) => ExitCode::FAILURE,
-        },
+        Ok(mut opts) => {
+            if opts.cache {
+                nc_codec::mixer::set_primed_cache_dir(cache_dir());
+            }
+            match load_model(&mut opts).and_then(|()| run(&opts)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(()) => ExitCode::FAILURE,
+            }
+        }
         Err(Usage(msg)) => {
             eprintln!("nccat: {msg}\nTry 'nccat --help'.");
             ExitCode::from(2)

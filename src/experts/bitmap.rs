@@ -18,6 +18,7 @@
 //! down, whichever the JBIG template predicts better on.
 
 use crate::logistic::{squash, stretch, StateMap, STRETCH_MAX};
+use crate::snapshot::{Snapshot, Walker};
 
 /// Gate inputs: the mixer's output, its three groups' and the JBIG template's stretch.
 pub(crate) const INPUTS: usize = 5;
@@ -562,6 +563,102 @@ impl Bitmap {
                 self.train(j, bit);
             }
         }
+    }
+}
+
+impl Snapshot for Node {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        let Node {
+            cells,
+            inputs,
+            sets,
+            dots,
+            out,
+            blend,
+            blended,
+        } = self;
+        cells.walk(w);
+        inputs.walk(w);
+        sets.walk(w);
+        dots.walk(w);
+        out.walk(w);
+        blend.walk(w);
+        blended.walk(w);
+    }
+}
+
+impl Snapshot for Judge {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        let Judge {
+            row,
+            on,
+            above,
+            table,
+            cells,
+            p,
+            error,
+        } = self;
+        row.walk(w);
+        on.walk(w);
+        above.walk(w);
+        w.check(&(*table as u64).to_le_bytes());
+        cells.walk(w);
+        p.walk(w);
+        error.walk(w);
+    }
+}
+
+impl Snapshot for RowFinder {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        let RowFinder {
+            last,
+            votes,
+            best,
+            n,
+        } = self;
+        last.walk(w);
+        w.check(&(votes.len() as u64).to_le_bytes());
+        w.pods(votes);
+        best.walk(w);
+        n.walk(w);
+    }
+}
+
+impl Snapshot for Bitmap {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        let Bitmap {
+            maps,
+            offsets,
+            weights,
+            last,
+            blend,
+            above,
+            left,
+            on,
+            nodes,
+            judges,
+            using,
+            resting,
+            finder,
+        } = self;
+        maps.walk(w);
+        let offsets: Vec<u8> = offsets
+            .iter()
+            .flat_map(|o| (*o as u64).to_le_bytes())
+            .collect();
+        w.check(&offsets);
+        w.check(&(weights.len() as u64).to_le_bytes());
+        w.pods(weights);
+        last.walk(w);
+        blend.walk(w);
+        above.walk(w);
+        left.walk(w);
+        on.walk(w);
+        nodes.walk(w);
+        judges.walk(w);
+        using.walk(w);
+        resting.walk(w);
+        finder.walk(w);
     }
 }
 

@@ -13,6 +13,7 @@
 
 use crate::hint::prefetch;
 use crate::logistic::StateMap;
+use crate::snapshot::{Snapshot, Walker};
 use crate::tracked::Tracked;
 
 /// Length buckets: 0 (no match), then 1..=15 exactly, then logarithmic up to 31.
@@ -323,6 +324,34 @@ fn hash(context: &[u8], bits: u32) -> usize {
             .rotate_left(5);
     }
     (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+}
+
+impl Snapshot for CopyExpert {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        let CopyExpert {
+            min_len,
+            table,
+            bits,
+            dirty,
+            ptr,
+            len,
+            confidence,
+            record,
+            expected,
+            signed,
+            recovers,
+        } = self;
+        w.check(&(*min_len as u64).to_le_bytes());
+        w.check(&bits.to_le_bytes());
+        table.walk(w);
+        dirty.walk(w);
+        ptr.walk(w);
+        len.walk(w);
+        confidence.walk(w);
+        record.walk(w);
+        expected.walk(w);
+        w.check(&[u8::from(*signed), u8::from(*recovers)]);
+    }
 }
 
 #[cfg(test)]

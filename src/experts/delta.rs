@@ -10,6 +10,7 @@
 
 use super::copy::{clear_path, train_path, write_path};
 use crate::logistic::StateMap;
+use crate::snapshot::{Snapshot, Walker};
 
 /// Confidence contexts: the last 3 guesses' hits, whether the step is ±1, the expected bit.
 const CONTEXTS: usize = 8 * 2 * 2;
@@ -89,6 +90,21 @@ impl Delta {
             train_path(&mut self.confidence, self.context, e, byte);
             self.misses = (self.misses << 1) | u32::from(e != byte);
         }
+    }
+}
+
+impl Snapshot for Delta {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        let Delta {
+            confidence,
+            misses,
+            expected,
+            context,
+        } = self;
+        confidence.walk(w);
+        misses.walk(w);
+        expected.walk(w);
+        context.walk(w);
     }
 }
 

@@ -19,6 +19,7 @@ use crate::logistic::{bump16x4, pace, squash, stretch, Pace, StateMap, CELL_INIT
 use crate::tracked::Tracked;
 
 use super::x86::{Calls, X86};
+use crate::snapshot::{Snapshot, Walker};
 
 /// Context kinds this model can use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -2643,6 +2644,296 @@ fn input_in<const RECENT: bool>(adapt: &StateMap, row: usize, cell: u16, on_path
         let st = stretch(i32::from(cell >> 4));
         let i = AdaptShape::index_in::<RECENT>(row, cell, st, on_path);
         (adapt.st(i) + st) >> 1
+    }
+}
+
+impl Snapshot for Line {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        w.pods(self.0.as_flattened_mut());
+    }
+
+    /// Through a buffer of lines at a time: a table is millions of lines.
+    fn walk_slice(lines: &mut [Self], w: &mut Walker<'_>) {
+        const AT_ONCE: usize = 1024;
+        let mut flat = Vec::with_capacity(AT_ONCE * 32);
+        for chunk in lines.chunks_mut(AT_ONCE) {
+            flat.clear();
+            flat.extend(chunk.iter().flat_map(|l| l.0.as_flattened()));
+            w.pods(&mut flat);
+            for (line, x) in chunk.iter_mut().zip(flat.chunks_exact(32)) {
+                line.0.as_flattened_mut().copy_from_slice(x);
+            }
+        }
+    }
+}
+
+impl Snapshot for Found {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        let Found {
+            hash,
+            high,
+            low,
+            idle,
+        } = self;
+        hash.walk(w);
+        high.walk(w);
+        low.walk(w);
+        idle.walk(w);
+    }
+}
+
+impl Snapshot for AtNode {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        let AtNode {
+            slot,
+            on_path,
+            follow,
+            nibble,
+        } = self;
+        slot.walk(w);
+        on_path.walk(w);
+        follow.walk(w);
+        nibble.walk(w);
+    }
+}
+
+impl Snapshot for TextSlots {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        let TextSlots {
+            first,
+            column,
+            on,
+            left,
+            on_binary,
+        } = self;
+        first.walk(w);
+        column.walk(w);
+        on.walk(w);
+        left.walk(w);
+        on_binary.walk(w);
+    }
+}
+
+impl Snapshot for Rows {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        let Rows {
+            brackets,
+            open,
+            start,
+            fields,
+            above_start,
+            above,
+            above_end,
+            above_twice,
+            closed,
+            content,
+        } = self;
+        brackets.walk(w);
+        open.walk(w);
+        start.walk(w);
+        fields.walk(w);
+        above_start.walk(w);
+        above.walk(w);
+        above_end.walk(w);
+        above_twice.walk(w);
+        closed.walk(w);
+        content.walk(w);
+    }
+}
+
+impl Snapshot for Numbers {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        let Numbers {
+            inside,
+            point,
+            whole,
+            fraction,
+            letter,
+            count,
+            separator,
+            digits,
+            numbers,
+            lens,
+        } = self;
+        inside.walk(w);
+        point.walk(w);
+        whole.walk(w);
+        fraction.walk(w);
+        letter.walk(w);
+        count.walk(w);
+        separator.walk(w);
+        digits.walk(w);
+        numbers.walk(w);
+        lens.walk(w);
+    }
+}
+
+impl Snapshot for Structure {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        let Structure {
+            depth,
+            open,
+            quoted,
+            indent,
+            head,
+            prev_indent,
+            prev_last,
+            in_tag,
+            name,
+            tag,
+            attr,
+            lt,
+        } = self;
+        depth.walk(w);
+        open.walk(w);
+        quoted.walk(w);
+        indent.walk(w);
+        head.walk(w);
+        prev_indent.walk(w);
+        prev_last.walk(w);
+        in_tag.walk(w);
+        name.walk(w);
+        tag.walk(w);
+        attr.walk(w);
+        lt.walk(w);
+    }
+}
+
+impl Snapshot for RecordLength {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        let RecordLength {
+            seen,
+            candidates,
+            len,
+            repeats,
+        } = self;
+        seen.walk(w);
+        candidates.walk(w);
+        len.walk(w);
+        repeats.walk(w);
+    }
+}
+
+impl Snapshot for Surprise {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        let Surprise {
+            text,
+            text_from,
+            text_short,
+            paced,
+            binary,
+            code,
+        } = self;
+        text.walk(w);
+        text_from.walk(w);
+        text_short.walk(w);
+        paced.walk(w);
+        binary.walk(w);
+        code.walk(w);
+    }
+}
+
+impl Snapshot for Orders {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        let Orders {
+            kinds,
+            table,
+            bits,
+            grows,
+            dirty,
+            found,
+            at_node,
+            adapt,
+            adapt_shape:
+                AdaptShape {
+                    state_bits,
+                    bucket_shift,
+                },
+            adapt_depths,
+            history,
+            seen,
+            word,
+            prev_word,
+            older_word,
+            keyword,
+            separator,
+            separator_before,
+            binary,
+            utf8_due,
+            shape,
+            line_shape,
+            binary_shape,
+            coarse,
+            punct,
+            surprise,
+            column,
+            line_start,
+            prev_line_start,
+            record,
+            records,
+            structure,
+            code,
+            calls,
+            numbers,
+            rows,
+            displaced,
+            follow1,
+            follow2,
+            operands,
+            origin,
+            text_slots,
+            expected,
+            expecting,
+        } = self;
+        w.check(format!("{kinds:?}").as_bytes());
+        w.check(&bits.to_le_bytes());
+        w.check(&[u8::from(*grows)]);
+        w.check(&(found.len() as u64).to_le_bytes());
+        w.check(&[state_bits.to_le_bytes(), bucket_shift.to_le_bytes()].concat());
+        table.0.walk(w);
+        dirty.walk(w);
+        Found::walk_slice(found, w);
+        at_node.walk(w);
+        adapt.walk(w);
+        adapt_depths.walk(w);
+        for x in [
+            history,
+            seen,
+            word,
+            prev_word,
+            older_word,
+            keyword,
+            separator,
+            separator_before,
+            shape,
+            line_shape,
+            binary_shape,
+            coarse,
+        ] {
+            x.walk(w);
+        }
+        binary.walk(w);
+        utf8_due.walk(w);
+        punct.walk(w);
+        surprise.walk(w);
+        column.walk(w);
+        line_start.walk(w);
+        prev_line_start.walk(w);
+        record.walk(w);
+        records.walk(w);
+        structure.walk(w);
+        code.walk(w);
+        calls.walk(w);
+        numbers.walk(w);
+        w.fixed(rows);
+        displaced.walk(w);
+        follow1.walk(w);
+        follow2.walk(w);
+        operands.walk(w);
+        origin.walk(w);
+        w.fixed(text_slots);
+        expected.walk(w);
+        expecting.walk(w);
     }
 }
 

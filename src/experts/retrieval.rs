@@ -13,6 +13,7 @@
 use super::copy::{clear_path, train_path, write_path};
 use crate::hint::prefetch;
 use crate::logistic::StateMap;
+use crate::snapshot::{Snapshot, Walker};
 use crate::tracked::Tracked;
 
 /// Normalised bytes hashed to find candidates.
@@ -269,6 +270,31 @@ impl Retrieval {
         self.recent = ((self.recent << 8) | u64::from(normalise(byte))) & RECENT_MASK;
         // The next prediction reads this bucket.
         prefetch(self.table.as_slice(), self.bucket());
+    }
+}
+
+impl Snapshot for Retrieval {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        let Retrieval {
+            table,
+            bits,
+            dirty,
+            recent,
+            expected,
+            context,
+            confidence,
+            record,
+            scored,
+        } = self;
+        w.check(&bits.to_le_bytes());
+        table.walk(w);
+        dirty.walk(w);
+        recent.walk(w);
+        expected.walk(w);
+        context.walk(w);
+        confidence.walk(w);
+        record.walk(w);
+        scored.walk(w);
     }
 }
 

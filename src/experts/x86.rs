@@ -12,6 +12,7 @@
 //! [`Kind::Code`]: super::orders::Kind::Code
 
 use crate::filter::{filterable, CALL, DENSITY};
+use crate::snapshot::{Snapshot, Walker};
 
 /// What the next byte of the instruction stream is, in the order the fields come.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Default)]
@@ -338,6 +339,71 @@ impl X86 {
     /// In a displacement or immediate.
     pub(crate) fn in_operand(&self) -> bool {
         matches!(self.field, Field::Disp | Field::Imm)
+    }
+}
+
+impl Snapshot for Field {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        const ALL: [Field; 7] = [
+            Field::Start,
+            Field::Escape,
+            Field::Vex,
+            Field::ModRm,
+            Field::Sib,
+            Field::Disp,
+            Field::Imm,
+        ];
+        let mut i = ALL.iter().position(|f| f == self).unwrap_or(0) as u8;
+        i.walk(w);
+        match ALL.get(usize::from(i)) {
+            Some(&f) => *self = f,
+            None => w.fail(),
+        }
+    }
+}
+
+impl Snapshot for X86 {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        let X86 {
+            field,
+            index,
+            op,
+            prefixes,
+            modrm,
+            prev,
+            prev_modrm,
+            prev_len,
+            len,
+            operand,
+            completed,
+            disp,
+            imm,
+            vex_left,
+            vex_map,
+        } = self;
+        field.walk(w);
+        index.walk(w);
+        op.walk(w);
+        prefixes.walk(w);
+        modrm.walk(w);
+        prev.walk(w);
+        prev_modrm.walk(w);
+        prev_len.walk(w);
+        len.walk(w);
+        operand.walk(w);
+        completed.walk(w);
+        disp.walk(w);
+        imm.walk(w);
+        vex_left.walk(w);
+        vex_map.walk(w);
+    }
+}
+
+impl Snapshot for Calls {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        let Calls { level, code } = self;
+        level.walk(w);
+        code.walk(w);
     }
 }
 

@@ -4,6 +4,7 @@
 use super::lane::{FRESH, MAX_INPUTS};
 use crate::hint::prefetch;
 use crate::logistic::{squash, STRETCH_MAX};
+use crate::snapshot::{Snapshot, Walker};
 use crate::tracked::{Marks, Tracked};
 
 /// Online logistic mixing: `p = squash(sum w_i x_i)` with one weight vector per selected set.
@@ -298,6 +299,38 @@ impl Apm {
             let t = &mut self.table[i];
             *t = (i32::from(*t) + ((g - i32::from(*t)) >> self.rate)) as u16;
         }
+    }
+}
+
+impl<const N: usize> Snapshot for Mixer<N> {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        let Mixer {
+            weights,
+            start,
+            sets,
+            rate,
+            skip,
+            written: _,
+            width,
+            steps,
+        } = self;
+        // The sets alone: `start` aligns them in this allocation, not the saved one's.
+        w.check(&(*sets as u64).to_le_bytes());
+        w.pods(&mut weights[*start..]);
+        w.check(&rate.to_le_bytes());
+        w.check(&skip.to_le_bytes());
+        w.check(&(*width as u64).to_le_bytes());
+        w.check(&(steps.len() as u64).to_le_bytes());
+        w.pods(steps);
+    }
+}
+
+impl Snapshot for Apm {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        let Apm { table, rate, both } = self;
+        table.walk(w);
+        w.check(&rate.to_le_bytes());
+        w.check(&[u8::from(*both)]);
     }
 }
 

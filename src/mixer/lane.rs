@@ -17,6 +17,7 @@ use crate::format::{
 };
 use crate::hint::prefetch;
 use crate::logistic::{squash, stretch};
+use crate::snapshot::{Snapshot, Walker};
 
 /// The neural input of a column of its own (no unigram slot to take, [`Spec::neural_col`])
 /// while priming and in plain blocks: even odds on every decision.
@@ -1832,6 +1833,91 @@ fn neural_inputs_divided(w: &Weights, inputs: &mut [[i32; MAX_INPUTS]; 256], col
 /// tables (65 KiB) and, in machine code, operand table (32 KiB); per-node scratch, state
 /// maps and counters.
 pub(super) const LANE_FIXED_BYTES: u64 = 640 << 10;
+
+/// Everything but `block_len` and `spec`: a state is loaded into a lane built for the same
+/// spec and table sizes ([`Lane::new`]), which they describe.
+impl Snapshot for Lane {
+    fn walk(&mut self, w: &mut Walker<'_>) {
+        let Lane {
+            block_len: _,
+            bytes,
+            orders,
+            long,
+            short,
+            retrieval,
+            bitmap,
+            bitmap_active,
+            delta,
+            n,
+            cx1,
+            evaluated,
+            mixers,
+            sets,
+            path,
+            path_sets,
+            word_columns,
+            final_mix,
+            final_twin,
+            final_st,
+            apm_order0,
+            apm_order1,
+            apm_order2,
+            cx2,
+            apm_copy,
+            cx_copy,
+            inputs,
+            p_mix,
+            apm_index,
+            rows,
+            keys,
+            group_st,
+            group_p,
+            low_counts,
+            low_class,
+            spec: _,
+            start,
+        } = self;
+        bytes.walk(w);
+        w.fixed(orders);
+        w.fixed(long);
+        w.fixed(short);
+        w.fixed(retrieval);
+        // Made when a bitmap's rows are found.
+        w.optional(bitmap, || Box::new(Bitmap::new()));
+        bitmap_active.walk(w);
+        w.fixed(delta);
+        n.walk(w);
+        cx1.walk(w);
+        evaluated.walk(w);
+        w.check(&(mixers.len() as u64).to_le_bytes());
+        for m in mixers {
+            m.walk(w);
+        }
+        sets.walk(w);
+        path.walk(w);
+        path_sets.walk(w);
+        word_columns.walk(w);
+        w.fixed(final_mix);
+        w.fixed(final_twin);
+        final_st.walk(w);
+        apm_order0.walk(w);
+        apm_order1.walk(w);
+        w.fixed(apm_order2);
+        cx2.walk(w);
+        w.fixed(apm_copy);
+        cx_copy.walk(w);
+        inputs.walk(w);
+        p_mix.walk(w);
+        apm_index.walk(w);
+        rows.walk(w);
+        keys.walk(w);
+        group_st.walk(w);
+        group_p.walk(w);
+        low_counts.walk(w);
+        low_class.walk(w);
+        start.walk(w);
+    }
+}
 
 #[cfg(test)]
 mod tests {

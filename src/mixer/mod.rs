@@ -32,6 +32,7 @@ mod gate;
 mod lane;
 mod primer;
 mod profile;
+mod stored;
 
 use std::sync::Arc;
 
@@ -41,6 +42,7 @@ use lane::{Lane, Spec, EVEN};
 use primer::{KEEP_PRIMED, KEEP_TABLE_BITS};
 pub use primer::{PRIMER, PRIMER_X86};
 pub use profile::Profile;
+pub use stored::set_primed_cache_dir;
 
 pub use crate::format::{
     EXPERT_LONG_COPY, EXPERT_NEURAL_INPUT, EXPERT_ORDERS, EXPERT_RETRIEVAL, EXPERT_SHORT_COPY,

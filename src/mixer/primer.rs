@@ -57,7 +57,7 @@ struct PrimedCache {
 
 /// What a primed state depends on: format version, expert mask, table sizes, and whether
 /// the primer is [`PRIMER_X86`].
-type PrimedKey = (u16, u32, (u32, u32), bool);
+pub(super) type PrimedKey = (u16, u32, (u32, u32), bool);
 
 static PRIMED: Mutex<PrimedCache> = Mutex::new(PrimedCache {
     states: Vec::new(),
@@ -67,6 +67,32 @@ static PRIMED: Mutex<PrimedCache> = Mutex::new(PrimedCache {
 pub(super) const KEEP_PRIMED: usize = 2;
 
 pub(super) const KEEP_TABLE_BITS: u32 = 20;
+
+/// A lane of `spec` for blocks of `block_len` that has coded its primer: read from `dir`
+/// where a state for `key` is stored there, else primed (and stored there).
+pub(super) fn primed_state(
+    spec: &Spec,
+    block_len: usize,
+    key: &PrimedKey,
+    dir: Option<&std::path::Path>,
+) -> Box<Lane> {
+    let mut lane = Lane::new(spec, block_len);
+    if let Some(dir) = dir {
+        // A stored state is at most what the lane holds, and the history of the primer.
+        let most = 2 * spec.lane_bytes(block_len) + 4 * spec.primer.map_or(0, <[u8]>::len) as u64;
+        if super::stored::load(dir, key, &mut lane, most) {
+            return lane;
+        }
+        lane = Lane::new(spec, block_len);
+    }
+    #[cfg(test)]
+    super::tests::PRIMINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    lane.prime(spec.primer.unwrap_or_default());
+    if let Some(dir) = dir {
+        super::stored::store(dir, key, &mut lane);
+    }
+    lane
+}
 
 impl Mix {
     /// The primed state a block of `block_len` bytes starts from: [`PRIMER_X86`]'s for a
@@ -94,10 +120,9 @@ impl Mix {
             .filter(|(k, _)| *k == key)
             .find_map(|(_, l)| l.upgrade());
         let lane = found.unwrap_or_else(|| {
-            #[cfg(test)]
-            super::tests::PRIMINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let mut lane = Lane::new(spec, block_len);
-            lane.prime(spec.primer.unwrap_or_default());
+            // Small blocks' states on disk, where priming is most of a process's work.
+            let dir = super::stored::dir().filter(|_| bits.0 <= KEEP_TABLE_BITS);
+            let mut lane = primed_state(spec, block_len, &key, dir.as_deref());
             // Lanes made from this state copy back what they wrote since.
             lane.clear_marks();
             let lane = Arc::from(lane);
