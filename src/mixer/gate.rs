@@ -315,7 +315,7 @@ impl<const N: usize> Snapshot for Mixer<N> {
             steps,
         } = self;
         // The sets alone: `start` aligns them in this allocation, not the saved one's.
-        w.check(&(*sets as u64).to_le_bytes());
+        w.check(&[(*sets as u64).to_le_bytes(), (N as u64).to_le_bytes()].concat());
         w.pods(&mut weights[*start..]);
         w.check(&rate.to_le_bytes());
         w.check(&skip.to_le_bytes());

@@ -40,6 +40,10 @@ static DIR: RwLock<Option<PathBuf>> = RwLock::new(None);
 /// identical either way; a file from another build of the crate, or damaged, is ignored
 /// and replaced, and files of other builds are removed when a state is stored. Errors
 /// reading or writing the directory only mean priming as without it.
+///
+/// A state holds nothing of the data coded (it is computed from the embedded primers
+/// alone), but one that checks out is trusted as a primed state: name a directory that
+/// only you can write.
 pub fn set_primed_cache_dir(dir: Option<PathBuf>) {
     *DIR.write().unwrap_or_else(PoisonError::into_inner) = dir;
 }
