@@ -280,8 +280,12 @@ fn version_text() -> String {
         Ok(m) => format!("{} sha256:{}", m.name_str(), hex(&m.fingerprint())),
         Err(e) => format!("unavailable ({e})"),
     };
+    let cache = cache_dir().map_or(
+        "none (NC_CACHE_DIR empty, or no home directory)".into(),
+        |d| d.display().to_string(),
+    );
     format!(
-        "nccat (nc-codec) {}\nwrites format v{}; reads v{}..=v{}\nembedded model: {model}",
+        "nccat (nc-codec) {}\nwrites format v{}; reads v{}..=v{}\nembedded model: {model}\nprimed states kept in: {cache}",
         env!("CARGO_PKG_VERSION"),
         container::VERSION,
         container::OLDEST_READABLE_VERSION,
