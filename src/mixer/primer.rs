@@ -68,6 +68,16 @@ pub(super) const KEEP_PRIMED: usize = 2;
 
 pub(super) const KEEP_TABLE_BITS: u32 = 20;
 
+/// The key a primed state is stored on disk under. Where the neural input takes another
+/// expert's column, priming leaves it to that expert: the state is the expert set's
+/// without the neural expert, one file for both.
+pub(super) fn stored_key(spec: &Spec, key: &PrimedKey) -> PrimedKey {
+    match spec.neural_col {
+        Some(_) => (key.0, key.1 & !crate::format::EXPERT_NEURAL, key.2, key.3),
+        None => *key,
+    }
+}
+
 /// A lane of `spec` for blocks of `block_len` that has coded its primer: read from `dir`
 /// where a state for `key` is stored there, else primed (and stored there).
 pub(super) fn primed_state(
@@ -77,6 +87,7 @@ pub(super) fn primed_state(
     dir: Option<&std::path::Path>,
 ) -> Box<Lane> {
     let mut lane = Lane::new(spec, block_len);
+    let key = &stored_key(spec, key);
     if let Some(dir) = dir {
         // A stored state is at most what the lane holds, and the history of the primer.
         let most = 2 * spec.lane_bytes(block_len) + 4 * spec.primer.map_or(0, <[u8]>::len) as u64;

@@ -204,7 +204,7 @@ fn remove_other_builds(dir: &Path) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::primer::primed_state;
+    use super::super::primer::{primed_state, stored_key};
     use super::super::{Mix, Profile};
     use super::*;
 
@@ -231,6 +231,7 @@ mod tests {
         let spec = mix.lane_spec(x86);
         let len = if spec.grows { 0 } else { len };
         let key = (spec.version, spec.mask, spec.table_bits(len), x86);
+        let key = stored_key(spec, &key);
         (mix, key, len)
     }
 
@@ -270,6 +271,24 @@ mod tests {
                 u64::MAX
             ));
         }
+    }
+
+    /// `max`'s lanes start from the state `default`'s prime (the neural input takes the
+    /// unigram's column, which priming leaves to the unigram): one file serves both.
+    #[cfg(feature = "neural")]
+    #[test]
+    fn default_and_max_share_a_stored_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let version = crate::format::VERSION;
+        let (default, key, len) = setup(version, Profile::Default, false, 5000);
+        let (max, max_key, _) = setup(version, Profile::Max, false, 5000);
+        let mut stored = primed_state(default.lane_spec(false), len, &key, Some(dir.path()));
+        let spec = max.lane_spec(false);
+        let mut primed = primed_state(spec, len, &max_key, None);
+        let mut loaded = primed_state(spec, len, &max_key, Some(dir.path()));
+        assert!(snapshot_of(&mut loaded) == snapshot_of(&mut primed));
+        assert!(snapshot_of(&mut stored) == snapshot_of(&mut primed));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
