@@ -2,10 +2,10 @@
 //! the process (`mixer::primer`'s disk cache).
 //!
 //! One walk serves both directions. Each state's [`Snapshot::walk`] visits its fields in a
-//! fixed order, and the [`Walker`] either appends them to a buffer or overwrites them from
-//! one. Loading goes into a state built for the same configuration (same table sizes,
+//! fixed order, and the [`Walker`] either writes them out or overwrites them with what it
+//! reads. Loading goes into a state built for the same configuration (same table sizes,
 //! same experts), so nothing is allocated from what the bytes claim but a few short
-//! vectors, each bounded by the bytes left; configuration the state was built with is
+//! vectors, none larger than the bytes left; configuration the state was built with is
 //! compared, not overwritten ([`Walker::check`]). Each `walk` destructures its struct
 //! without `..`, so a field added later does not compile until it is walked.
 
@@ -163,8 +163,9 @@ impl Walker<'_> {
     }
 
     /// A length of a vector whose length the state varies: saved, or loaded and kept
-    /// within the bytes left (each element takes at least one).
-    fn len(&mut self, len: usize) -> Option<usize> {
+    /// within the bytes left, at `size` bytes an element (what the vector will hold in
+    /// memory, so no more is allocated than the bytes left).
+    fn len(&mut self, len: usize, size: usize) -> Option<usize> {
         let mut n = len as u64;
         n.walk(self);
         match self {
@@ -172,7 +173,7 @@ impl Walker<'_> {
             Walker::Load(input) => {
                 let left = input.as_ref()?.left;
                 match usize::try_from(n) {
-                    Ok(n) if n as u64 <= left => Some(n),
+                    Ok(n) if n.checked_mul(size).is_some_and(|b| b as u64 <= left) => Some(n),
                     _ => {
                         *input = None;
                         None
@@ -250,7 +251,9 @@ impl<T: Snapshot + ?Sized> Snapshot for Box<T> {
 
 impl<T: Snapshot + Default> Snapshot for Vec<T> {
     fn walk(&mut self, w: &mut Walker<'_>) {
-        let Some(len) = w.len(self.len()) else { return };
+        let Some(len) = w.len(self.len(), std::mem::size_of::<T>().max(1)) else {
+            return;
+        };
         self.resize_with(len, T::default);
         T::walk_slice(self, w);
     }

@@ -86,16 +86,17 @@ pub(super) fn primed_state(
     key: &PrimedKey,
     dir: Option<&std::path::Path>,
 ) -> Box<Lane> {
-    let mut lane = Lane::new(spec, block_len);
     let key = &stored_key(spec, key);
     if let Some(dir) = dir {
+        let mut lane = Lane::new(spec, block_len);
         // A stored state is at most what the lane holds, and the history of the primer.
         let most = 2 * spec.lane_bytes(block_len) + 4 * spec.primer.map_or(0, <[u8]>::len) as u64;
         if super::stored::load(dir, key, &mut lane, most) {
             return lane;
         }
-        lane = Lane::new(spec, block_len);
+        // Dropped before the lane primed in its place is made: each is tens of MB.
     }
+    let mut lane = Lane::new(spec, block_len);
     #[cfg(test)]
     super::tests::PRIMINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     lane.prime(spec.primer.unwrap_or_default());
@@ -131,7 +132,9 @@ impl Mix {
             .filter(|(k, _)| *k == key)
             .find_map(|(_, l)| l.upgrade());
         let lane = found.unwrap_or_else(|| {
-            // Small blocks' states on disk, where priming is most of a process's work.
+            // On disk, the states of small tables: every state from format version 13
+            // (primed at the smallest size, then grown), before it those of small blocks,
+            // where priming is most of a process's work.
             let dir = super::stored::dir().filter(|_| bits.0 <= KEEP_TABLE_BITS);
             let mut lane = primed_state(spec, block_len, &key, dir.as_deref());
             // Lanes made from this state copy back what they wrote since.
