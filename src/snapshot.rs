@@ -139,6 +139,33 @@ impl Walker<'_> {
         }
     }
 
+    /// Moves many short slices of numbers (the lines of a table), a run of them at a time.
+    pub(crate) fn parts<P: Pod, T: AsMut<[P]>>(&mut self, parts: &mut [T]) {
+        const BYTES_AT_ONCE: usize = 1 << 16;
+        let Walker::Load(input) = self else {
+            for part in parts {
+                self.pods(part.as_mut());
+            }
+            return;
+        };
+        let Some(source) = input else { return };
+        let at_once =
+            (BYTES_AT_ONCE / P::SIZE / parts.first_mut().map_or(1, |p| p.as_mut().len())).max(1);
+        for run in parts.chunks_mut(at_once) {
+            let len = run.iter_mut().map(|p| p.as_mut().len()).sum::<usize>();
+            let Some(bytes) = source.take(len * P::SIZE) else {
+                *input = None;
+                return;
+            };
+            let mut bytes = bytes.chunks_exact(P::SIZE);
+            for part in run {
+                for (x, b) in part.as_mut().iter_mut().zip(&mut bytes) {
+                    *x = P::get(b);
+                }
+            }
+        }
+    }
+
     /// Configuration the state was built with: saved, and on loading compared with the
     /// state's own (a difference fails the load).
     pub(crate) fn check(&mut self, value: &[u8]) {
@@ -375,6 +402,27 @@ mod tests {
         let mut huge = bytes;
         huge[2..10].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(!load_all(&mut Sample::default(), &huge));
+    }
+
+    #[test]
+    fn parts_move_in_runs_and_load_back_equal() {
+        struct Table(Vec<[u16; 3]>);
+        impl Snapshot for Table {
+            fn walk(&mut self, w: &mut Walker<'_>) {
+                w.parts(&mut self.0);
+            }
+        }
+        // More parts than one run holds (65,536 bytes at a time).
+        let parts: Vec<[u16; 3]> = (0..40_000u16).map(|i| [i, !i, i.rotate_left(5)]).collect();
+        let bytes = save_all(&mut Table(parts.clone()));
+        assert_eq!(bytes.len(), 40_000 * 6);
+        let mut back = Table(vec![[0; 3]; 40_000]);
+        assert!(load_all(&mut back, &bytes));
+        assert!(back.0 == parts);
+        assert!(!load_all(
+            &mut Table(vec![[0; 3]; 40_000]),
+            &bytes[..bytes.len() - 1]
+        ));
     }
 
     #[test]

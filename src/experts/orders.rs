@@ -2652,18 +2652,15 @@ impl Snapshot for Line {
         w.pods(self.0.as_flattened_mut());
     }
 
-    /// Through a buffer of lines at a time: a table is millions of lines.
+    /// A run of lines at a time: a table is millions of lines.
     fn walk_slice(lines: &mut [Self], w: &mut Walker<'_>) {
-        const AT_ONCE: usize = 1024;
-        let mut flat = Vec::with_capacity(AT_ONCE * 32);
-        for chunk in lines.chunks_mut(AT_ONCE) {
-            flat.clear();
-            flat.extend(chunk.iter().flat_map(|l| l.0.as_flattened()));
-            w.pods(&mut flat);
-            for (line, x) in chunk.iter_mut().zip(flat.chunks_exact(32)) {
-                line.0.as_flattened_mut().copy_from_slice(x);
-            }
-        }
+        w.parts(lines);
+    }
+}
+
+impl AsMut<[u16]> for Line {
+    fn as_mut(&mut self) -> &mut [u16] {
+        self.0.as_flattened_mut()
     }
 }
 

@@ -926,10 +926,14 @@ impl Lane {
     /// state's context table, so that its end state is a primed state in size too
     /// ([`Lane::dictionary`]); it is never restored in place.
     pub(super) fn grown(primed: &Lane, block_len: usize, dictionary: bool) -> Box<Lane> {
-        let mut lane = Box::new(primed.clone());
+        Lane::grow(Box::new(primed.clone()), block_len, dictionary)
+    }
+
+    /// [`Lane::grown`] of `lane`, a primed state, in place.
+    pub(super) fn grow(mut lane: Box<Lane>, block_len: usize, dictionary: bool) -> Box<Lane> {
         let (mut table_bits, copy_bits) = lane.spec.table_bits(block_len);
         if dictionary {
-            table_bits = lane.spec.table_bits(primed.block_len).0;
+            table_bits = lane.spec.table_bits(lane.block_len).0;
             lane.spec.dictionary = MAKES_DICTIONARY;
         }
         lane.block_len = block_len;

@@ -74,6 +74,9 @@ pub struct Mix {
     /// the stream's first block, which blocks flagged by [`Predictor::set_lane_from_dict`]
     /// start from.
     dictionary: Option<Arc<Lane>>,
+    /// Where primed states are kept on disk ([`set_primed_cache_dir`] when the predictor
+    /// was made).
+    stored_dir: Option<std::path::PathBuf>,
     /// Per lane: whether its next block starts from `dictionary`, and whether it is to be
     /// the dictionary (until the lane's reset).
     from_dict: Vec<bool>,
@@ -165,6 +168,7 @@ impl Mix {
             plain: vec![false; lanes],
             x86: vec![false; lanes],
             dictionary: None,
+            stored_dir: stored::dir(),
             from_dict: vec![false; lanes],
             makes_dict: vec![false; lanes],
             neural_lanes: Vec::with_capacity(lanes),
@@ -262,6 +266,15 @@ impl Mix {
     ) {
         let grows = self.lane_spec(x86).grows;
         let dictionary = dictionary && grows;
+        if grows && !from_dict && self.lanes[lane].is_none() {
+            // A lane's first block: read straight from disk where the state is stored
+            // there, rather than read into a primed state kept beside the lane and copied
+            // (a stream of one block never needs the kept one).
+            if let Some(l) = self.stored_lane(x86) {
+                self.lanes[lane] = Some(Lane::grow(l, block_len, dictionary));
+                return;
+            }
+        }
         // The engine asks for the dictionary only once it has set one.
         let primed = match &self.dictionary {
             Some(d) if from_dict => d.clone(),
@@ -850,6 +863,49 @@ mod tests {
                         fresh_code,
                         "version {version} {profile:?}"
                     );
+                }
+            }
+        }
+    }
+
+    /// A lane's first block starts from the state read from disk, unshared, and codes as
+    /// it would from the primed state; later blocks restore from one read into memory.
+    #[test]
+    fn a_first_block_read_from_disk_codes_as_from_the_primed_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = &include_bytes!("../../tests/golden/prose.txt")[..];
+        let code = x86_code(20_000);
+        let blocks = [
+            (text, false),
+            (&code[..], true),
+            (text, false),
+            (text, false),
+        ];
+        for profile in [Profile::Fast, Profile::Default] {
+            let new = || {
+                let v = crate::format::VERSION;
+                Mix::for_version(v, profile.experts(), 1, None, 256, true).unwrap()
+            };
+            let mut plain = new();
+            let costs: Vec<f64> = blocks
+                .iter()
+                .map(|&(b, x86)| cost_in_bits_as(&mut plain, b, x86))
+                .collect();
+            let mut read = new();
+            read.stored_dir = Some(dir.path().to_path_buf());
+            for x86 in [false, true] {
+                let spec = read.lane_spec(x86);
+                let key = (spec.version, spec.mask, spec.table_bits(0), x86);
+                primer::primed_state(spec, 0, &key, Some(dir.path()));
+            }
+            for (i, &(b, x86)) in blocks.iter().enumerate() {
+                assert_eq!(
+                    cost_in_bits_as(&mut read, b, x86),
+                    costs[i],
+                    "{profile:?} block {i}"
+                );
+                if i == 0 {
+                    assert!(read.primed.is_empty(), "the first block's state was kept");
                 }
             }
         }

@@ -135,7 +135,10 @@ impl Mix {
             // On disk, the states of small tables: every state from format version 13
             // (primed at the smallest size, then grown), before it those of small blocks,
             // where priming is most of a process's work.
-            let dir = super::stored::dir().filter(|_| bits.0 <= KEEP_TABLE_BITS);
+            let dir = self
+                .stored_dir
+                .clone()
+                .filter(|_| bits.0 <= KEEP_TABLE_BITS);
             let mut lane = primed_state(spec, block_len, &key, dir.as_deref());
             // Lanes made from this state copy back what they wrote since.
             lane.clear_marks();
@@ -160,6 +163,30 @@ impl Mix {
             self.primed.remove(0);
         }
         lane
+    }
+
+    /// The primed state of a growing lane (`x86`: through the x86 filter) read from the
+    /// directory [`super::stored::set_primed_cache_dir`] names, where this predictor holds
+    /// none in memory and one is stored there: what [`Mix::primed_lane`] would give for
+    /// a block of length 0, unshared.
+    pub(super) fn stored_lane(&self, x86: bool) -> Option<Box<Lane>> {
+        let dir = self.stored_dir.as_deref()?;
+        let spec = self.lane_spec(x86);
+        let bits = spec.table_bits(0);
+        let held = |l: &Arc<Lane>| {
+            spec.table_bits(l.block_len) == bits && same_primer(l.spec.primer, spec.primer)
+        };
+        if !spec.grows || bits.0 > KEEP_TABLE_BITS || self.primed.iter().any(held) {
+            return None;
+        }
+        let key = stored_key(spec, &(spec.version, spec.mask, bits, x86));
+        let mut lane = Lane::new(spec, 0);
+        let most = 2 * spec.lane_bytes(0) + 4 * spec.primer.map_or(0, <[u8]>::len) as u64;
+        if !super::stored::load(dir, &key, &mut lane, most) {
+            return None;
+        }
+        lane.clear_marks();
+        Some(lane)
     }
 
     /// The spec of a lane whose block is through the x86 filter (`x86`) or not.
