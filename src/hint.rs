@@ -84,9 +84,7 @@ mod tests {
         for len in [0, 1, 1000, (2 << 20) + 3, 5 << 20] {
             assert!(huge_vec(7u8, len) == vec![7u8; len], "{len}");
         }
-        let words: Vec<u32> = (0..3u32 << 20)
-            .map(|i| i.wrapping_mul(0x9E37_79B9))
-            .collect();
+        let words: Vec<u32> = (0..3u32 << 20).map(|i| i.wrapping_mul(0x9E37_79B9)).collect();
         assert!(huge_copy(&words) == words);
         assert!(huge_vec([1u64; 8], 70_000) == vec![[1u64; 8]; 70_000]);
     }
