@@ -57,19 +57,10 @@ impl Marks {
 
 /// A table of `T` whose writes are marked per 64-byte line ([`Tracked::restore_from`]).
 /// Every mutable access marks what it reaches.
+#[derive(Clone)]
 pub(crate) struct Tracked<T> {
     data: Vec<T>,
     marks: Marks,
-}
-
-/// A copy on huge pages, as the table it copies ([`Tracked::new`]'s callers).
-impl<T: Copy> Clone for Tracked<T> {
-    fn clone(&self) -> Self {
-        Tracked {
-            data: crate::hint::huge_copy(&self.data),
-            marks: self.marks.clone(),
-        }
-    }
 }
 
 impl<T: Copy> Tracked<T> {

@@ -76,7 +76,7 @@ impl CopyExpert {
     pub(crate) fn new(min_len: usize, bits: u32, limit: u32, signed: bool, recovers: bool) -> Self {
         CopyExpert {
             min_len,
-            table: Tracked::new(crate::hint::huge_vec(0, 1 << bits)),
+            table: Tracked::new(vec![0; 1 << bits]),
             bits,
             dirty: false,
             ptr: 0,
@@ -194,7 +194,7 @@ impl CopyExpert {
         if bits == self.bits {
             return;
         }
-        self.table = Tracked::new(crate::hint::huge_vec(0, 1 << bits));
+        self.table = Tracked::new(vec![0; 1 << bits]);
         self.bits = bits;
         for pos in self.min_len..=bytes.len() {
             self.table[hash(&bytes[pos - self.min_len..pos], bits)] = pos as u32;

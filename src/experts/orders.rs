@@ -236,10 +236,7 @@ struct SlotTable(Tracked<Line>);
 
 impl SlotTable {
     fn new(bits: u32) -> Self {
-        SlotTable(Tracked::new(crate::hint::huge_vec(
-            Line([[0; 16]; 2]),
-            1 << (bits - 1),
-        )))
+        SlotTable(Tracked::new(vec![Line([[0; 16]; 2]); 1 << (bits - 1)]))
     }
 
     fn clear(&mut self) {

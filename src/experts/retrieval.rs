@@ -80,7 +80,7 @@ impl Retrieval {
     /// A retrieval expert with `2^bits` buckets.
     pub(crate) fn new(bits: u32, limit: u32) -> Self {
         Retrieval {
-            table: Tracked::new(crate::hint::huge_vec([0; 2], 1 << bits)),
+            table: Tracked::new(vec![[0; 2]; 1 << bits]),
             bits,
             dirty: false,
             recent: 0,
@@ -148,7 +148,7 @@ impl Retrieval {
         if bits == self.bits {
             return;
         }
-        self.table = Tracked::new(crate::hint::huge_vec([0; 2], 1 << bits));
+        self.table = Tracked::new(vec![[0; 2]; 1 << bits]);
         self.bits = bits;
         let mut recent = 0;
         for (i, &byte) in bytes.iter().enumerate() {

@@ -54,7 +54,7 @@ pub(super) const WEIGHT_LIMIT: i32 = (8 << 16) - 1;
 impl<const N: usize> Mixer<N> {
     pub(super) fn new(sets: usize, rate: i32, init: i32) -> Self {
         const LINE: usize = 64 / std::mem::size_of::<i32>();
-        let mut weights = crate::hint::huge_vec(init, sets * N + LINE);
+        let mut weights = vec![init; sets * N + LINE];
         let start = weights.as_ptr().align_offset(64).min(LINE);
         weights.truncate(start + sets * N);
         Mixer {
@@ -240,7 +240,7 @@ pub(super) struct Apm {
 
 impl Apm {
     pub(super) fn new(contexts: usize, rate: u32, both: bool) -> Self {
-        let mut table = crate::hint::huge_vec(0u16, contexts * 33);
+        let mut table = vec![0u16; contexts * 33];
         Self::init(&mut table);
         Apm {
             table: Tracked::new(table),
