@@ -187,21 +187,37 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
-/// Removes the states other builds stored: a directory holds one build's states (a few
-/// table sizes), however many builds have used it.
+/// Removes the states other builds stored, and files a process that stopped while
+/// writing left aside (older than [`ASIDE_STALE`]): a directory holds one build's states
+/// (a few table sizes), however many builds have used it.
 fn remove_other_builds(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     let ours = format!("primed-{FINGERPRINT}-");
+    let stale = |entry: &std::fs::DirEntry| {
+        entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > ASIDE_STALE)
+    };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.starts_with("primed-") && name.ends_with(".bin") && !name.starts_with(&ours) {
+        let other =
+            name.starts_with("primed-") && name.ends_with(".bin") && !name.starts_with(&ours);
+        let aside = name.starts_with(".primed-") && name.ends_with(".tmp") && stale(&entry);
+        if other || aside {
             let _ = std::fs::remove_file(entry.path());
         }
     }
 }
+
+/// How long a file written aside may stay before it counts as left by a process that
+/// stopped: writing a state takes well under a second.
+const ASIDE_STALE: std::time::Duration = std::time::Duration::from_secs(600);
 
 #[cfg(test)]
 mod tests {
@@ -340,7 +356,7 @@ mod tests {
     }
 
     #[test]
-    fn storing_removes_other_builds_states_and_nothing_else() {
+    fn storing_removes_other_builds_states_and_stale_asides_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         let stale = dir
             .path()
@@ -348,14 +364,23 @@ mod tests {
         let unrelated = dir.path().join("notes.txt");
         std::fs::write(&stale, b"old").unwrap();
         std::fs::write(&unrelated, b"mine").unwrap();
+        // Left aside by a process that stopped an hour ago, and by one writing now.
+        let left = dir.path().join(".primed-x.bin.1.2.tmp");
+        let writing = dir.path().join(".primed-x.bin.3.4.tmp");
+        std::fs::write(&left, b"half").unwrap();
+        std::fs::write(&writing, b"half").unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let file = std::fs::File::options().write(true).open(&left).unwrap();
+        file.set_modified(hour_ago).unwrap();
+        drop(file);
         let (mix, key, len) = setup(crate::format::VERSION, Profile::Fast, false, 5000);
         primed_state(mix.lane_spec(false), len, &key, Some(dir.path()));
-        assert!(!stale.exists());
-        assert!(unrelated.exists());
+        assert!(!stale.exists() && !left.exists());
+        assert!(unrelated.exists() && writing.exists());
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names.len(), 2, "{names:?}");
+        assert_eq!(names.len(), 3, "{names:?}");
     }
 }
