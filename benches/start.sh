@@ -1,7 +1,8 @@
 #!/bin/bash
-# Start time of small inputs: for each FILE, the median wall seconds of RUNS runs of
-# `NCCAT -z -c -T 1 FILE` with the primed states read from a cache directory (filled
-# first), with `--no-cache`, and with `--no-primer`, and the output bytes of each.
+# Start time of small inputs: for each FILE, `NCCAT -z -c -T 1 FILE` run RUNS times with
+# the primed states read from a cache directory (filled first), with `--no-cache`, and
+# with `--no-primer`; per mode the median wall seconds, the peak resident size and the
+# output bytes.
 #
 #   benches/start.sh target/release/nccat 7 FILE...
 set -eu
@@ -14,10 +15,12 @@ printf '%s\t%s\t%s\t%s\t%s\n' file bytes cached no-cache no-primer
 for f in "$@"; do
     row="$(basename "$f")\t$(wc -c < "$f")"
     for opt in "" --no-cache --no-primer; do
-        secs=$(for _ in $(seq "$RUNS"); do
-            /usr/bin/time -f %e "$NC" -z -c -T 1 $opt "$f" 2>&1 > /dev/null
-        done | median)
-        row="$row\t$secs s $("$NC" -z -c -T 1 $opt "$f" | wc -c) B"
+        runs=$(for _ in $(seq "$RUNS"); do
+            /usr/bin/time -f '%e %M' "$NC" -z -c -T 1 $opt "$f" 2>&1 > /dev/null
+        done)
+        secs=$(echo "$runs" | cut -d' ' -f1 | median)
+        peak=$(echo "$runs" | cut -d' ' -f2 | sort -n | tail -1)
+        row="$row\t$secs s $((peak / 1024)) MiB $("$NC" -z -c -T 1 $opt "$f" | wc -c) B"
     done
     printf "$row\n"
 done

@@ -215,7 +215,7 @@ impl StateMap {
 impl crate::snapshot::Snapshot for StateMap {
     fn walk(&mut self, w: &mut crate::snapshot::Walker<'_>) {
         let StateMap { cells, row, limit } = self;
-        w.check(&(cells.len() as u64).to_le_bytes());
+        w.check_len(cells.len());
         w.pods(cells);
         let row: Vec<u8> = row.iter().flat_map(|r| r.to_le_bytes()).collect();
         w.check(&row);

@@ -1,5 +1,5 @@
 //! A lane's state written as bytes and read back in place: how a primed state outlives
-//! the process (`mixer::primer`'s disk cache).
+//! the process (`mixer::stored`).
 //!
 //! One walk serves both directions. Each state's [`Snapshot::walk`] visits its fields in a
 //! fixed order, and the [`Walker`] either writes them out or overwrites them with what it
@@ -187,6 +187,11 @@ impl Walker<'_> {
                 }
             }
         }
+    }
+
+    /// A length or count the state was built with ([`Walker::check`]).
+    pub(crate) fn check_len(&mut self, n: usize) {
+        self.check(&(n as u64).to_le_bytes());
     }
 
     /// A length of a vector whose length the state varies: saved, or loaded and kept

@@ -149,7 +149,7 @@ impl<T: Copy> IndexMut<usize> for Tracked<T> {
 impl<T: crate::snapshot::Snapshot> crate::snapshot::Snapshot for Tracked<T> {
     fn walk(&mut self, w: &mut crate::snapshot::Walker<'_>) {
         let Tracked { data, marks: _ } = self;
-        w.check(&(data.len() as u64).to_le_bytes());
+        w.check_len(data.len());
         T::walk_slice(data, w);
     }
 }

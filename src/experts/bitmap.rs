@@ -601,7 +601,7 @@ impl Snapshot for Judge {
         row.walk(w);
         on.walk(w);
         above.walk(w);
-        w.check(&(*table as u64).to_le_bytes());
+        w.check_len(*table);
         cells.walk(w);
         p.walk(w);
         error.walk(w);
@@ -617,7 +617,7 @@ impl Snapshot for RowFinder {
             n,
         } = self;
         last.walk(w);
-        w.check(&(votes.len() as u64).to_le_bytes());
+        w.check_len(votes.len());
         w.pods(votes);
         best.walk(w);
         n.walk(w);
@@ -642,12 +642,10 @@ impl Snapshot for Bitmap {
             finder,
         } = self;
         maps.walk(w);
-        let offsets: Vec<u8> = offsets
-            .iter()
-            .flat_map(|o| (*o as u64).to_le_bytes())
-            .collect();
-        w.check(&offsets);
-        w.check(&(weights.len() as u64).to_le_bytes());
+        for &o in offsets.iter() {
+            w.check_len(o);
+        }
+        w.check_len(weights.len());
         w.pods(weights);
         last.walk(w);
         blend.walk(w);

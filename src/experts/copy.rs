@@ -341,7 +341,7 @@ impl Snapshot for CopyExpert {
             signed,
             recovers,
         } = self;
-        w.check(&(*min_len as u64).to_le_bytes());
+        w.check_len(*min_len);
         w.check(&bits.to_le_bytes());
         table.walk(w);
         dirty.walk(w);

@@ -2885,7 +2885,7 @@ impl Snapshot for Orders {
         w.check(format!("{kinds:?}").as_bytes());
         w.check(&bits.to_le_bytes());
         w.check(&[u8::from(*grows)]);
-        w.check(&(found.len() as u64).to_le_bytes());
+        w.check_len(found.len());
         w.check(&[state_bits.to_le_bytes(), bucket_shift.to_le_bytes()].concat());
         table.0.walk(w);
         dirty.walk(w);

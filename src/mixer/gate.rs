@@ -315,12 +315,13 @@ impl<const N: usize> Snapshot for Mixer<N> {
             steps,
         } = self;
         // The sets alone: `start` aligns them in this allocation, not the saved one's.
-        w.check(&[(*sets as u64).to_le_bytes(), (N as u64).to_le_bytes()].concat());
+        w.check_len(*sets);
+        w.check_len(N);
         w.pods(&mut weights[*start..]);
         w.check(&rate.to_le_bytes());
         w.check(&skip.to_le_bytes());
-        w.check(&(*width as u64).to_le_bytes());
-        w.check(&(steps.len() as u64).to_le_bytes());
+        w.check_len(*width);
+        w.check_len(steps.len());
         w.pods(steps);
     }
 }

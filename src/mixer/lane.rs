@@ -53,9 +53,9 @@ pub(super) const P_MIN: i32 = 8;
 /// At the node that decides the high nibble's last bit, the low-nibble slots are fetched
 /// early for the candidate that the context slots' inputs, summed, lean to by at least
 /// this (log-odds of 1.0 in the inputs' units of 1/256), and for both where they lean
-/// less: fetches of the unused
-/// candidate's lines stall the core once its outstanding misses are full
-/// (`docs/profile.md`, "The low nibble's slots, fetched for one candidate").
+/// less: fetches of the unused candidate's lines stall the core once its outstanding
+/// misses are full (`docs/profile.md`, "The low nibble's slots, fetched for one
+/// candidate").
 const LOW_LEAN: i32 = 256;
 /// ... and once the gate has spoken, for the other too if it gives that one at least this
 /// probability (out of 2^16).
@@ -1893,7 +1893,7 @@ impl Snapshot for Lane {
         n.walk(w);
         cx1.walk(w);
         evaluated.walk(w);
-        w.check(&(mixers.len() as u64).to_le_bytes());
+        w.check_len(mixers.len());
         for m in mixers {
             m.walk(w);
         }

@@ -86,24 +86,28 @@ pub(super) fn primed_state(
     key: &PrimedKey,
     dir: Option<&std::path::Path>,
 ) -> Box<Lane> {
-    let key = &stored_key(spec, key);
-    if let Some(dir) = dir {
-        let mut lane = Lane::new(spec, block_len);
-        // A stored state is at most what the lane holds, and the history of the primer.
-        let most = 2 * spec.lane_bytes(block_len) + 4 * spec.primer.map_or(0, <[u8]>::len) as u64;
-        if super::stored::load(dir, key, &mut lane, most) {
-            return lane;
-        }
-        // Dropped before the lane primed in its place is made: each is tens of MB.
+    if let Some(lane) = dir.and_then(|dir| stored_state(spec, block_len, key, dir)) {
+        return lane;
     }
     let mut lane = Lane::new(spec, block_len);
     #[cfg(test)]
     super::tests::PRIMINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     lane.prime(spec.primer.unwrap_or_default());
     if let Some(dir) = dir {
-        super::stored::store(dir, key, &mut lane);
+        super::stored::store(dir, &stored_key(spec, key), &mut lane);
     }
     lane
+}
+
+/// [`primed_state`] read from `dir`, if a state for `key` is stored there.
+fn stored_state(
+    spec: &Spec,
+    block_len: usize,
+    key: &PrimedKey,
+    dir: &std::path::Path,
+) -> Option<Box<Lane>> {
+    let mut lane = Lane::new(spec, block_len);
+    super::stored::load(dir, &stored_key(spec, key), &mut lane).then_some(lane)
 }
 
 impl Mix {
@@ -113,10 +117,7 @@ impl Mix {
         let spec = self.lane_spec(x86).clone();
         let spec = &spec;
         let bits = spec.table_bits(block_len);
-        let same = |l: &&Arc<Lane>| {
-            spec.table_bits(l.block_len) == bits && same_primer(l.spec.primer, spec.primer)
-        };
-        if let Some(i) = self.primed.iter().position(|l| same(&l)) {
+        if let Some(i) = self.holding(spec, bits) {
             let l = self.primed.remove(i);
             self.primed.push(l.clone());
             return l;
@@ -173,20 +174,20 @@ impl Mix {
         let dir = self.stored_dir.as_deref()?;
         let spec = self.lane_spec(x86);
         let bits = spec.table_bits(0);
-        let held = |l: &Arc<Lane>| {
-            spec.table_bits(l.block_len) == bits && same_primer(l.spec.primer, spec.primer)
-        };
-        if !spec.grows || bits.0 > KEEP_TABLE_BITS || self.primed.iter().any(held) {
+        if !spec.grows || bits.0 > KEEP_TABLE_BITS || self.holding(spec, bits).is_some() {
             return None;
         }
-        let key = stored_key(spec, &(spec.version, spec.mask, bits, x86));
-        let mut lane = Lane::new(spec, 0);
-        let most = 2 * spec.lane_bytes(0) + 4 * spec.primer.map_or(0, <[u8]>::len) as u64;
-        if !super::stored::load(dir, &key, &mut lane, most) {
-            return None;
-        }
+        let mut lane = stored_state(spec, 0, &(spec.version, spec.mask, bits, x86), dir)?;
         lane.clear_marks();
         Some(lane)
+    }
+
+    /// Where among this predictor's primed states is the one of `spec` with tables of
+    /// `bits`, if it holds one.
+    fn holding(&self, spec: &Spec, bits: (u32, u32)) -> Option<usize> {
+        self.primed.iter().position(|l| {
+            spec.table_bits(l.block_len) == bits && same_primer(l.spec.primer, spec.primer)
+        })
     }
 
     /// The spec of a lane whose block is through the x86 filter (`x86`) or not.

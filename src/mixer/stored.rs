@@ -1,7 +1,7 @@
 //! Primed states kept on disk, so a process that codes a small input starts from the
 //! primed state a process before it computed, instead of coding the primer again
-//! (priming costs as much as coding the primer, ~0.6 s; reading the state, a few tens of
-//! milliseconds). Off unless [`set_primed_cache_dir`] names a directory; `nccat` names
+//! (priming costs as much as coding the primer; reading the state, a small part of that:
+//! `docs/profile.md`, "Primed states read from disk"). Off unless [`set_primed_cache_dir`] names a directory; `nccat` names
 //! one by default.
 //!
 //! A file holds one state, for one key ([`PrimedKey`]) of one build: its name and header
@@ -73,9 +73,16 @@ fn file_name(key: &PrimedKey) -> String {
 }
 
 /// Loads the state stored for `key` in `dir` into `lane`, a lane just built for it;
-/// false if there is none that checks out (`lane` must then be built again). A state
-/// longer than `max_len` is not one of this build's.
-pub(super) fn load(dir: &Path, key: &PrimedKey, lane: &mut Lane, max_len: u64) -> bool {
+/// false if there is none that checks out (`lane` must then be built again).
+pub(super) fn load(dir: &Path, key: &PrimedKey, lane: &mut Lane) -> bool {
+    // A state is at most what the lane's tables hold, and the history of the primer.
+    let primer = lane.spec.primer.map_or(0, <[u8]>::len) as u64;
+    let most = 2 * lane.spec.lane_bytes(lane.block_len) + 4 * primer;
+    load_at_most(dir, key, lane, most)
+}
+
+/// [`load`], where a state longer than `max_len` is not one of this build's.
+fn load_at_most(dir: &Path, key: &PrimedKey, lane: &mut Lane, max_len: u64) -> bool {
     let Ok(file) = std::fs::File::open(dir.join(file_name(key))) else {
         return false;
     };
@@ -88,10 +95,7 @@ pub(super) fn load(dir: &Path, key: &PrimedKey, lane: &mut Lane, max_len: u64) -
         return false;
     };
     // Read straight into the lane: the state is tens of MB, and the lane is where it goes.
-    let mut read = Hashing {
-        inner: std::io::BufReader::with_capacity(1 << 20, file),
-        crc: crc32fast::Hasher::new(),
-    };
+    let mut read = Hashing::new(std::io::BufReader::with_capacity(1 << 20, file));
     let mut header = [0; HEADER_LEN];
     let mut stored_len = [0; 8];
     let mut crc = [0; 4];
@@ -108,16 +112,32 @@ fn header_of(key: &PrimedKey) -> Vec<u8> {
     [&MAGIC[..], FINGERPRINT.as_bytes(), &key_bytes(key)].concat()
 }
 
-/// A reader or writer that hashes what passes.
+/// A reader or writer that hashes and counts what passes.
 struct Hashing<T> {
     inner: T,
     crc: crc32fast::Hasher,
+    count: u64,
+}
+
+impl<T> Hashing<T> {
+    fn new(inner: T) -> Self {
+        Hashing {
+            inner,
+            crc: crc32fast::Hasher::new(),
+            count: 0,
+        }
+    }
+
+    fn passed(&mut self, bytes: &[u8]) {
+        self.crc.update(bytes);
+        self.count += bytes.len() as u64;
+    }
 }
 
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.crc.update(&buf[..n]);
+        self.passed(&buf[..n]);
         Ok(n)
     }
 }
@@ -125,7 +145,7 @@ impl<R: Read> Read for Hashing<R> {
 impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.crc.update(&buf[..n]);
+        self.passed(&buf[..n]);
         Ok(n)
     }
 
@@ -147,16 +167,9 @@ pub(super) fn store(dir: &Path, key: &PrimedKey, lane: &mut Lane) {
         .map_or(0, |d| d.subsec_nanos());
     let aside = dir.join(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
     let written = std::fs::File::create(&aside).is_ok_and(|file| {
-        let mut write = Hashing {
-            inner: file,
-            crc: crc32fast::Hasher::new(),
-        };
-        let mut counted = Counting {
-            inner: &mut write,
-            count: 0,
-        };
-        let ok = counted.write_all(&header_of(key)).is_ok() && snapshot::save(lane, &mut counted);
-        let len = (counted.count - HEADER_LEN as u64).to_le_bytes();
+        let mut write = Hashing::new(file);
+        let ok = write.write_all(&header_of(key)).is_ok() && snapshot::save(lane, &mut write);
+        let len = (write.count - HEADER_LEN as u64).to_le_bytes();
         ok && write.write_all(&len).is_ok() && {
             let crc = write.crc.clone().finalize().to_le_bytes();
             write.inner.write_all(&crc).is_ok()
@@ -167,24 +180,6 @@ pub(super) fn store(dir: &Path, key: &PrimedKey, lane: &mut Lane) {
         return;
     }
     remove_other_builds(dir);
-}
-
-/// A writer that counts what passes.
-struct Counting<W> {
-    inner: W,
-    count: u64,
-}
-
-impl<W: Write> Write for Counting<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// Removes the states other builds stored, and files a process that stopped while
@@ -248,7 +243,6 @@ mod tests {
         let spec = mix.lane_spec(x86);
         let len = if spec.grows { 0 } else { len };
         let key = (spec.version, spec.mask, spec.table_bits(len), x86);
-        let key = stored_key(spec, &key);
         (mix, key, len)
     }
 
@@ -265,28 +259,30 @@ mod tests {
         ] {
             let (mix, key, len) = setup(version, profile, x86, 5000);
             let spec = mix.lane_spec(x86);
+            let on_disk = stored_key(spec, &key);
             let mut primed = primed_state(spec, len, &key, Some(dir.path()));
-            let name = dir.path().join(file_name(&key));
+            let name = dir.path().join(file_name(&on_disk));
             assert!(name.exists(), "{version} {profile:?} {x86}: not stored");
             let mut loaded = Lane::new(spec, len);
             assert!(
-                load(dir.path(), &key, &mut loaded, u64::MAX),
+                load(dir.path(), &on_disk, &mut loaded),
                 "{version} {profile:?} {x86}: not loaded"
             );
             assert!(
                 snapshot_of(&mut loaded) == snapshot_of(&mut primed),
                 "{version} {profile:?} {x86}: loaded state differs"
             );
-            // Through `primed_state` too, and another key's state is not this one's.
+            // Through `primed_state` too: read, not primed and stored again.
+            let written = std::fs::metadata(&name).unwrap().modified().unwrap();
             let mut again = primed_state(spec, len, &key, Some(dir.path()));
             assert!(snapshot_of(&mut again) == snapshot_of(&mut primed));
-            let other = (key.0, key.1 ^ 1, key.2, key.3);
-            assert!(!load(
-                dir.path(),
-                &other,
-                &mut Lane::new(spec, len),
-                u64::MAX
-            ));
+            assert_eq!(
+                std::fs::metadata(&name).unwrap().modified().unwrap(),
+                written
+            );
+            // Another key's state is not this one's.
+            let other = (on_disk.0, on_disk.1 ^ 1, on_disk.2, on_disk.3);
+            assert!(!load(dir.path(), &other, &mut Lane::new(spec, len)));
         }
     }
 
@@ -299,10 +295,18 @@ mod tests {
         let version = crate::format::VERSION;
         let (default, key, len) = setup(version, Profile::Default, false, 5000);
         let (max, max_key, _) = setup(version, Profile::Max, false, 5000);
-        let mut stored = primed_state(default.lane_spec(false), len, &key, Some(dir.path()));
-        let spec = max.lane_spec(false);
-        let mut primed = primed_state(spec, len, &max_key, None);
-        let mut loaded = primed_state(spec, len, &max_key, Some(dir.path()));
+        let (spec, max_spec) = (default.lane_spec(false), max.lane_spec(false));
+        assert_ne!(key, max_key);
+        assert_eq!(stored_key(spec, &key), stored_key(max_spec, &max_key));
+        let mut stored = primed_state(spec, len, &key, Some(dir.path()));
+        // `default`'s file loads into a `max` lane, as `max`'s own priming would leave it.
+        let mut loaded = Lane::new(max_spec, len);
+        assert!(load(
+            dir.path(),
+            &stored_key(max_spec, &max_key),
+            &mut loaded
+        ));
+        let mut primed = primed_state(max_spec, len, &max_key, None);
         assert!(snapshot_of(&mut loaded) == snapshot_of(&mut primed));
         assert!(snapshot_of(&mut stored) == snapshot_of(&mut primed));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
@@ -318,7 +322,7 @@ mod tests {
         let good = std::fs::read(&name).unwrap();
         let loads = |bytes: &[u8], max| {
             std::fs::write(&name, bytes).unwrap();
-            load(dir.path(), &key, &mut Lane::new(spec, len), max)
+            load_at_most(dir.path(), &key, &mut Lane::new(spec, len), max)
         };
         assert!(loads(&good, u64::MAX));
         // Longer than the lane could hold.
