@@ -342,6 +342,9 @@ pub(crate) struct Orders {
     adapt_shape: AdaptShape,
     /// Each depth's row set in `adapt` ([`ADAPT_DEPTHS`]); a kind has `adapt_depths[7] + 1`.
     adapt_depths: [usize; 8],
+    /// Whether the counters reach the gate through `adapt`; without it (format version
+    /// 13's `fast`) `adapt` is empty and a counter's input is its stretch alone.
+    mapped: bool,
     /// The last 8 bytes, newest in the low byte.
     history: u64,
     /// Bytes since the reset.
@@ -1247,7 +1250,7 @@ const MAX_KINDS: usize = 32;
 /// A node being predicted ([`Orders::node_inputs`]): node `cell` (at `depth` in the byte,
 /// reached by bit `branch`) of the slot each context has for the nibble
 /// ([`AtNode::slot`]).
-struct NodeAt<'a, const RECENT: bool> {
+struct NodeAt<'a, const RECENT: bool, const MAPPED: bool> {
     lines: &'a [Line],
     adapt: &'a StateMap,
     /// The node's adapt rows: context `k`'s is `k * stride + row` ([`Orders::adapt_row`]).
@@ -1260,13 +1263,25 @@ struct NodeAt<'a, const RECENT: bool> {
     branch: usize,
 }
 
-impl<const RECENT: bool> NodeAt<'_, RECENT> {
+impl<const RECENT: bool, const MAPPED: bool> NodeAt<'_, RECENT, MAPPED> {
     /// The input of context `k`: its counter, and whether it is on the context's last
     /// path: the root of the high slot is, a node below is where the node above was and
     /// last learned the bit that leads here. Moves `now`'s path on to the node's child.
     #[inline(always)]
     fn input(&self, k: usize, now: &mut AtNode) -> i32 {
         let s = now.slot[k];
+        if !MAPPED {
+            // The path states key the map alone.
+            if s == NO_SLOT {
+                return 0;
+            }
+            let cell = self.lines[s as usize >> 1].0[s as usize & 1][self.cell];
+            return if cell & 15 == 0 {
+                0
+            } else {
+                stretch(i32::from(cell >> 4))
+            };
+        }
         if s == NO_SLOT {
             now.follow[k] = 2;
             return 0;
@@ -1388,7 +1403,8 @@ impl Orders {
     /// the word slots key on records on binary data.
     /// `structure` lets the sparse slots key on text structure ([`Kind::Nest`],
     /// [`Kind::Indent`]) while the data is text; `grows` places slots so the table can
-    /// grow ([`Orders::grow`]).
+    /// grow ([`Orders::grow`]); `mapped` passes the counters through the adapt map
+    /// ([`Orders::mapped`]).
     pub(crate) fn new(
         kinds: &[Kind],
         bits: u32,
@@ -1396,6 +1412,7 @@ impl Orders {
         records: bool,
         structure: bool,
         grows: bool,
+        mapped: bool,
     ) -> Self {
         debug_assert!(!grows || bits <= GROW_MAX_BITS);
         assert!(kinds.len() <= MAX_KINDS, "{} context slots", kinds.len());
@@ -1413,7 +1430,11 @@ impl Orders {
         } else {
             ADAPT_DEPTHS_OLD
         };
-        let rows = (kinds.len() * (depths[7] + 1)) << shape.state_bits;
+        let rows = if mapped {
+            (kinds.len() * (depths[7] + 1)) << shape.state_bits
+        } else {
+            0
+        };
         let mut orders = Orders {
             kinds: kinds.to_vec(),
             table: SlotTable::new(bits),
@@ -1431,6 +1452,7 @@ impl Orders {
             ),
             adapt_depths: depths,
             adapt_shape: shape,
+            mapped,
             found: vec![
                 Found {
                     hash: 0,
@@ -1607,6 +1629,7 @@ impl Orders {
             adapt,
             adapt_depths,
             adapt_shape,
+            mapped,
             history,
             seen,
             word,
@@ -1665,6 +1688,7 @@ impl Orders {
         self.adapt.clone_from(adapt);
         self.adapt_depths = *adapt_depths;
         self.adapt_shape = *adapt_shape;
+        self.mapped = *mapped;
         self.history = *history;
         self.seen = *seen;
         self.word = *word;
@@ -2295,15 +2319,21 @@ impl Orders {
             ((1 << j) | (c0 & ((1 << j) - 1)), Some((c0 >> j) - 16))
         };
         let branch = c0 & 1;
-        if self.adapt_shape.recent() {
-            self.node_inputs_at::<N, true>(row, first, depth, cell, low, branch);
-        } else {
-            self.node_inputs_at::<N, false>(row, first, depth, cell, low, branch);
+        match (self.mapped, self.adapt_shape.recent()) {
+            (true, true) => {
+                self.node_inputs_at::<N, true, true>(row, first, depth, cell, low, branch)
+            }
+            (true, false) => {
+                self.node_inputs_at::<N, false, true>(row, first, depth, cell, low, branch)
+            }
+            (false, _) => {
+                self.node_inputs_at::<N, true, false>(row, first, depth, cell, low, branch)
+            }
         }
     }
 
     #[inline(always)]
-    fn node_inputs_at<const N: usize, const RECENT: bool>(
+    fn node_inputs_at<const N: usize, const RECENT: bool, const MAPPED: bool>(
         &mut self,
         row: &mut [i32; N],
         first: usize,
@@ -2315,7 +2345,7 @@ impl Orders {
         debug_assert_eq!(low, self.at_node.nibble, "node_inputs before its lookup");
         // A displaced slot's column holds another expert's input: kept, not overwritten.
         let kept = self.displaced.map(|k| row[first + k]);
-        let at = NodeAt::<RECENT> {
+        let at = NodeAt::<RECENT, MAPPED> {
             lines: self.table.lines(),
             adapt: &self.adapt,
             stride: self.adapt_depths[7] + 1,
@@ -2408,15 +2438,20 @@ impl Orders {
         rule: (u16, &Pace),
         on_path: u8,
     ) {
-        if self.adapt_shape.recent() {
-            self.learn_nibble_in::<true>(k, s, nibble, depth, rule, on_path);
-        } else {
-            self.learn_nibble_in::<false>(k, s, nibble, depth, rule, on_path);
+        match (self.mapped, self.adapt_shape.recent()) {
+            (true, true) => self.learn_nibble_in::<true, true>(k, s, nibble, depth, rule, on_path),
+            (true, false) => {
+                self.learn_nibble_in::<false, true>(k, s, nibble, depth, rule, on_path)
+            }
+            (false, recent) => {
+                debug_assert!(recent, "a plain model without the map's shape");
+                self.learn_nibble_in::<true, false>(k, s, nibble, depth, rule, on_path);
+            }
         }
     }
 
     #[inline(always)]
-    fn learn_nibble_in<const RECENT: bool>(
+    fn learn_nibble_in<const RECENT: bool, const MAPPED: bool>(
         &mut self,
         k: usize,
         s: usize,
@@ -2439,6 +2474,9 @@ impl Orders {
             } else {
                 cell
             };
+        }
+        if !MAPPED {
+            return;
         }
         let st: [i32; 4] = cells.map(|cell| stretch(i32::from(cell >> 4)));
         let at: [usize; 4] = std::array::from_fn(|j| {
@@ -2847,6 +2885,7 @@ impl Snapshot for Orders {
                     bucket_shift,
                 },
             adapt_depths,
+            mapped,
             history,
             seen,
             word,
@@ -2884,7 +2923,7 @@ impl Snapshot for Orders {
         } = self;
         w.check(format!("{kinds:?}").as_bytes());
         w.check(&bits.to_le_bytes());
-        w.check(&[u8::from(*grows)]);
+        w.check(&[u8::from(*grows), u8::from(*mapped)]);
         w.check_len(found.len());
         w.check(&[state_bits.to_le_bytes(), bucket_shift.to_le_bytes()].concat());
         table.0.walk(w);
@@ -2948,7 +2987,20 @@ pub(crate) mod tests {
     /// [`run`], with format version 13's structure (`structure`) or without; with it,
     /// bit by bit, as version 13 codes.
     fn run_as(kinds: &[Kind], data: &[u8], structure: bool) -> Orders {
-        let mut orders = Orders::new(kinds, 16, Surprise::UNIFORM_TEXT, true, structure, false);
+        run_mapped(kinds, data, structure, true)
+    }
+
+    /// [`run_as`], with the adapt map (`mapped`) or without.
+    fn run_mapped(kinds: &[Kind], data: &[u8], structure: bool, mapped: bool) -> Orders {
+        let mut orders = Orders::new(
+            kinds,
+            16,
+            Surprise::UNIFORM_TEXT,
+            true,
+            structure,
+            false,
+            mapped,
+        );
         let mut inputs = [[0i32; 16]; 256];
         for i in 0..data.len() {
             if structure {
@@ -3070,7 +3122,15 @@ pub(crate) mod tests {
             &EVEN_PACE
         );
         // Prose is text: binary data is never prose, whatever its punctuation.
-        let mut orders = Orders::new(&[Kind::Order(1)], 16, Surprise::SPLIT, true, true, false);
+        let mut orders = Orders::new(
+            &[Kind::Order(1)],
+            16,
+            Surprise::SPLIT,
+            true,
+            true,
+            false,
+            true,
+        );
         let data = noise(4096, 5);
         for i in 0..data.len() {
             orders.update(&data[..=i], data[i]);
@@ -3145,8 +3205,8 @@ pub(crate) mod tests {
     #[test]
     fn the_adapt_map_rows_are_per_kind_and_before_version_13_per_depth() {
         let kinds = [Kind::Order(1), Kind::Order(2)];
-        let new = Orders::new(&kinds, 16, Surprise::UNIFORM_TEXT, true, true, false);
-        let old = Orders::new(&kinds, 16, Surprise::UNIFORM_TEXT, true, false, false);
+        let new = Orders::new(&kinds, 16, Surprise::UNIFORM_TEXT, true, true, false, true);
+        let old = Orders::new(&kinds, 16, Surprise::UNIFORM_TEXT, true, false, false, true);
         let rows = |o: &Orders, k| (0..8).map(|j| o.adapt_row(k, j)).collect::<Vec<_>>();
         assert_eq!(rows(&new, 0), [0; 8]);
         assert_eq!(rows(&new, 1), [1; 8]);
@@ -3213,6 +3273,47 @@ pub(crate) mod tests {
         assert_eq!(on_path(b'a'), 0x7F);
         // 0111 1000: parts at the fourth bit, and no low slot under 0111 was seen.
         assert_eq!(on_path(b'x'), 0x0F);
+    }
+
+    /// Without the adapt map (`fast`) the counters learn as with it, and each reaches the
+    /// gate as its own stretch; the map holds nothing.
+    #[test]
+    fn without_the_map_a_counter_is_its_own_input() {
+        let kinds = [Kind::Order(1), Kind::Order(2), Kind::Word];
+        let data = noise(3000, 11);
+        let text: Vec<u8> = data
+            .iter()
+            .map(|&b| b"abcde fgh"[usize::from(b) % 9])
+            .collect();
+        let mapped = run_mapped(&kinds, &text, true, true);
+        let mut plain = run_mapped(&kinds, &text, true, false);
+        assert_eq!(plain.adapt.len(), 0);
+        let cells = |o: &Orders| -> Vec<u16> {
+            o.table
+                .lines()
+                .iter()
+                .flat_map(|l| l.0.iter().flatten().copied())
+                .collect()
+        };
+        assert!(cells(&mapped) == cells(&plain), "the counters learn alike");
+        plain.lookup_high();
+        let mut row = [0i32; 16];
+        let mut seen = 0;
+        for c0 in 1..16usize {
+            // Without the map no path state is followed: any node, in any order.
+            plain.node_inputs(c0, &mut row, 0);
+            for (k, &x) in row.iter().enumerate().take(kinds.len()) {
+                let expect = match plain.found[k].high {
+                    Some(s) if plain.table[s as usize][c0] & 15 != 0 => {
+                        seen += 1;
+                        stretch(i32::from(plain.table[s as usize][c0] >> 4))
+                    }
+                    _ => 0,
+                };
+                assert_eq!(x, expect, "context {k}, node {c0}");
+            }
+        }
+        assert!(seen > 0);
     }
 
     #[test]
@@ -3311,7 +3412,7 @@ pub(crate) mod tests {
         let after = |tail: &[u8]| {
             let mut data = noise(4096, 3);
             data.extend_from_slice(tail);
-            let mut orders = Orders::new(&kinds, 16, Surprise::SPLIT, true, true, false);
+            let mut orders = Orders::new(&kinds, 16, Surprise::SPLIT, true, true, false, true);
             orders.set_text_slots(1, 20, 1);
             for i in 0..data.len() {
                 orders.update(&data[..=i], data[i]);
@@ -3393,7 +3494,7 @@ pub(crate) mod tests {
 
     /// A model with the text structure on (format version 13) that has learned `data`.
     fn learned(kinds: &[Kind], data: &[u8]) -> Orders {
-        let mut orders = Orders::new(kinds, 16, Surprise::UNIFORM_TEXT, true, true, false);
+        let mut orders = Orders::new(kinds, 16, Surprise::UNIFORM_TEXT, true, true, false, true);
         for i in 0..data.len() {
             orders.update(&data[..=i], data[i]);
         }
@@ -3641,7 +3742,7 @@ pub(crate) mod tests {
     fn a_record_length_is_detected_and_the_word_slots_key_on_records() {
         let data = bitmap(37, 40);
         let kinds = [Kind::Word, Kind::Unigram];
-        let mut orders = Orders::new(&kinds, 16, Surprise::UNIFORM_TEXT, true, false, false);
+        let mut orders = Orders::new(&kinds, 16, Surprise::UNIFORM_TEXT, true, false, false, true);
         let mut inputs = [[0i32; 16]; 256];
         for i in 0..data.len() {
             orders.predict_high(&mut inputs, 0);
@@ -3667,7 +3768,15 @@ pub(crate) mod tests {
         assert_eq!(orders.record.len, 0);
         assert_eq!(orders.in_force(0).0, Kind::Word);
         // Without `records` (format versions before 5) the slots stay word contexts.
-        let mut plain = Orders::new(&kinds, 16, Surprise::UNIFORM_TEXT, false, false, false);
+        let mut plain = Orders::new(
+            &kinds,
+            16,
+            Surprise::UNIFORM_TEXT,
+            false,
+            false,
+            false,
+            true,
+        );
         for i in 0..data.len() {
             plain.predict_high(&mut inputs, 0);
             plain.update(&data[..=i], data[i]);
@@ -3715,7 +3824,15 @@ pub(crate) mod tests {
 
     #[test]
     fn in_machine_code_the_instruction_contexts_key_on_the_offset_in_the_block() {
-        let mut orders = Orders::new(&[Kind::Unigram], 16, Surprise::SPLIT, true, true, true);
+        let mut orders = Orders::new(
+            &[Kind::Unigram],
+            16,
+            Surprise::SPLIT,
+            true,
+            true,
+            true,
+            true,
+        );
         orders.set_code();
         let key = |o: &Orders, len: usize| o.context_key(0, Kind::Code(1), &vec![0x90; len]);
         let at_5 = key(&orders, 5);
@@ -3894,6 +4011,7 @@ pub(crate) mod tests {
                 true,
                 true,
                 grows,
+                true,
             );
             // Contexts whose hashes differ only in check bits share a set.
             let base = mix(5, 9) & !(0xFFFF << 8);
@@ -3929,6 +4047,7 @@ pub(crate) mod tests {
                 &[Kind::Order(1)],
                 from,
                 Surprise::UNIFORM_TEXT,
+                true,
                 true,
                 true,
                 true,
@@ -3978,6 +4097,7 @@ pub(crate) mod tests {
             true,
             false,
             false,
+            true,
         );
         assert_ne!(orders.adapt, fresh.adapt);
         orders.reset();

@@ -408,6 +408,10 @@ pub(super) struct Spec {
     /// Format version 13 on: primed lanes start from one state primed in the smallest
     /// tables, grown to the block's ([`Lane::grown`]).
     pub(super) grows: bool,
+    /// Whether the context counters reach the gate through the adapt map (version 2 on);
+    /// from version 13 `fast` gives the gate each counter's stretch alone, for its
+    /// speed (`docs/tuning.md`, "`fast` without the adapt map").
+    pub(super) mapped: bool,
     /// Format version 6 on: a byte is coded as its high nibble, then its low nibble
     /// ([`Predictor::codes_nibbles`](crate::experts::Predictor::codes_nibbles)), so no
     /// subtree is coded flat.
@@ -599,6 +603,7 @@ impl Spec {
             copy_signed: v13,
             copy_recovers: v13,
             grows: version >= GROWN_VERSION,
+            mapped: !(v13 && mask == profile_mask::FAST),
             nibbles: version >= 6,
             groups,
             older_pair: v13 && groups,
@@ -826,6 +831,7 @@ impl Lane {
                     spec.records,
                     spec.structure,
                     spec.grows,
+                    spec.mapped,
                 );
                 if spec.text_slots != 0 {
                     orders.set_text_slots(
@@ -1560,7 +1566,11 @@ impl Lane {
     pub(super) fn gate_body(&mut self, c0: usize) -> (i32, i32, i32, i32) {
         let x = &self.inputs[c0];
         let key = usize::from(self.keys[c0]);
-        let rows: [usize; GROUPS] = std::array::from_fn(|g| self.row(g, c0, key));
+        // The rows of the groups that run (`fast` has one).
+        let mut rows = [0; GROUPS];
+        for (g, r) in rows.iter_mut().enumerate().take(self.mixers.len()) {
+            *r = self.row(g, c0, key);
+        }
         self.rows[c0] = rows.map(|r| r as u32);
         let mut group_st = [0; GROUPS];
         for (g, m) in self.mixers.iter().enumerate() {
