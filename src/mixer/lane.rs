@@ -2,6 +2,7 @@
 //! [`Spec`] that says which experts a format version and expert set run.
 
 use super::gate::{Apm, Mixer, WEIGHT_ONE};
+use super::legacy::Tree;
 use crate::experts::bitmap::{self, Bitmap};
 use crate::experts::copy::CopyExpert;
 use crate::experts::delta::Delta;
@@ -173,10 +174,9 @@ pub(super) struct Lane {
     /// while the bitmap is not active.
     pub(super) delta: Option<Delta>,
     pub(super) n: usize,
-    /// Context of the order-1 APM: the previous byte, times 256.
-    pub(super) cx1: usize,
-    /// High nibbles whose low-nibble subtree was evaluated for the current byte.
-    pub(super) evaluated: u16,
+    /// Before format version 9 (no bit coding): what coding a byte as one distribution
+    /// keeps beside the gate ([`Tree`]); `None` from version 9.
+    pub(super) tree: Option<Box<Tree>>,
     /// The gate's first layer: one mixer per weight-set group ([`GROUPS`] from version 6,
     /// the first alone before).
     pub(super) mixers: Vec<Mixer>,
@@ -201,8 +201,6 @@ pub(super) struct Lane {
     /// Per node, the second-layer mixers' outputs (stretch), each trained on its own.
     pub(super) final_st: Box<[[i32; 2]; 256]>,
     pub(super) apm_order0: Apm,
-    /// Secondary estimation on the node and the previous byte (empty from version 9).
-    pub(super) apm_order1: Apm,
     /// Format version 9 on: secondary estimation on the node and the last two bytes
     /// (hashed with the node to 2^16 contexts, as lpaq's second APM).
     pub(super) apm_order2: Option<Apm>,
@@ -226,12 +224,6 @@ pub(super) struct Lane {
     pub(super) keys: [u8; 256],
     pub(super) group_st: Box<[[i32; GROUPS]; 256]>,
     pub(super) group_p: Box<[[i32; GROUPS]; 256]>,
-    /// Per character class of the previous byte and high nibble: how often each low nibble
-    /// came (counts from 1, in steps of 16, halved past 4000; `docs/tuning.md`, "Gate
-    /// constants").
-    pub(super) low_counts: [[[u16; 16]; 16]; CLASSES],
-    /// `class` of the previous byte.
-    pub(super) low_class: usize,
     /// What the lane runs, and how its format version codes and learns.
     pub(super) spec: Spec,
     /// Bytes of `bytes` before the block's first: the primer's. The boost and the APMs'
@@ -868,8 +860,7 @@ impl Lane {
             bitmap_active: false,
             delta: spec.bitmap.then(|| Delta::new(spec.confidence_limit)),
             n,
-            cx1: 0,
-            evaluated: 0,
+            tree: (!spec.bits).then(|| Box::new(Tree::new(spec.apm_both))),
             mixers: spec.group_rows()[..spec.group_count()]
                 .iter()
                 .map(|&rows| {
@@ -901,9 +892,9 @@ impl Lane {
             group_st: Box::new([[0; GROUPS]; 256]),
             group_p: Box::new([[2048; GROUPS]; 256]),
             apm_order0: Apm::new(256 * spec.apm0_sets, 7, spec.apm_both),
-            // Bit coding has the order-2 APM instead: the order-1 one beside it was worth
-            // nothing for 4 MiB per lane and a cache miss per node (`docs/tuning.md`, "Bit coding").
-            apm_order1: Apm::new(if spec.bits { 0 } else { 256 * 256 }, 7, spec.apm_both),
+            // Bit coding has the order-2 APM in place of the tree's order-1 one: that one
+            // beside it was worth nothing for 4 MiB per lane and a cache miss per node
+            // (`docs/tuning.md`, "Bit coding").
             apm_order2: spec.bits.then(|| Apm::new(APM2_ROWS, 7, spec.apm_both)),
             cx2: 0,
             apm_copy: spec
@@ -915,8 +906,6 @@ impl Lane {
             apm_index: Box::new([[0; 3]; 256]),
             rows: Box::new([[0; GROUPS]; 256]),
             keys: std::array::from_fn(|i| i as u8),
-            low_counts: [[[1; 16]; 16]; CLASSES],
-            low_class: 0,
             spec: spec.clone(),
             start: 0,
         });
@@ -984,8 +973,9 @@ impl Lane {
 
     /// Every APM the lane has.
     fn apms(&mut self) -> impl Iterator<Item = &mut Apm> {
-        [&mut self.apm_order0, &mut self.apm_order1]
+        [&mut self.apm_order0]
             .into_iter()
+            .chain(self.tree.as_deref_mut().map(|t| &mut t.apm_order1))
             .chain(&mut self.apm_order2)
             .chain(&mut self.apm_copy)
     }
@@ -1024,15 +1014,13 @@ impl Lane {
             bitmap_active,
             delta,
             n,
-            cx1,
-            evaluated,
+            tree,
             mixers,
             sets,
             final_mix,
             final_twin,
             final_st,
             apm_order0,
-            apm_order1,
             apm_order2,
             cx2,
             apm_copy,
@@ -1043,8 +1031,6 @@ impl Lane {
             keys,
             group_st,
             group_p,
-            low_counts,
-            low_class,
             spec,
             start,
         } = primed;
@@ -1066,8 +1052,7 @@ impl Lane {
         self.bitmap_active = *bitmap_active;
         self.delta.clone_from(delta);
         self.n = *n;
-        self.cx1 = *cx1;
-        self.evaluated = *evaluated;
+        both(&mut self.tree, tree, |to, from| to.restore_from(from));
         assert_eq!(self.mixers.len(), mixers.len());
         for (to, from) in self.mixers.iter_mut().zip(mixers) {
             to.restore_from(from);
@@ -1077,7 +1062,6 @@ impl Lane {
         both(&mut self.final_twin, final_twin, Mixer::restore_from);
         *self.final_st = **final_st;
         self.apm_order0.restore_from(apm_order0);
-        self.apm_order1.restore_from(apm_order1);
         both(&mut self.apm_order2, apm_order2, Apm::restore_from);
         self.cx2 = *cx2;
         both(&mut self.apm_copy, apm_copy, Apm::restore_from);
@@ -1088,8 +1072,6 @@ impl Lane {
         self.keys = *keys;
         *self.group_st = **group_st;
         *self.group_p = **group_p;
-        self.low_counts = *low_counts;
-        self.low_class = *low_class;
         self.spec.clone_from(spec);
         self.start = *start;
         true
@@ -1201,7 +1183,9 @@ impl Lane {
         {
             f.reset(WEIGHT_ONE / self.spec.group_count() as i32);
         }
-        self.low_counts = [[[1; 16]; 16]; CLASSES];
+        if let Some(t) = &mut self.tree {
+            t.reset();
+        }
         for a in self.apms() {
             a.reset();
         }
@@ -1334,8 +1318,6 @@ impl Lane {
             // rows of their own after the sets.
             self.sets[2] = self.spec.pixel_rows();
         }
-        self.low_class = class(last);
-        self.cx1 = usize::from(last) * 256;
         let two = u32::from(last) | u32::from(before) << 8;
         self.cx2 = match pattern {
             Some(pattern) => {
@@ -1349,95 +1331,8 @@ impl Lane {
         }
         if self.spec.bits {
             self.prefetch_gate(1);
-            return;
-        }
-
-        // Probabilities of the high nibble's nodes, then the mass of every high nibble.
-        let mut high = [0u64; 32];
-        high[1] = 1 << 40;
-        for c0 in 1..16 {
-            self.split(c0, c0, &mut high);
-        }
-        if self.spec.nibbles {
-            // The high nibble is coded by itself; `predict_low` follows for the one that
-            // came. Masses sum to 2^40; scaled down they stay below 2^31.
-            for (w, &m) in out[..16].iter_mut().zip(&high[16..]) {
-                *w = (m >> 9) as u32;
-            }
-            return;
-        }
-        let mut mass = [0u64; 512];
-        mass[..32].copy_from_slice(&high);
-        // The low nibble's subtree only where its high nibble is plausible: elsewhere its
-        // 16 bytes share the (tiny) mass by how often each came after such a byte (evenly
-        // before version 5), and the subtree is evaluated after the fact if the byte
-        // lands there. Encoder and decoder skip the same subtrees.
-        self.evaluated = 0;
-        for nibble in 0..16 {
-            if mass[16 + nibble] >= (1 << 40) >> SKIP_BELOW_BITS {
-                self.evaluated |= 1 << nibble;
-            }
-        }
-        if let Some(o) = &mut self.orders {
-            o.predict_low(self.evaluated, &mut self.inputs, 0);
-        }
-        for nibble in 0..16 {
-            if self.evaluated & (1 << nibble) == 0 {
-                let m = mass[16 + nibble];
-                let leaves = &mut mass[256 + nibble * 16..256 + nibble * 16 + 16];
-                if self.spec.records {
-                    // In proportion to how often each low nibble followed this high
-                    // nibble after a byte of this class (every count is at least 1).
-                    // One division per subtree: a unit of `m / Σc` per count.
-                    let counts = &self.low_counts[self.low_class][nibble];
-                    let total: u64 = counts.iter().map(|&c| u64::from(c)).sum();
-                    let unit = m / total;
-                    let mut given = 0;
-                    for (leaf, &c) in leaves.iter_mut().zip(counts) {
-                        *leaf = unit * u64::from(c);
-                        given += *leaf;
-                    }
-                    leaves[0] += m - given;
-                } else {
-                    leaves.fill(m / 16);
-                    leaves[0] += m % 16;
-                }
-                continue;
-            }
-            for j in 0..4 {
-                for low in 0..(1usize << j) {
-                    let c0 = ((16 + nibble) << j) | low;
-                    self.split(c0, c0, &mut mass);
-                }
-            }
-        }
-        for (w, &m) in out.iter_mut().zip(mass[256..].iter()) {
-            // Path masses sum to 2^40; scaled down they stay below 2^31.
-            *w = (m >> 9) as u32;
-        }
-    }
-
-    /// The low nibble's 16 weights once the high nibble is known to be `high` (nibble
-    /// coding): its subtree is evaluated from a mass of 2^40.
-    pub(super) fn predict_low(&mut self, high: usize, out: &mut [u32; 16]) {
-        self.evaluated = 1 << high;
-        if let Some(o) = &mut self.orders {
-            o.predict_low(self.evaluated, &mut self.inputs, 0);
-        }
-        // `mass[k]` is the mass of node `((16 + high) << depth) | offset` for `k = (1 <<
-        // depth) | offset`, as in a tree of its own.
-        let mut mass = [0u64; 32];
-        mass[1] = 1 << 40;
-        for k in 1..16 {
-            let depth = 31 - (k as u32).leading_zeros();
-            self.split(
-                ((16 + high) << depth) | (k & ((1 << depth) - 1)),
-                k,
-                &mut mass,
-            );
-        }
-        for (w, &m) in out.iter_mut().zip(&mass[16..]) {
-            *w = (m >> 9) as u32;
+        } else {
+            self.predict_tree(last, out);
         }
     }
 
@@ -1520,10 +1415,6 @@ impl Lane {
                 _ => c0,
             } as u8;
         }
-        if (16..32).contains(&c0) {
-            // `update` finds this subtree evaluated and does not evaluate it again.
-            self.evaluated = 1 << (c0 - 16);
-        }
         let (p_mix, a0, a2, a3) = self.gate(c0);
         // The gate's output (12-bit, so times 16) and the APMs' (16-bit).
         let [w, w0, w2, w3] = self.spec.output_weights;
@@ -1542,13 +1433,6 @@ impl Lane {
             Some(b) if self.bitmap_active => b.blend(c0, p).clamp(P_MIN, (1 << 16) - P_MIN) as u32,
             _ => p as u32,
         }
-    }
-
-    /// Evaluates node `c0`, remembering what training needs; returns its 12-bit P(1).
-    pub(super) fn eval(&mut self, c0: usize) -> i32 {
-        let (p_mix, a0, a1, _) = self.gate(c0);
-        let (a0, a1) = ((a0 >> 4).clamp(1, 4095), (a1 >> 4).clamp(1, 4095));
-        ((p_mix + a0 + 2 * a1 + 2) >> 2).clamp(1, 4095)
     }
 
     /// The gate's output for node `c0`, remembering what training needs: its 12-bit P(1)
@@ -1597,9 +1481,11 @@ impl Lane {
         let p_mix = squash(st);
         self.p_mix[c0] = p_mix;
         let (a0, i0) = self.apm_order0.refine(st, self.apm0_row(rows[0], key));
-        let (a1, i1) = match &self.apm_order2 {
-            Some(a) => a.refine(st, (self.cx2 ^ key) & (APM2_ROWS - 1)),
-            None => self.apm_order1.refine(st, self.cx1 + c0),
+        let (a1, i1) = match (&self.apm_order2, &self.tree) {
+            (Some(a), _) => a.refine(st, (self.cx2 ^ key) & (APM2_ROWS - 1)),
+            // Before bit coding: the tree's order-1 APM.
+            (None, Some(t)) => t.apm_order1.refine(st, t.cx1 + c0),
+            (None, None) => unreachable!("a lane without bit coding has a tree"),
         };
         let (a3, i3) = match &self.apm_copy {
             Some(a) => a.refine(st, (self.cx_copy ^ key) & (APM_COPY_ROWS - 1)),
@@ -1684,17 +1570,6 @@ impl Lane {
         }
     }
 
-    /// Evaluates node `c0` and splits its mass, `mass[k]`, between its children at `2k`
-    /// and `2k + 1` (`k` is `c0` in a whole tree, or the node's place in a subtree's own).
-    #[inline]
-    pub(super) fn split(&mut self, c0: usize, k: usize, mass: &mut [u64]) {
-        let p = self.eval(c0) as u64;
-        let m = mass[k];
-        let one = (m * p) >> 12;
-        mass[2 * k + 1] = one;
-        mass[2 * k] = m - one;
-    }
-
     pub(super) fn update(&mut self, byte: u8) {
         let b = usize::from(byte);
         // Learn fast while the block is young and the weight sets have seen little; the
@@ -1714,25 +1589,8 @@ impl Lane {
                 a.rate = 7;
             }
         }
-        let nibble = b >> 4;
-        if self.evaluated & (1 << nibble) == 0 {
-            // The byte landed in a subtree coded flat: evaluate its path now so the gate
-            // and the calibration learn from it as usual.
-            if let Some(o) = &mut self.orders {
-                o.predict_low(1 << nibble, &mut self.inputs, 0);
-            }
-            for j in 4..8 {
-                self.eval((1 << j) | (b >> (8 - j)));
-            }
-        }
-        if self.spec.records && !self.spec.nibbles {
-            let counts = &mut self.low_counts[self.low_class][nibble];
-            counts[b & 15] += 16;
-            if counts[b & 15] > 4000 {
-                for c in counts.iter_mut() {
-                    *c = c.div_ceil(2);
-                }
-            }
+        if self.tree.is_some() {
+            self.learn_tree(b);
         }
         if let Some(b) = &mut self.bitmap {
             b.learn(byte);
@@ -1756,12 +1614,8 @@ impl Lane {
         if let Some(r) = &mut self.retrieval {
             r.update(&self.bytes, byte);
         }
-        // The order-1 APM rows of the next byte's first nodes (nibble coding).
-        if !self.spec.bits {
-            let next_rows = b * 256 * 33;
-            for i in (next_rows + 33..next_rows + 16 * 33).step_by(32) {
-                prefetch(self.apm_order1.table.as_slice(), i);
-            }
+        if let Some(t) = &self.tree {
+            t.prefetch(b);
         }
         crate::wide::run(
             #[inline(always)]
@@ -1807,7 +1661,11 @@ impl Lane {
             }
             match &mut self.apm_order2 {
                 Some(a) => a.update(i1, bit),
-                None => self.apm_order1.update(i1, bit),
+                None => {
+                    if let Some(t) = &mut self.tree {
+                        t.apm_order1.update(i1, bit);
+                    }
+                }
             }
         }
     }
@@ -1863,8 +1721,7 @@ impl Snapshot for Lane {
             bitmap_active,
             delta,
             n,
-            cx1,
-            evaluated,
+            tree,
             mixers,
             sets,
             path,
@@ -1874,7 +1731,6 @@ impl Snapshot for Lane {
             final_twin,
             final_st,
             apm_order0,
-            apm_order1,
             apm_order2,
             cx2,
             apm_copy,
@@ -1886,8 +1742,6 @@ impl Snapshot for Lane {
             keys,
             group_st,
             group_p,
-            low_counts,
-            low_class,
             spec: _,
             start,
         } = self;
@@ -1901,8 +1755,7 @@ impl Snapshot for Lane {
         bitmap_active.walk(w);
         w.fixed(delta);
         n.walk(w);
-        cx1.walk(w);
-        evaluated.walk(w);
+        w.fixed(tree);
         w.check_len(mixers.len());
         for m in mixers {
             m.walk(w);
@@ -1915,7 +1768,6 @@ impl Snapshot for Lane {
         w.fixed(final_twin);
         final_st.walk(w);
         apm_order0.walk(w);
-        apm_order1.walk(w);
         w.fixed(apm_order2);
         cx2.walk(w);
         w.fixed(apm_copy);
@@ -1927,8 +1779,6 @@ impl Snapshot for Lane {
         keys.walk(w);
         group_st.walk(w);
         group_p.walk(w);
-        low_counts.walk(w);
-        low_class.walk(w);
         start.walk(w);
     }
 }

@@ -30,6 +30,7 @@
 
 mod gate;
 mod lane;
+mod legacy;
 mod primer;
 mod profile;
 mod stored;
@@ -559,7 +560,10 @@ mod tests {
                         .map_or(0, Retrieval::table_capacity_bytes);
                 let gate: u64 = lane.mixers.iter().map(Mixer::capacity_bytes).sum::<u64>()
                     + ((lane.apm_order0.table.capacity()
-                        + lane.apm_order1.table.capacity()
+                        + lane
+                            .tree
+                            .as_ref()
+                            .map_or(0, |t| t.apm_order1.table.capacity())
                         + lane.apm_order2.as_ref().map_or(0, |a| a.table.capacity())
                         + lane.apm_copy.as_ref().map_or(0, |a| a.table.capacity()))
                         * 2) as u64
