@@ -1167,6 +1167,15 @@ const ADAPT_LIMIT_OLD: u32 = 63;
 /// what each row learns (`docs/tuning.md`, "The adapt map's depths", "A counter's last
 /// bit").
 const ADAPT_DEPTHS: [usize; 8] = [0; 8];
+// The node loops take context `k`'s rows as row set `k` in the shape that goes with these
+// depths ([`AdaptShape::RECENT`]).
+const _: () = {
+    let mut j = 0;
+    while j < 8 {
+        assert!(ADAPT_DEPTHS[j] == 0);
+        j += 1;
+    }
+};
 /// Before format version 13: a row set per depth.
 const ADAPT_DEPTHS_OLD: [usize; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
 
@@ -1290,7 +1299,13 @@ impl<const RECENT: bool, const MAPPED: bool> NodeAt<'_, RECENT, MAPPED> {
         let cell = self.lines[s as usize >> 1].0[s as usize & 1][self.cell];
         now.follow[k] = if on_path { last_bit(cell) as u8 } else { 2 };
         now.on_path[k] |= self.depth_bit & 0u8.wrapping_sub(u8::from(on_path));
-        input_in::<RECENT>(self.adapt, k * self.stride + self.row, cell, on_path)
+        // The recent shape's depths share one row set ([`ADAPT_DEPTHS`]).
+        let row = if RECENT {
+            k
+        } else {
+            k * self.stride + self.row
+        };
+        input_in::<RECENT>(self.adapt, row, cell, on_path)
     }
 }
 
@@ -2480,7 +2495,12 @@ impl Orders {
         }
         let st: [i32; 4] = cells.map(|cell| stretch(i32::from(cell >> 4)));
         let at: [usize; 4] = std::array::from_fn(|j| {
-            let row = self.adapt_row(k, depth + j);
+            // The recent shape's depths share one row set ([`ADAPT_DEPTHS`]).
+            let row = if RECENT {
+                k
+            } else {
+                self.adapt_row(k, depth + j)
+            };
             AdaptShape::index_in::<RECENT>(row, cells[j], st[j], (on_path >> j) & 1 != 0)
         });
         for j in 0..4 {
