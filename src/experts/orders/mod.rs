@@ -14,6 +14,8 @@
 //! cache line; from format version 13 four, two adjacent lines) a new context takes the
 //! one that has learned least. Everything is integer.
 
+mod legacy;
+
 use crate::hint::prefetch;
 use crate::logistic::{bump16x4, pace, squash, stretch, Pace, StateMap, CELL_INIT, EVEN_PACE};
 use crate::tracked::Tracked;
@@ -2242,38 +2244,6 @@ impl Orders {
         }
     }
 
-    /// Looks up every context's high-nibble slot and writes the inputs of nodes `1..16`
-    /// (`inputs[c0][first + k]` for context `k`). The contexts were computed when the last
-    /// byte was learned (or at the reset).
-    pub(crate) fn predict_high<const N: usize>(
-        &mut self,
-        inputs: &mut [[i32; N]; 256],
-        first: usize,
-    ) {
-        // Text slots write their own columns node by node (`node_inputs`), coding bit by bit.
-        debug_assert!(self.text_slots.is_none());
-        self.lookup_high();
-        // Inputs only once every lookup has been issued, so their cache misses overlap.
-        for k in 0..self.kinds.len() {
-            let col = first + k;
-            match self.found[k].high {
-                Some(s) => {
-                    let slot = &self.table[s as usize];
-                    for c0 in 1..16usize {
-                        let j = c0.ilog2() as usize;
-                        let row = self.adapt_row(k, j);
-                        inputs[c0][col] = input(&self.adapt, row, slot[c0], self.adapt_shape, true);
-                    }
-                }
-                None => {
-                    for row in inputs.iter_mut().take(16).skip(1) {
-                        row[col] = 0;
-                    }
-                }
-            }
-        }
-    }
-
     /// Looks up every context's high-nibble slot (coding bit by bit: the inputs follow
     /// node by node from [`Orders::node_inputs`]).
     pub(crate) fn lookup_high(&mut self) {
@@ -2386,49 +2356,6 @@ impl Orders {
         }
         if let (Some(k), Some(x)) = (self.displaced, kept) {
             row[first + k] = x;
-        }
-    }
-
-    /// Looks up every context's slots for the low nibbles under the high nibbles in
-    /// `nibbles` (a bit set) and writes the inputs of their nodes
-    /// (`c0 = (16 + nibble) << j | low bits`). All lookups are issued before any input is
-    /// written, so their cache misses overlap.
-    pub(crate) fn predict_low<const N: usize>(
-        &mut self,
-        nibbles: u16,
-        inputs: &mut [[i32; N]; 256],
-        first: usize,
-    ) {
-        for k in 0..self.kinds.len() {
-            let hash = self.found[k].hash;
-            for nibble in 0..16 {
-                if nibbles & (1 << nibble) != 0 && !self.found[k].idle {
-                    self.found[k].low[nibble] = self.lookup(self.place_low(hash, nibble));
-                }
-            }
-        }
-        for k in 0..self.kinds.len() {
-            let col = first + k;
-            for nibble in 0..16 {
-                if nibbles & (1 << nibble) == 0 {
-                    continue;
-                }
-                let slot = self.found[k].low[nibble].map(|s| &self.table[s as usize]);
-                for j in 0..4 {
-                    let base = (16 + nibble) << j;
-                    for lowbits in 0..(1usize << j) {
-                        inputs[base + lowbits][col] = slot.map_or(0, |slot| {
-                            input(
-                                &self.adapt,
-                                self.adapt_row(k, j + 4),
-                                slot[(1 << j) + lowbits],
-                                self.adapt_shape,
-                                true,
-                            )
-                        });
-                    }
-                }
-            }
         }
     }
 
@@ -2682,18 +2609,7 @@ impl Orders {
     }
 }
 
-/// Mixer input of a counter whose adapt rows are `row` ([`Orders::adapt_row`]): the
-/// stretch of what its state predicts, or 0 for a counter that has never been updated.
-#[inline]
-fn input(adapt: &StateMap, row: usize, cell: u16, shape: AdaptShape, on_path: bool) -> i32 {
-    if shape.recent() {
-        input_in::<true>(adapt, row, cell, on_path)
-    } else {
-        input_in::<false>(adapt, row, cell, on_path)
-    }
-}
-
-/// [`input`] in a shape chosen outside ([`AdaptShape::index_in`]).
+/// A counter's input in a shape chosen outside ([`AdaptShape::index_in`]).
 #[inline(always)]
 fn input_in<const RECENT: bool>(adapt: &StateMap, row: usize, cell: u16, on_path: bool) -> i32 {
     if cell & 15 == 0 {
