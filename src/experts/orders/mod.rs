@@ -3037,9 +3037,14 @@ pub(crate) mod tests {
             assert_eq!(split.cap(kind, false, false), 2, "{kind:?} on text");
         }
         assert_eq!(split.cap(Kind::Order(3), false, false), 12);
+        // `fast`'s, read without the adapt map: further back, and order 3 with the short.
         let one_group = Surprise::SPLIT_ONE_GROUP;
-        assert_eq!(one_group.cap(Kind::Order(3), false, false), 2);
-        assert_eq!(one_group.cap(Kind::Order(4), false, false), 12);
+        for kind in [Kind::Order(1), Kind::Order(3), Kind::Word, Kind::Unigram] {
+            assert_eq!(one_group.cap(kind, false, false), 1, "{kind:?} on text");
+        }
+        assert_eq!(one_group.cap(Kind::Order(4), false, false), 4);
+        assert_eq!(one_group.cap(Kind::Order(6), true, false), 2);
+        assert_eq!(one_group.cap(Kind::Order(6), true, true), 1);
         assert_eq!(split.cap(Kind::Order(6), false, false), 12);
         assert_eq!(split.cap(Kind::Order(6), true, false), 2);
         assert_eq!(split.cap(Kind::Order(6), true, true), 1);
