@@ -7,6 +7,7 @@
 
 use super::gate::Apm;
 use super::lane::{class, Lane, CLASSES, SKIP_BELOW_BITS};
+use crate::experts::Weights;
 use crate::hint::prefetch;
 use crate::snapshot::{Snapshot, Walker};
 
@@ -97,7 +98,7 @@ impl Lane {
 
     /// Fills `out` with the next byte's weights (the high nibble's 16 from version 6),
     /// `last` being the previous byte: [`Lane::predict`] after its experts and contexts.
-    pub(super) fn predict_tree(&mut self, last: u8, out: &mut [u32; 256]) {
+    pub(super) fn predict_tree(&mut self, last: u8, out: &mut Weights) {
         let tree = self.tree();
         tree.low_class = class(last);
         tree.cx1 = usize::from(last) * 256;
