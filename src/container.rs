@@ -19,8 +19,8 @@ pub use crate::format::{
     predictor_id, BLOCK_HEADER_LEN, DICT_LEN, DICT_VERSION, EXPERT_CONTEXT_STATS, EXPERT_NEURAL,
     FLAG_DICT, FLAG_FROM_DICT, FLAG_NO_NEURAL, FLAG_PRIMED, FLAG_SYNC, FLAG_X86, HEADER_PREFIX_LEN,
     INDEX_ENTRY_LEN, LEGACY_TAIL_LEN, MAGIC, MAX_BLOCKS, MAX_BLOCK_SIZE, MAX_HEADER_LEN, MAX_RATIO,
-    MIN_BLOCK_SIZE, MIN_HEADER_LEN, OLDEST_READABLE_VERSION, TAIL_LEN, TAIL_MAGIC, TEMPERATURE_ONE,
-    VERSION,
+    MIN_BLOCK_SIZE, MIN_HEADER_LEN, MIXING_RATIO, OLDEST_READABLE_VERSION, TAIL_LEN, TAIL_MAGIC,
+    TEMPERATURE_ONE, VERSION,
 };
 use crate::format::{
     profile_mask, BITS_VERSION, CODED_RATIO, COMPACT_HEADER_VERSION, FILTER_VERSION, LIGHT_RATIO,
@@ -545,11 +545,14 @@ impl Header {
 
     /// The most bytes a coded block that runs every expert of the stream may hold per
     /// payload byte: [`MAX_RATIO`] from version [`RATIO_VERSION`], [`CODED_RATIO`] from
-    /// [`LIGHT_VERSION`], and [`NEURAL_RATIO`] from [`PLAIN_VERSION`] where those experts
-    /// include the neural one; no bound before (beyond [`max_raw_len`]).
+    /// [`LIGHT_VERSION`], and from [`PLAIN_VERSION`] [`NEURAL_RATIO`] where those experts
+    /// include the neural one, [`MIXING_RATIO`] where they do not; no bound before
+    /// (beyond [`max_raw_len`]).
     pub fn coded_ratio(&self) -> Option<u32> {
         if self.version >= PLAIN_VERSION && self.uses_model() {
             Some(NEURAL_RATIO)
+        } else if self.version >= PLAIN_VERSION {
+            Some(MIXING_RATIO)
         } else if self.version >= LIGHT_VERSION {
             Some(CODED_RATIO)
         } else if self.version >= RATIO_VERSION {
@@ -560,13 +563,13 @@ impl Header {
     }
 
     /// The most bytes a plain block ([`FLAG_NO_NEURAL`]) may hold per payload byte:
-    /// [`CODED_RATIO`] in a stream of version [`PLAIN_VERSION`] on whose mixing predictor
+    /// [`MIXING_RATIO`] in a stream of version [`PLAIN_VERSION`] on whose mixing predictor
     /// has the neural expert; `None` where plain blocks do not exist.
     pub fn plain_ratio(&self) -> Option<u32> {
         (self.version >= PLAIN_VERSION
             && self.predictor == predictor_id::MIX
             && self.expert_mask & EXPERT_NEURAL != 0)
-            .then_some(CODED_RATIO)
+            .then_some(MIXING_RATIO)
     }
 
     /// The most bytes a light block may hold per payload byte in this stream:

@@ -40,13 +40,19 @@ pub const CODED_RATIO: u32 = 64;
 /// 10 MB/s, so a 4 KB stream asks at most 8 MiB of it (under a second), while a run of
 /// one byte codes in 1/256 bit per byte.
 pub const LIGHT_RATIO: u32 = 2048;
-/// The first version with plain blocks ([`FLAG_NO_NEURAL`]), and whose coded blocks that
-/// run the neural expert hold at most [`NEURAL_RATIO`] bytes per payload byte.
+/// The first version with plain blocks ([`FLAG_NO_NEURAL`]), whose coded blocks that
+/// run the neural expert hold at most [`NEURAL_RATIO`] bytes per payload byte, and the
+/// others at most [`MIXING_RATIO`].
 pub const PLAIN_VERSION: u16 = 13;
+/// Version [`PLAIN_VERSION`] on: the most bytes a coded block that does not run the
+/// neural expert (a plain block too) may hold per payload byte, [`MAX_RATIO`] again: a
+/// spreadsheet's cells code beyond 64 bytes per payload byte (`kennedy.xls` about 96), and
+/// a 4 KB stream asks at most 512 KiB of the mixing predictor (seconds, not minutes).
+pub const MIXING_RATIO: u32 = MAX_RATIO;
 /// Version [`PLAIN_VERSION`] on: the most bytes a coded block that runs the neural expert
 /// may hold per payload byte. The neural expert decodes about 50 KB/s on one core, so a
 /// 4 KB stream asks at most 48 KiB of it (about a second); a mixing block that would code
-/// smaller is coded plain ([`FLAG_NO_NEURAL`], bound by [`CODED_RATIO`]), light, or padded.
+/// smaller is coded plain ([`FLAG_NO_NEURAL`], bound by [`MIXING_RATIO`]), light, or padded.
 pub const NEURAL_RATIO: u32 = 12;
 /// The first version whose mixing predictor gives the neural expert's input the unigram
 /// slot's column in the blocks that run it (the slot sits those blocks out), instead of a
@@ -163,7 +169,7 @@ pub const FLAG_SYNC: u8 = 1;
 /// Block header flag (format version [`PLAIN_VERSION`] on, coded blocks of a mixing
 /// predictor with the neural expert only): the block is *plain*, coded by the expert set
 /// without the neural expert (the unigram context in its place, as `default` codes it),
-/// so it is bound by [`CODED_RATIO`] instead of [`NEURAL_RATIO`]. The writer codes every
+/// so it is bound by [`MIXING_RATIO`] instead of [`NEURAL_RATIO`]. The writer codes every
 /// block both ways and keeps the plain code where it is shorter once padded.
 pub const FLAG_NO_NEURAL: u8 = 2;
 /// Block header flag (format version [`FILTER_VERSION`] on, coded and light blocks): the

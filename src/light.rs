@@ -8,11 +8,14 @@
 //! Why it exists: a few bytes of a stream may claim many bytes of output, and the work a
 //! decoder does per output byte is what a hostile stream buys. The full predictors cost
 //! microseconds per byte, so coded blocks are bound to [`CODED_RATIO`] bytes per payload
-//! byte; this coder costs nanoseconds, so its blocks may hold [`LIGHT_RATIO`]. The encoder
+//! byte (format version 13: [`MIXING_RATIO`], or [`NEURAL_RATIO`] with the neural
+//! expert); this coder costs nanoseconds, so its blocks may hold [`LIGHT_RATIO`]. The encoder
 //! chooses it for a block only when it is shorter than the full predictor's padded code.
 //! `FORMAT.md` ("Light payload") specifies it bit for bit: integer arithmetic only.
 //!
 //! [`CODED_RATIO`]: crate::format::CODED_RATIO
+//! [`MIXING_RATIO`]: crate::format::MIXING_RATIO
+//! [`NEURAL_RATIO`]: crate::format::NEURAL_RATIO
 //! [`LIGHT_RATIO`]: crate::format::LIGHT_RATIO
 
 use crate::range_coder::{RangeDecoder, RangeEncoder};

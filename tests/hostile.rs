@@ -17,7 +17,7 @@ use nc_codec::container::{
 };
 use nc_codec::format::{
     CODED_RATIO, DICT_LEN, FLAG_DICT, FLAG_FROM_DICT, FLAG_NO_NEURAL, FLAG_X86, LIGHT_RATIO,
-    NEURAL_RATIO,
+    MIXING_RATIO, NEURAL_RATIO,
 };
 use nc_codec::{Config, Error, NcReader, PredictorKind, Profile};
 
@@ -110,7 +110,8 @@ fn the_payload_bound_admits_runs() {
     }
 }
 
-/// From format version 12 a coded block holds at most `CODED_RATIO` bytes per payload byte:
+/// From format version 12 a coded block holds at most `CODED_RATIO` bytes per payload byte
+/// (version 13: `MIXING_RATIO` where it does not run the neural expert):
 /// a block the full predictor codes smaller is padded with zeros to that length (the padding
 /// checked), unless the light coder's code, padded to `LIGHT_RATIO`, is shorter: a run of one
 /// byte is light, a repeated stretch of noise (which only the full predictor's copy experts
@@ -127,7 +128,7 @@ fn compressible_blocks_are_light_or_padded_to_the_ratio_bound() {
         let config = config.block_size(1 << 20).threads(1);
         for (data, light, least) in [
             (&zeros, true, 300_000u32.div_ceil(LIGHT_RATIO)),
-            (&repeated, false, 300_000u32.div_ceil(CODED_RATIO)),
+            (&repeated, false, 300_000u32.div_ceil(MIXING_RATIO)),
         ] {
             if name == "ctx" && !light {
                 continue; // an order-2 model does not see a 1000-byte period
@@ -234,7 +235,7 @@ fn assert_refusals(cases: &[Case]) {
 }
 
 /// Plain blocks (coded without the neural expert) exist only in version 13 streams whose
-/// mixing predictor has it, only coded, and bound by 64 bytes per payload byte; blocks that
+/// mixing predictor has it, only coded, and bound by 128 bytes per payload byte; blocks that
 /// run the neural expert by 12.
 #[test]
 fn plain_blocks_are_refused_where_the_format_forbids_them() {
@@ -252,7 +253,7 @@ fn plain_blocks_are_refused_where_the_format_forbids_them() {
             13,
             coded,
             FLAG_NO_NEURAL,
-            claim(100 * CODED_RATIO),
+            claim(100 * MIXING_RATIO),
             true,
         ),
         (
@@ -260,13 +261,16 @@ fn plain_blocks_are_refused_where_the_format_forbids_them() {
             13,
             coded,
             FLAG_NO_NEURAL,
-            claim(100 * CODED_RATIO + 1),
+            claim(100 * MIXING_RATIO + 1),
             false,
         ),
         (max, 13, coded, 0, claim(100 * NEURAL_RATIO), true),
         (max, 13, coded, 0, claim(100 * NEURAL_RATIO + 1), false),
         (neural, 13, coded, 0, claim(100 * NEURAL_RATIO + 1), false),
         (max, 12, coded, 0, claim(100 * CODED_RATIO), true),
+        (default, 12, coded, 0, claim(100 * CODED_RATIO + 1), false),
+        (default, 13, coded, 0, claim(100 * MIXING_RATIO), true),
+        (default, 13, coded, 0, claim(100 * MIXING_RATIO + 1), false),
         (max, 12, coded, FLAG_NO_NEURAL, claim(1000), false),
         (default, 13, coded, FLAG_NO_NEURAL, claim(1000), false),
         (neural, 13, coded, FLAG_NO_NEURAL, claim(1000), false),

@@ -21,7 +21,10 @@ use crate::logistic::{bump16x4, pace, squash, stretch, Pace, StateMap, CELL_INIT
 use crate::tracked::Tracked;
 
 use super::x86::{Calls, X86};
+
+mod cells;
 use crate::snapshot::{Snapshot, Walker};
+use cells::Cells;
 
 /// Context kinds this model can use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,6 +152,10 @@ pub(crate) enum Kind {
     /// few words, whatever they are (format version 13 on; `docs/tuning.md`, "Coarse
     /// classes").
     Coarse,
+    /// Spreadsheet cells (format version 13 on): in a chain of BIFF records
+    /// ([`Cells`]), variant 0 the cell's column with the value above it, 1 the column
+    /// alone, 2 the values above and to the left.
+    Cell(u8),
 }
 
 /// A byte's class in the coarse context (2 bits): letters (and the bytes of UTF-8
@@ -406,6 +413,8 @@ pub(crate) struct Orders {
     /// On text, the rows of delimited fields: lines, and bracketed lists (format version
     /// 13 on).
     rows: Option<[Rows; 2]>,
+    /// On binary data, the spreadsheet records followed (format version 13 on).
+    cells: Option<Cells>,
     /// A slot whose input column another expert's input takes for this block
     /// ([`Orders::set_displaced`]): it sits the block out and leaves its column alone.
     displaced: Option<usize>,
@@ -749,6 +758,8 @@ struct Mode {
     binary: bool,
     /// Binary, with a record length known.
     records: bool,
+    /// Binary, in a chain of spreadsheet records ([`Cells`]).
+    cells: bool,
     /// A table of binary records ([`Orders::tabular`]): the shape slot keys on
     /// [`RecordKey::Field`].
     tabular: bool,
@@ -1511,6 +1522,7 @@ impl Orders {
             calls: Calls::default(),
             rows: structure.then(|| [Rows::lines(), Rows::brackets()]),
             numbers: structure.then(Numbers::default),
+            cells: (structure && records).then(Cells::new),
             displaced: None,
             text_slots: None,
             expected: None,
@@ -1544,6 +1556,9 @@ impl Orders {
         let binary = self.binary();
         match self.code {
             Some(c) if binary && self.calls.code => 1 + c.field as usize,
+            _ if binary && self.cells.as_ref().is_some_and(Cells::in_cells) => {
+                TABLE_SETS + self.cells.as_ref().map_or(0, Cells::place)
+            }
             _ if self.tabular() => TABLE_SETS + (self.record_column() as usize).min(15),
             _ if !binary && self.structure.is_some() => TEXT_SETS,
             _ => 0,
@@ -1678,6 +1693,7 @@ impl Orders {
             calls,
             numbers,
             rows,
+            cells,
             displaced,
             follow1,
             follow2,
@@ -1737,6 +1753,7 @@ impl Orders {
         self.calls.clone_from(calls);
         self.numbers.clone_from(numbers);
         self.rows.clone_from(rows);
+        self.cells.clone_from(cells);
         self.displaced = *displaced;
         self.follow1.clone_from(follow1);
         self.follow2.clone_from(follow2);
@@ -1783,6 +1800,9 @@ impl Orders {
         }
         if let Some(n) = &mut self.numbers {
             *n = Numbers::default();
+        }
+        if let Some(c) = &mut self.cells {
+            c.reset();
         }
         self.displaced = None;
         self.follow1.fill(0);
@@ -1947,6 +1967,7 @@ impl Orders {
         Mode {
             binary,
             records: binary && self.records && self.record.len != 0,
+            cells: binary && self.cells.as_ref().is_some_and(Cells::in_cells),
             tabular: self.tabular(),
             code,
             instructions: code && v13,
@@ -1979,6 +2000,7 @@ impl Orders {
         let Mode {
             binary,
             records,
+            cells,
             tabular,
             code,
             instructions,
@@ -1993,6 +2015,9 @@ impl Orders {
             prose_line,
         } = mode;
         let kind = match self.kinds[k] {
+            Kind::Word if cells => Kind::Cell(0),
+            Kind::Column if cells => Kind::Cell(1),
+            Kind::Shape if cells => Kind::Cell(2),
             Kind::Order(4) if instructions => Kind::Code(2),
             Kind::Order(3) if instructions => Kind::Code(3),
             Kind::Word if instructions => Kind::Code(4),
@@ -2213,6 +2238,13 @@ impl Orders {
                     c2 | u64::from(self.follow2[c2 as usize]) << 16
                 };
                 mix(tag ^ u64::from(variant) << 48, context)
+            }
+            Kind::Cell(variant) => {
+                let context = self
+                    .cells
+                    .as_ref()
+                    .map_or(0, |c| c.context(variant, history_bytes));
+                mix(tag ^ 0x33 << 48, context)
             }
             Kind::Field(variant) => {
                 // In force only where fields are tracked.
@@ -2558,6 +2590,9 @@ impl Orders {
             self.column = self.column.saturating_add(1);
         }
         self.record.update(bytes);
+        if let Some(c) = &mut self.cells {
+            c.update(bytes, self.origin);
+        }
         if let Some(s) = &mut self.structure {
             s.update((self.history >> 8) as u8, byte);
         }
@@ -2853,6 +2888,7 @@ impl Snapshot for Orders {
             calls,
             numbers,
             rows,
+            cells,
             displaced,
             follow1,
             follow2,
@@ -2903,6 +2939,7 @@ impl Snapshot for Orders {
         calls.walk(w);
         numbers.walk(w);
         w.fixed(rows);
+        w.fixed(cells);
         displaced.walk(w);
         follow1.walk(w);
         follow2.walk(w);
