@@ -113,10 +113,10 @@ impl Cells {
     /// Whether the next byte is in a cell, or in the header of the record after one, of
     /// a chain of records that has had cells.
     pub(super) fn in_cells(&self) -> bool {
-        let (ty, len) = if self.pos - self.start < 4 {
-            (self.prev_ty, self.prev_len)
-        } else {
-            (self.ty, self.len)
+        let (ty, len) = match self.pos.checked_sub(self.start) {
+            Some(0..4) => (self.prev_ty, self.prev_len),
+            Some(_) => (self.ty, self.len),
+            None => return false,
         };
         self.locked && self.cells >= CELLS_ON && cell(ty, len)
     }
@@ -147,6 +147,11 @@ impl Cells {
             return;
         }
         let s = self.start;
+        if pos < s {
+            // Only a state restored into a shorter history: start over.
+            self.locked = false;
+            return;
+        }
         if pos == s + 4 {
             (self.ty, self.len) = (u16_at(bytes, s), u16_at(bytes, s + 2));
             if !plausible(self.ty, self.len) {
@@ -183,7 +188,9 @@ impl Cells {
     /// history: for the word, column and shape slots.
     pub(super) fn context(&self, variant: u8, bytes: &[u8]) -> u64 {
         let pos = bytes.len();
-        let k = pos - self.start;
+        let Some(k) = pos.checked_sub(self.start) else {
+            return 0;
+        };
         // The last `n` bytes of the record so far.
         let last = |n: usize| {
             bytes[pos - n.min(k)..pos]
@@ -235,7 +242,7 @@ impl Cells {
     /// The place of the next byte in its record, for the gate's weight sets: the header's
     /// bytes 0-3, the body's from 4 (to 15).
     pub(super) fn place(&self) -> usize {
-        (self.pos - self.start).min(15)
+        self.pos.saturating_sub(self.start).min(15)
     }
 }
 
@@ -260,18 +267,25 @@ impl Snapshot for Cells {
             pos,
             cells,
         } = self;
-        chained.walk(w);
+        // Fixed sizes, compared rather than loaded: the tables are indexed without checks.
+        w.check_len(chained.len());
+        u8::walk_slice(chained, w);
         locked.walk(w);
         start.walk(w);
         for x in [ty, len, row, col, prev_ty, prev_len, prev_row, prev_col] {
             x.walk(w);
         }
         value.walk(w);
-        above_ty.walk(w);
-        above.walk(w);
+        w.check_len(above_ty.len());
+        u16::walk_slice(above_ty, w);
+        w.check_len(above.len());
+        <[u8; VALUE]>::walk_slice(above, w);
         left.walk(w);
         pos.walk(w);
         cells.walk(w);
+        if start > pos {
+            w.fail();
+        }
     }
 }
 
