@@ -25,6 +25,7 @@ fn main() {
     sources(Path::new("src"), &mut files);
     files.sort();
     files.push("onnx-models/nc-primer.bin".into());
+    files.push("onnx-models/nc-primer-v7.bin".into());
     files.push("onnx-models/nc-primer-x86.bin".into());
     let mut hash = Sha256::new();
     for file in &files {
@@ -47,6 +48,7 @@ fn main() {
     println!("cargo:rustc-env=NC_BUILD_FINGERPRINT={hex}");
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=onnx-models/nc-primer.bin");
+    println!("cargo:rerun-if-changed=onnx-models/nc-primer-v7.bin");
     println!("cargo:rerun-if-changed=onnx-models/nc-primer-x86.bin");
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -10,6 +10,11 @@ tables and the gate when the block starts.
 
     python3 onnx-models/primer.py ../shared/corpus/train onnx-models/nc-primer.bin
 
+Format version 13's primer takes each slice twice as long as the list below says (the
+default `--scale 2`); versions 7 to 12 prime with the list's lengths:
+
+    python3 onnx-models/primer.py ../shared/corpus/train onnx-models/nc-primer-v7.bin --scale 1
+
 With --x86 it builds nc-primer-x86.bin instead, what blocks through the x86 filter are
 primed with from format version 13: one whole x86-64 executable (its headers, symbol and
 relocation tables, code, constants and unwind tables, in the order a linker lays them
@@ -87,7 +92,8 @@ def main():
     ap.add_argument("corpus", help="the training corpus folder (with the *.tar.xz)")
     ap.add_argument("out", help="where to write the primer")
     ap.add_argument("--unpacked", help="an already unpacked corpus folder")
-    ap.add_argument("--scale", type=float, default=1.0, help="scale every piece's length")
+    ap.add_argument("--scale", type=float, default=2.0,
+                    help="scale every piece's length (1 for versions 7-12's primer)")
     ap.add_argument("--x86", action="store_true", help="build the x86 primer")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

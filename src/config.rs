@@ -172,10 +172,11 @@ impl Config {
 
     /// Whether the mixing predictor starts every block from the embedded primer's state
     /// (default `true`; stored in the header). Small inputs gain most: they start knowing
-    /// common text, code and markup. Priming costs about a second (the primer is ~96 KB),
+    /// common text, code and markup. Priming costs about a second (the primer is ~183 KB),
     /// once per process and table size while a writer or reader holds it (the states of
-    /// small tables are kept, so many small streams prime once); `false` saves it on tiny
-    /// inputs. The other predictors ignore it.
+    /// small tables are kept, so many small streams prime once, and
+    /// [`set_primed_cache_dir`](crate::set_primed_cache_dir) keeps them on disk); `false`
+    /// saves it on tiny inputs. The other predictors ignore it.
     pub fn primer(mut self, primer: bool) -> Self {
         self.primer = primer;
         self

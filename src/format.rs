@@ -78,6 +78,10 @@ pub const SUMMED_SLOPE_VERSION: u16 = 13;
 pub const X86_PRIMER_VERSION: u16 = 13;
 /// The first version that defines [`FLAG_PRIMED`].
 pub const PRIMED_VERSION: u16 = 7;
+/// The first version whose primer is the longer one (`onnx-models/nc-primer.bin`, 182,634
+/// bytes, the same files' slices twice as long); versions [`PRIMED_VERSION`] to 12 prime
+/// with `nc-primer-v7.bin` (96,519 bytes).
+pub const LONG_PRIMER_VERSION: u16 = 13;
 
 /// The first bytes of every header, which say how long it is: magic, version, flags,
 /// block size, predictor configuration and expert set (`Header::size_from_prefix`).

@@ -41,7 +41,7 @@ use crate::error::Error;
 use crate::experts::{Dictionary, NeuralExpert, NeuralModel, Predictor, Weights};
 use lane::{Lane, Spec, EVEN};
 use primer::{KEEP_PRIMED, KEEP_TABLE_BITS};
-pub use primer::{PRIMER, PRIMER_X86};
+pub use primer::{PRIMER, PRIMER_V7, PRIMER_X86};
 pub use profile::Profile;
 pub use stored::set_primed_cache_dir;
 
@@ -152,7 +152,7 @@ impl Mix {
                     what: format!("a primer in format version {version}"),
                 });
             }
-            spec.primer = Some(PRIMER);
+            spec.primer = Some(primer::primer(version));
         }
         let spec_x86 = (primed && version >= crate::format::X86_PRIMER_VERSION).then(|| Spec {
             primer: Some(primer::primer_x86_filtered()),
@@ -196,14 +196,15 @@ impl Mix {
         if !primed {
             return lanes as u64 * spec.lane_bytes(block_size);
         }
-        spec.primer = Some(PRIMER);
+        let text_primer = primer::primer(version);
+        spec.primer = Some(text_primer);
         if spec.grows {
             // The lanes; the primed states: every one has the smallest tables, so the
             // process keeps the `KEEP_PRIMED` last used (the stream's text and x86 primers'
             // among them once used) and primes at most one more before the oldest goes;
             // where blocks need larger tables, the primed copy (or the dictionary's) a lane
             // holds while it grows. (The text primer is the longer: its states bound both.)
-            debug_assert!(PRIMER.len() >= PRIMER_X86.len() && KEEP_PRIMED >= 2);
+            debug_assert!(text_primer.len() >= PRIMER_X86.len() && KEEP_PRIMED >= 2);
             let grows = spec.table_bits(block_size) != spec.table_bits(0);
             // Primed states never make the bilevel image specialist's tables: the
             // primers are text and machine code.
@@ -222,7 +223,7 @@ impl Mix {
         }
         // The largest block whose state the process keeps: context table <= 2^KEEP_TABLE_BITS.
         let kept_len = (1usize << (KEEP_TABLE_BITS - spec.table_extra))
-            .saturating_sub(PRIMER.len())
+            .saturating_sub(text_primer.len())
             .clamp(1, block_size.max(1));
         (lanes as u64 + 1) * spec.lane_bytes(block_size)
             + KEEP_PRIMED as u64 * spec.lane_bytes(kept_len)
@@ -458,7 +459,7 @@ mod tests {
         use std::sync::atomic::Ordering;
         let mask = Profile::Fast.experts();
         let mut mix = Mix::for_version(version, mask, 1, None, 256, true).unwrap();
-        let lens = [1000, 140_000, 300_000, 600_000];
+        let lens = [1000, 300_000, 600_000, 1_200_000];
         let sizes: std::collections::HashSet<_> =
             lens.iter().map(|&l| mix.spec.table_bits(l)).collect();
         let states = if mix.spec.grows { 1 } else { sizes.len() };
@@ -800,13 +801,24 @@ mod tests {
     }
 
     #[test]
-    fn the_primer_is_the_one_format_version_7_names() {
-        // FORMAT.md and onnx-models/README.md give this hash: another primer is another
+    fn the_primers_are_the_ones_format_versions_7_and_13_name() {
+        // FORMAT.md and onnx-models/README.md give these hashes: another primer is another
         // format version.
         assert_eq!(
-            sha256_hex(PRIMER),
+            sha256_hex(PRIMER_V7),
             "5d512cd88dadd0975005113f1a4a34a33eeb7f4d07b92407e33759d3b23feca5"
         );
+        assert_eq!(
+            sha256_hex(PRIMER),
+            "dcb478a6eafac95a2fe1b1ff165375279519c3ebcdafb846f451a2af03750e42"
+        );
+        for version in crate::format::PRIMED_VERSION..=crate::format::VERSION {
+            let long = version >= crate::format::LONG_PRIMER_VERSION;
+            assert_eq!(
+                primer::primer(version).len(),
+                if long { 182_634 } else { 96_519 }
+            );
+        }
     }
 
     #[test]
@@ -932,11 +944,11 @@ mod tests {
                 crate::filter::decode(&mut unfiltered);
                 assert_eq!(unfiltered, PRIMER_X86);
             } else {
-                assert_eq!(primer, PRIMER);
+                assert_eq!(primer, primer::primer(version));
             }
             // The flag holds for one reset.
             mix.reset_lane(0, 1000);
-            assert_eq!(history(&mix), PRIMER);
+            assert_eq!(history(&mix), primer::primer(version));
         }
     }
 

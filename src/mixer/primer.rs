@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
 use super::lane::{Lane, Spec};
 use super::Mix;
+use crate::format::LONG_PRIMER_VERSION;
 
 /// Whether two lanes were primed with the same primer (or both with none).
 pub(super) fn same_primer(a: Option<&[u8]>, b: Option<&[u8]>) -> bool {
@@ -24,6 +25,20 @@ pub(super) fn same_primer(a: Option<&[u8]>, b: Option<&[u8]>) -> bool {
 // A `static`, not a `const`: lanes tell primed states apart by the primer's address
 // (`same_primer`), and each use of a `const` may have an address of its own.
 pub static PRIMER: &[u8] = include_bytes!("../../onnx-models/nc-primer.bin");
+
+/// The primer of format versions 7 to 12: the same files' slices, half as long (from
+/// [`LONG_PRIMER_VERSION`] the primed states are kept on disk, so a longer primer costs
+/// the first run alone).
+pub static PRIMER_V7: &[u8] = include_bytes!("../../onnx-models/nc-primer-v7.bin");
+
+/// The text primer of format `version` (from [`PRIMED_VERSION`](crate::format::PRIMED_VERSION)).
+pub(crate) fn primer(version: u16) -> &'static [u8] {
+    if version >= LONG_PRIMER_VERSION {
+        PRIMER
+    } else {
+        PRIMER_V7
+    }
+}
 
 /// The x86 primer (format version 13 on): one whole x86-64 executable from the training
 /// corpus, cut by `onnx-models/primer.py --x86`. Blocks through the x86 filter start from
