@@ -28,7 +28,7 @@ const LOCK: u8 = 3;
 const CELLS_ON: u8 = 8;
 
 /// The value bytes kept per column (a cell's body past its row and column).
-pub(super) const VALUE: usize = 12;
+const VALUE: usize = 12;
 
 /// Columns told apart (a sheet's columns beyond it share).
 const COLUMNS: usize = 256;
@@ -83,7 +83,8 @@ pub(super) struct Cells {
     left: [u8; VALUE],
     /// The history's length at the last update.
     pos: usize,
-    /// Cells read since the chain was found (to [`CELLS_ON`]).
+    /// Cells read since the chain was found (counted to 255; [`CELLS_ON`] turn the
+    /// contexts on).
     cells: u8,
 }
 
@@ -134,7 +135,7 @@ impl Cells {
             if plausible(ty, len) {
                 let next = &mut self.chained[(pos + usize::from(len)) % RING];
                 *next = (*next).max(before.saturating_add(1));
-                if !self.locked && before + 1 >= LOCK {
+                if !self.locked && before >= LOCK - 1 {
                     self.locked = true;
                     self.start = h;
                     self.prev_ty = 0;
