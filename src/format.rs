@@ -45,9 +45,9 @@ pub const LIGHT_RATIO: u32 = 2048;
 /// others at most [`MIXING_RATIO`].
 pub const PLAIN_VERSION: u16 = 13;
 /// Version [`PLAIN_VERSION`] on: the most bytes a coded block that does not run the
-/// neural expert (a plain block too) may hold per payload byte, [`MAX_RATIO`] again: a
-/// spreadsheet's cells code beyond 64 bytes per payload byte (`kennedy.xls` about 96), and
-/// a 4 KB stream asks at most 512 KiB of the mixing predictor (seconds, not minutes).
+/// neural expert (a plain block too) may hold per payload byte, [`MAX_RATIO`] again:
+/// spreadsheets' cells code beyond 64 bytes per payload byte, and a 4 KB stream asks at
+/// most 512 KiB of the mixing predictor (seconds, not minutes).
 pub const MIXING_RATIO: u32 = MAX_RATIO;
 /// Version [`PLAIN_VERSION`] on: the most bytes a coded block that runs the neural expert
 /// may hold per payload byte. The neural expert decodes about 50 KB/s on one core, so a
@@ -82,6 +82,10 @@ pub const PRIMED_VERSION: u16 = 7;
 /// bytes, the same files' slices twice as long); versions [`PRIMED_VERSION`] to 12 prime
 /// with `nc-primer-v7.bin` (96,519 bytes).
 pub const LONG_PRIMER_VERSION: u16 = 13;
+/// The most of a primer's length that a primed lane's table sizes count: version 7's
+/// primer's, so the longer primer of [`LONG_PRIMER_VERSION`] leaves every block's tables
+/// and memory as they were.
+pub const TABLE_PRIMER_LEN: usize = 96_519;
 
 /// The first bytes of every header, which say how long it is: magic, version, flags,
 /// block size, predictor configuration and expert set (`Header::size_from_prefix`).

@@ -659,12 +659,10 @@ impl Spec {
     /// tables.
     pub(super) fn table_bits(&self, len: usize) -> (u32, u32) {
         let bits = |len: usize| usize::BITS - len.max(256).saturating_sub(1).leading_zeros();
-        // Format version 13's primer is longer than version 7's but sizes tables as that
-        // one did: the tables (and the memory) of a block stay what they were.
         let primer = self
             .primer
             .map_or(0, <[u8]>::len)
-            .min(super::PRIMER_V7.len());
+            .min(crate::format::TABLE_PRIMER_LEN);
         // A primed lane's context table holds the primer's contexts as well as the
         // block's; its copy tables index positions of either, never fewer than the
         // primer's (`docs/tuning.md`, "Table sizes when primed").

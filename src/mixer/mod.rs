@@ -812,6 +812,8 @@ mod tests {
             sha256_hex(PRIMER),
             "dcb478a6eafac95a2fe1b1ff165375279519c3ebcdafb846f451a2af03750e42"
         );
+        // Table sizes count the primer to version 7's length.
+        assert_eq!(crate::format::TABLE_PRIMER_LEN, PRIMER_V7.len());
         for version in crate::format::PRIMED_VERSION..=crate::format::VERSION {
             let long = version >= crate::format::LONG_PRIMER_VERSION;
             assert_eq!(

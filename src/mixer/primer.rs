@@ -26,12 +26,12 @@ pub(super) fn same_primer(a: Option<&[u8]>, b: Option<&[u8]>) -> bool {
 // (`same_primer`), and each use of a `const` may have an address of its own.
 pub static PRIMER: &[u8] = include_bytes!("../../onnx-models/nc-primer.bin");
 
-/// The primer of format versions 7 to 12: the same files' slices, half as long (from
-/// [`LONG_PRIMER_VERSION`] the primed states are kept on disk, so a longer primer costs
-/// the first run alone).
+/// The primer of format versions 7 to 12: the same files' slices as [`PRIMER`]'s, half
+/// as long.
 pub static PRIMER_V7: &[u8] = include_bytes!("../../onnx-models/nc-primer-v7.bin");
 
 /// The text primer of format `version` (from [`PRIMED_VERSION`](crate::format::PRIMED_VERSION)).
+/// [`LONG_PRIMER_VERSION`] on, [`PRIMER`].
 pub(crate) fn primer(version: u16) -> &'static [u8] {
     if version >= LONG_PRIMER_VERSION {
         PRIMER

@@ -81,8 +81,6 @@ pub(super) struct Cells {
     above: Vec<[u8; VALUE]>,
     /// The last cell's value bytes, whatever its column.
     left: [u8; VALUE],
-    /// The history's length at the last update.
-    pos: usize,
     /// Cells read since the chain was found (counted to 255; [`CELLS_ON`] turn the
     /// contexts on).
     cells: u8,
@@ -98,23 +96,29 @@ impl Cells {
         }
     }
 
-    /// Forgets the block.
+    /// Forgets the block, keeping the tables' allocations.
     pub(super) fn reset(&mut self) {
-        self.chained.fill(0);
-        self.above_ty.fill(0);
-        self.above.fill([0; VALUE]);
+        let Cells {
+            mut chained,
+            mut above_ty,
+            mut above,
+            ..
+        } = std::mem::take(self);
+        chained.fill(0);
+        above_ty.fill(0);
+        above.fill([0; VALUE]);
         *self = Cells {
-            chained: std::mem::take(&mut self.chained),
-            above_ty: std::mem::take(&mut self.above_ty),
-            above: std::mem::take(&mut self.above),
+            chained,
+            above_ty,
+            above,
             ..Cells::default()
         };
     }
 
-    /// Whether the next byte is in a cell, or in the header of the record after one, of
-    /// a chain of records that has had cells.
-    pub(super) fn in_cells(&self) -> bool {
-        let (ty, len) = match self.pos.checked_sub(self.start) {
+    /// Whether the next byte, at `pos` in the history, is in a cell, or in the header of
+    /// the record after one, of a chain of records that has had cells.
+    pub(super) fn in_cells(&self, pos: usize) -> bool {
+        let (ty, len) = match pos.checked_sub(self.start) {
             Some(0..4) => (self.prev_ty, self.prev_len),
             Some(_) => (self.ty, self.len),
             None => return false,
@@ -126,7 +130,6 @@ impl Cells {
     /// starting at `origin`.
     pub(super) fn update(&mut self, bytes: &[u8], origin: usize) {
         let pos = bytes.len();
-        self.pos = pos;
         if pos >= origin + 4 {
             // A header that ends here: the chain it continues goes on where its body ends.
             let h = pos - 4;
@@ -240,10 +243,10 @@ impl Cells {
         mix(at, what)
     }
 
-    /// The place of the next byte in its record, for the gate's weight sets: the header's
-    /// bytes 0-3, the body's from 4 (to 15).
-    pub(super) fn place(&self) -> usize {
-        self.pos.saturating_sub(self.start).min(15)
+    /// The place of the next byte, at `pos` in the history, in its record, for the gate's
+    /// weight sets: the header's bytes 0-3, the body's from 4 (to 15).
+    pub(super) fn place(&self, pos: usize) -> usize {
+        pos.saturating_sub(self.start).min(15)
     }
 }
 
@@ -265,7 +268,6 @@ impl Snapshot for Cells {
             above_ty,
             above,
             left,
-            pos,
             cells,
         } = self;
         // Fixed sizes, compared rather than loaded: the tables are indexed without checks.
@@ -282,11 +284,7 @@ impl Snapshot for Cells {
         w.check_len(above.len());
         <[u8; VALUE]>::walk_slice(above, w);
         left.walk(w);
-        pos.walk(w);
         cells.walk(w);
-        if start > pos {
-            w.fail();
-        }
     }
 }
 
@@ -319,7 +317,7 @@ mod tests {
         let mut cells = Cells::new();
         let mut on = Vec::new();
         for i in 0..data.len() {
-            on.push(cells.in_cells());
+            on.push(cells.in_cells(i));
             cells.update(&data[..=i], 0);
         }
         (cells, on)
@@ -360,6 +358,6 @@ mod tests {
         assert_ne!(c.context(1, &data[..at(0) - 13]), context(0, 1));
         let mut reset = cells.clone();
         reset.reset();
-        assert!(!reset.in_cells());
+        assert!(!reset.in_cells(data.len()));
     }
 }

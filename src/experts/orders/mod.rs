@@ -1556,13 +1556,24 @@ impl Orders {
         let binary = self.binary();
         match self.code {
             Some(c) if binary && self.calls.code => 1 + c.field as usize,
-            _ if binary && self.cells.as_ref().is_some_and(Cells::in_cells) => {
-                TABLE_SETS + self.cells.as_ref().map_or(0, Cells::place)
+            _ if binary && self.in_cells() => {
+                TABLE_SETS
+                    + self
+                        .cells
+                        .as_ref()
+                        .map_or(0, |c| c.place(self.seen as usize))
             }
             _ if self.tabular() => TABLE_SETS + (self.record_column() as usize).min(15),
             _ if !binary && self.structure.is_some() => TEXT_SETS,
             _ => 0,
         }
+    }
+
+    /// Whether the next byte is in a spreadsheet's cell ([`Cells::in_cells`]; the history
+    /// holds `seen` bytes).
+    fn in_cells(&self) -> bool {
+        let pos = self.seen as usize;
+        self.cells.as_ref().is_some_and(|c| c.in_cells(pos))
     }
 
     /// The detected record length while the recent bytes are binary data (the record
@@ -1967,7 +1978,7 @@ impl Orders {
         Mode {
             binary,
             records: binary && self.records && self.record.len != 0,
-            cells: binary && self.cells.as_ref().is_some_and(Cells::in_cells),
+            cells: binary && self.in_cells(),
             tabular: self.tabular(),
             code,
             instructions: code && v13,
