@@ -62,16 +62,19 @@ const HASHED_BITS: u32 = 18;
 /// All templates.
 const TEMPLATES: usize = DIRECT.len() + HASHED;
 
-/// The mixer's inputs: a stretch per template and a bias.
-const MIX_INPUTS: usize = TEMPLATES + 1;
+/// The mixer's inputs: a stretch per template, each template's stationary probability
+/// ([`Bitmap::slow`]), and a bias.
+const MIX_INPUTS: usize = 2 * TEMPLATES + 1;
 
 /// The mixer's weight sets, per group: by the 4 pixels nearest (left, above-right, above,
 /// above-left), by the 3 to the left and the 3 above, by the count of black pixels among
 /// the 40 around.
 const SETS: [usize; 3] = [16, 64, 41];
 
-/// A template's counters settle to averages over this many pixels.
+/// A template's counters settle to averages over this many pixels, and its slow
+/// counters over this many more.
 const LIMIT: u32 = 127;
+const SLOW_LIMIT: u32 = 1023;
 
 /// The JBIG template's mean error (12-bit) below which the rows are taken for a bitmap's:
 /// records of other data (tables, code) that the templates predict poorly leave the gate
@@ -89,7 +92,7 @@ const W_MAX: i32 = 16 * ONE - 1;
 
 /// What a node computed, kept for its training (at the next node, or for the byte's last
 /// node after the byte).
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct Node {
     cells: [u32; TEMPLATES],
     inputs: [i32; MIX_INPUTS],
@@ -106,6 +109,11 @@ struct Node {
 #[derive(Clone)]
 pub(crate) struct Bitmap {
     maps: StateMap,
+    /// The same cells averaged over many more pixels: a page's statistics change
+    /// little, and a cell seen a thousand times is surer than `maps` says. The mixer
+    /// takes their probability as it is, not stretched (paq8px's 1-bit image model adds
+    /// a count-based probability beside each context's stretch likewise).
+    slow: StateMap,
     /// Where each template's cells start in `maps`.
     offsets: [usize; TEMPLATES],
     /// The mixer's weights: the groups' sets, then the last layer's three.
@@ -309,14 +317,16 @@ impl Bitmap {
         let second = total;
         total += DIRECT[0];
         // Each template's stretch at weight 0.15 to start, the bias at 0.
-        let mut set = [ONE * 15 / 100; MIX_INPUTS];
-        set[TEMPLATES] = 0;
+        // The slow probabilities and the bias start at 0.
+        let mut set = [0; MIX_INPUTS];
+        set[..TEMPLATES].fill(ONE * 15 / 100);
         // The mixer's last input, the bias, is constant (the templates' are written per
         // node).
         let mut bias = [0; MIX_INPUTS];
-        bias[TEMPLATES] = 256;
+        bias[MIX_INPUTS - 1] = 256;
         Bitmap {
             maps: StateMap::new(total, LIMIT),
+            slow: StateMap::new(total, SLOW_LIMIT),
             offsets,
             weights: set.repeat(SETS.iter().sum()),
             last: [ONE / 3; 3],
@@ -325,8 +335,13 @@ impl Bitmap {
             left: 0,
             on: false,
             nodes: [Node {
+                cells: [0; TEMPLATES],
                 inputs: bias,
-                ..Node::default()
+                sets: [0; 3],
+                dots: [0; 3],
+                out: 0,
+                blend: [0; 2],
+                blended: 0,
             }; 8],
             judges: [Judge::new(offsets[0]), Judge::new(second)],
             using: 0,
@@ -340,7 +355,8 @@ impl Bitmap {
         let cells = DIRECT.iter().sum::<usize>() + DIRECT[0] + (HASHED << HASHED_BITS);
         let weights = SETS.iter().sum::<usize>() * MIX_INPUTS;
         let finder = std::mem::size_of::<RowFinder>() + 2 * (FINDER_MAX + 1);
-        (4 * (cells + weights) + finder) as u64
+        // `maps` and `slow`.
+        (4 * (2 * cells + weights) + finder) as u64
     }
 
     /// Reads the pixels around the next byte, `bytes` being the block so far, where
@@ -475,8 +491,10 @@ impl Bitmap {
             let k = DIRECT.len() + k;
             node.cells[k] = (self.offsets[k] + (h >> (64 - HASHED_BITS)) as usize) as u32;
         }
-        for (x, &cell) in node.inputs.iter_mut().zip(&node.cells) {
+        let (stretched, slow) = node.inputs.split_at_mut(TEMPLATES);
+        for ((x, s), &cell) in stretched.iter_mut().zip(slow).zip(&node.cells) {
             *x = self.maps.st(cell as usize);
+            *s = (self.slow.p(cell as usize) - 2048) >> 1;
         }
         let mut first = 0;
         for (g, s) in [near4, near6, black40].into_iter().enumerate() {
@@ -539,6 +557,7 @@ impl Bitmap {
         );
         for &cell in &node.cells {
             self.maps.update(cell as usize, bit);
+            self.slow.update(cell as usize, bit);
         }
     }
 
@@ -628,6 +647,7 @@ impl Snapshot for Bitmap {
     fn walk(&mut self, w: &mut Walker<'_>) {
         let Bitmap {
             maps,
+            slow,
             offsets,
             weights,
             last,
@@ -642,6 +662,7 @@ impl Snapshot for Bitmap {
             finder,
         } = self;
         maps.walk(w);
+        slow.walk(w);
         for &o in offsets.iter() {
             w.check_len(o);
         }
