@@ -227,7 +227,25 @@ pub(crate) enum RecordKey {
     /// The byte one record back and the place in the record (format version 13 on, in
     /// tables, [`RecordLength::tabular`]): what this field held in the last record.
     Field,
+    /// Records of [`NUMBER_RECORD`] bytes read as numbers (format version 13 on, in place
+    /// of [`RecordKey::AboveLeft`]): the place in the record, the byte at that place of
+    /// the value the last two records extrapolate to, and how far the byte before missed
+    /// its own ([`RecordLength::extrapolated`]). Samples of a signal, coordinates and
+    /// sensor readings change by similar steps from one record to the next, which a
+    /// context of the bytes themselves sees as pairs never seen before.
+    Extrapolated,
 }
+
+/// The record length whose records [`RecordKey::Extrapolated`] reads as numbers: 32-bit
+/// values (integers, floats). Records of 2 bytes cost more than they gained, in a font's
+/// and a WebAssembly module's tables (`docs/tuning.md`, "Records as numbers").
+const NUMBER_RECORD: usize = 4;
+
+/// [`RecordLength::misses`] below which records are read as numbers: fewer than 3.5 of
+/// a record's 4 bytes missed, on average; and where the count starts, every byte missed.
+/// Records of 4 bytes in machine code are not a series.
+const NUMBERS_ON: i32 = 56;
+const NUMBERS_OFF: i32 = 64;
 
 /// One 32-byte slot: `[0]` is the check, `[1..16]` the counters of one nibble's nodes.
 type Slot = [u16; 16];
@@ -758,6 +776,9 @@ struct Mode {
     binary: bool,
     /// Binary, with a record length known.
     records: bool,
+    /// Binary, with records of [`NUMBER_RECORD`] bytes, format version 13 on: the word
+    /// slot keys on [`RecordKey::Extrapolated`].
+    numbers: bool,
     /// Binary, in a chain of spreadsheet records ([`Cells`]).
     cells: bool,
     /// A table of binary records ([`Orders::tabular`]): the shape slot keys on
@@ -993,6 +1014,12 @@ pub(crate) struct RecordLength {
     /// While a length is detected, how often a byte equals the byte a record back
     /// (decaying by 1/64 per byte, out of 2^16).
     repeats: u32,
+    /// How far the last records of [`NUMBER_RECORD`] bytes were from the values their
+    /// two predecessors extrapolate to, read big-endian and little-endian: the bits of
+    /// each miss less the bits of the step from the record before, summed over ~16
+    /// records. Read in the data's order, a smooth series misses by less than it steps;
+    /// read in the other, its noisy low byte leads and the extrapolation gains nothing.
+    misses: [i32; 2],
 }
 
 /// [`RecordLength::repeats`] from which records are a table's (5/16): below it, the
@@ -1008,6 +1035,7 @@ impl RecordLength {
             candidates: [(0, 0); 2],
             len: 0,
             repeats: 0,
+            misses: [NUMBERS_OFF; 2],
         }
     }
 
@@ -1016,6 +1044,34 @@ impl RecordLength {
         self.candidates = [(0, 0); 2];
         self.len = 0;
         self.repeats = 0;
+        self.misses = [NUMBERS_OFF; 2];
+    }
+
+    /// Whether records of [`NUMBER_RECORD`] bytes read as numbers are big-endian.
+    fn big_endian(&self) -> bool {
+        self.misses[0] <= self.misses[1]
+    }
+
+    /// [`RecordKey::Extrapolated`]'s context for the byte after `bytes`, in records of
+    /// [`NUMBER_RECORD`] bytes, the next byte at `place` in its record: the byte at that
+    /// place of `2·v1 − v2` (`v1`, `v2` the last two records' values, in the order the
+    /// data's misses say), and for a byte after the first how far the last byte was from
+    /// its own predicted byte (−3 to 3).
+    fn extrapolated(&self, bytes: &[u8], place: usize) -> u64 {
+        let r = NUMBER_RECORD;
+        let Some(start) = bytes.len().checked_sub(place).filter(|&s| s >= 2 * r) else {
+            return 0;
+        };
+        let big = self.big_endian();
+        // The byte at `place` of a record is this many bits up its value.
+        let shift = |place: usize| 8 * if big { r - 1 - place } else { place } as u32;
+        let predicted = extrapolate(&bytes[start - 2 * r..start], big);
+        let byte_at = |place: usize| i64::from((predicted >> shift(place)) as u8);
+        let missed = match place {
+            0 => 7,
+            _ => (i64::from(bytes[start + place - 1]) - byte_at(place - 1)).clamp(-3, 3) + 3,
+        };
+        1 << 16 | (place as u64) << 12 | (missed as u64) << 8 | byte_at(place) as u64
     }
 
     /// Whether the bytes repeat the byte a record back often enough to be a table's.
@@ -1032,6 +1088,16 @@ impl RecordLength {
         if r != 0 {
             let repeat = pos > r && bytes[pos - 1 - r] == byte;
             self.repeats = self.repeats - (self.repeats >> 6) + if repeat { 1 << 10 } else { 0 };
+        }
+        if r == NUMBER_RECORD && pos.is_multiple_of(r) && pos >= 3 * r {
+            // A record just ended: how far it was from each order's extrapolation.
+            let records = &bytes[pos - 3 * r..pos];
+            for (misses, big) in self.misses.iter_mut().zip([true, false]) {
+                let value = number(&records[2 * r..], big);
+                let miss = value ^ extrapolate(&records[..2 * r], big);
+                let wrong = (0..4).filter(|i| (miss >> (8 * i)) & 0xFF != 0).count() as i32;
+                *misses = *misses - (*misses >> 4) + wrong;
+            }
         }
         let pos = pos as u32;
         let p = &mut self.seen[usize::from(byte)];
@@ -1058,6 +1124,23 @@ impl RecordLength {
         }
         *p = [pos, p[0], p[1], p[2]];
     }
+}
+
+/// The record of [`NUMBER_RECORD`] bytes at the start of `record` as a number, read
+/// big-endian or little-endian.
+fn number(record: &[u8], big: bool) -> u32 {
+    let b = [record[0], record[1], record[2], record[3]];
+    if big {
+        u32::from_be_bytes(b)
+    } else {
+        u32::from_le_bytes(b)
+    }
+}
+
+/// `2·v1 − v2` modulo 2^32 for the two records of `pair` (`v2` first).
+fn extrapolate(pair: &[u8], big: bool) -> u32 {
+    let (v2, v1) = (number(pair, big), number(&pair[NUMBER_RECORD..], big));
+    v1.wrapping_mul(2).wrapping_sub(v2)
 }
 
 /// How a context's counters learn on each kind of data. How far a surprise sets one back:
@@ -1978,6 +2061,11 @@ impl Orders {
         Mode {
             binary,
             records: binary && self.records && self.record.len != 0,
+            numbers: binary
+                && v13
+                && self.records
+                && self.record.len as usize == NUMBER_RECORD
+                && self.record.misses[0].min(self.record.misses[1]) < NUMBERS_ON,
             cells: binary && self.in_cells(),
             tabular: self.tabular(),
             code,
@@ -2011,6 +2099,7 @@ impl Orders {
         let Mode {
             binary,
             records,
+            numbers,
             cells,
             tabular,
             code,
@@ -2042,6 +2131,7 @@ impl Orders {
             Kind::Column if long_line => Kind::Number,
             Kind::Unigram if code => Kind::Code(1),
             Kind::Shape if tabular => Kind::Record(RecordKey::Field),
+            Kind::Word if numbers => Kind::Record(RecordKey::Extrapolated),
             Kind::Word if records => Kind::Record(RecordKey::AboveLeft),
             Kind::Column if binary_sparse => BINARY_COLUMN,
             Kind::Unigram if records => Kind::Record(RecordKey::AboveTwice),
@@ -2177,6 +2267,11 @@ impl Orders {
                     RecordKey::AboveLeft => (1, back(r) | back(1) << 8),
                     RecordKey::AboveTwice => (2, back(r) | back(2 * r) << 8),
                     RecordKey::Field => (3, back(r) | self.record_column() << 8),
+                    RecordKey::Extrapolated => (
+                        4,
+                        self.record
+                            .extrapolated(history_bytes, self.record_column() as usize),
+                    ),
                 };
                 mix(tag ^ variant << 48 ^ (r as u64) << 16, bytes)
             }
@@ -2828,11 +2923,13 @@ impl Snapshot for RecordLength {
             candidates,
             len,
             repeats,
+            misses,
         } = self;
         seen.walk(w);
         candidates.walk(w);
         len.walk(w);
         repeats.walk(w);
+        misses.walk(w);
     }
 }
 
@@ -3730,6 +3827,47 @@ pub(crate) mod tests {
             });
         }
         data
+    }
+
+    #[test]
+    fn records_of_four_bytes_read_as_numbers_in_their_byte_order() {
+        let kinds = [Kind::Word];
+        // A series whose steps change (the second difference does), as a signal's.
+        let value = |i: u32| {
+            0x4000_0000u32
+                .wrapping_add(i * i * i / 4)
+                .wrapping_sub(90 * i * i)
+        };
+        let bytes = |v: u32, big: bool| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        for big in [true, false] {
+            let data: Vec<u8> = (0..400).flat_map(|i| bytes(value(i), big)).collect();
+            // Two bytes into record 300: the context holds the byte at place 2 of the
+            // value records 299 and 298 extrapolate to, and how far place 1 was from its.
+            let prefix = &data[..1202];
+            let orders = learned(&kinds, prefix);
+            assert_eq!(orders.record_length(), Some(4));
+            assert_eq!(orders.record.big_endian(), big);
+            assert_eq!(orders.in_force(0).0, Kind::Record(RecordKey::Extrapolated));
+            let predicted = bytes(value(299).wrapping_mul(2).wrapping_sub(value(298)), big);
+            let missed = (i64::from(data[1201]) - i64::from(predicted[1])).clamp(-3, 3) + 3;
+            let key = orders.record.extrapolated(prefix, 2);
+            assert_eq!(key & 0xFF, u64::from(predicted[2]), "big-endian {big}");
+            assert_eq!(key >> 8 & 15, missed as u64, "big-endian {big}");
+        }
+        // Records whose values follow no series stay above and left.
+        let data: Vec<u8> = noise(4000, 7)
+            .chunks(4)
+            .flat_map(|c| [0x10 << (c[0] & 1), c[1], c[2], c[3]])
+            .collect();
+        let orders = learned(&kinds, &data);
+        assert_eq!(orders.record_length(), Some(4));
+        assert_eq!(orders.in_force(0).0, Kind::Record(RecordKey::AboveLeft));
     }
 
     #[test]
