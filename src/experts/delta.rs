@@ -6,14 +6,17 @@
 //! has gone 0x43, 0x44 makes a pair never seen before, and nothing predicts 0x45. This
 //! expert extrapolates: it expects the byte one record back plus the change since the
 //! record before it, and says so on that byte's path as the copy experts do, with a
-//! confidence learned from how such guesses fared.
+//! confidence learned from how such guesses fared. Where the records are a series of
+//! numbers, it expects the byte of the value they extrapolate to instead (with carries
+//! between the bytes, which a field's bytes stepped one by one miss).
 
 use super::copy::{clear_path, train_path, write_path};
 use crate::logistic::StateMap;
 use crate::snapshot::{Snapshot, Walker};
 
-/// Confidence contexts: the last 3 guesses' hits, whether the step is ±1, the expected bit.
-const CONTEXTS: usize = 8 * 2 * 2;
+/// Confidence contexts: the last 3 guesses' hits; whether the step is ±1, or in a series
+/// of numbers the place in the record (4 more); the expected bit.
+const CONTEXTS: usize = 8 * 6 * 2;
 
 /// The expert's state in one lane.
 #[derive(Clone)]
@@ -46,12 +49,16 @@ impl Delta {
     }
 
     /// Writes its two inputs for the nodes on the expected byte's path
-    /// (`inputs[c0][first..first + 2]`), `bytes` being the block so far and `row` the record length, where it is known
-    /// and the field is changing; the rest of its columns stay zero.
+    /// (`inputs[c0][first..first + 2]`), `bytes` being the block so far and `row` the
+    /// record length, where it is known and the field is changing, or where `series`
+    /// gives the byte records read as numbers extrapolate to (and its place in the
+    /// record, [`crate::experts::orders::Orders::series`]); the rest of its columns stay
+    /// zero.
     pub(crate) fn predict<const N: usize>(
         &mut self,
         bytes: &[u8],
         row: Option<usize>,
+        series: Option<(u8, usize)>,
         inputs: &mut [[i32; N]; 256],
         first: usize,
     ) {
@@ -62,15 +69,22 @@ impl Delta {
         let Some(r) = row.filter(|&r| p >= 2 * r) else {
             return;
         };
-        let (above, before) = (bytes[p - r], bytes[p - 2 * r]);
-        let step = above.wrapping_sub(before);
-        if step == 0 {
-            // A constant field: the record contexts know it.
-            return;
-        }
-        let e = above.wrapping_add(step);
-        let unit = usize::from(matches!(step, 1 | 255));
-        self.context = ((self.misses & 7) as usize * 2 + unit) * 2;
+        let (e, kind) = match series {
+            Some((e, place)) => (e, 2 + place),
+            None => {
+                let (above, before) = (bytes[p - r], bytes[p - 2 * r]);
+                let step = above.wrapping_sub(before);
+                if step == 0 {
+                    // A constant field: the record contexts know it.
+                    return;
+                }
+                (
+                    above.wrapping_add(step),
+                    usize::from(matches!(step, 1 | 255)),
+                )
+            }
+        };
+        self.context = ((self.misses & 7) as usize * 6 + kind) * 2;
         let hits = 8 - (self.misses & 0xFF).count_ones() as i32;
         write_path(
             inputs,
@@ -122,7 +136,7 @@ mod tests {
         let mut inputs = Box::new([[0i32; 4]; 256]);
         let mut hits = 0;
         for pos in 0..data.len() {
-            d.predict(&data[..pos], Some(5), &mut inputs, 1);
+            d.predict(&data[..pos], Some(5), None, &mut inputs, 1);
             if let Some(e) = d.expected {
                 assert_eq!(pos % 5, 1, "only the changing field");
                 hits += usize::from(e == data[pos]);
@@ -131,10 +145,10 @@ mod tests {
         }
         assert_eq!(hits, 198);
         // On the expected byte's path, the inputs say its bits, and confidently.
-        d.predict(&data, Some(5), &mut inputs, 1);
+        d.predict(&data, Some(5), None, &mut inputs, 1);
         assert_eq!(d.expected, None, "a constant field next");
         let mut d2 = d.clone();
-        d2.predict(&data[..data.len() - 4], Some(5), &mut inputs, 1);
+        d2.predict(&data[..data.len() - 4], Some(5), None, &mut inputs, 1);
         let e = usize::from(d2.expected.unwrap_or(0));
         assert_eq!(e, 199 * 3 % 256);
         for j in 0..8 {
@@ -148,5 +162,11 @@ mod tests {
             assert_eq!(inputs[c0][0], 0);
             assert_eq!(inputs[c0][3], 0);
         }
+        // In a series of numbers the extrapolated byte is expected, even in a field that
+        // did not change, and its confidence is learned apart.
+        let mut d3 = d.clone();
+        d3.predict(&data, Some(5), Some((42, 1)), &mut inputs, 1);
+        assert_eq!(d3.expected, Some(42));
+        assert_eq!(d3.context, ((d.misses & 7) as usize * 6 + 3) * 2);
     }
 }

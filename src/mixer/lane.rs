@@ -1273,7 +1273,8 @@ impl Lane {
             self.bitmap_active = active;
             if let Some(d) = &mut self.delta {
                 let row = row.filter(|_| !active);
-                d.predict(&self.bytes, row, &mut self.inputs, col);
+                let series = self.orders.as_ref().and_then(|o| o.series(&self.bytes));
+                d.predict(&self.bytes, row, series, &mut self.inputs, col);
             }
             col += bitmap::INPUTS;
         }

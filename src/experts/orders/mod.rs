@@ -1659,6 +1659,18 @@ impl Orders {
         self.cells.as_ref().is_some_and(|c| c.in_cells(pos))
     }
 
+    /// Where records are read as numbers ([`RecordKey::Extrapolated`]), the byte the last
+    /// two records extrapolate to at the next byte's place, and that place; `bytes` being
+    /// the block so far.
+    pub(crate) fn series(&self, bytes: &[u8]) -> Option<(u8, usize)> {
+        if !self.mode().numbers {
+            return None;
+        }
+        let place = self.record_column() as usize;
+        let key = self.record.extrapolated(bytes, place);
+        (key != 0).then_some((key as u8, place))
+    }
+
     /// The detected record length while the recent bytes are binary data (the record
     /// contexts in force), if any.
     pub(crate) fn record_length(&self) -> Option<usize> {
