@@ -16,7 +16,7 @@ use crate::snapshot::{Snapshot, Walker};
 
 /// Confidence contexts: the last 3 guesses' hits; whether the step is ±1, or in a series
 /// of numbers the place in the record (4 more); the expected bit.
-const CONTEXTS: usize = 8 * 6 * 2;
+const CONTEXTS: usize = 8 * 10 * 2;
 
 /// The expert's state in one lane.
 #[derive(Clone)]
@@ -84,7 +84,7 @@ impl Delta {
                 )
             }
         };
-        self.context = ((self.misses & 7) as usize * 6 + kind) * 2;
+        self.context = ((self.misses & 7) as usize * 10 + kind) * 2;
         let hits = 8 - (self.misses & 0xFF).count_ones() as i32;
         write_path(
             inputs,
@@ -167,6 +167,6 @@ mod tests {
         let mut d3 = d.clone();
         d3.predict(&data, Some(5), Some((42, 1)), &mut inputs, 1);
         assert_eq!(d3.expected, Some(42));
-        assert_eq!(d3.context, ((d.misses & 7) as usize * 6 + 3) * 2);
+        assert_eq!(d3.context, ((d.misses & 7) as usize * 10 + 3) * 2);
     }
 }

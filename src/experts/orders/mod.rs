@@ -227,7 +227,7 @@ pub(crate) enum RecordKey {
     /// The byte one record back and the place in the record (format version 13 on, in
     /// tables, [`RecordLength::tabular`]): what this field held in the last record.
     Field,
-    /// Records of [`NUMBER_RECORD`] bytes read as numbers (format version 13 on, in place
+    /// Records of [`NUMBER_RECORDS`] bytes read as numbers (format version 13 on, in place
     /// of [`RecordKey::AboveLeft`]): the place in the record, the byte at that place of
     /// the value the last two records extrapolate to, and how far the byte before missed
     /// its own ([`RecordLength::extrapolated`]). Samples of a signal, coordinates and
@@ -236,16 +236,17 @@ pub(crate) enum RecordKey {
     Extrapolated,
 }
 
-/// The record length whose records [`RecordKey::Extrapolated`] reads as numbers: 32-bit
-/// values (integers, floats). Records of 2 bytes cost more than they gained, in a font's
-/// and a WebAssembly module's tables (`docs/tuning.md`, "Records as numbers").
-const NUMBER_RECORD: usize = 4;
+/// The record lengths whose records [`RecordKey::Extrapolated`] reads as numbers: 32-bit
+/// and 64-bit values (integers, floats). Records of 2 bytes cost more than they gained,
+/// in a font's and a WebAssembly module's tables (`docs/tuning.md`, "Records as
+/// numbers").
+const NUMBER_RECORDS: [usize; 2] = [4, 8];
 
 /// [`RecordLength::misses`] below which records are read as numbers: fewer than 3.5 of
-/// a record's 4 bytes missed, on average; and where the count starts, every byte missed.
+/// every 4 bytes missed, on average; and where the count starts, every byte missed.
 /// Records of 4 bytes in machine code are not a series.
-const NUMBERS_ON: i32 = 56;
-const NUMBERS_OFF: i32 = 64;
+const NUMBERS_ON: i32 = 56 * 8;
+const NUMBERS_OFF: i32 = 64 * 8;
 
 /// One 32-byte slot: `[0]` is the check, `[1..16]` the counters of one nibble's nodes.
 type Slot = [u16; 16];
@@ -776,7 +777,7 @@ struct Mode {
     binary: bool,
     /// Binary, with a record length known.
     records: bool,
-    /// Binary, with records of [`NUMBER_RECORD`] bytes, format version 13 on: the word
+    /// Binary, with records of [`NUMBER_RECORDS`] bytes, format version 13 on: the word
     /// slot keys on [`RecordKey::Extrapolated`].
     numbers: bool,
     /// Binary, in a chain of spreadsheet records ([`Cells`]).
@@ -1014,11 +1015,10 @@ pub(crate) struct RecordLength {
     /// While a length is detected, how often a byte equals the byte a record back
     /// (decaying by 1/64 per byte, out of 2^16).
     repeats: u32,
-    /// How far the last records of [`NUMBER_RECORD`] bytes were from the values their
-    /// two predecessors extrapolate to, read big-endian and little-endian: the bits of
-    /// each miss less the bits of the step from the record before, summed over ~16
-    /// records. Read in the data's order, a smooth series misses by less than it steps;
-    /// read in the other, its noisy low byte leads and the extrapolation gains nothing.
+    /// How far the last records of [`NUMBER_RECORDS`] bytes were from the values their
+    /// two predecessors extrapolate to, read big-endian and little-endian: the bytes
+    /// each missed (in eighths, per 4 bytes of record), summed over ~16 records. The
+    /// order that misses fewer is the data's: in the other, carries run the wrong way.
     misses: [i32; 2],
 }
 
@@ -1047,18 +1047,18 @@ impl RecordLength {
         self.misses = [NUMBERS_OFF; 2];
     }
 
-    /// Whether records of [`NUMBER_RECORD`] bytes read as numbers are big-endian.
+    /// Whether records read as numbers are big-endian.
     fn big_endian(&self) -> bool {
         self.misses[0] <= self.misses[1]
     }
 
     /// [`RecordKey::Extrapolated`]'s context for the byte after `bytes`, in records of
-    /// [`NUMBER_RECORD`] bytes, the next byte at `place` in its record: the byte at that
+    /// [`NUMBER_RECORDS`] bytes, the next byte at `place` in its record: the byte at that
     /// place of `2·v1 − v2` (`v1`, `v2` the last two records' values, in the order the
     /// data's misses say), and for a byte after the first how far the last byte was from
     /// its own predicted byte (−3 to 3).
     fn extrapolated(&self, bytes: &[u8], place: usize) -> u64 {
-        let r = NUMBER_RECORD;
+        let r = self.len as usize;
         let Some(start) = bytes.len().checked_sub(place).filter(|&s| s >= 2 * r) else {
             return 0;
         };
@@ -1089,13 +1089,15 @@ impl RecordLength {
             let repeat = pos > r && bytes[pos - 1 - r] == byte;
             self.repeats = self.repeats - (self.repeats >> 6) + if repeat { 1 << 10 } else { 0 };
         }
-        if r == NUMBER_RECORD && pos.is_multiple_of(r) && pos >= 3 * r {
+        if NUMBER_RECORDS.contains(&r) && pos.is_multiple_of(r) && pos >= 3 * r {
             // A record just ended: how far it was from each order's extrapolation.
             let records = &bytes[pos - 3 * r..pos];
             for (misses, big) in self.misses.iter_mut().zip([true, false]) {
                 let value = number(&records[2 * r..], big);
                 let miss = value ^ extrapolate(&records[..2 * r], big);
-                let wrong = (0..4).filter(|i| (miss >> (8 * i)) & 0xFF != 0).count() as i32;
+                // Eighths of a byte per 4 bytes of record.
+                let wrong = (0..r).filter(|i| (miss >> (8 * i)) & 0xFF != 0).count() * 32 / r;
+                let wrong = wrong as i32;
                 *misses = *misses - (*misses >> 4) + wrong;
             }
         }
@@ -1126,21 +1128,26 @@ impl RecordLength {
     }
 }
 
-/// The record of [`NUMBER_RECORD`] bytes at the start of `record` as a number, read
-/// big-endian or little-endian.
-fn number(record: &[u8], big: bool) -> u32 {
-    let b = [record[0], record[1], record[2], record[3]];
+/// The bytes of `record` as a number, read big-endian or little-endian.
+fn number(record: &[u8], big: bool) -> u64 {
+    let fold = |v: u64, &b: &u8| v << 8 | u64::from(b);
     if big {
-        u32::from_be_bytes(b)
+        record.iter().fold(0, fold)
     } else {
-        u32::from_le_bytes(b)
+        record.iter().rev().fold(0, fold)
     }
 }
 
-/// `2·v1 − v2` modulo 2^32 for the two records of `pair` (`v2` first).
-fn extrapolate(pair: &[u8], big: bool) -> u32 {
-    let (v2, v1) = (number(pair, big), number(&pair[NUMBER_RECORD..], big));
-    v1.wrapping_mul(2).wrapping_sub(v2)
+/// `2·v1 − v2` modulo `2^(8r)` for the two records of `r` bytes of `pair` (`v2` first).
+fn extrapolate(pair: &[u8], big: bool) -> u64 {
+    let r = pair.len() / 2;
+    let (v2, v1) = (number(&pair[..r], big), number(&pair[r..], big));
+    let value = v1.wrapping_mul(2).wrapping_sub(v2);
+    if r < 8 {
+        value & ((1 << (8 * r)) - 1)
+    } else {
+        value
+    }
 }
 
 /// How a context's counters learn on each kind of data. How far a surprise sets one back:
@@ -2076,7 +2083,7 @@ impl Orders {
             numbers: binary
                 && v13
                 && self.records
-                && self.record.len as usize == NUMBER_RECORD
+                && NUMBER_RECORDS.contains(&(self.record.len as usize))
                 && self.record.misses[0].min(self.record.misses[1]) < NUMBERS_ON,
             cells: binary && self.in_cells(),
             tabular: self.tabular(),
@@ -3845,32 +3852,38 @@ pub(crate) mod tests {
     fn records_of_four_bytes_read_as_numbers_in_their_byte_order() {
         let kinds = [Kind::Word];
         // A series whose steps change (the second difference does), as a signal's.
-        let value = |i: u32| {
-            0x4000_0000u32
+        let value = |i: u64| {
+            0x4000_0000u64
                 .wrapping_add(i * i * i / 4)
                 .wrapping_sub(90 * i * i)
         };
-        let bytes = |v: u32, big: bool| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
-        for big in [true, false] {
-            let data: Vec<u8> = (0..400).flat_map(|i| bytes(value(i), big)).collect();
+        for (r, big) in [(4, true), (4, false), (8, true), (8, false)] {
+            let bytes = |v: u64| -> Vec<u8> {
+                let b = v.to_be_bytes()[8 - r..].to_vec();
+                if big {
+                    b
+                } else {
+                    b.into_iter().rev().collect()
+                }
+            };
+            let data: Vec<u8> = (0..400).flat_map(|i| bytes(value(i))).collect();
             // Two bytes into record 300: the context holds the byte at place 2 of the
             // value records 299 and 298 extrapolate to, and how far place 1 was from its.
-            let prefix = &data[..1202];
+            let at = 300 * r + 2;
+            let prefix = &data[..at];
             let orders = learned(&kinds, prefix);
-            assert_eq!(orders.record_length(), Some(4));
-            assert_eq!(orders.record.big_endian(), big);
+            assert_eq!(orders.record_length(), Some(r));
+            assert_eq!(orders.record.big_endian(), big, "{r} bytes");
             assert_eq!(orders.in_force(0).0, Kind::Record(RecordKey::Extrapolated));
-            let predicted = bytes(value(299).wrapping_mul(2).wrapping_sub(value(298)), big);
-            let missed = (i64::from(data[1201]) - i64::from(predicted[1])).clamp(-3, 3) + 3;
+            let predicted = bytes(value(299).wrapping_mul(2).wrapping_sub(value(298)));
+            let missed = (i64::from(data[at - 1]) - i64::from(predicted[1])).clamp(-3, 3) + 3;
             let key = orders.record.extrapolated(prefix, 2);
-            assert_eq!(key & 0xFF, u64::from(predicted[2]), "big-endian {big}");
-            assert_eq!(key >> 8 & 15, missed as u64, "big-endian {big}");
+            assert_eq!(
+                key & 0xFF,
+                u64::from(predicted[2]),
+                "{r} bytes, big-endian {big}"
+            );
+            assert_eq!(key >> 8 & 15, missed as u64, "{r} bytes, big-endian {big}");
         }
         // Records whose values follow no series stay above and left.
         let data: Vec<u8> = noise(4000, 7)
