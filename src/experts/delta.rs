@@ -15,7 +15,7 @@ use crate::logistic::StateMap;
 use crate::snapshot::{Snapshot, Walker};
 
 /// Confidence contexts: the last 3 guesses' hits; whether the step is ±1, or in a series
-/// of numbers the place in the record (4 more); the expected bit.
+/// of numbers the place in the record (8 more); the expected bit.
 const CONTEXTS: usize = 8 * 10 * 2;
 
 /// The expert's state in one lane.

@@ -1095,10 +1095,9 @@ impl RecordLength {
             for (misses, big) in self.misses.iter_mut().zip([true, false]) {
                 let value = number(&records[2 * r..], big);
                 let miss = value ^ extrapolate(&records[..2 * r], big);
-                // Eighths of a byte per 4 bytes of record.
+                // In eighths of a byte per 4 bytes of record.
                 let wrong = (0..r).filter(|i| (miss >> (8 * i)) & 0xFF != 0).count() * 32 / r;
-                let wrong = wrong as i32;
-                *misses = *misses - (*misses >> 4) + wrong;
+                *misses = *misses - (*misses >> 4) + wrong as i32;
             }
         }
         let pos = pos as u32;
