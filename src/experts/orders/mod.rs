@@ -1047,6 +1047,13 @@ impl RecordLength {
         self.misses = [NUMBERS_OFF; 2];
     }
 
+    /// Whether the records are of [`NUMBER_RECORDS`] bytes and follow a series closely
+    /// enough to be read as numbers.
+    fn series(&self) -> bool {
+        NUMBER_RECORDS.contains(&(self.len as usize))
+            && self.misses[0].min(self.misses[1]) < NUMBERS_ON
+    }
+
     /// Whether records read as numbers are big-endian.
     fn big_endian(&self) -> bool {
         self.misses[0] <= self.misses[1]
@@ -1141,12 +1148,7 @@ fn number(record: &[u8], big: bool) -> u64 {
 fn extrapolate(pair: &[u8], big: bool) -> u64 {
     let r = pair.len() / 2;
     let (v2, v1) = (number(&pair[..r], big), number(&pair[r..], big));
-    let value = v1.wrapping_mul(2).wrapping_sub(v2);
-    if r < 8 {
-        value & ((1 << (8 * r)) - 1)
-    } else {
-        value
-    }
+    v1.wrapping_mul(2).wrapping_sub(v2) & u64::MAX >> (64 - 8 * r)
 }
 
 /// How a context's counters learn on each kind of data. How far a surprise sets one back:
@@ -1658,6 +1660,11 @@ impl Orders {
         }
     }
 
+    /// Whether the recent bytes are binary records read as numbers ([`Mode::numbers`]).
+    fn numbers(&self) -> bool {
+        self.binary() && self.structure.is_some() && self.records && self.record.series()
+    }
+
     /// Whether the next byte is in a spreadsheet's cell ([`Cells::in_cells`]; the history
     /// holds `seen` bytes).
     fn in_cells(&self) -> bool {
@@ -1669,7 +1676,7 @@ impl Orders {
     /// two records extrapolate to at the next byte's place, and that place; `bytes` being
     /// the block so far.
     pub(crate) fn series(&self, bytes: &[u8]) -> Option<(u8, usize)> {
-        if !self.mode().numbers {
+        if !self.numbers() {
             return None;
         }
         let place = self.record_column() as usize;
@@ -2079,11 +2086,7 @@ impl Orders {
         Mode {
             binary,
             records: binary && self.records && self.record.len != 0,
-            numbers: binary
-                && v13
-                && self.records
-                && NUMBER_RECORDS.contains(&(self.record.len as usize))
-                && self.record.misses[0].min(self.record.misses[1]) < NUMBERS_ON,
+            numbers: self.numbers(),
             cells: binary && self.in_cells(),
             tabular: self.tabular(),
             code,
@@ -3848,7 +3851,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn records_of_four_bytes_read_as_numbers_in_their_byte_order() {
+    fn records_of_four_and_eight_bytes_read_as_numbers_in_their_byte_order() {
         let kinds = [Kind::Word];
         // A series whose steps change (the second difference does), as a signal's.
         let value = |i: u64| {
