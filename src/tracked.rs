@@ -90,6 +90,12 @@ impl<T: Copy> Tracked<T> {
         &self.data
     }
 
+    /// Starts fetching the mark of the line holding element `i`, which a write will set.
+    #[inline(always)]
+    pub(crate) fn prefetch_mark(&self, i: usize) {
+        crate::hint::prefetch(&self.marks.bits, i >> Self::SHIFT >> 6);
+    }
+
     /// The whole table, for writing: every line is marked.
     pub(crate) fn all_mut(&mut self) -> &mut [T] {
         self.marks.mark_all();

@@ -274,6 +274,11 @@ impl SlotTable {
     fn lines(&self) -> &[Line] {
         self.0.as_slice()
     }
+
+    #[inline(always)]
+    fn prefetch_mark(&self, line: usize) {
+        self.0.prefetch_mark(line);
+    }
 }
 
 impl std::ops::Index<usize> for SlotTable {
@@ -2026,6 +2031,7 @@ impl Orders {
     #[inline(always)]
     fn prefetch_slots(&self, i: usize) {
         prefetch(self.table.lines(), i >> 1);
+        self.table.prefetch_mark(i >> 1);
         if self.grows {
             prefetch(self.table.lines(), (i >> 1) + 1);
         }
@@ -2759,11 +2765,7 @@ impl Orders {
                 self.expecting = Some(k);
                 0
             } else {
-                let hash = self.hash(k, kind, bytes);
-                if !idle {
-                    self.prefetch_slots(self.place(hash).0);
-                }
-                hash
+                self.hash(k, kind, bytes)
             };
             self.found[k] = Found {
                 hash,
@@ -2771,6 +2773,13 @@ impl Orders {
                 low: [None; 16],
                 idle,
             };
+        }
+        // The fetches after every hash, so their page walks overlap.
+        for k in 0..self.kinds.len() {
+            let found = &self.found[k];
+            if !found.idle && Some(k) != self.expecting {
+                self.prefetch_slots(self.place(found.hash).0);
+            }
         }
         self.at_node = AtNode::START;
     }
