@@ -313,12 +313,12 @@ pub(super) const TEXT_SLOTS: [Kind; 4] = [
 const _: () = assert!(TEXT_SLOTS.len() < bitmap::INPUTS);
 
 /// Format version 13 on: the last text slots that run on binary data too, keyed there on
-/// binary contexts (the word-with-column slot on the byte the copy expects,
-/// [`Kind::Expected`]; [`Orders::set_text_slots`]). The first two of the image's columns
-/// are the counting fields' while no bitmap is active; each slot run on binary data costs
-/// its share of the time there, and a second one earned too little for it
-/// (`docs/tuning.md`, "The expected byte on binary data").
-pub(super) const TEXT_SLOTS_ON_BINARY: usize = 1;
+/// binary contexts (the word-two-back slot on the bytes 1 and 5 back, the word-with-column
+/// slot on the byte the copy expects, [`Kind::Expected`]; [`Orders::set_text_slots`]). The
+/// first two of the image's columns are the counting fields' while no bitmap is active;
+/// each slot run on binary data costs its share of the time there (`docs/tuning.md`, "The
+/// expected byte on binary data", "A second text slot on binary data").
+pub(super) const TEXT_SLOTS_ON_BINARY: usize = 2;
 const _: () = assert!(TEXT_SLOTS_ON_BINARY + Delta::INPUTS <= TEXT_SLOTS.len());
 
 /// The top bits of the byte before the last and of the last byte that select the third

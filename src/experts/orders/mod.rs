@@ -40,6 +40,7 @@ pub(crate) enum Kind {
     WordGap,
     /// Format version 13 on, a text slot: the current word and the word two back, skipping
     /// the last (`a big dog`, `a small dog`).
+    /// On binary data the bytes 1 and 5 back instead ([`BINARY_SKIP`]).
     WordSkip,
     /// Format version 13 on, a text slot: the current word and the column in fours:
     /// which words start and end lines where prose wraps. Past column [`LONG_LINE`] the
@@ -832,6 +833,11 @@ const BINARY_SPARSE: Kind = Kind::Sparse(0b1010);
 /// 13: the bytes 4 to 6 back (a line's column means little there; `docs/tuning.md`,
 /// "Binary data: the column slot").
 const BINARY_COLUMN: Kind = Kind::Sparse(0b11_1000);
+
+/// What the word-two-back text slot keys on in binary data (format version 13): the
+/// bytes 1 and 5 back, one of paq8px's sparse contexts (`docs/tuning.md`, "A second text
+/// slot on binary data").
+const BINARY_SKIP: Kind = Kind::Sparse(0b1_0001);
 
 /// Delimiters a table's line must have, as the line before it, for the field contexts to
 /// key on it (fewer are common in code); a bracketed row needs one (a pair).
@@ -2170,6 +2176,7 @@ impl Orders {
             Kind::BinaryShape if punctuated => Kind::Coarse,
             Kind::BinaryShape if structure => Kind::Wrap,
             Kind::WordColumn if binary => Kind::Expected,
+            Kind::WordSkip if binary => BINARY_SKIP,
             kind => kind,
         };
         let idle = (matches!(kind, Kind::Sparse(_) | Kind::BinaryShape) && !binary)
