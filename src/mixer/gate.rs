@@ -161,7 +161,13 @@ impl<const N: usize> Mixer<N> {
     /// Starts fetching weight set `set`.
     #[inline(always)]
     pub(super) fn prefetch(&self, set: usize) {
-        prefetch(&self.weights, self.start + set * N);
+        let at = self.start + set * N;
+        prefetch(&self.weights, at);
+        // The row's second line, where it spans two (`start` is a line's first).
+        const LINE: usize = 64 / std::mem::size_of::<i32>();
+        if set * N % LINE + self.width > LINE {
+            prefetch(&self.weights, at + self.width - 1);
+        }
     }
 
     /// The mixed stretch of inputs `x` under weight set `set`.
