@@ -241,14 +241,16 @@ const SHORT_COPY_LEN: usize = 3;
 /// stationary, so longer averages measure better (`docs/tuning.md`, "Copy lengths").
 const CONFIDENCE_LIMIT: u32 = 1023;
 
-/// Weight-set groups of the gate's first layer: three from format version 6, four from
+/// Weight-set groups of the gate's first layer: three from format version 6, five from
 /// version 13 (where more than one runs). Each group's context (with the node): the copy
 /// match state and the previous byte's class (version 2's single set); none, or from
 /// format version 13 [`Orders::gate_context`] (in machine code the instruction field of
 /// the byte, on text how many order contexts were seen before); the top bits of the two
 /// previous bytes ([`PAIR_BITS`]; `docs/tuning.md`, "Gate constants"); the two bytes
-/// before the last ([`OLDER_PAIR_BITS`]).
-pub(super) const GROUPS: usize = 4;
+/// before the last ([`OLDER_PAIR_BITS`]); the current word or the bytes 3 and 4 back
+/// ([`Spec::fifth`]). The second layer's mixers take one input per group, a group that
+/// does not run giving 0.
+pub(super) const GROUPS: usize = 5;
 
 /// Format version 13 on, where the groups run: a constant input of the gate's first layer,
 /// whose weight in each set (from 0) is the set's own bias: the bit's odds where the set's
@@ -334,6 +336,10 @@ pub(super) const PAIR_BITS: (u32, u32) = (2, 8);
 /// (`docs/tuning.md`, "Fresh weight sets").
 pub(super) const PAIR_KEYS: usize = 64;
 
+/// log2 of the fifth group's weight sets (format version 13 on, [`Spec::fifth`]), each of
+/// [`PAIR_KEYS`] rows: 25 MiB a lane (`docs/tuning.md`, "A fifth weight-set group").
+pub(super) const FIFTH_BITS: u32 = 12;
+
 /// The third group's key of node `c0` (1 to 255) from format version 13 ([`PAIR_KEYS`]):
 /// the node itself to depth 1, then the depth and the byte's first two bits.
 #[inline(always)]
@@ -413,6 +419,9 @@ pub(super) struct Spec {
     /// Format version 13 on, with the groups: a fourth, by [`OLDER_PAIR_BITS`] (on text
     /// by [`class_pattern`]).
     pub(super) older_pair: bool,
+    /// Format version 13 on, with the groups: a fifth, `2^`[`FIFTH_BITS`] sets by the current
+    /// word on text and the bytes 3 and 4 back on binary data ([`Orders::fifth_set`]).
+    pub(super) fifth: bool,
     /// Format version 13 on: on text the [`class_pattern`] keys the order-2 APM (its part
     /// for the bytes three to five back) and, where it runs, chooses the fourth group.
     pub(super) text_pattern: bool,
@@ -599,6 +608,7 @@ impl Spec {
             nibbles: version >= 6,
             groups,
             older_pair: v13 && groups,
+            fifth: v13 && groups,
             text_pattern: v13,
             weight_init: since(v13 && groups, WEIGHT_INIT, WEIGHT_ONE / 4),
             bits: version >= BITS_VERSION,
@@ -764,6 +774,11 @@ impl Spec {
             } else {
                 0
             },
+            if self.fifth {
+                (1 << FIFTH_BITS) * PAIR_KEYS
+            } else {
+                0
+            },
         ]
     }
 
@@ -772,7 +787,7 @@ impl Spec {
         match (self.groups, self.older_pair) {
             (false, _) => 1,
             (true, false) => 3,
-            (true, true) => 4,
+            (true, true) => 4 + usize::from(self.fifth),
         }
     }
 
@@ -1299,7 +1314,11 @@ impl Lane {
             self.orders.as_ref().map_or(0, Orders::gate_context) * 256,
             pair * pair_keys,
             0,
+            0,
         ];
+        if self.spec.fifth {
+            self.sets[4] = self.orders.as_ref().map_or(0, |o| o.fifth_set(FIFTH_BITS)) * PAIR_KEYS;
+        }
         let text = self.orders.as_ref().is_some_and(|o| !o.binary());
         let pattern = (self.spec.text_pattern && text).then(|| class_pattern(back));
         if self.spec.older_pair {
@@ -1553,6 +1572,7 @@ impl Lane {
         match g {
             2 if self.spec.pair_keys && !self.bitmap_active => self.sets[2] + pair_key(c0),
             3 => self.sets[3] + pair_key(c0),
+            4 => self.sets[4] + pair_key(c0),
             _ => self.set(g, c0) + key,
         }
     }
@@ -1908,6 +1928,15 @@ mod tests {
         }
     }
 
+    /// The weight sets a lane of `spec` chooses after binary noise and then `tail`.
+    fn binary_sets(spec: &Spec, tail: &[u8]) -> [usize; GROUPS] {
+        let mut history = noise(4096, 7);
+        history.extend_from_slice(tail);
+        let lane = predicting_after(spec, &history);
+        assert!(lane.orders.as_ref().unwrap().binary());
+        lane.sets
+    }
+
     #[test]
     fn the_fourth_group_chooses_by_class_pattern_on_text_and_byte_pair_elsewhere() {
         let spec = Spec::new(Profile::Default.experts(), crate::format::VERSION);
@@ -1920,18 +1949,12 @@ mod tests {
         let (set, row, groups) = sets(b"x@. cz");
         assert_eq!(set, (3 << 8 | 2 << 6 | 1 << 4) * PAIR_KEYS);
         assert_eq!(row, set + pair_key(0x5a));
-        assert_eq!(groups, 4);
+        assert_eq!(groups, 5);
         // Bytes of one class choose alike; the sixth byte back does not choose.
         assert_eq!(sets(b"y#!\nAb").0, set);
         assert_ne!(sets(b"x@.1cz").0, set);
         // On binary data the top 2 bits of the byte three back and the byte two back.
-        let binary = |tail: &[u8]| {
-            let mut history = noise(4096, 7);
-            history.extend_from_slice(tail);
-            let lane = predicting_after(&spec, &history);
-            assert!(lane.orders.as_ref().unwrap().binary());
-            lane.sets[3]
-        };
+        let binary = |tail: &[u8]| binary_sets(&spec, tail)[3];
         let set = binary(b"@c\x02");
         assert_eq!(set, (1 << 8 | usize::from(b'c')) * PAIR_KEYS);
         // The last byte and the low bits of the byte three back do not choose it.
@@ -1954,6 +1977,31 @@ mod tests {
             assert_eq!(spec.group_count(), groups);
             assert_eq!(Lane::new(&spec, 1 << 12).mixers.len(), groups);
         }
+    }
+
+    #[test]
+    fn the_fifth_group_chooses_by_word_on_text_and_older_bytes_elsewhere() {
+        let spec = Spec::new(Profile::Default.experts(), crate::format::VERSION);
+        let set = |history: &[u8]| {
+            let lane = predicting_after(&spec, history);
+            assert_eq!(lane.row(4, 0x5a, 0x5a), lane.sets[4] + pair_key(0x5a));
+            lane.sets[4]
+        };
+        // On text the word being read, whatever came before it; between words the last.
+        let word = set(b"the cat sat on the mat");
+        assert_eq!(set(b"a dog and a mat"), word);
+        assert_ne!(set(b"a dog and a map"), word);
+        assert_eq!(set(b"on the mat "), set(b"a mat "));
+        assert!(set(b"a mat ") < (1 << FIFTH_BITS) * PAIR_KEYS);
+        // On binary data the top five bits of the bytes three and four back.
+        let binary = |tail: &[u8]| binary_sets(&spec, tail)[4];
+        let older = binary(b"\x40\x81\x02\x03");
+        assert_eq!(binary(b"\x47\x86\xf2\x13"), older);
+        assert_ne!(binary(b"\x48\x81\x02\x03"), older);
+        assert_ne!(binary(b"\x40\x89\x02\x03"), older);
+        // Before version 13, and in `fast`, no fifth group.
+        assert!(!Spec::new(Profile::Default.experts(), 12).fifth);
+        assert!(!Spec::new(Profile::Fast.experts(), crate::format::VERSION).fifth);
     }
 
     #[test]

@@ -568,7 +568,8 @@ mod tests {
                         + lane.apm_order2.as_ref().map_or(0, |a| a.table.capacity())
                         + lane.apm_copy.as_ref().map_or(0, |a| a.table.capacity()))
                         * 2) as u64
-                    + lane.final_mix.as_ref().map_or(0, Mixer::capacity_bytes);
+                    + lane.final_mix.as_ref().map_or(0, Mixer::capacity_bytes)
+                    + lane.final_twin.as_ref().map_or(0, Mixer::capacity_bytes);
                 // The bilevel image specialist's tables come with the first bitmap rows: a
                 // lane may grow by them.
                 assert!(lane.bitmap.is_none());

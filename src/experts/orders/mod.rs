@@ -1671,6 +1671,23 @@ impl Orders {
         }
     }
 
+    /// The fifth weight-set group's set, of `2^bits` (format version 13 on, with the
+    /// groups): on text the current word, between words the word before; on binary data
+    /// the top five bits of the bytes 3 and 4 back, which the third and fourth groups'
+    /// sets (the last two bytes, the class pattern) do not see (`docs/tuning.md`, "A
+    /// fifth weight-set group").
+    pub(crate) fn fifth_set(&self, bits: u32) -> usize {
+        let key = if self.binary() {
+            let top = |i: u32| (self.history >> (8 * i + 3)) & 31;
+            mix(11, top(2) << 8 | top(3))
+        } else if self.word != 0 {
+            mix(1, self.word)
+        } else {
+            mix(2, self.prev_word)
+        };
+        (key >> (64 - bits)) as usize
+    }
+
     /// Whether the recent bytes are binary records read as numbers ([`Mode::numbers`]).
     fn numbers(&self) -> bool {
         self.binary() && self.structure.is_some() && self.records && self.record.series()
