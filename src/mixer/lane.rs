@@ -337,8 +337,9 @@ pub(super) const PAIR_BITS: (u32, u32) = (2, 8);
 pub(super) const PAIR_KEYS: usize = 64;
 
 /// log2 of the fifth group's weight sets (format version 13 on, [`Spec::fifth`]), each of
-/// [`PAIR_KEYS`] rows: 25 MiB a lane (`docs/tuning.md`, "A fifth weight-set group").
-pub(super) const FIFTH_BITS: u32 = 12;
+/// 8 rows, one per depth in the byte: more sets of fewer rows code smaller in the same
+/// memory, 6 MiB a lane (`docs/tuning.md`, "A fifth weight-set group").
+pub(super) const FIFTH_BITS: u32 = 13;
 
 /// The third group's key of node `c0` (1 to 255) from format version 13 ([`PAIR_KEYS`]):
 /// the node itself to depth 1, then the depth and the byte's first two bits.
@@ -774,11 +775,7 @@ impl Spec {
             } else {
                 0
             },
-            if self.fifth {
-                (1 << FIFTH_BITS) * PAIR_KEYS
-            } else {
-                0
-            },
+            if self.fifth { (1 << FIFTH_BITS) * 8 } else { 0 },
         ]
     }
 
@@ -1317,7 +1314,7 @@ impl Lane {
             0,
         ];
         if self.spec.fifth {
-            self.sets[4] = self.orders.as_ref().map_or(0, |o| o.fifth_set(FIFTH_BITS)) * PAIR_KEYS;
+            self.sets[4] = self.orders.as_ref().map_or(0, |o| o.fifth_set(FIFTH_BITS)) * 8;
         }
         let text = self.orders.as_ref().is_some_and(|o| !o.binary());
         let pattern = (self.spec.text_pattern && text).then(|| class_pattern(back));
@@ -1572,7 +1569,7 @@ impl Lane {
         match g {
             2 if self.spec.pair_keys && !self.bitmap_active => self.sets[2] + pair_key(c0),
             3 => self.sets[3] + pair_key(c0),
-            4 => self.sets[4] + pair_key(c0),
+            4 => self.sets[4] + c0.ilog2() as usize,
             _ => self.set(g, c0) + key,
         }
     }
@@ -1984,7 +1981,8 @@ mod tests {
         let spec = Spec::new(Profile::Default.experts(), crate::format::VERSION);
         let set = |history: &[u8]| {
             let lane = predicting_after(&spec, history);
-            assert_eq!(lane.row(4, 0x5a, 0x5a), lane.sets[4] + pair_key(0x5a));
+            // A row per depth: node 0x5a is at depth 6.
+            assert_eq!(lane.row(4, 0x5a, 0x5a), lane.sets[4] + 6);
             lane.sets[4]
         };
         // On text the word being read, whatever came before it; between words the last.
@@ -1992,7 +1990,7 @@ mod tests {
         assert_eq!(set(b"a dog and a mat"), word);
         assert_ne!(set(b"a dog and a map"), word);
         assert_eq!(set(b"on the mat "), set(b"a mat "));
-        assert!(set(b"a mat ") < (1 << FIFTH_BITS) * PAIR_KEYS);
+        assert!(set(b"a mat ") < (1 << FIFTH_BITS) * 8);
         // On binary data the top five bits of the bytes three and four back.
         let binary = |tail: &[u8]| binary_sets(&spec, tail)[4];
         let older = binary(b"\x40\x81\x02\x03");
