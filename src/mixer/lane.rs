@@ -337,9 +337,18 @@ pub(super) const PAIR_BITS: (u32, u32) = (2, 8);
 pub(super) const PAIR_KEYS: usize = 64;
 
 /// log2 of the fifth group's weight sets (format version 13 on, [`Spec::fifth`]), each of
-/// 8 rows, one per depth in the byte: more sets of fewer rows code smaller in the same
-/// memory, 6 MiB a lane (`docs/tuning.md`, "A fifth weight-set group").
+/// [`FIFTH_ROWS`] rows: more sets of fewer rows code smaller in the same memory, 6 MiB a
+/// lane (`docs/tuning.md`, "A fifth weight-set group").
 pub(super) const FIFTH_BITS: u32 = 13;
+
+/// Rows of a fifth-group weight set: one per depth in the byte ([`fifth_key`]).
+pub(super) const FIFTH_ROWS: usize = 8;
+
+/// The fifth group's row of node `c0` in its set: the node's depth.
+#[inline(always)]
+fn fifth_key(c0: usize) -> usize {
+    c0.ilog2() as usize
+}
 
 /// The third group's key of node `c0` (1 to 255) from format version 13 ([`PAIR_KEYS`]):
 /// the node itself to depth 1, then the depth and the byte's first two bits.
@@ -775,7 +784,11 @@ impl Spec {
             } else {
                 0
             },
-            if self.fifth { (1 << FIFTH_BITS) * 8 } else { 0 },
+            if self.fifth {
+                (1 << FIFTH_BITS) * FIFTH_ROWS
+            } else {
+                0
+            },
         ]
     }
 
@@ -1314,7 +1327,7 @@ impl Lane {
             0,
         ];
         if self.spec.fifth {
-            self.sets[4] = self.orders.as_ref().map_or(0, |o| o.fifth_set(FIFTH_BITS)) * 8;
+            self.sets[4] = self.orders.as_ref().map_or(0, |o| o.fifth_set(FIFTH_BITS)) * FIFTH_ROWS;
         }
         let text = self.orders.as_ref().is_some_and(|o| !o.binary());
         let pattern = (self.spec.text_pattern && text).then(|| class_pattern(back));
@@ -1569,7 +1582,7 @@ impl Lane {
         match g {
             2 if self.spec.pair_keys && !self.bitmap_active => self.sets[2] + pair_key(c0),
             3 => self.sets[3] + pair_key(c0),
-            4 => self.sets[4] + c0.ilog2() as usize,
+            4 => self.sets[4] + fifth_key(c0),
             _ => self.set(g, c0) + key,
         }
     }
@@ -1990,7 +2003,7 @@ mod tests {
         assert_eq!(set(b"a dog and a mat"), word);
         assert_ne!(set(b"a dog and a map"), word);
         assert_eq!(set(b"on the mat "), set(b"a mat "));
-        assert!(set(b"a mat ") < (1 << FIFTH_BITS) * 8);
+        assert!(set(b"a mat ") < (1 << FIFTH_BITS) * FIFTH_ROWS);
         // On binary data the top five bits of the bytes three and four back.
         let binary = |tail: &[u8]| binary_sets(&spec, tail)[4];
         let older = binary(b"\x40\x81\x02\x03");
