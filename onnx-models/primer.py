@@ -10,15 +10,19 @@ tables and the gate when the block starts.
 
     python3 onnx-models/primer.py ../shared/corpus/train onnx-models/nc-primer.bin
 
-Format version 13's primer takes each slice twice as long as the list below says (the
-default `--scale 2`); versions 7 to 12 prime with the list's lengths:
+Format version 13's primer takes the slices of data, code and markup three times as long
+as the list below says (`--scale 3`) and those of prose five times (`--prose-scale 5`),
+with four more novels and plays (`V13_PROSE`) before the list's prose: prose from more
+authors taught the tables more per byte than longer slices of the same books
+(`docs/tuning.md`, "A primer with more prose"). Versions 7 to 12 prime with the list's
+lengths alone:
 
-    python3 onnx-models/primer.py ../shared/corpus/train onnx-models/nc-primer-v7.bin --scale 1
+    python3 onnx-models/primer.py ../shared/corpus/train onnx-models/nc-primer-v7.bin --version 7
 
 With --x86 it builds nc-primer-x86.bin instead, what blocks through the x86 filter are
 primed with from format version 13: one whole x86-64 executable (its headers, symbol and
 relocation tables, code, constants and unwind tables, in the order a linker lays them
-out), the one in the corpus closest to the text primer's size, so priming costs the same.
+out), the one in the corpus that was closest to the text primer's size when it was chosen.
 The decoder filters it as it filters such a block before priming with it.
 
     python3 onnx-models/primer.py ../shared/corpus/train onnx-models/nc-primer-x86.bin --x86
@@ -63,6 +67,15 @@ PIECES = [
     ("prose/gutenberg_en_authorship/Charles_Dickens/Great_Expectations.txt", 60000, 8000),
 ]
 
+# Format version 13's further prose, placed before the list's (which ends it): slices of other
+# books by the same five authors.
+V13_PROSE = [
+    ("prose/gutenberg_en_authorship/William_Shakespeare/Hamlet.txt", 20000, 6000),
+    ("prose/gutenberg_en_authorship/Mark_Twain/A_Tramp_Abroad.txt", 60000, 6000),
+    ("prose/gutenberg_en_authorship/Jane_Austen/Mansfield_Park.txt", 60000, 6000),
+    ("prose/gutenberg_en_authorship/Charles_Dickens/A_Tale_of_Two_Cities.txt", 60000, 6000),
+]
+
 # The x86 primer: (path, offset, bytes), None for the whole file.
 X86_PIECES = [
     ("misc/elf_x86_64_debian/xz-utils/usr/bin/xz", 0, None),
@@ -92,8 +105,12 @@ def main():
     ap.add_argument("corpus", help="the training corpus folder (with the *.tar.xz)")
     ap.add_argument("out", help="where to write the primer")
     ap.add_argument("--unpacked", help="an already unpacked corpus folder")
-    ap.add_argument("--scale", type=float, default=2.0,
-                    help="scale every piece's length (1 for versions 7-12's primer)")
+    ap.add_argument("--version", type=int, choices=(7, 13), default=13,
+                    help="the format version whose primer to build (7: versions 7-12's)")
+    ap.add_argument("--scale", type=float,
+                    help="scale the data, code and markup pieces' lengths (default: 3, version 7's 1)")
+    ap.add_argument("--prose-scale", type=float,
+                    help="scale the prose pieces' lengths (default: 5, version 7's 1)")
     ap.add_argument("--x86", action="store_true", help="build the x86 primer")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,10 +121,17 @@ def main():
                 if name.endswith(".tar.xz"):
                     subprocess.run(["tar", "-xJf", os.path.join(args.corpus, name), "-C", tmp],
                                    check=True)
+        v13 = args.version == 13
+        scale = args.scale if args.scale is not None else 3.0 if v13 else 1.0
+        prose_scale = args.prose_scale if args.prose_scale is not None else 5.0 if v13 else 1.0
+        pieces = PIECES
+        if v13:
+            first_prose = next(i for i, p in enumerate(PIECES) if p[0].startswith("prose/"))
+            pieces = PIECES[:first_prose] + V13_PROSE + PIECES[first_prose:]
         out = b""
-        for path, offset, length in X86_PIECES if args.x86 else PIECES:
+        for path, offset, length in X86_PIECES if args.x86 else pieces:
             if length is not None:
-                length = int(length * args.scale)
+                length = int(length * (prose_scale if path.startswith("prose/") else scale))
             p = piece(root, path, offset, length)
             print(f"{len(p):6d}  {path}")
             out += p

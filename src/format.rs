@@ -78,9 +78,9 @@ pub const SUMMED_SLOPE_VERSION: u16 = 13;
 pub const X86_PRIMER_VERSION: u16 = 13;
 /// The first version that defines [`FLAG_PRIMED`].
 pub const PRIMED_VERSION: u16 = 7;
-/// The first version whose primer is the longer one (`onnx-models/nc-primer.bin`, 182,634
-/// bytes, the same files' slices twice as long); versions [`PRIMED_VERSION`] to 12 prime
-/// with `nc-primer-v7.bin` (96,519 bytes).
+/// The first version whose primer is the longer one (`onnx-models/nc-primer.bin`, 445,541
+/// bytes: the same files' slices three times as long, the prose's five times, and four more
+/// books); versions [`PRIMED_VERSION`] to 12 prime with `nc-primer-v7.bin` (96,519 bytes).
 pub const LONG_PRIMER_VERSION: u16 = 13;
 /// The most of a primer's length that a primed lane's table sizes count: version 7's
 /// primer's, so the longer primer of [`LONG_PRIMER_VERSION`] leaves every block's tables

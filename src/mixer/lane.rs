@@ -337,9 +337,10 @@ pub(super) const PAIR_BITS: (u32, u32) = (2, 8);
 pub(super) const PAIR_KEYS: usize = 64;
 
 /// log2 of the fifth group's weight sets (format version 13 on, [`Spec::fifth`]), each of
-/// [`FIFTH_ROWS`] rows: more sets of fewer rows code smaller in the same memory, 6 MiB a
-/// lane (`docs/tuning.md`, "A fifth weight-set group").
-pub(super) const FIFTH_BITS: u32 = 13;
+/// [`FIFTH_ROWS`] rows: more sets of fewer rows code smaller in the same memory. 12 MiB a
+/// lane: twice as many would take `default`'s bound for two lanes of 16 MiB blocks over
+/// the 1 GiB default limit (`docs/tuning.md`, "A fifth weight-set group").
+pub(super) const FIFTH_BITS: u32 = 14;
 
 /// Rows of a fifth-group weight set: one per depth in the byte ([`fifth_key`]).
 pub(super) const FIFTH_ROWS: usize = 8;

@@ -26,8 +26,8 @@ pub(super) fn same_primer(a: Option<&[u8]>, b: Option<&[u8]>) -> bool {
 // (`same_primer`), and each use of a `const` may have an address of its own.
 pub static PRIMER: &[u8] = include_bytes!("../../onnx-models/nc-primer.bin");
 
-/// The primer of format versions 7 to 12: the same files' slices as [`PRIMER`]'s, half
-/// as long.
+/// The primer of format versions 7 to 12: the same files' slices as [`PRIMER`]'s, shorter,
+/// without its further prose.
 pub static PRIMER_V7: &[u8] = include_bytes!("../../onnx-models/nc-primer-v7.bin");
 
 /// The text primer of format `version` (from [`PRIMED_VERSION`](crate::format::PRIMED_VERSION)).
