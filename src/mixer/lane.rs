@@ -150,10 +150,13 @@ pub(super) const FINAL_TWIN_GROUP: usize = 0;
 /// start for most of a block (`docs/tuning.md`, "Fresh weight sets").
 pub(super) const FRESH: (i32, i32) = (255, 96);
 
-/// Format version 10 on: the error (12-bit) within which a first-layer mixer skips its
+/// Format version 13 on: the error (12-bit) within which a first-layer mixer skips its
 /// training step: most decisions of predictable data are predicted that well, and their
-/// steps would be small (`docs/tuning.md`, "Gate constants").
-pub(super) const SKIP_ERROR: i32 = 32;
+/// steps would be small (`docs/tuning.md`, "Gate constants", "A primer with more prose").
+pub(super) const SKIP_ERROR: i32 = 48;
+
+/// [`SKIP_ERROR`] of format versions 10 to 12.
+const SKIP_ERROR_V10: i32 = 32;
 
 /// The mixing state of one lane: its block so far, its experts and its gate.
 #[derive(Clone)]
@@ -646,7 +649,11 @@ impl Spec {
                 6.. => BOOST,
                 _ => (36, 8192),
             },
-            skip_error: since(version >= RATIO_VERSION, SKIP_ERROR, 0),
+            skip_error: since(
+                v13,
+                SKIP_ERROR,
+                since(version >= RATIO_VERSION, SKIP_ERROR_V10, 0),
+            ),
             fresh: v13 && groups,
             apm_fast_bytes: since(version >= 6, APM_FAST_BYTES, 0),
             primer: None,
