@@ -12,10 +12,9 @@ tables and the gate when the block starts.
 
 Format version 13's primer takes the slices of data, code and markup three times as long
 as the list below says (`--scale 3`) and those of prose five times (`--prose-scale 5`),
-with four more novels and plays (`V13_PROSE`) before the list's prose: prose from more
-authors taught the tables more per byte than longer slices of the same books
-(`docs/tuning.md`, "A primer with more prose"). Versions 7 to 12 prime with the list's
-lengths alone:
+with four more novels and plays (`V13_PROSE`) before the list's prose (`docs/tuning.md`,
+"A primer with more prose", has the lengths measured). Versions 7 to 12 prime with the
+list's lengths alone:
 
     python3 onnx-models/primer.py ../shared/corpus/train onnx-models/nc-primer-v7.bin --version 7
 
