@@ -5,7 +5,7 @@
 //! cargo bench --bench corpus -- [DIR] [--predictor fast|default|max|ctx|neural]
 //!     [--experts orders,text,sparse,long,short,retrieval,neural] [--model FILE.onnx] [--block N] [--lanes N]
 //!     [--threads N] [--order N] [--no-primer] [--only nc] [--min-size N] [--concat BYTES]
-//!     [--lpaq1 PATH] [--ablation [--no-neural]] [--summary PLOT.svg]
+//!     [--lpaq1 PATH] [--ablation [--no-neural]] [--summary PLOT.svg] [--no-cache]
 //! ```
 //!
 //! `--lpaq1 PATH` adds Matt Mahoney's lpaq1 (the reference of issue 4's per-file targets) as
@@ -23,6 +23,12 @@
 //! peak memory: the process's resident peak above its size before each codec ran, reset
 //! with Linux's `clear_refs`; lpaq1's from GNU time) and writes a plot of bits per byte
 //! against compression speed.
+//!
+//! As `nccat` does, nc keeps its primed states (`nc_codec::set_primed_cache_dir`) in a
+//! directory, a fresh temporary one, so each profile primes once, on its first file, and
+//! reads the state back for the others (`--no-cache`: none; a process then keeps only the
+//! two states it used last, so with three profiles in turn each file's compression primes
+//! again).
 //!
 //! `--concat BYTES` codes one input instead: DIR's files in name order, concatenated and cut
 //! at BYTES (a speed test on a long stream). `--ablation` codes every file with a series of
@@ -235,6 +241,9 @@ struct Opts {
     summary: Option<PathBuf>,
     ablation: bool,
     no_neural: bool,
+    /// `--no-cache`: no directory of primed states, so a process primes whenever its
+    /// in-memory states were dropped.
+    no_cache: bool,
 }
 
 /// `orders,text,sparse,long,short,retrieval,neural` -> an expert mask.
@@ -303,6 +312,7 @@ fn parse_args() -> (PathBuf, Config, bool, u64, Opts) {
                 opts.summary = Some(args.next().expect("--summary needs a file").into());
             }
             "--no-neural" => opts.no_neural = true,
+            "--no-cache" => opts.no_cache = true,
             "--experts" => {
                 let list = args.next().unwrap_or_default();
                 config = config.predictor(PredictorKind::MixExperts(parse_experts(&list)));
@@ -378,6 +388,8 @@ fn ablation(files: &[(String, Vec<u8>)], config: &Config, no_neural: bool) {
 
 fn main() {
     let (dir, config, only_nc, min_size, opts) = parse_args();
+    let cache = (!opts.no_cache).then(|| tempfile::tempdir().expect("a temporary directory"));
+    nc_codec::set_primed_cache_dir(cache.as_ref().map(|d| d.path().to_path_buf()));
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
